@@ -1,0 +1,125 @@
+"""InstaVis: why does a model judge a social photo the way it does?
+
+Run it with `python app.py` (a local tab at http://127.0.0.1:7860), as a Hugging Face Space (the
+Space runs this same file), or with `--share` for a public link. Importing this module builds
+nothing, loads no model and touches no network; models load when a tab first needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# Gradio phones home on launch unless told not to; InstaVis must run with no network at all.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# TensorFlow's C++ start-up chatter is noise to a user of the app.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+QUEUE_MAX_SIZE = 32  # beyond this, new requests are refused at once instead of waiting for minutes
+
+TAGLINE = (
+    "See **why** a model judges a photo the way it does. Every judgement comes with explanation "
+    "maps (Grad-CAM, CAM, LIME, SHAP) and a score for how faithful each map is to the model."
+)
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives a single line and exit code 2 (argparse prints usage too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a whole number, not {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, not {port}")
+    return port
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineArgumentParser(
+        prog="app.py",
+        description="InstaVis: explainable judgements of social photos, in a Gradio app.",
+    )
+    parser.add_argument(
+        "--host", default=os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST),
+        help="address to listen on (default %(default)s; 0.0.0.0 serves the whole network)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=os.environ.get("GRADIO_SERVER_PORT", str(DEFAULT_PORT)),
+        help="port to listen on (default %(default)s)",
+    )
+    parser.add_argument(
+        "--share", action="store_true",
+        help="also serve through a temporary public *.gradio.live link",
+    )
+    parser.add_argument(
+        "--offline", action="store_true",
+        help="never contact the Hugging Face Hub; use only weights already on this machine",
+    )
+    args = parser.parse_args(argv)
+    if args.share and args.offline:
+        parser.error("--share needs the network to open a public link; drop --offline")
+    return args
+
+
+def build_app(offline: bool = False):
+    """Build the whole app as a gr.Blocks, one tab per module in demos.TABS.
+
+    Args:
+        offline: forbid downloads for this process (the `--offline` flag).
+
+    Returns:
+        The gr.Blocks, with its queue on and bounded. Nothing is launched.
+    """
+    import gradio as gr
+
+    import weights
+    from demos import TABS
+
+    if offline:
+        weights.set_offline(True)
+
+    with gr.Blocks(title="InstaVis", analytics_enabled=False) as demo:
+        gr.Markdown(f"# InstaVis\n{TAGLINE}", elem_id="instavis-header")
+        with gr.Tabs():
+            for tab in TABS:
+                with gr.Tab(tab.TITLE, id=tab.KEY, elem_id=f"tab-{tab.KEY}"):
+                    tab.build()
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import gradio as gr
+
+    demo = build_app(offline=args.offline)
+    try:
+        demo.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            theme=gr.themes.Soft(primary_hue="pink", secondary_hue="violet"),
+            footer_links=["api", "gradio"],
+        )
+    except OSError as error:
+        # Port in use, or an address this machine doesn't have: one line, not a traceback.
+        print(f"app.py: error: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
