@@ -13,6 +13,25 @@ from weights import WeightsUnavailable
 log = logging.getLogger("instavis")
 
 
+class PhotoInput(gr.Image):
+    """A gr.Image whose upload reaches `load_image` as the raw file, undecoded.
+
+    gr.Image decodes uploads with PIL before the handler runs, so a truncated or non-image file
+    fails inside Gradio with a generic error, and a 60-megapixel header gets decoded. This
+    subclass hands over the uploaded file's path instead; `read_upload` then decodes it with
+    every check of `load_image`. `is_template` keeps the browser using Gradio's own image widget.
+    """
+
+    is_template = True
+
+    def __init__(self, label: str = "Photo", **kwargs):
+        kwargs.setdefault("sources", ["upload", "clipboard"])
+        super().__init__(label=label, type="filepath", **kwargs)
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
 def read_upload(value, what: str = "photo"):
     """An upload (path, PIL image or array from a gr.Image) as a checked uint8 RGB array.
 

@@ -63,7 +63,8 @@ def _cmd_list(_args) -> int:
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
     print()
     for r in rows:
         print(f"{r.name}: {r.where}")

@@ -1,0 +1,83 @@
+"""Helpers every tab shares: turning uploads and missing weights into one-line UI messages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+
+from models.images import InvalidImage, load_image
+from weights import WeightsUnavailable
+
+log = logging.getLogger("instavis")
+
+
+class PhotoInput(gr.Image):
+    """A gr.Image whose upload reaches `load_image` as the raw file, undecoded.
+
+    gr.Image decodes uploads with PIL before the handler runs, so a truncated or non-image file
+    fails inside Gradio with a generic error, and a 60-megapixel header gets decoded. This
+    subclass hands over the uploaded file's path instead; `read_upload` then decodes it with
+    every check of `load_image`. `is_template` keeps the browser using Gradio's own image widget.
+    """
+
+    is_template = True
+
+    def __init__(self, label: str = "Photo", **kwargs):
+        kwargs.setdefault("sources", ["upload", "clipboard"])
+        super().__init__(label=label, type="filepath", **kwargs)
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+    from collections.abc import Callable, Sequence
+    from typing import TYPE_CHECKING, Any, Literal
+
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def read_upload(value, what: str = "photo"):
+    """An upload (path, PIL image or array from a gr.Image) as a checked uint8 RGB array.
+
+    Raises:
+        gr.Error: nothing was uploaded, or `load_image` refused the file; one line, no traceback.
+    """
+    if value is None:
+        raise gr.Error(f"Please upload a {what} first.", print_exception=False)
+    try:
+        return load_image(value)
+    except InvalidImage as error:
+        raise gr.Error(f"That {what} can't be used: {error}", print_exception=False) from None
+
+
+def weights_message(error: WeightsUnavailable) -> str:
+    """The one sentence a tab shows when its weights are missing."""
+    return error.summary
+
+
+def friendly_errors(handler):
+    """Wrap an event handler so any failure reaches the user as one clear line, never a traceback.
+
+    gr.Error passes through unchanged; missing weights become their one-sentence summary; anything
+    unexpected is logged in full for the operator and shown as a short message.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except WeightsUnavailable as error:
+            raise gr.Error(weights_message(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001 - the user gets one line, the log the traceback
+            log.exception("unexpected error in %s", handler.__name__)
+            raise gr.Error(
+                f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).",
+                print_exception=False,
+            ) from None
+
+    return wrapper

@@ -1,0 +1,367 @@
+"""The single entry point through which an uploaded picture enters InstaVis.
+
+Everything downstream (models, explainers, the UI) can rely on one shape of
+data: a C-contiguous ``uint8`` array of shape ``(height, width, 3)`` in RGB,
+upright, with no side longer than :data:`MAX_SIDE`. Anything that cannot be
+turned into that is refused with :class:`InvalidImage`, whose message is a
+single human-readable sentence that the UI can show as-is.
+
+Only numpy and Pillow are imported here so that loading an image never drags
+in a deep-learning framework or the web UI.
+"""
+
+import contextlib
+import io
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+__all__ = ["MAX_MEGAPIXELS", "MAX_SIDE", "InvalidImage", "load_image"]
+
+MAX_MEGAPIXELS = 50
+"""Largest accepted picture, in millions of pixels, judged from the file header."""
+
+MAX_SIDE = 2048
+"""Longest side, in pixels, of every array returned by :func:`load_image`."""
+
+_MAX_PIXELS = MAX_MEGAPIXELS * 1_000_000
+
+# Pillow can open dozens of formats, and some of them are risky for a public
+# upload box: EPS is rendered by running Ghostscript, and formats without a
+# magic number (such as TGA) will happily "decode" random bytes. Photos from
+# phones and the web only need these. HEIF is used only if a plugin such as
+# pillow-heif has registered it; the JPEG entry also covers MPO files.
+_PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "HEIF")
+
+# Listed explicitly: a test like `"A" in mode` would also match "LAB".
+_MODES_WITH_ALPHA = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+
+_NOT_AN_IMAGE = "The file is not an image, or its format is not supported."
+_DAMAGED = "The image is damaged or truncated."
+
+ImageSource = (
+    str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
+)
+
+
+class InvalidImage(ValueError):
+    """An upload that cannot be used as a picture.
+
+    The message is always a single line written for the person who uploaded
+    the file, so callers can display ``str(exc)`` directly.
+
+    Attributes:
+        reason: The same one-line sentence as ``str(exc)``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        # A UI toast or a log line breaks on embedded newlines, so fold any
+        # that sneak in (for example from a file name) into spaces.
+        self.reason = " ".join(reason.splitlines())
+        super().__init__(self.reason)
+
+
+def load_image(source: ImageSource | None) -> np.ndarray:
+    """Load an upload as an upright RGB ``uint8`` array no larger than MAX_SIDE.
+
+    Args:
+        source: The picture, as any of: a path (``str`` or ``os.PathLike``);
+            the encoded file as ``bytes``, ``bytearray`` or ``memoryview``; a
+            binary file-like object with ``.read()``; a ``PIL.Image.Image``;
+            or a numpy array shaped ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)``
+            or ``(H, W, 4)`` with dtype ``uint8``, ``uint16``, ``bool`` or
+            float (values in ``[0, 1]``).
+
+    Returns:
+        A new, writable, C-contiguous ``uint8`` array of shape ``(H, W, 3)``.
+        EXIF orientation has been applied, transparency has been composited
+        over white, animations are reduced to their first frame and the
+        longest side has been shrunk to at most :data:`MAX_SIDE` (never
+        enlarged).
+
+    Raises:
+        InvalidImage: If the source is missing or empty, is not a supported
+            image, is damaged or truncated, has no pixels, or has more than
+            :data:`MAX_MEGAPIXELS` megapixels.
+        TypeError: If ``source`` is of a type that can never hold an image,
+            which is a programming error rather than a bad upload.
+    """
+    if source is None:
+        raise InvalidImage("No image was given.")
+
+    if isinstance(source, np.ndarray):
+        image = _image_from_array(source)
+        with _refuse_unusable_images():
+            return _decode(image, may_mutate=True)
+
+    if isinstance(source, Image.Image):
+        # The caller still owns this object, so it is not drafted in place.
+        with _refuse_unusable_images():
+            return _decode(source, may_mutate=False)
+
+    if isinstance(source, str | os.PathLike):
+        return _load_from_path(os.fspath(source))
+
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif callable(getattr(source, "read", None)):
+        data = _read_stream(source)
+    else:
+        raise TypeError(
+            f"load_image() cannot read a {type(source).__name__}; pass a path, bytes, "
+            "a binary file object, a PIL image or a numpy array."
+        )
+
+    if not data:
+        raise InvalidImage("The file is empty.")
+    return _open_and_decode(io.BytesIO(data))
+
+
+def _load_from_path(path: str) -> np.ndarray:
+    """Open a file on disk, refusing missing, empty or unreadable files clearly."""
+    if not path:
+        raise InvalidImage("No image was given.")
+    # os.path.* rather than pathlib: these return False instead of raising
+    # on odd names (such as ones containing a NUL byte).
+    if not os.path.exists(path):
+        raise InvalidImage(f"No file at {path!r}.")
+    if os.path.isdir(path):
+        raise InvalidImage(f"{path!r} is a folder, not an image file.")
+    try:
+        with open(path, "rb") as stream:
+            if os.fstat(stream.fileno()).st_size == 0:
+                raise InvalidImage("The file is empty.")
+            return _open_and_decode(stream)
+    except OSError as exc:
+        # Only failures of open() itself get here: decoding errors have
+        # already been turned into InvalidImage, which is not an OSError.
+        raise InvalidImage(f"Could not read {path!r} ({exc.strerror or exc}).") from exc
+
+
+def _read_stream(stream: IO[bytes]) -> bytes:
+    """Read a whole file-like object, insisting that it yields bytes."""
+    try:
+        data = stream.read()
+    except OSError as exc:
+        raise InvalidImage("The upload could not be read.") from exc
+    if isinstance(data, str):
+        raise TypeError("load_image() needs a file opened in binary mode ('rb'), not text mode.")
+    return bytes(data)
+
+
+def _open_and_decode(stream: IO[bytes]) -> np.ndarray:
+    """Identify and decode an encoded image held in a binary stream."""
+    with _refuse_unusable_images():
+        with Image.open(stream, formats=_openable_formats()) as image:
+            return _decode(image, may_mutate=True)
+
+
+def _openable_formats() -> list[str]:
+    """Return the allowed photo formats that this Pillow build can open."""
+    # Image.open raises KeyError for a format name it does not know, and
+    # which plugins exist depends on how Pillow was built. init() only does
+    # real work the first time it is called.
+    Image.init()
+    return [name for name in _PHOTO_FORMATS if name in Image.OPEN]
+
+
+@contextlib.contextmanager
+def _refuse_unusable_images() -> Iterator[None]:
+    """Turn every failure to read or decode an image into InvalidImage.
+
+    Pillow reports problems through many exception types (OSError,
+    SyntaxError, ValueError, struct.error, EOFError, ...) and, for very
+    large images, through a *warning*. None of that should reach the user as
+    a traceback, so everything is mapped onto a one-line reason; the original
+    exception is kept as ``__cause__`` for logs.
+    """
+    with warnings.catch_warnings():
+        # Pillow only warns (rather than raises) between ~89 and ~179
+        # megapixels. Promote that warning so it is refused like every other
+        # oversized image. The filter list is process-wide on Python 3.11;
+        # the worst a concurrent call can do is leave this one filter in
+        # place, which only makes Pillow stricter about images we reject.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except InvalidImage:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidImage(_reason_for_bomb(exc)) from exc
+        except Image.UnidentifiedImageError as exc:
+            raise InvalidImage(_NOT_AN_IMAGE) from exc
+        except MemoryError as exc:
+            raise InvalidImage("The image is too large to decode.") from exc
+        except Exception as exc:
+            raise InvalidImage(_DAMAGED) from exc
+
+
+def _reason_for_bomb(exc: Exception) -> str:
+    """Explain a Pillow decompression-bomb refusal in our own terms."""
+    # Pillow reports only the total pixel count, e.g.
+    # "Image size (200000000 pixels) exceeds limit of ...".
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    if match is None:
+        return f"The image is larger than the {MAX_MEGAPIXELS} megapixel limit."
+    megapixels = _megapixels_for_display(int(match.group(1)))
+    return f"The image has {megapixels} megapixels; the limit is {MAX_MEGAPIXELS} megapixels."
+
+
+def _megapixels_for_display(pixels: int) -> str:
+    """Format a pixel count as megapixels with one decimal, rounded up.
+
+    Rounding up keeps the message honest right at the limit: 50,000,001
+    pixels shows as 50.1 rather than the contradictory "50.0 > 50".
+    """
+    return f"{math.ceil(pixels / 100_000) / 10:.1f}"
+
+
+def _check_dimensions(width: int, height: int) -> None:
+    """Refuse empty images and ones over the megapixel limit."""
+    if width <= 0 or height <= 0:
+        raise InvalidImage("The image has no pixels.")
+    pixels = width * height
+    if pixels > _MAX_PIXELS:
+        raise InvalidImage(
+            f"The image is {width} x {height} ({_megapixels_for_display(pixels)} megapixels); "
+            f"the limit is {MAX_MEGAPIXELS} megapixels."
+        )
+
+
+def _decode(image: Image.Image, *, may_mutate: bool) -> np.ndarray:
+    """Run a (possibly still lazy) PIL image through the normalisation steps.
+
+    Args:
+        image: The image; for files it has been opened but not yet decoded.
+        may_mutate: Whether ``image`` belongs to us. Only then is it asked to
+            decode at reduced size (``draft``), which changes it in place.
+
+    Returns:
+        The final RGB array, see :func:`load_image`.
+    """
+    # Animations: only the first frame is meaningful for a single prediction.
+    if image.tell() != 0:
+        image.seek(0)
+
+    # Pillow's open() has read only the header at this point, so this refuses
+    # a huge image before any memory is spent on its pixels.
+    _check_dimensions(*image.size)
+
+    if may_mutate:
+        # JPEG can decode at 1/2, 1/4 or 1/8 scale almost for free; ask for
+        # the smallest such scale that is still at least the final size.
+        # Orientation does not matter here because only the ratio is used.
+        target = _fitted_size(*image.size)
+        if target != image.size:
+            image.draft(None, target)
+
+    # Decode now, inside the error translation, so that truncation surfaces
+    # as InvalidImage rather than later in some unrelated call.
+    image.load()
+
+    upright = _apply_exif_orientation(image)
+    rgb = _to_rgb(upright)
+    target = _fitted_size(*rgb.size)
+    if target != rgb.size:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
+
+    # np.asarray() on a PIL image is read-only; np.array() gives callers a
+    # private, writable copy.
+    return np.ascontiguousarray(np.array(rgb, dtype=np.uint8))
+
+
+def _apply_exif_orientation(image: Image.Image) -> Image.Image:
+    """Rotate/flip the image as its EXIF orientation tag says, if it has one."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        # A malformed EXIF block is common in edited photos and says nothing
+        # about the pixels, which have already decoded fine. Showing the
+        # picture un-rotated beats refusing it.
+        return image
+
+
+def _fitted_size(width: int, height: int) -> tuple[int, int]:
+    """Return (width, height) shrunk so the longest side is at most MAX_SIDE."""
+    longest = max(width, height)
+    if longest <= MAX_SIDE:
+        return width, height
+    scale = MAX_SIDE / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+    if image.mode == "RGB" and "transparency" not in image.info:
+        return image
+
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        # Pillow's own conversions clip 16-bit values to 255 and truncate
+        # floats, so high-bit-depth greyscale is rescaled here instead.
+        image = Image.fromarray(_high_bit_depth_to_uint8(image))
+
+    try:
+        if image.mode in _MODES_WITH_ALPHA or "transparency" in image.info:
+            # Transparent pixels usually store black; on white they read as
+            # the background a viewer would show, instead of a black blob.
+            if image.mode == "La":
+                # Premultiplied LA cannot go straight to RGBA in Pillow.
+                image = image.convert("LA")
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        return image.convert("RGB")
+    except ValueError as exc:  # a mode Pillow has no conversion path for
+        raise InvalidImage(f"Images in the {image.mode} colour mode are not supported.") from exc
+
+
+def _high_bit_depth_to_uint8(image: Image.Image) -> np.ndarray:
+    """Map 16/32-bit integer or float greyscale pixels onto 0..255.
+
+    Integer modes are taken to hold 16-bit samples (what PNG and TIFF store),
+    so the top byte is kept: 65535 -> 255, 32768 -> 128. Float ("F") images
+    follow Pillow's convention of 0..255 and are clipped and rounded.
+    """
+    values = np.array(image)
+    if image.mode == "F":
+        if not np.isfinite(values).all():
+            raise InvalidImage("The image contains invalid (NaN or infinite) pixel values.")
+        return np.rint(np.clip(values, 0.0, 255.0)).astype(np.uint8)
+    return (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
+
+
+def _image_from_array(array: np.ndarray) -> Image.Image:
+    """Wrap a numpy image in a PIL image (L, RGB or RGBA) after validating it."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise InvalidImage(
+            f"The array has shape {array.shape}; expected H x W, or H x W x 1, 3 or 4 channels."
+        )
+    height, width = array.shape[:2]
+    _check_dimensions(width, height)
+    return Image.fromarray(np.ascontiguousarray(_array_to_uint8(array)))
+
+
+def _array_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Convert the supported array dtypes to uint8 without clipping real data."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if array.dtype == np.uint16:
+        return (array >> 8).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InvalidImage("The image contains invalid (NaN or infinite) pixel values.")
+        return np.rint(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise InvalidImage(
+        f"Arrays of type {array.dtype} are not supported; "
+        "use uint8, uint16, bool, or float with values in [0, 1]."
+    )

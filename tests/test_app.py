@@ -1,0 +1,115 @@
+"""app.py: its flags, its import being light, and the app it builds."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+import weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_app(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_every_flag():
+    result = run_app("--help")
+    assert result.returncode == 0
+    for flag in ("--host", "--port", "--share", "--offline"):
+        assert flag in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--port", "0"], "between 1 and 65535"),
+        (["--port", "70000"], "between 1 and 65535"),
+        (["--port", "eighty"], "whole number"),
+        (["--share", "--offline"], "--share needs the network"),
+    ],
+)
+def test_bad_flags_give_one_line_and_exit_code_2(args, complaint):
+    result = run_app(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and complaint in lines[0], result.stderr
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_app("--offline", "--port", str(port))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+
+
+def test_importing_and_building_the_app_loads_no_model_and_no_network():
+    # Any attempt to open a connection makes the child fail loudly.
+    probe = """
+import socket, sys
+def refuse(*args, **kwargs):
+    raise AssertionError(f"network touched: {args}")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+import app
+heavy = {"tensorflow", "keras", "keras_hub", "mediapipe", "shap", "lime"}
+assert not heavy & set(sys.modules), heavy & set(sys.modules)
+app.build_app(offline=True)
+assert not heavy & set(sys.modules), heavy & set(sys.modules)
+print("light")
+"""
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("light")
+
+
+def test_app_has_a_bounded_queue_and_each_tab_its_api_name():
+    import app
+    from demos import TABS
+
+    demo = app.build_app(offline=True)
+    assert demo._queue.max_size == app.QUEUE_MAX_SIZE
+    api_names = {fn.api_name for fn in demo.fns.values()}
+    for tab in TABS:
+        assert tab.KEY in api_names
+
+
+def test_models_tab_tells_the_truth_about_every_artifact(tmp_path, monkeypatch):
+    from demos import models_tab
+    from tests.test_weights import write_complete_copy
+
+    write_complete_copy(tmp_path / "clip", weights.get_artifact("clip"))
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tmp_path))
+    rows = {row[0]: row for row in models_tab.table_rows()}
+    assert list(rows) == list(weights.artifacts())
+    status = models_tab.HEADERS.index("Status")
+    assert rows["clip"][status] == "ready (local override)"
+    assert rows["vgg16"][status] == "missing"
+    assert rows["mediapipe"][status] == "ready (installed)"
+    assert models_tab.pullable() == ["resnet50", "vgg16", "efficientnet_b0"]
+    licence = models_tab.HEADERS.index("Licence")
+    assert rows["vgg16"][licence] == "BSD-3-Clause"
+
+
+def test_pull_button_explains_why_it_cannot_work_offline():
+    from demos import models_tab
+
+    weights.set_offline(True)
+    with pytest.raises(gr.Error, match="offline") as caught:
+        models_tab.pull_artifact("vgg16")
+    assert "python -m weights pull vgg16" in caught.value.message

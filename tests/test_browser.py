@@ -1,0 +1,128 @@
+"""End to end: `python app.py --offline` in a subprocess, driven by headless Chromium.
+
+The README's screenshot comes from here: set INSTAVIS_SCREENSHOT_DIR to keep it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import weights
+from demos import TABS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"app.py exited early:\n{server.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"app.py did not answer at {url} within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
+    env["HF_HOME"] = str(tmp_path_factory.mktemp("browser_hf_home"))
+    server = subprocess.Popen(
+        [sys.executable, "app.py", "--offline", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, server)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(app_url)
+        page.wait_for_selector("#instavis-header", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def test_every_tab_renders(page):
+    for tab in TABS:
+        page.get_by_role("tab", name=tab.TITLE).click()
+        panel = page.locator(f"#tab-{tab.KEY}")
+        panel.wait_for(state="visible", timeout=20_000)
+        assert panel.inner_text().strip(), f"tab {tab.TITLE} is empty"
+
+
+def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
+    page.get_by_role("tab", name="Models").click()
+    from playwright.sync_api import expect
+
+    table = page.locator("#models-table")
+    body_rows = table.locator("[role=row]:not([aria-rowindex='1'])")
+    expect(body_rows).to_have_count(len(weights.artifacts()), timeout=20_000)
+    rows = {}
+    for row in body_rows.all():
+        cells = [cell.strip() for cell in row.locator("[role=gridcell]").all_inner_texts()]
+        rows[cells[0]] = cells
+    assert list(rows) == list(weights.artifacts())
+    assert "missing" in rows["clip"]  # offline, with an empty Hugging Face cache
+    assert "ready (installed)" in rows["mediapipe"]
+    assert "BSD-3-Clause" in rows["vgg16"]
+
+    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shot = out_dir / "models-tab.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_pull_offline_explains_itself(page):
+    page.get_by_role("tab", name="Models").click()
+    page.get_by_role("button", name="Pull from the Hub").click()
+    toast = page.get_by_text("InstaVis is offline", exact=False).first
+    toast.wait_for(timeout=20_000)
+    assert "python -m weights pull" in toast.inner_text()
