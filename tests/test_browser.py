@@ -6,6 +6,7 @@ The README's screenshot comes from here: set INSTAVIS_SCREENSHOT_DIR to keep it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -113,6 +114,10 @@ def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
     assert "ready (installed)" in rows["mediapipe"]
     assert "BSD-3-Clause" in rows["vgg16"]
 
+    # The table refreshes itself on page load; wait until it is no longer marked pending.
+    expect(table.locator("[data-testid=status-tracker]").first).to_have_class(
+        re.compile(r"\bhide\b"), timeout=20_000
+    )
     out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
     out_dir.mkdir(parents=True, exist_ok=True)
     shot = out_dir / "models-tab.png"
