@@ -23,3 +23,32 @@ def isolated_weights(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("INSTAVIS_WEIGHTS_DIR", raising=False)
     monkeypatch.setattr(weights.resolver, "_offline_flag", False)
     yield hf_home
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_root(tmp_path_factory):
+    """A weights root holding a tiny keras-hub CLIP preset at <root>/clip/, built once."""
+    from tests.tiny_clip import build_tiny_clip_preset
+
+    root = tmp_path_factory.mktemp("weights")
+    build_tiny_clip_preset(root / "clip")
+    return root
+
+
+@pytest.fixture
+def tiny_clip(tiny_weights_root, monkeypatch):
+    """Point weights.resolve at the tiny preset and start from an unloaded default CLIP."""
+    import models.clip as clip
+
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_root))
+    clip.reset_default()
+    yield tiny_weights_root
+    clip.reset_default()
+
+
+@pytest.fixture
+def tiny_clip_model(tiny_clip):
+    """The default CLIP, loaded from the tiny preset through the real resolver."""
+    import models.clip as clip
+
+    return clip.get_clip()

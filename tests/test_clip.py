@@ -8,29 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_clip import LOGIT_SCALE, PATCH_GRID, PROJECTION_DIM, build_tiny_clip_preset
 
 import models.clip as clip
 import weights
+from tests.tiny_clip import LOGIT_SCALE, PATCH_GRID, PROJECTION_DIM
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(scope="module")
-def tiny_weights_root(tmp_path_factory):
-    """A weights root holding the tiny preset at ``<root>/clip/``; built once per module."""
-    root = tmp_path_factory.mktemp("weights")
-    build_tiny_clip_preset(root / "clip")
-    return root
-
-
-@pytest.fixture
-def tiny_clip(tiny_weights_root, monkeypatch):
-    """Point weights.resolve at the tiny preset and start from an unloaded default model."""
-    monkeypatch.setenv(weights.ENV_WEIGHTS_DIR, str(tiny_weights_root))
-    clip.reset_default()
-    yield tiny_weights_root
-    clip.reset_default()
 
 
 def _images(seed=0, sizes=((32, 32), (48, 64), (65, 33), (7, 5), (1, 1), (200, 3))):

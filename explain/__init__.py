@@ -1,0 +1,17 @@
+"""Model-agnostic explanations: Grad-CAM, CAM, LIME and SHAP behind one call, each with a
+faithfulness score. This package imports nothing else of InstaVis.
+
+    from explain import explain, Explanation, KerasModel, FunctionModel
+    exp = explain("gradcam", KerasModel(model), image, target=0)
+"""
+
+from explain.api import METHODS, default_budget, explain
+from explain.explanation import Explanation, Faithfulness
+from explain.function_model import FunctionModel
+from explain.keras_model import KerasModel
+from explain.metrics import SanityCheck, sanity_check
+
+__all__ = [
+    "METHODS", "Explanation", "Faithfulness", "FunctionModel", "KerasModel", "SanityCheck",
+    "default_budget", "explain", "sanity_check",
+]

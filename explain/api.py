@@ -1,0 +1,106 @@
+"""`explain(method, model, image, ...) -> Explanation`: the one entry point of explain/."""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import numpy as np
+
+from explain.explanation import Explanation
+from explain.image_ops import WORK_SIDE, check_image, place_map, resize_map, shrink_image
+from explain.method import Progress
+from explain.metrics import DEFAULT_STEPS
+from explain.metrics import faithfulness as faithfulness_of
+from explain.model_base import ModelAdapter
+from explain.targets import resolve_target
+
+# name -> "module:Class"; imported on first use so `import explain` stays light.
+METHODS = {
+    "gradcam": "explain.gradcam:GradCAM",
+    "cam": "explain.cam:CAM",
+    "lime": "explain.lime_explainer:LIMEExplainer",
+    "shap": "explain.shap_explainer:SHAPExplainer",
+}
+
+
+def method_class(method: str):
+    """The class implementing `method`, or a ValueError naming the known ones."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of: {', '.join(METHODS)}.")
+    module, _, name = METHODS[method].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def default_budget(method: str) -> int:
+    """Model evaluations a method uses when no budget is given."""
+    return method_class(method).default_budget
+
+
+def explain(method: str, model, image, target=0, seed: int = 0, budget: int | None = None,
+            progress=None, faithfulness: bool = True, **options) -> Explanation:
+    """Explain one output of a model on one image.
+
+    Args:
+        method: "gradcam", "cam", "lime" or "shap".
+        model: a KerasModel (every method) or a FunctionModel (lime, shap).
+        image: uint8 H x W x 3.
+        target: an output index, an output name, or a callable mapping outputs (N x K) to N
+            scores.
+        seed: the same seed gives the same map.
+        budget: the most model evaluations the map may use (None: the method's default).
+        progress: called with a fraction in [0, 1] as work advances (e.g. a gr.Progress).
+        faithfulness: also compute deletion and insertion AUC against a random map (one more
+            batched pass of 4 * (DEFAULT_STEPS + 1) evaluations).
+        **options: method options (lime: segmentation, ...; shap: masker, ...).
+
+    Returns:
+        An Explanation whose heatmap has the image's height and width.
+
+    Raises:
+        ValueError: unknown method, a model or target the method cannot use, a bad budget.
+    """
+    explainer_class = method_class(method)
+    if not isinstance(model, ModelAdapter):
+        raise ValueError(f"model must be a KerasModel or FunctionModel, not "
+                         f"{type(model).__name__}.")
+    if explainer_class.needs_gradients and not model.supports_gradients:
+        raise ValueError(f"{method} needs gradients: wrap the model in KerasModel, not "
+                         f"{type(model).__name__}.")
+    image = check_image(image)
+    target_spec = resolve_target(target, model.output_names, model.n_outputs)
+    if budget is not None and (not isinstance(budget, int) or budget < explainer_class.min_budget):
+        raise ValueError(f"budget for {method} must be a whole number of at least "
+                         f"{explainer_class.min_budget} model evaluations, got {budget!r}.")
+    report = Progress(progress)
+    map_progress = report.slice(0.0, 0.8 if faithfulness else 1.0)
+
+    work_image = shrink_image(image, WORK_SIDE)
+    explainer = explainer_class(**options)
+    before, start = model.evaluations, time.perf_counter()
+    # Gradient methods see the full image (the model resizes it once); perturbation methods work
+    # on the smaller copy, since each of their samples is a model evaluation.
+    given = image if explainer_class.needs_gradients else work_image
+    result = explainer(model, given, target_spec, seed=seed, budget=budget,
+                       progress=map_progress)
+    meta = {"evaluations": model.evaluations - before,
+            "seconds": time.perf_counter() - start, **result.meta}
+    heatmap = result.heatmap
+    if heatmap.shape != image.shape[:2]:
+        heatmap = place_map(heatmap, image.shape[:2])
+
+    scores = None
+    if faithfulness:
+        before, start = model.evaluations, time.perf_counter()
+        scores = faithfulness_of(
+            model, work_image, resize_map(heatmap, work_image.shape[:2]), target_spec,
+            seed=seed, steps=DEFAULT_STEPS, progress=report.slice(0.8, 1.0),
+        )
+        meta["faithfulness_evaluations"] = model.evaluations - before
+        meta["faithfulness_seconds"] = time.perf_counter() - start
+    report(1.0)
+    return Explanation(
+        method=method, target=target_spec.label, target_index=target_spec.index,
+        heatmap=np.clip(heatmap, -1.0 if result.signed else 0.0, 1.0), signed=result.signed,
+        faithfulness=scores, meta=meta,
+    )

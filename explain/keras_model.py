@@ -1,0 +1,210 @@
+"""A Keras functional model, for every method including the gradient ones."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from explain.model_base import ModelAdapter
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# Layers that pass a GAP vector to the classifier unchanged in shape at inference time.
+_PASS_THROUGH = ("Dropout", "Activation", "Identity", "SpatialDropout1D")
+
+
+class KerasModel(ModelAdapter):
+    """Wrap a Keras functional model for Grad-CAM, CAM, LIME and SHAP.
+
+    Args:
+        keras_model: a functional keras.Model with one output, N x K (or N).
+        preprocess: turns a uint8 image batch (a tf.Tensor, N x H x W x 3) into the model's
+            input inside a tf.function. Default: cast to float32 (0 to 255) and, when the model's
+            input has a fixed size, resize to it.
+        cam_layer: the layer Grad-CAM and CAM read (name or layer). Default: the last layer
+            with a spatial (N x h x w x C) output. For a ViT, name a token layer (N x T x C):
+            the class token is dropped and the rest reshaped to the patch grid.
+        output_names: one name per output.
+        batch_size: images per model call.
+        input_box: (height, width) -> (top, left, box_height, box_width), the part of the image
+            the model sees after `preprocess` (for a centre crop); default the whole image.
+    """
+
+    supports_gradients = True
+
+    def __init__(self, keras_model, preprocess: Callable | None = None, cam_layer=None,
+                 output_names: Sequence[str] | None = None, batch_size: int = 32,
+                 input_box: Callable[[int, int], tuple[int, int, int, int]] | None = None):
+        import tensorflow as tf
+
+        super().__init__(output_names, batch_size)
+        self.model = keras_model
+        self._tf = tf
+        shape = tuple(keras_model.output.shape)
+        self._n_outputs = 1 if len(shape) == 1 else int(shape[-1])
+        if self.output_names is not None and len(self.output_names) != self._n_outputs:
+            raise ValueError(f"{len(self.output_names)} output names for "
+                             f"{self._n_outputs} outputs.")
+        input_shape = tuple(keras_model.inputs[0].shape)
+        self.input_size = (
+            (int(input_shape[1]), int(input_shape[2]))
+            if len(input_shape) == 4 and None not in input_shape[1:3] else None
+        )
+        self.preprocess = preprocess or self._default_preprocess
+        self.input_box = input_box
+        self._cam_layer_spec = cam_layer
+        self._cam_model = None
+        self._lock = threading.Lock()
+        self._forward = tf.function(self._forward_graph, reduce_retracing=True)
+        self._gradient_fns: dict = {}
+
+    # === Prediction ===
+
+    @property
+    def n_outputs(self) -> int:
+        return self._n_outputs
+
+    def _default_preprocess(self, images):
+        tf = self._tf
+        images = tf.cast(images, tf.float32)
+        if self.input_size is not None:
+            images = tf.image.resize(images, self.input_size, antialias=True)
+        return images
+
+    def _forward_graph(self, images):
+        outputs = self.model(self.preprocess(images), training=False)
+        return outputs if len(outputs.shape) == 2 else outputs[:, None]
+
+    def _predict_batch(self, images: np.ndarray) -> np.ndarray:
+        return self._forward(self._tf.constant(images)).numpy()
+
+    # === The layer CAM methods read ===
+
+    @property
+    def cam_layer(self):
+        """The layer Grad-CAM and CAM read."""
+        spec = self._cam_layer_spec
+        if spec is None:
+            for layer in reversed(self.model.layers):
+                shape = _output_shape(layer)
+                if shape is not None and len(shape) == 4 and (shape[1] or 2) > 1:
+                    return layer
+            raise ValueError(
+                "The model has no layer with a spatial (N x h x w x C) output; pass cam_layer "
+                "(for a ViT, the name of a token layer)."
+            )
+        if isinstance(spec, str):
+            try:
+                return self.model.get_layer(spec)
+            except ValueError:
+                raise ValueError(f"The model has no layer named {spec!r}.") from None
+        return spec
+
+    def cam_model(self):
+        """keras.Model(inputs, [cam layer output, model output]), built once."""
+        import keras
+
+        with self._lock:
+            if self._cam_model is None:
+                layer = self.cam_layer
+                try:
+                    self._cam_model = keras.Model(self.model.inputs,
+                                                  [layer.output, self.model.output])
+                except Exception as error:  # noqa: BLE001 - explain the cause in one line
+                    raise ValueError(
+                        f"Layer {layer.name!r} is not connected to the model's inputs in its "
+                        f"functional graph ({type(error).__name__}); pick a top-level layer."
+                    ) from None
+            return self._cam_model
+
+    def activations(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cam layer activations, outputs) for a uint8 batch; one forward pass."""
+        model = self.cam_model()
+        acts, outs = model(self.preprocess(self._tf.constant(images)), training=False)
+        self._count(len(images))
+        return np.asarray(acts), _as_2d(np.asarray(outs))
+
+    def gradients(self, images: np.ndarray, score: Callable) -> tuple[np.ndarray, ...]:
+        """(activations, d score / d activations, outputs) for a uint8 batch.
+
+        One forward and one backward pass, compiled once per target function.
+        """
+        tf = self._tf
+        fn = self._gradient_fns.get(score)
+        if fn is None:
+            model = self.cam_model()
+
+            def run(images):
+                with tf.GradientTape() as tape:
+                    acts, outs = model(self.preprocess(images), training=False)
+                    tape.watch(acts)
+                    outs2d = outs if len(outs.shape) == 2 else outs[:, None]
+                    total = tf.reduce_sum(score(outs2d))
+                return acts, tape.gradient(total, acts), outs2d
+
+            fn = tf.function(run, reduce_retracing=True)
+            self._gradient_fns[score] = fn
+        acts, grads, outs = fn(tf.constant(images))
+        self._count(len(images))
+        return np.asarray(acts), np.asarray(grads), np.asarray(outs)
+
+    def _count(self, n: int) -> None:
+        with self._count_lock:
+            self.evaluations += n
+            self.calls += 1
+
+    def gap_dense_head(self):
+        """(kernel C x K, bias K) of a conv -> GlobalAveragePooling2D -> Dense head.
+
+        CAM (Zhou et al. 2016) weights the last conv features by the class's dense weights, so
+        it is defined only for that head. Also makes sure `cam_layer` is the pooled layer.
+
+        Raises:
+            ValueError: the model does not end in GlobalAveragePooling2D -> Dense.
+        """
+        op = _producer(self.model.output)
+        while op is not None and type(op).__name__ in ("Activation", "Softmax"):
+            op = _producer(op.input)
+        if op is None or type(op).__name__ != "Dense":
+            raise ValueError(
+                "CAM needs a model that ends in GlobalAveragePooling2D -> Dense, but this one "
+                f"ends in {type(op).__name__ if op else 'nothing'}; use gradcam instead."
+            )
+        dense = op
+        op = _producer(dense.input)
+        while op is not None and type(op).__name__ in _PASS_THROUGH:
+            op = _producer(op.input)
+        if op is None or type(op).__name__ != "GlobalAveragePooling2D":
+            raise ValueError(
+                "CAM needs GlobalAveragePooling2D right before the final Dense layer, found "
+                f"{type(op).__name__ if op else 'nothing'}; use gradcam instead."
+            )
+        pooled = _producer(op.input)
+        if self._cam_layer_spec is None:
+            self._cam_layer_spec = pooled
+        elif self.cam_layer is not pooled:
+            raise ValueError(
+                f"CAM must read the pooled layer {pooled.name!r}, not {self.cam_layer.name!r}."
+            )
+        kernel, *rest = dense.get_weights()
+        bias = rest[0] if rest else np.zeros(kernel.shape[1], np.float32)
+        return np.asarray(kernel), np.asarray(bias)
+
+
+def _producer(tensor):
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation if history is not None else None
+
+
+def _output_shape(layer):
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _as_2d(outputs: np.ndarray) -> np.ndarray:
+    return outputs if outputs.ndim == 2 else outputs[:, None]

@@ -1,0 +1,71 @@
+"""What both adapters share: batched prediction on uint8 images, counted."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+def check_images(images) -> np.ndarray:
+    """A uint8 N x H x W x 3 batch, or one clear ValueError."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 N x H x W x 3 (or one H x W x 3), got {images.dtype} "
+            f"{images.shape}."
+        )
+    return images
+
+
+class ModelAdapter:
+    """Base of KerasModel and FunctionModel: `predict(images) -> float32 N x K`, batched.
+
+    Attributes:
+        output_names: one name per output, or None.
+        batch_size: images per model call.
+        evaluations: images evaluated so far (how budgets are counted).
+        calls: batches run so far.
+    """
+
+    supports_gradients = False
+
+    def __init__(self, output_names, batch_size: int):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        self.output_names = tuple(output_names) if output_names is not None else None
+        self.batch_size = int(batch_size)
+        self.evaluations = 0
+        self.calls = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _predict_batch(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, images) -> np.ndarray:
+        """Scores for each image: float32 N x K, computed `batch_size` images at a time."""
+        images = check_images(images)
+        outputs = []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size]
+            scores = np.asarray(self._predict_batch(batch), dtype=np.float32)
+            if scores.ndim == 1:
+                scores = scores[:, None]
+            if scores.shape != (len(batch), self.n_outputs):
+                raise ValueError(
+                    f"the model returned shape {scores.shape} for {len(batch)} images; "
+                    f"expected ({len(batch)}, {self.n_outputs})."
+                )
+            outputs.append(scores)
+            with self._count_lock:
+                self.evaluations += len(batch)
+                self.calls += 1
+        if not outputs:
+            return np.zeros((0, self.n_outputs), np.float32)
+        return np.concatenate(outputs)

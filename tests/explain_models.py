@@ -1,0 +1,98 @@
+"""Tiny Keras models whose true explanation is known, for the explainer tests.
+
+Each scores an image by what it sees inside one region only, so a faithful map must point at
+that region. The region is a fixed mask multiplied into the features right before global average
+pooling, so the models also have the GAP -> Dense head CAM needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.data import astronaut
+from skimage.transform import resize
+
+
+def rectangle_mask(height: int, width: int) -> np.ndarray:
+    mask = np.zeros((height, width), np.float32)
+    mask[height // 5 : height // 2, width // 2 : width * 9 // 10] = 1
+    return mask
+
+
+def disk_mask(height: int, width: int) -> np.ndarray:
+    rows, cols = np.mgrid[:height, :width]
+    centre_r, centre_c, radius = height * 0.6, width * 0.35, min(height, width) * 0.22
+    return (((rows - centre_r) ** 2 + (cols - centre_c) ** 2) <= radius**2).astype(np.float32)
+
+
+def photo(height: int, width: int) -> np.ndarray:
+    """A real photo (scikit-image's astronaut, public domain) at the given size."""
+    small = resize(astronaut(), (height, width), anti_aliasing=True, preserve_range=True)
+    return np.clip(np.rint(small), 0, 255).astype(np.uint8)
+
+
+def region_model(mask: np.ndarray, seed: int = 0):
+    """A conv net whose single score depends only on the pixels under `mask`.
+
+    Input (h, w, 3) -> Conv2D 3x3 (no bias) -> ReLU -> x mask ("region") -> GAP -> Dense(1).
+    Conv weights are positive, so brighter pixels in the region raise the score and black
+    pixels (deletion) lower it.
+    """
+    import keras
+
+    from tests.explain_layers import FixedMask
+
+    rng = np.random.default_rng(seed)
+    height, width = mask.shape
+    inputs = keras.Input((height, width, 3), name="pixels")
+    scaled = keras.layers.Rescaling(1 / 255, name="scale")(inputs)
+    features = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, activation="relu",
+                                   name="features")(scaled)
+    region = FixedMask(mask, name="region")(features)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(region)
+    score = keras.layers.Dense(1, name="score")(pooled)
+    model = keras.Model(inputs, score)
+    model.get_layer("features").set_weights(
+        [rng.uniform(0.05, 0.2, (3, 3, 3, 4)).astype(np.float32)]
+    )
+    model.get_layer("score").set_weights(
+        [rng.uniform(0.5, 1.5, (4, 1)).astype(np.float32) * 100, np.zeros(1, np.float32)]
+    )
+    return model
+
+
+def token_model(mask: np.ndarray, patch: int = 8, seed: int = 0):
+    """A ViT-shaped net whose score depends only on the patch tokens under `mask` (g x g).
+
+    Input (g*patch, g*patch, 3) -> patchify conv -> patch tokens, zero outside the mask ->
+    class token prepended: "tokens" (N, 1 + g*g, C) -> patch tokens -> mean -> Dense(1).
+    """
+    import keras
+
+    from tests.explain_layers import DropClassToken, PrependClassToken, TokenMask
+
+    rng = np.random.default_rng(seed)
+    grid = mask.shape[0]
+    side = grid * patch
+    inputs = keras.Input((side, side, 3), name="pixels")
+    scaled = keras.layers.Rescaling(1 / 255)(inputs)
+    patches = keras.layers.Conv2D(6, patch, strides=patch, use_bias=False, activation="relu",
+                                  name="patchify")(scaled)
+    kept = TokenMask(mask, name="keep")(keras.layers.Reshape((grid * grid, 6))(patches))
+    tokens = PrependClassToken(name="tokens")(kept)
+    pooled = keras.layers.GlobalAveragePooling1D()(DropClassToken()(tokens))
+    score = keras.layers.Dense(1, name="score")(pooled)
+    model = keras.Model(inputs, score)
+    model.get_layer("patchify").set_weights(
+        [rng.uniform(0.0, 0.05, (patch, patch, 3, 6)).astype(np.float32)]
+    )
+    model.get_layer("score").set_weights(
+        [rng.uniform(0.5, 1.5, (6, 1)).astype(np.float32) * 10, np.zeros(1, np.float32)]
+    )
+    return model
+
+
+def top_fraction_inside(heatmap: np.ndarray, mask: np.ndarray, fraction: float = 0.1) -> float:
+    """Share of the `fraction` highest-valued pixels that fall inside `mask`."""
+    count = max(1, int(round(heatmap.size * fraction)))
+    top = np.argsort(-heatmap.ravel(), kind="stable")[:count]
+    return float(mask.ravel()[top].mean())
