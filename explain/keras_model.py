@@ -60,6 +60,7 @@ class KerasModel(ModelAdapter):
         self._lock = threading.Lock()
         self._forward = tf.function(self._forward_graph, reduce_retracing=True)
         self._gradient_fns: dict = {}
+        self._activations_fn = None
 
     # === Prediction ===
 
@@ -75,7 +76,11 @@ class KerasModel(ModelAdapter):
         return images
 
     def _forward_graph(self, images):
-        outputs = self.model(self.preprocess(images), training=False)
+        inputs = self.preprocess(images)
+        if isinstance(self.model.input, dict) and len(self.model.input) == 1:
+            # keras-hub encoders name their input ({"images": ...}); feed it by that name.
+            inputs = {next(iter(self.model.input)): inputs}
+        outputs = self.model(inputs, training=False)
         return outputs if len(outputs.shape) == 2 else outputs[:, None]
 
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
@@ -122,8 +127,13 @@ class KerasModel(ModelAdapter):
 
     def activations(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cam layer activations, outputs) for a uint8 batch; one forward pass."""
-        model = self.cam_model()
-        acts, outs = model(self.preprocess(self._tf.constant(images)), training=False)
+        if self._activations_fn is None:
+            model = self.cam_model()
+            self._activations_fn = self._tf.function(
+                lambda batch: model(self.preprocess(batch), training=False),
+                reduce_retracing=True,
+            )
+        acts, outs = self._activations_fn(self._tf.constant(images))
         self._count(len(images))
         return np.asarray(acts), _as_2d(np.asarray(outs))
 
