@@ -1,0 +1,105 @@
+"""One shared test over every method, every adapter it supports and awkward image sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from explain import METHODS, Explanation, FunctionModel, KerasModel, explain
+from tests.explain_models import photo, rectangle_mask, region_model
+
+GRADIENT = ("gradcam", "cam")
+SMALL_BUDGET = {"gradcam": 1, "cam": 1, "lime": 40, "shap": 40}
+SIZES = [(37, 53), (91, 200), (48, 48)]
+
+
+class CountingFunction:
+    """A black box that scores the mean brightness of the image's upper-right quarter, and
+    counts every image it is shown (independently of the adapter's own count)."""
+
+    def __init__(self):
+        self.images_seen = 0
+
+    def __call__(self, images):
+        self.images_seen += len(images)
+        height, width = images.shape[1:3]
+        corner = images[:, : height // 2, width // 2 :].astype(np.float32)
+        return corner.mean(axis=(1, 2, 3))[:, None] / 255.0
+
+
+@pytest.fixture(scope="module")
+def keras_adapter():
+    # A fixed 32 x 32 input: every other image size goes through the adapter's resize.
+    return KerasModel(region_model(rectangle_mask(32, 32)), output_names=["score"])
+
+
+def adapters_for(method, keras_adapter):
+    yield "keras", keras_adapter
+    if method not in GRADIENT:
+        yield "function", FunctionModel(CountingFunction(), ["corner"])
+
+
+CASES = [
+    (method, kind, size)
+    for method in METHODS
+    for kind in (("keras",) if method in GRADIENT else ("keras", "function"))
+    for size in SIZES
+]
+
+
+@pytest.mark.parametrize("method, kind, size", CASES,
+                         ids=[f"{m}-{k}-{s[0]}x{s[1]}" for m, k, s in CASES])
+def test_every_method_and_adapter_on_odd_sizes(method, kind, size, keras_adapter):
+    model = dict(adapters_for(method, keras_adapter))[kind]
+    image = photo(*size)
+    fractions = []
+    exp = explain(method, model, image, target=0, seed=0, budget=SMALL_BUDGET[method],
+                  progress=fractions.append)
+    assert isinstance(exp, Explanation) and exp.method == method
+    assert exp.heatmap.shape == size and exp.heatmap.dtype == np.float32
+    assert np.isfinite(exp.heatmap).all()
+    low = -1.0 if exp.signed else 0.0
+    assert exp.heatmap.min() >= low and exp.heatmap.max() <= 1.0
+    assert exp.heatmap.max() > 0, "an all-zero map explains nothing"
+    assert exp.signed == (method not in GRADIENT)
+    assert 1 <= exp.meta["evaluations"] <= SMALL_BUDGET[method]
+    assert exp.faithfulness is not None and exp.meta["faithfulness_evaluations"] > 0
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_explanations_are_frozen(keras_adapter):
+    exp = explain("gradcam", keras_adapter, photo(32, 32), faithfulness=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        exp.method = "lime"
+    with pytest.raises(ValueError):
+        exp.heatmap[0, 0] = 0.5
+    with pytest.raises(TypeError):
+        exp.meta["seconds"] = 0
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_same_seed_same_map(method, keras_adapter):
+    image = photo(40, 56)
+    first = explain(method, keras_adapter, image, seed=3, budget=SMALL_BUDGET[method] + 10)
+    second = explain(method, keras_adapter, image, seed=3, budget=SMALL_BUDGET[method] + 10)
+    np.testing.assert_array_equal(first.heatmap, second.heatmap)
+    assert first.faithfulness == second.faithfulness
+
+
+@pytest.mark.parametrize("method", ["lime", "shap"])
+@pytest.mark.parametrize("budget", [30, 75])
+def test_budget_caps_the_calls_the_black_box_sees(method, budget):
+    black_box = CountingFunction()
+    model = FunctionModel(black_box, ["corner"])
+    exp = explain(method, model, photo(48, 64), budget=budget, faithfulness=False)
+    assert black_box.images_seen <= budget
+    assert exp.meta["evaluations"] == black_box.images_seen
+    # The budget is used, not ignored: most of it goes to the map.
+    assert black_box.images_seen >= budget // 2
+
+
+def test_faithfulness_is_skipped_on_request(keras_adapter):
+    exp = explain("gradcam", keras_adapter, photo(32, 32), faithfulness=False)
+    assert exp.faithfulness is None and "faithfulness_evaluations" not in exp.meta
