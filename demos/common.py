@@ -31,6 +31,11 @@ class PhotoInput(gr.Image):
     def preprocess(self, payload):
         return None if payload is None else payload.path
 
+    def get_config(self, cls=None):
+        # Gradio sends the browser the settings named in the component class's __init__
+        # signature; this subclass's signature is short, so read gr.Image's instead.
+        return super().get_config(cls or gr.Image)
+
 
 def read_upload(value, what: str = "photo"):
     """An upload (path, PIL image or array from a gr.Image) as a checked uint8 RGB array.

@@ -19,6 +19,7 @@ import pytest
 
 import weights
 from demos import TABS
+from demos.common import PhotoInput
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
@@ -76,18 +77,25 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
+    """One headless Chromium for the module (Playwright's sync API allows one per thread)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        chromium = playwright.chromium.launch(
             executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(app_url)
-        page.wait_for_selector("#instavis-header", timeout=60_000)
-        yield page
-        browser.close()
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("#instavis-header", timeout=60_000)
+    yield page
+    page.close()
 
 
 def test_every_tab_renders(page):
@@ -131,3 +139,41 @@ def test_pull_offline_explains_itself(page):
     toast = page.get_by_text("InstaVis is offline", exact=False).first
     toast.wait_for(timeout=20_000)
     assert "python -m weights pull" in toast.inner_text()
+
+
+@pytest.fixture(scope="module")
+def upload_page(browser):
+    """A tab-shaped app (PhotoInput -> read_upload) served in-process, opened in Chromium."""
+    import gradio as gr
+
+    from tests.test_upload_ui import describe, free_port
+
+    with gr.Blocks() as demo:
+        photo = PhotoInput(elem_id="photo")
+        answer = gr.Textbox(elem_id="answer", label="Size")
+        photo.upload(describe, photo, answer)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                            server_port=free_port(), quiet=True)
+    page = browser.new_page()
+    try:
+        page.goto(url)
+        page.locator("#photo").wait_for(timeout=60_000)
+        yield page
+    finally:
+        page.close()
+        demo.close()
+
+
+def test_photo_input_renders_and_bad_uploads_get_one_line(upload_page, tmp_path):
+    from tests.test_images import png_claiming_size
+
+    page = upload_page
+    assert page.locator("#photo input[type=file]").count() == 1, "no upload box rendered"
+    bad = tmp_path / "huge.png"
+    bad.write_bytes(png_claiming_size(10_000, 6_000))
+    page.locator("#photo input[type=file]").set_input_files(str(bad))
+    toast = page.get_by_text("That photo can't be used", exact=False).first
+    toast.wait_for(timeout=30_000)
+    assert "60.0 megapixels" in toast.inner_text()
+    assert "Traceback" not in page.content()
