@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import numbers
 import time
 
 import numpy as np
@@ -69,9 +70,14 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
                          f"{type(model).__name__}.")
     image = check_image(image)
     target_spec = resolve_target(target, model.output_names, model.n_outputs)
-    if budget is not None and (not isinstance(budget, int) or budget < explainer_class.min_budget):
-        raise ValueError(f"budget for {method} must be a whole number of at least "
-                         f"{explainer_class.min_budget} model evaluations, got {budget!r}.")
+    if budget is not None:
+        if isinstance(budget, float) and budget.is_integer():
+            budget = int(budget)
+        if (isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
+                or budget < explainer_class.min_budget):
+            raise ValueError(f"budget for {method} must be a whole number of at least "
+                             f"{explainer_class.min_budget} model evaluations, got {budget!r}.")
+        budget = int(budget)
     report = Progress(progress)
     map_progress = report.slice(0.0, 0.8 if faithfulness else 1.0)
 

@@ -143,7 +143,8 @@ class KerasModel(ModelAdapter):
         One forward and one backward pass, compiled once per target function.
         """
         tf = self._tf
-        fn = self._gradient_fns.get(score)
+        with self._lock:
+            fn = self._gradient_fns.get(score)
         if fn is None:
             model = self.cam_model()
 
@@ -156,7 +157,8 @@ class KerasModel(ModelAdapter):
                 return acts, tape.gradient(total, acts), outs2d
 
             fn = tf.function(run, reduce_retracing=True)
-            self._gradient_fns[score] = fn
+            with self._lock:
+                fn = self._gradient_fns.setdefault(score, fn)
         acts, grads, outs = fn(tf.constant(images))
         self._count(len(images))
         return np.asarray(acts), np.asarray(grads), np.asarray(outs)

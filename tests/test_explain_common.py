@@ -103,3 +103,11 @@ def test_budget_caps_the_calls_the_black_box_sees(method, budget):
 def test_faithfulness_is_skipped_on_request(keras_adapter):
     exp = explain("gradcam", keras_adapter, photo(32, 32), faithfulness=False)
     assert exp.faithfulness is None and "faithfulness_evaluations" not in exp.meta
+
+
+def test_budget_accepts_any_whole_number_type(keras_adapter):
+    for budget in (np.int64(1), 1.0):
+        exp = explain("gradcam", keras_adapter, photo(32, 32), budget=budget, faithfulness=False)
+        assert exp.meta["evaluations"] == 1
+    with pytest.raises(ValueError, match="whole number"):
+        explain("gradcam", keras_adapter, photo(32, 32), budget=1.5)

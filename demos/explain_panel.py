@@ -1,0 +1,640 @@
+"""The explanation panel every tab drops under its judgement.
+
+A tab builds the panel inside its own layout, then wires it to the components it reads and a
+callback that turns their values into an ExplainRequest (the photo, the model adapter each method
+uses, and the target):
+
+    with gr.Tab("Style"):
+        photo = PhotoInput()
+        panel = ExplanationPanel.build(methods=("gradcam", "cam", "lime", "shap"),
+                                       default=("gradcam",), key="style", targets=STYLES)
+        panel.wire([photo], make_request)   # make_request(photo, target=None) -> ExplainRequest
+
+The panel runs every chosen method through `explain.explain`, with faithfulness, and shows an
+overlay per method, a faithfulness table, a plain-words legend and a PNG of the side-by-side
+figure to download. A method that fails shows its one-line reason in the table and the status
+line; the others still run. Nothing heavy is imported here: `explain` is light until a method
+runs, and the tab's callback loads its models on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import inspect
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from demos.common import friendly_errors, log, weights_message
+from explain import explain
+from explain.api import method_class
+from explain.explanation import Explanation
+from explain.metrics import DEFAULT_STEPS
+from explain.model_base import ModelAdapter
+from explain.render import (
+    comparison_figure,
+    faithfulness_rows,
+    format_score,
+    method_name,
+    overlay,
+    save_png,
+    verdict,
+)
+from weights import WeightsUnavailable
+
+TABLE_HEADERS = [
+    "Method", "Deletion AUC (lower is better)", "Insertion AUC (higher is better)",
+    "Random map: deletion", "Random map: insertion", "Beats random?", "Seconds", "Evaluations",
+]
+TABLE_TYPES = ["str", "number", "number", "number", "number", "str", "number", "number"]
+
+FAITHFULNESS_EVALUATIONS = 4 * (DEFAULT_STEPS + 1)
+"""Model evaluations the faithfulness pass adds to every map (deletion and insertion curves for
+the map and for the random map)."""
+
+LEGEND = f"""\
+**Reading the maps.** Bright yellow marks what mattered most to the model; where a map fades out,
+the photo shows through. Red-and-blue maps are *signed*: red raised the score, blue lowered it.
+
+**Is a map faithful?** *Deletion* blacks out the pixels the map ranks highest first: if the map
+is right, the score falls fast, so a **lower** deletion AUC is better. *Insertion* paints those
+pixels first onto a blurred copy of the photo: the score should rise fast, so a **higher**
+insertion AUC is better. Each map is measured against a random map of the same photo:
+**lower deletion and higher insertion than the random map = faithful.** AUCs are in the model's
+own score units. Seconds and evaluations are the map's own; the check adds
+{FAITHFULNESS_EVALUATIONS} evaluations.
+"""
+
+FIGURE_MAX_AGE = 3600.0
+"""Seconds a figure written for download is kept. Gradio copies it into its own cache when the
+event returns, so ours are only pruned to keep a long-running server's temp folder small."""
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """What a tab's callback hands the panel for one run.
+
+    Attributes:
+        image: the photo, uint8 H x W x 3 (from `demos.common.read_upload`).
+        model: the adapter every method uses, or a mapping from method name to adapter (a
+            KerasModel for "gradcam"/"cam", a FunctionModel for "lime"/"shap"). A method missing
+            from the mapping fails with a one-line reason; the others still run.
+        target: what is explained: an output index, an output name, or a callable over the
+            outputs (see `explain.explain`).
+        target_choices: when given, the panel's target picker is refreshed with these choices
+            (strings, or (label, value) pairs) and set to `target` if it is one of them.
+        title: the downloaded figure's title (default: "Explaining <target>").
+        options: extra `explain` options per method, e.g. {"lime": {"segments": 50}}.
+    """
+
+    image: np.ndarray
+    model: Any
+    target: Any = 0
+    target_choices: Sequence | None = None
+    title: str | None = None
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def model_for(self, method: str) -> ModelAdapter:
+        """The adapter `method` runs on.
+
+        Raises:
+            ValueError: the request maps models per method and has none for `method`.
+        """
+        if isinstance(self.model, Mapping):
+            if method not in self.model:
+                raise ValueError(f"{method_name(method)} is not offered for this model.")
+            return self.model[method]
+        return self.model
+
+
+@dataclass(frozen=True)
+class MethodOutcome:
+    """One method's result in a run: its explanation, or the one-line reason it failed."""
+
+    method: str
+    explanation: Explanation | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the panel needs to know about a method before running it.
+
+    Attributes:
+        name: the registry name ("lime").
+        title: the human-readable name ("LIME").
+        default_budget: model evaluations the map uses by default.
+        min_budget: the smallest budget the method accepts.
+    """
+
+    name: str
+    title: str
+    default_budget: int
+    min_budget: int
+
+    @property
+    def has_budget(self) -> bool:
+        """Whether the budget is worth offering: gradient methods always take one pass."""
+        return self.default_budget > 1
+
+
+def method_info(method: str) -> MethodInfo:
+    """Read a method's budgets from its class.
+
+    Raises:
+        ValueError: unknown method.
+        ImportError: the method's module or its library is not installed.
+    """
+    explainer = method_class(method)
+    return MethodInfo(method, method_name(method), int(explainer.default_budget),
+                      int(explainer.min_budget))
+
+
+def methods_hint(usable: Mapping[str, MethodInfo]) -> str:
+    """The method picker's hint, warning only about the slow methods actually offered."""
+    slow = [info.title for info in usable.values() if info.has_budget]
+    hint = "Each map gets a faithfulness score."
+    if slow:
+        hint += f" {' and '.join(slow)} take{'s' if len(slow) == 1 else ''} a few seconds."
+    return hint
+
+
+def one_line(error: BaseException) -> str:
+    """An error as the single line a user sees: gr.Error and missing weights in their own words,
+    an explainer's ValueError as it is, anything else with its type."""
+    if isinstance(error, gr.Error):
+        text = str(error.message)
+    elif isinstance(error, WeightsUnavailable):
+        text = weights_message(error)
+    elif isinstance(error, (ValueError, ImportError)):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: int = 0,
+                    budgets: Mapping[str, int | None] | None = None,
+                    progress: Callable[[float, str], None] | None = None) -> list[MethodOutcome]:
+    """Run each method on the request, with faithfulness, one after another.
+
+    A method's failure is caught and recorded, so one broken method never hides the others'
+    maps. Progress is split between methods by their expected model evaluations, so a 1-pass
+    Grad-CAM does not take half the bar next to a 1000-sample SHAP.
+
+    Args:
+        request: the image, model(s) and target.
+        methods: method names, in display order.
+        seed: passed to every method.
+        budgets: model evaluations per method (missing or None: the method's default).
+        progress: called with (fraction of the whole run, description naming the method).
+
+    Returns:
+        One MethodOutcome per method, in order.
+    """
+    budgets = dict(budgets or {})
+    costs = []
+    for method in methods:
+        try:
+            budget = budgets.get(method) or method_class(method).default_budget
+        except Exception:  # noqa: BLE001 - the run below records why the method is unusable
+            budget = 1
+        costs.append(max(1, int(budget)) + FAITHFULNESS_EVALUATIONS)
+    total = float(sum(costs)) or 1.0
+
+    outcomes, done = [], 0.0
+    for number, (method, cost) in enumerate(zip(methods, costs, strict=True), start=1):
+        start, share = done / total, cost / total
+        desc = f"{method_name(method)} ({number} of {len(methods)})"
+
+        def report(fraction, start=start, share=share, desc=desc):
+            if progress is not None:
+                progress(start + share * float(fraction), desc)
+
+        report(0.0)
+        try:
+            budget = budgets.get(method)
+            exp = explain(method, request.model_for(method), request.image, request.target,
+                          seed=int(seed), budget=None if budget is None else int(budget),
+                          progress=report, **dict(request.options.get(method, {})))
+            outcomes.append(MethodOutcome(method, explanation=exp))
+        except Exception as error:  # noqa: BLE001 - one method's failure must not stop the rest
+            if not isinstance(error, (ValueError, ImportError, gr.Error, WeightsUnavailable)):
+                log.exception("%s failed", method)  # unexpected: the operator needs the trace
+            outcomes.append(MethodOutcome(method, error=one_line(error)))
+        done += cost
+    return outcomes
+
+
+def table_rows(outcomes: Sequence[MethodOutcome]) -> list[list]:
+    """The panel's table: scores rounded for reading, and failed methods with their reason."""
+    rows = []
+    for outcome in outcomes:
+        if outcome.explanation is None:
+            rows.append([method_name(outcome.method), None, None, None, None,
+                         f"failed: {outcome.error}", None, None])
+            continue
+        (row,) = faithfulness_rows([outcome.explanation])
+        name, *scores, beats, seconds, evaluations = row
+        scores = [None if s is None else float(format_score(s, 4)) for s in scores]
+        rows.append([name, *scores, beats,
+                     None if seconds is None else round(seconds, 2), evaluations])
+    return rows
+
+
+def caption(exp: Explanation) -> str:
+    """A gallery caption: the method and whether its map beats the random map."""
+    return f"{method_name(exp.method)} · {verdict(exp)}"
+
+
+def status_line(outcomes: Sequence[MethodOutcome], target_label: Any) -> str:
+    """One Markdown paragraph: what was explained, how many maps are faithful, what failed."""
+    made = [o.explanation for o in outcomes if o.explanation is not None]
+    parts = [f"Explained **{target_label}** with "
+             f"{', '.join(method_name(e.method) for e in made)}."]
+    measured = [e for e in made if e.faithfulness is not None]
+    if measured:
+        faithful = sum(e.faithfulness.beats_random for e in measured)
+        parts.append(f"Maps that beat the random map: {faithful} of {len(measured)}.")
+    parts += [f"**{method_name(o.method)} failed:** {o.error}" for o in outcomes if o.error]
+    return " ".join(parts)
+
+
+def all_failed_message(outcomes: Sequence[MethodOutcome]) -> str:
+    """The one line shown when no method produced a map."""
+    reasons = {o.error for o in outcomes}
+    if len(reasons) == 1:  # e.g. missing weights: say it once, not once per method
+        return reasons.pop()
+    return "No method could explain this: " + "; ".join(
+        f"{method_name(o.method)}: {o.error}" for o in outcomes
+    )
+
+
+@functools.cache
+def _figure_root() -> Path:
+    """This process's own folder for figures (a private temp dir, removed at exit)."""
+    root = Path(tempfile.mkdtemp(prefix="instavis-figures-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def _figure_file(key: str) -> Path:
+    """A fresh path for a downloadable figure, pruning figures older than FIGURE_MAX_AGE.
+
+    Each figure gets its own folder so the file keeps a readable name in the browser's
+    download ("style-explanations.png") without two users' runs overwriting each other.
+    """
+    root, now = _figure_root(), time.time()
+    for old in root.iterdir():
+        try:
+            if now - old.stat().st_mtime > FIGURE_MAX_AGE:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # another run pruned it first
+    folder = root / uuid.uuid4().hex
+    folder.mkdir()
+    return folder / f"{key}-explanations.png"
+
+
+@dataclass(frozen=True)
+class PanelView:
+    """Everything one run shows, before it becomes Gradio updates.
+
+    Attributes:
+        outcomes: one per chosen method, in order.
+        gallery: (overlay uint8 H x W x 3, caption) per method that made a map.
+        rows: the table's rows (TABLE_HEADERS), one per method.
+        status: the Markdown line above the gallery.
+        figure_path: the side-by-side PNG to download.
+    """
+
+    outcomes: tuple[MethodOutcome, ...]
+    gallery: list[tuple[np.ndarray, str]]
+    rows: list[list]
+    status: str
+    figure_path: Path
+
+    @property
+    def explanations(self) -> list[Explanation]:
+        return [o.explanation for o in self.outcomes if o.explanation is not None]
+
+
+@dataclass(eq=False)
+class ExplanationPanel:
+    """Method picker, optional target picker, advanced settings, run button, overlays, table,
+    legend and figure download, for one tab.
+
+    Build it with `ExplanationPanel.build(...)` inside the tab's layout, then call `wire(...)`.
+    The components are attributes, so a tab may also use them in its own events (for example,
+    feed `target` new choices after its main prediction).
+
+    Attributes:
+        key: the tab's key; the run event's api_name is f"{key}_explain".
+        methods: the usable methods, in order, with their budgets.
+        unavailable: methods that were asked for but cannot be imported, with the reason.
+        picker: CheckboxGroup of method names.
+        target: Dropdown of targets, or None when the tab has no target picker.
+        seed: Number, passed to every method.
+        budgets: one Number per method that takes a budget (LIME, SHAP), by method name.
+        button: the Explain button.
+        status, gallery, table, download: the outputs.
+        target_choices: State holding the last request's target choices, which a private
+            follow-up step puts into `target` (so API users get plain values, not updates).
+    """
+
+    key: str
+    methods: dict[str, MethodInfo]
+    unavailable: dict[str, str]
+    picker: gr.CheckboxGroup
+    target: gr.Dropdown | None
+    seed: gr.Number
+    budgets: dict[str, gr.Number]
+    button: gr.Button
+    status: gr.Markdown
+    gallery: gr.Gallery
+    table: gr.Dataframe
+    download: gr.DownloadButton
+    target_choices: gr.State | None
+
+    @classmethod
+    def build(cls, methods: Sequence[str] = ("gradcam", "lime", "shap"),
+              default: Sequence[str] | None = ("gradcam",), key: str = "explain", *,
+              targets: Sequence | None = None, target_value: Any = None,
+              target_label: str = "Explain which output",
+              target_info: str | None = None, label: str = "Why? Explanation maps",
+              ) -> ExplanationPanel:
+        """Add the panel's components to the current gr.Blocks (or Tab, Column, ...).
+
+        Args:
+            methods: methods to offer, in order ("gradcam", "cam", "lime", "shap"). Methods
+                whose module cannot be imported are left out and named in a note.
+            default: methods ticked at first (unusable ones are dropped; None or empty: the
+                first usable method).
+            key: the tab's key: element ids start with it and the run event's api_name is
+                f"{key}_explain".
+            targets: choices for a target picker (strings or (label, value) pairs); None for
+                no picker (the tab's callback then decides the target alone). An empty list
+                makes a picker that requests fill through `target_choices`.
+            target_value: the picker's first value; None means "the tab decides" (e.g. the
+                top prediction).
+            target_label: the picker's label.
+            target_info: the picker's hint.
+            label: the panel's heading.
+
+        Returns:
+            The panel; call `wire` next.
+
+        Raises:
+            ValueError: an unknown method name.
+        """
+        usable, unavailable = {}, {}
+        for method in methods:
+            try:
+                usable[method] = method_info(method)
+            except ImportError as error:
+                unavailable[method] = one_line(error)
+        chosen = [m for m in (default or ()) if m in usable] or list(usable)[:1]
+
+        with gr.Column(elem_id=f"{key}-explain", elem_classes=["explain-panel"]):
+            gr.Markdown(f"### {label}")
+            with gr.Row():
+                picker = gr.CheckboxGroup(
+                    choices=[(info.title, name) for name, info in usable.items()],
+                    value=chosen, label="Methods", scale=3, elem_id=f"{key}-explain-methods",
+                    info=methods_hint(usable),
+                )
+                target = None
+                if targets is not None:
+                    target = gr.Dropdown(
+                        choices=list(targets), value=target_value, label=target_label,
+                        info=target_info, scale=2, elem_id=f"{key}-explain-target",
+                    )
+                with gr.Column(scale=1, min_width=140):
+                    button = gr.Button("Explain", variant="primary", size="lg",
+                                       interactive=bool(usable), elem_id=f"{key}-explain-run")
+            if unavailable:
+                gr.Markdown(
+                    "Not available here: " + "; ".join(
+                        f"{method_name(m)} ({reason})" for m, reason in unavailable.items()
+                    ),
+                    elem_classes=["explain-unavailable"],
+                )
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, label="Seed",
+                                     info="The same seed gives the same maps.",
+                                     elem_id=f"{key}-explain-seed")
+                    budgets = {
+                        name: gr.Number(
+                            value=info.default_budget, precision=0, minimum=info.min_budget,
+                            label=f"{info.title} budget (model evaluations)",
+                            info=f"Default {info.default_budget}; more is steadier but slower.",
+                            elem_id=f"{key}-explain-budget-{name}",
+                        )
+                        for name, info in usable.items() if info.has_budget
+                    }
+            status = gr.Markdown(label="Status", elem_id=f"{key}-explain-status")
+            gallery = gr.Gallery(
+                label="Explanation maps", columns=min(max(len(usable), 2), 4),
+                # Gradio gives "auto" (and no height) a fixed 450 px minimum, which leaves an
+                # empty band under one row of maps; "fit-content" is passed to CSS as is.
+                height="fit-content",
+                # Keep one thumbnail per column even when one method ran: stretched to the full
+                # width, a single map is cropped to a strip.
+                fit_columns=False, object_fit="contain", allow_preview=True,
+                elem_id=f"{key}-explain-gallery",
+            )
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, datatype=TABLE_TYPES, interactive=False, wrap=True,
+                label="Faithfulness", elem_id=f"{key}-explain-table",
+                column_widths=["11%", "14%", "14%", "12%", "12%", "17%", "9%", "11%"],
+            )
+            with gr.Row():
+                gr.Markdown(LEGEND, elem_id=f"{key}-explain-legend")
+                # Always enabled: before the first run it has no file and does nothing, and
+                # enabling it afterwards would make the API return an update, not a path.
+                download = gr.DownloadButton(
+                    "Download figure (PNG)", size="sm", scale=0, min_width=200,
+                    elem_id=f"{key}-explain-download",
+                )
+            target_choices = gr.State() if target is not None else None
+        return cls(key=key, methods=usable, unavailable=unavailable, picker=picker,
+                   target=target, seed=seed, budgets=budgets, button=button, status=status,
+                   gallery=gallery, table=table, download=download,
+                   target_choices=target_choices)
+
+    @property
+    def inputs(self) -> list:
+        """The panel's own event inputs, after the tab's: picker, [target], seed, budgets."""
+        return [self.picker, *([self.target] if self.target is not None else []), self.seed,
+                *self.budgets.values()]
+
+    @property
+    def outputs(self) -> list:
+        """The run event's outputs: status, gallery, table, download (and, with a target
+        picker, a State that the API does not show)."""
+        return [self.status, self.gallery, self.table, self.download,
+                *([self.target_choices] if self.target_choices is not None else [])]
+
+    def run(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
+            seed: int = 0, budgets: Mapping[str, int | None] | None = None,
+            progress: Callable[[float, str], None] | None = None) -> PanelView:
+        """Explain a request with the chosen methods and render what the panel shows.
+
+        This is the panel's handler without Gradio in the way: call it from Python or tests.
+
+        Args:
+            request: the image, model(s) and target.
+            methods: method names (None: every usable method).
+            seed: passed to every method.
+            budgets: model evaluations per method (None or missing: the method's default).
+            progress: called with (fraction, description).
+
+        Returns:
+            The PanelView.
+
+        Raises:
+            gr.Error: no method was chosen, or every method failed (one line).
+        """
+        methods = list(self.methods) if methods is None else list(methods)
+        if not methods:
+            raise gr.Error("Pick at least one method to explain with.", print_exception=False)
+        outcomes = explain_methods(request, methods, seed=seed, budgets=budgets,
+                                   progress=progress)
+        made = [o.explanation for o in outcomes if o.explanation is not None]
+        if not made:
+            raise gr.Error(all_failed_message(outcomes), print_exception=False)
+
+        if progress is not None:
+            progress(1.0, "Drawing the figure")
+        label = made[0].target
+        figure = comparison_figure(request.image, made,
+                                   title=request.title or f"Explaining {label}")
+        path = save_png(figure, _figure_file(self.key))
+        return PanelView(
+            outcomes=tuple(outcomes),
+            gallery=[(overlay(request.image, exp), caption(exp)) for exp in made],
+            rows=table_rows(outcomes), status=status_line(outcomes, label), figure_path=path,
+        )
+
+    def wire(self, source_inputs, make_request: Callable[..., ExplainRequest], *,
+             triggers: Sequence | None = None, **event_options):
+        """Connect the Explain button to the tab's inputs and request callback.
+
+        The event's inputs are the tab's `source_inputs` followed by `self.inputs`; its outputs
+        are `self.outputs`; its api_name is f"{key}_explain". Through gradio_client:
+
+            status, gallery, table, png_path = client.predict(
+                *source_values, methods, [target,] seed, *budgets, api_name=f"/{key}_explain")
+
+        with one budget per entry of `self.budgets`, in order; `gallery` is a list of
+        {"image": path, "caption": text} and `table` is {"headers": [...], "data": [...]}.
+        When the request brings `target_choices`, a private follow-up step refreshes the
+        target picker.
+
+        Args:
+            source_inputs: the tab's components the request is made from (one or a list).
+            make_request: called as make_request(*source_values) -> ExplainRequest, or with
+                target=<picker value> as a keyword too when the panel has a target picker (None
+                when nothing is picked). It may raise gr.Error (e.g. from read_upload) or
+                WeightsUnavailable; the user sees one line.
+            triggers: more events that also run the panel (e.g. [photo.upload]); the button's
+                click always does.
+            **event_options: passed on to gr.on (concurrency_limit, ...).
+
+        Returns:
+            The run event's Dependency, for chaining with .then() or .success().
+        """
+        sources = list(source_inputs) if isinstance(source_inputs, (list, tuple)) \
+            else [source_inputs]
+        count = len(sources)
+
+        # gr.Progress is injected only into leading positional parameters, so it comes before
+        # the variable number of input values.
+        def run_panel(progress=gr.Progress(), *values):
+            source_values, panel_values = values[:count], list(values[count:])
+            methods = panel_values.pop(0) or []
+            kwargs = {}
+            if self.target is not None:
+                kwargs["target"] = panel_values.pop(0)
+            seed, *budget_values = panel_values
+            progress(0.0, desc="Preparing the model")
+            request = make_request(*source_values, **kwargs)
+            if not isinstance(request, ExplainRequest):
+                raise TypeError(f"make_request must return an ExplainRequest, not "
+                                f"{type(request).__name__}.")
+            budgets = {name: None if value is None else int(value)
+                       for name, value in zip(self.budgets, budget_values, strict=True)}
+            view = self.run(request, methods, seed=int(seed or 0), budgets=budgets,
+                            progress=lambda fraction, desc: progress(fraction, desc=desc))
+            shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
+            if self.target_choices is not None:
+                shown.append(target_choices_of(request))
+            return tuple(shown)
+
+        run_panel.__name__ = f"{self.key}_explain"
+        run_panel.__signature__ = self._api_signature(make_request, count)
+        event = gr.on(
+            triggers=[self.button.click, *(triggers or ())], fn=friendly_errors(run_panel),
+            inputs=[*sources, *self.inputs], outputs=self.outputs,
+            api_name=f"{self.key}_explain", **event_options,
+        )
+        if self.target is not None:
+            event.success(refresh_target, inputs=self.target_choices, outputs=self.target,
+                          queue=False, show_progress="hidden", api_visibility="private")
+        return event
+
+    def _api_signature(self, make_request: Callable, count: int) -> inspect.Signature:
+        """The signature Gradio reads to name the API's parameters.
+
+        The handler takes *values, which Gradio would list as param_0, param_1, ...; this
+        names them after make_request's own parameters, then methods, target, seed and
+        <method>_budget, so `client.predict(photo=..., methods=[...])` reads as it should.
+        Every one defaults to None, which keeps the signature valid after `progress` (whose
+        default is how Gradio recognises it) and lets API users leave settings out.
+        """
+        try:
+            given = [p.name for p in inspect.signature(make_request).parameters.values()
+                     if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                     and p.name != "target"]
+        except (TypeError, ValueError):  # a builtin or C callable without a signature
+            given = []
+        own = ["methods", *(["target"] if self.target is not None else []), "seed",
+               *(f"{name}_budget" for name in self.budgets)]
+        names = []
+        for index in range(count):
+            name = given[index] if index < len(given) else f"input_{index}"
+            names.append(name if name not in own and name not in names else f"{name}_{index}")
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return inspect.Signature([
+            inspect.Parameter("progress", kind, default=gr.Progress()),
+            *(inspect.Parameter(name, kind, default=None) for name in [*names, *own]),
+        ])
+
+
+def target_choices_of(request: ExplainRequest) -> dict | None:
+    """The target picker's new choices and value from a request, or None to leave it alone."""
+    if request.target_choices is None:
+        return None
+    choices = [tuple(c) if isinstance(c, (tuple, list)) else c for c in request.target_choices]
+    values = [c[1] if isinstance(c, tuple) else c for c in choices]
+    target = request.target
+    return {"choices": choices, "value": target if not callable(target) and target in values
+            else None}
+
+
+def refresh_target(spec: dict | None):
+    """Put a run's target choices into the picker (no change when the request had none)."""
+    if spec is None:
+        return gr.skip()
+    return gr.Dropdown(choices=spec["choices"], value=spec["value"])

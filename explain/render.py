@@ -1,0 +1,293 @@
+"""Drawing explanations: heat-map overlays, a side-by-side figure, and the faithfulness table.
+
+Every function here is pure: it takes arrays and Explanations and returns new arrays, figures,
+bytes or rows. matplotlib is imported inside the functions that need it, so `import explain`
+stays light for apps that only compute maps.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from explain.explanation import Explanation
+
+METHOD_NAMES = {"gradcam": "Grad-CAM", "cam": "CAM", "lime": "LIME", "shap": "SHAP"}
+
+UNSIGNED_CMAP = "inferno"
+"""Sequential: dark (transparent) for unimportant, bright yellow for the most important pixels."""
+SIGNED_CMAP = "RdBu_r"
+"""Diverging, centred at 0: red raises the explained score, blue lowers it."""
+OPACITY_GAMMA = 0.5
+"""Per-pixel opacity is alpha * |value| ** OPACITY_GAMMA. A square root keeps middling values
+visible (a linear ramp leaves a 0.5 region at a quarter of full opacity when alpha is 0.5) while
+zero still shows the bare photo."""
+
+TABLE_HEADERS = [
+    "Method", "Deletion AUC", "Insertion AUC", "Random map's deletion AUC",
+    "Random map's insertion AUC", "Beats random", "Seconds", "Evaluations",
+]
+
+
+def method_name(method: str) -> str:
+    """The human-readable name of a method ("gradcam" -> "Grad-CAM"); unknown ones unchanged."""
+    return METHOD_NAMES.get(method, method)
+
+
+def format_score(value: float, digits: int = 3) -> str:
+    """A score with `digits` significant digits in fixed point ("0.213", "81.5", "169").
+
+    AUCs are in the model's own output units, which range from probabilities to logits in the
+    hundreds, so a fixed number of decimals would either hide differences or print noise.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if not 1e-3 <= magnitude < 1e6:
+        return f"{value:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))
+    return f"{value:.{decimals}f}"
+
+
+def faithfulness_summary(exp: Explanation) -> str:
+    """ "del 0.21 (rand 0.35) · ins 0.62 (rand 0.40)", or "" when faithfulness was skipped."""
+    scores = exp.faithfulness
+    if scores is None:
+        return ""
+    return (f"del {format_score(scores.deletion_auc)} "
+            f"(rand {format_score(scores.random_deletion_auc)}) · "
+            f"ins {format_score(scores.insertion_auc)} "
+            f"(rand {format_score(scores.random_insertion_auc)})")
+
+
+def verdict(exp: Explanation) -> str:
+    """One phrase saying whether the map beats a random map on both faithfulness curves."""
+    if exp.faithfulness is None:
+        return "faithfulness not measured"
+    if exp.faithfulness.beats_random:
+        return "faithful: beats the random map"
+    return "not faithful: does not beat the random map"
+
+
+# === Overlays ===
+
+
+def _check_image(image) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a NumPy array, got {type(image).__name__}.")
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be uint8 H x W x 3, got {image.dtype} {image.shape}.")
+    if min(image.shape[:2]) < 1:
+        raise ValueError("image has no pixels.")
+    return image
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)):
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}.")
+    if not 0.0 <= float(alpha) <= 1.0:  # also refuses NaN
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+    return float(alpha)
+
+
+def _check_heatmap(heatmap, size: tuple[int, int], signed: bool) -> np.ndarray:
+    heatmap = np.asarray(heatmap)
+    if heatmap.ndim != 2 or heatmap.shape != tuple(size):
+        raise ValueError(f"heatmap must be H x W like the image ({size[0]} x {size[1]}), "
+                         f"got shape {heatmap.shape}.")
+    if not (np.issubdtype(heatmap.dtype, np.floating) or np.issubdtype(heatmap.dtype, np.integer)
+            or heatmap.dtype == np.bool_):
+        raise ValueError(f"heatmap must hold numbers, got {heatmap.dtype}.")
+    heatmap = heatmap.astype(np.float32)
+    if not np.isfinite(heatmap).all():
+        raise ValueError("heatmap has NaN or infinite values.")
+    low = -1.0 if signed else 0.0
+    # A few ulps of slack: maps normalised by their peak can land a rounding error past 1.
+    tolerance = 1e-5
+    if heatmap.size and (heatmap.min() < low - tolerance or heatmap.max() > 1.0 + tolerance):
+        kind = "signed maps must lie in [-1, 1]" if signed else "unsigned maps must lie in [0, 1]"
+        raise ValueError(f"{kind}; this one spans [{heatmap.min():.4g}, {heatmap.max():.4g}].")
+    return np.clip(heatmap, low, 1.0)
+
+
+def overlay_map(image: np.ndarray, heatmap: np.ndarray, signed: bool,
+                alpha: float = 0.5) -> np.ndarray:
+    """Colour a heat map over a photo, letting the photo show where the map is near zero.
+
+    Unsigned maps use a sequential colour map (inferno); signed maps a diverging one (RdBu_r,
+    centred at 0, red for positive). Each pixel's opacity grows with |value|, so unimportant
+    regions show the untouched photo instead of a tinted one (unlike a uniform blend, as in
+    pytorch-grad-cam's `show_cam_on_image`).
+
+    Args:
+        image: uint8 H x W x 3.
+        heatmap: H x W; in [0, 1] when unsigned, in [-1, 1] when signed; finite.
+        signed: whether negative values carry meaning.
+        alpha: opacity of the colour where |value| is 1, in [0, 1].
+
+    Returns:
+        A new uint8 H x W x 3 image.
+
+    Raises:
+        ValueError: a wrong dtype or shape, a map outside its range or with NaN, or alpha
+            outside [0, 1].
+    """
+    image = _check_image(image)
+    alpha = _check_alpha(alpha)
+    heatmap = _check_heatmap(heatmap, image.shape[:2], bool(signed))
+    from matplotlib import colormaps
+
+    if signed:
+        colours = colormaps[SIGNED_CMAP]((heatmap + 1.0) / 2.0)[..., :3]
+    else:
+        colours = colormaps[UNSIGNED_CMAP](heatmap)[..., :3]
+    weight = (alpha * np.abs(heatmap) ** OPACITY_GAMMA)[..., None]
+    blended = image.astype(np.float32) * (1.0 - weight) + colours.astype(np.float32) * 255 * weight
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, exp: Explanation, alpha: float = 0.5) -> np.ndarray:
+    """`overlay_map` for an Explanation: its heatmap, coloured by whether it is signed.
+
+    Args:
+        image: uint8 H x W x 3, the image the explanation was made for.
+        exp: the explanation; its heatmap must have the image's height and width.
+        alpha: opacity of the colour where |value| is 1, in [0, 1].
+
+    Returns:
+        A new uint8 H x W x 3 image.
+
+    Raises:
+        ValueError: see `overlay_map`.
+    """
+    if not isinstance(exp, Explanation):
+        raise ValueError(f"exp must be an Explanation, got {type(exp).__name__}.")
+    return overlay_map(image, exp.heatmap, exp.signed, alpha)
+
+
+# === The side-by-side figure ===
+
+
+def panel_title(exp: Explanation) -> str:
+    """A figure panel's title: the method, then its faithfulness numbers and verdict."""
+    lines = [method_name(exp.method)]
+    if exp.faithfulness is not None:
+        lines += [faithfulness_summary(exp), verdict(exp)]
+    return "\n".join(lines)
+
+
+def comparison_figure(image: np.ndarray, explanations: Sequence[Explanation],
+                      title: str | None = None, alpha: float = 0.5):
+    """The photo, then one overlay per explanation, side by side, with a colour bar per kind.
+
+    Each overlay is titled with its method and, when measured, its deletion and insertion AUC
+    against the random map's. One colour bar serves all unsigned maps and one all signed maps,
+    so the reader learns each colour scale once.
+
+    Args:
+        image: uint8 H x W x 3.
+        explanations: explanations of this image (each heatmap H x W).
+        title: the figure's title, if any.
+        alpha: overlay opacity, as in `overlay`.
+
+    Returns:
+        A matplotlib Figure drawn with the Agg canvas (no display, no pyplot state), ready for
+        `figure_png` or `save_png`.
+
+    Raises:
+        ValueError: see `overlay`.
+    """
+    image = _check_image(image)
+    overlays = [overlay(image, exp, alpha) for exp in explanations]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    panels = 1 + len(overlays)
+    height, width = image.shape[:2]
+    panel_width = 3.2
+    # Room for up to three title lines above each image, the figure's title, and a colour
+    # bar per kind below.
+    fig_height = (panel_width * height / width + 0.75 + (0.3 if title else 0.0)
+                  + 0.3 * len({exp.signed for exp in explanations}))
+    fig = Figure(figsize=(panel_width * panels, fig_height), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+
+    axes[0].imshow(image)
+    axes[0].set_title("Photo", fontsize=9)
+    for ax, exp, picture in zip(axes[1:], explanations, overlays, strict=True):
+        ax.imshow(picture)
+        ax.set_title(panel_title(exp), fontsize=8)
+    for ax in axes:
+        ax.set_axis_off()
+
+    for signed in (False, True):
+        if not any(exp.signed == signed for exp in explanations):
+            continue
+        # Horizontal, under the whole row: beside the images a vertical bar either outgrows
+        # a landscape photo or, attached to some panels only, splits the row.
+        if signed:
+            bar = fig.colorbar(ScalarMappable(Normalize(-1, 1), SIGNED_CMAP), ax=axes,
+                               location="bottom", ticks=[-1, 0, 1], shrink=0.3, aspect=40,
+                               pad=0.02)
+            bar.ax.set_xticklabels(["lowers the score", "0", "raises the score"], fontsize=7)
+        else:
+            bar = fig.colorbar(ScalarMappable(Normalize(0, 1), UNSIGNED_CMAP), ax=axes,
+                               location="bottom", ticks=[0, 1], shrink=0.3, aspect=40,
+                               pad=0.02)
+            bar.ax.set_xticklabels(["unimportant", "most important"], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def figure_png(fig, dpi: int = 150) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_png(fig, path, dpi: int = 150) -> Path:
+    """Write the figure to `path` as a PNG; returns the path."""
+    path = Path(path)
+    path.write_bytes(figure_png(fig, dpi))
+    return path
+
+
+# === The faithfulness table ===
+
+
+def faithfulness_rows(explanations: Sequence[Explanation]) -> list[list]:
+    """One table row per explanation, in the order of TABLE_HEADERS.
+
+    Rows hold: method name, deletion AUC, insertion AUC, the random map's deletion and insertion
+    AUC, "yes"/"no" for beating the random map ("n/a" and None scores when faithfulness was
+    skipped), the map's seconds and its model evaluations (from `meta`).
+    """
+    rows = []
+    for exp in explanations:
+        scores = exp.faithfulness
+        if scores is None:
+            numbers, beats = [None] * 4, "n/a"
+        else:
+            numbers = [float(scores.deletion_auc), float(scores.insertion_auc),
+                       float(scores.random_deletion_auc), float(scores.random_insertion_auc)]
+            beats = "yes" if scores.beats_random else "no"
+        seconds = exp.meta.get("seconds")
+        evaluations = exp.meta.get("evaluations")
+        rows.append([
+            method_name(exp.method), *numbers, beats,
+            None if seconds is None else float(seconds),
+            None if evaluations is None else int(evaluations),
+        ])
+    return rows

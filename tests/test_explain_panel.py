@@ -1,0 +1,312 @@
+"""The explanation panel, served by a real Gradio server and driven with gradio_client, on a real
+tiny Keras model; plus direct calls of its handler for failures and progress."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import weights
+from demos.common import PhotoInput, read_upload
+from demos.explain_panel import (
+    ExplainRequest,
+    ExplanationPanel,
+    explain_methods,
+    target_choices_of,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = ["dull", "vivid"]
+ALL_METHODS = ("gradcam", "cam", "lime", "shap")
+SMALL_BUDGET = 10  # LIME and SHAP's minimum: keeps the test fast, and checks budgets arrive
+
+
+def importable(method: str) -> bool:
+    from explain.api import method_class
+
+    try:
+        method_class(method)
+    except ImportError:
+        return False
+    return True
+
+
+def needs(*methods):
+    missing = [m for m in methods if not importable(m)]
+    return pytest.mark.skipif(bool(missing), reason=f"explain has no {', '.join(missing)} "
+                                                     "module (or its library) installed yet")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def adapters():
+    """32 x 32 x 3 -> Conv2D(4, 3, "conv") -> GAP -> Dense(2): CAM's head, randomly initialised."""
+    import keras
+
+    from explain import FunctionModel, KerasModel
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    outputs = keras.layers.Dense(2)(pooled)
+    keras_model = KerasModel(keras.Model(inputs, outputs), output_names=OUTPUTS)
+    return keras_model, FunctionModel(keras_model.predict, OUTPUTS)
+
+
+def photo_array(height=48, width=64) -> np.ndarray:
+    rows, cols = np.mgrid[:height, :width]
+    return np.stack([rows * 5 % 256, cols * 4 % 256, (rows + cols) * 3 % 256],
+                    axis=-1).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photo_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photos") / "photo.png"
+    Image.fromarray(photo_array()).save(path)
+    return path
+
+
+def missing_weights():
+    return weights.WeightsUnavailable(weights.get_artifact("clip"), ["nowhere"],
+                                      "python -m weights pull clip")
+
+
+@pytest.fixture(scope="module")
+def served(adapters):
+    keras_model, function_model = adapters
+    per_method = {"gradcam": keras_model, "cam": keras_model, "lime": function_model,
+                  "shap": function_model}
+
+    def make_request(photo, target=None):
+        return ExplainRequest(read_upload(photo), per_method, target=target or "vivid",
+                              target_choices=OUTPUTS)
+
+    def broken_request(photo):
+        raise missing_weights()
+
+    with gr.Blocks() as demo:
+        with gr.Tab("Tiny"):
+            photo = PhotoInput()
+            panel = ExplanationPanel.build(methods=ALL_METHODS, default=("gradcam",),
+                                           key="tiny", targets=OUTPUTS)
+            panel.wire([photo], make_request)
+        with gr.Tab("Broken"):
+            other = PhotoInput()
+            ExplanationPanel.build(methods=("gradcam",), key="broken").wire(other,
+                                                                            broken_request)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                            server_port=free_port(), quiet=True)
+    yield Client(url, verbose=False), panel
+    demo.close()
+
+
+def call(served, photo, methods, target="vivid", seed=0):
+    client, panel = served
+    budgets = {f"{name}_budget": SMALL_BUDGET for name in panel.budgets}
+    return client.predict(photo=photo, methods=list(methods), target=target, seed=seed,
+                          **budgets, api_name="/tiny_explain")
+
+
+# === Through the server ===
+
+
+def test_the_api_names_its_parameters_and_hides_the_picker_refresh(served):
+    client, panel = served
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert sorted(endpoints) == ["/broken_explain", "/tiny_explain"]
+    names = [p["parameter_name"] for p in endpoints["/tiny_explain"]["parameters"]]
+    assert names == ["photo", "methods", "target", "seed",
+                     *(f"{name}_budget" for name in panel.budgets)]
+    returns = [r["component"] for r in endpoints["/tiny_explain"]["returns"]]
+    assert returns == ["Markdown", "Gallery", "Dataframe", "Downloadbutton"]
+
+
+@pytest.mark.parametrize(
+    "methods",
+    [
+        ("gradcam", "cam"),
+        pytest.param(("gradcam", "cam", "lime", "shap"), marks=needs("lime", "shap")),
+    ],
+    ids=["gradient", "all"],
+)
+def test_one_map_row_and_a_png_per_method(served, photo_path, methods):
+    status, gallery, table, download = call(served, handle_file(str(photo_path)), methods)
+    titles = [{"gradcam": "Grad-CAM", "cam": "CAM", "lime": "LIME", "shap": "SHAP"}[m]
+              for m in methods]
+
+    assert len(gallery) == len(methods)
+    for item, title in zip(gallery, titles, strict=True):
+        assert item["caption"].startswith(f"{title} · ")
+        assert "random map" in item["caption"]
+        with Image.open(item["image"]) as overlaid:
+            assert overlaid.size == (64, 48)  # the overlay has the photo's own size
+
+    assert table["headers"][:3] == ["Method", "Deletion AUC (lower is better)",
+                                    "Insertion AUC (higher is better)"]
+    assert [row[0] for row in table["data"]] == titles
+    for row, method in zip(table["data"], methods, strict=True):
+        aucs = [float(value) for value in row[1:5]]
+        assert all(np.isfinite(aucs))
+        assert row[5] in ("yes", "no")
+        expected = 1 if method in ("gradcam", "cam") else SMALL_BUDGET
+        assert int(row[7]) == expected  # the budget typed in Advanced reached the method
+
+    with open(download, "rb") as figure:
+        assert figure.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert download.endswith("tiny-explanations.png")
+    assert status.startswith("Explained **vivid** with ")
+
+
+def test_the_target_picker_chooses_the_explained_output(served, photo_path):
+    photo = handle_file(str(photo_path))
+    _, _, vivid, _ = call(served, photo, ["gradcam"], target="vivid")
+    status, _, dull, _ = call(served, photo, ["gradcam"], target="dull")
+    assert status.startswith("Explained **dull**")
+    # Different outputs of the same model: the insertion curves differ.
+    assert vivid["data"][0][2] != dull["data"][0][2]
+
+
+def test_a_bad_upload_gets_one_line(served, tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_bytes(b"a shopping list, not a photo\n")
+    with pytest.raises(Exception) as caught:
+        call(served, handle_file(str(path)), ["gradcam"])
+    message = str(caught.value)
+    assert message.startswith("That photo can't be used:")
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_missing_weights_get_their_one_sentence(served, photo_path):
+    client, _ = served
+    with pytest.raises(Exception) as caught:
+        client.predict(photo=handle_file(str(photo_path)), methods=["gradcam"],
+                       api_name="/broken_explain")
+    assert str(caught.value) == missing_weights().summary
+
+
+def test_choosing_no_method_says_so(served, photo_path):
+    with pytest.raises(Exception, match="Pick at least one method"):
+        call(served, handle_file(str(photo_path)), [])
+
+
+# === Direct calls of the handler ===
+
+
+@pytest.fixture(scope="module")
+def panel():
+    with gr.Blocks():
+        return ExplanationPanel.build(methods=("gradcam", "cam"), key="direct")
+
+
+def test_a_failing_method_does_not_stop_the_others(panel, adapters):
+    keras_model, _ = adapters
+    request = ExplainRequest(photo_array(), {"gradcam": keras_model}, target=1)
+    view = panel.run(request, ["gradcam", "cam"])
+
+    assert [o.method for o in view.outcomes] == ["gradcam", "cam"]
+    assert view.outcomes[0].explanation is not None
+    assert view.outcomes[1].error == "CAM is not offered for this model."
+    assert len(view.gallery) == 1 and view.gallery[0][0].shape == (48, 64, 3)
+    assert view.rows[1] == ["CAM", None, None, None, None,
+                            "failed: CAM is not offered for this model.", None, None]
+    assert "**CAM failed:** CAM is not offered for this model." in view.status
+    assert view.figure_path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_when_every_method_fails_the_user_gets_one_line(panel, adapters):
+    _, function_model = adapters
+    request = ExplainRequest(photo_array(), function_model, target="vivid")
+    with pytest.raises(gr.Error) as caught:
+        panel.run(request, ["gradcam", "cam"])
+    message = caught.value.message
+    assert message.startswith("No method could explain this: Grad-CAM: gradcam needs gradients")
+    assert "; CAM: cam needs gradients" in message and "\n" not in message
+
+
+class _RaisingMapping(dict):
+    """A per-method model mapping whose lookups fail as a model that cannot load would."""
+
+    def __contains__(self, method):
+        return True
+
+    def __getitem__(self, method):
+        raise missing_weights()
+
+
+def test_the_same_failure_everywhere_is_said_once(panel):
+    request = ExplainRequest(photo_array(), _RaisingMapping(), target=0)
+    with pytest.raises(gr.Error) as caught:
+        panel.run(request, ["gradcam", "cam"])
+    assert caught.value.message == missing_weights().summary
+
+
+def test_progress_moves_forward_and_names_each_method(adapters):
+    keras_model, _ = adapters
+    reports = []
+    outcomes = explain_methods(ExplainRequest(photo_array(), keras_model, target=0),
+                               ["gradcam", "cam"],
+                               progress=lambda fraction, desc: reports.append((fraction, desc)))
+    assert all(o.explanation is not None for o in outcomes)
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0
+    assert fractions[-1] == pytest.approx(1.0)
+    descs = [desc for _, desc in reports]
+    assert descs[0] == "Grad-CAM (1 of 2)" and descs[-1] == "CAM (2 of 2)"
+    # Equal costs: the first method finishes at the bar's midpoint.
+    assert max(f for f, d in reports if d.startswith("Grad-CAM")) == pytest.approx(0.5)
+
+
+def test_a_method_that_cannot_be_imported_is_left_out_and_named(monkeypatch):
+    import explain.api
+
+    monkeypatch.setitem(explain.api.METHODS, "ghost", "explain.no_such_module:Ghost")
+    with gr.Blocks():
+        panel = ExplanationPanel.build(methods=("ghost", "gradcam"), default=("ghost",),
+                                       key="ghostly")
+    assert list(panel.methods) == ["gradcam"]
+    assert panel.picker.choices == [("Grad-CAM", "gradcam")]
+    assert panel.picker.value == ["gradcam"]  # the unusable default falls back to a usable one
+    assert "explain.no_such_module" in panel.unavailable["ghost"]
+
+
+def test_unknown_method_names_are_a_programming_error():
+    with gr.Blocks(), pytest.raises(ValueError, match="Unknown method 'gradcamm'"):
+        ExplanationPanel.build(methods=("gradcamm",))
+
+
+@pytest.mark.parametrize(
+    "target, choices, expected",
+    [
+        ("vivid", OUTPUTS, {"choices": OUTPUTS, "value": "vivid"}),
+        (1, [("dull", 0), ("vivid", 1)], {"choices": [("dull", 0), ("vivid", 1)], "value": 1}),
+        ("sharp", OUTPUTS, {"choices": OUTPUTS, "value": None}),
+        ("vivid", None, None),
+    ],
+)
+def test_requests_refresh_the_target_picker_only_when_they_bring_choices(target, choices,
+                                                                         expected):
+    request = ExplainRequest(photo_array(), None, target=target, target_choices=choices)
+    assert target_choices_of(request) == expected
+
+
+def test_importing_the_panel_loads_no_deep_learning_framework():
+    code = ("import sys, demos.explain_panel; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"

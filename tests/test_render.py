@@ -1,0 +1,208 @@
+"""explain.render: overlays check their inputs and really colour, the figure and the table show
+what the Explanations hold. Explanations are built by hand; no model is needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explain import Explanation, Faithfulness
+from explain.render import (
+    TABLE_HEADERS,
+    comparison_figure,
+    faithfulness_rows,
+    figure_png,
+    format_score,
+    overlay,
+    overlay_map,
+    save_png,
+)
+
+HEIGHT, WIDTH = 24, 32
+PHOTO = np.random.default_rng(0).integers(40, 216, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+GREY = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+
+
+def left_half(value: float = 1.0) -> np.ndarray:
+    heatmap = np.zeros((HEIGHT, WIDTH), np.float32)
+    heatmap[:, : WIDTH // 2] = value
+    return heatmap
+
+
+def explanation(method="gradcam", heatmap=None, signed=False, faithfulness=None, **meta):
+    return Explanation(
+        method=method, target="vivid", target_index=1,
+        heatmap=left_half() if heatmap is None else heatmap, signed=signed,
+        faithfulness=faithfulness, meta=meta,
+    )
+
+
+GOOD = Faithfulness(deletion_auc=0.2134, insertion_auc=0.6189, random_deletion_auc=0.3512,
+                    random_insertion_auc=0.4021, steps=16)
+BAD = Faithfulness(deletion_auc=81.46, insertion_auc=120.4, random_deletion_auc=80.02,
+                   random_insertion_auc=140.7, steps=16)
+
+
+# === Input checks ===
+
+
+@pytest.mark.parametrize(
+    "heatmap, signed, message",
+    [
+        (left_half(1.5), False, r"unsigned maps must lie in \[0, 1\]"),
+        (left_half(-0.2), False, r"unsigned maps must lie in \[0, 1\]"),
+        (left_half(-1.5), True, r"signed maps must lie in \[-1, 1\]"),
+        (left_half(np.nan), False, "NaN or infinite"),
+        (left_half(np.inf), True, "NaN or infinite"),
+        (np.zeros((HEIGHT, WIDTH + 1), np.float32), False, "like the image"),
+        (np.zeros((HEIGHT, WIDTH, 1), np.float32), False, "like the image"),
+        (np.zeros((HEIGHT, WIDTH), object), False, "hold numbers"),
+    ],
+)
+def test_overlay_map_refuses_bad_maps(heatmap, signed, message):
+    with pytest.raises(ValueError, match=message):
+        overlay_map(PHOTO, heatmap, signed)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [PHOTO.astype(np.float32), PHOTO[..., :1], PHOTO[..., 0], PHOTO.tolist(),
+     np.zeros((0, WIDTH, 3), np.uint8)],
+    ids=["float", "one-channel", "2-d", "list", "empty"],
+)
+def test_overlay_refuses_images_that_are_not_uint8_rgb(image):
+    with pytest.raises(ValueError, match="image"):
+        overlay_map(image, np.zeros((HEIGHT, WIDTH), np.float32), False)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.01, float("nan"), "0.5", True])
+def test_overlay_refuses_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        overlay_map(PHOTO, left_half(), False, alpha)
+
+
+def test_overlay_refuses_a_heatmap_of_another_size_through_the_explanation():
+    exp = explanation(heatmap=np.zeros((HEIGHT * 2, WIDTH), np.float32))
+    with pytest.raises(ValueError, match=f"like the image \\({HEIGHT} x {WIDTH}\\)"):
+        overlay(PHOTO, exp)
+
+
+def test_overlay_accepts_the_range_edges_and_a_rounding_error_past_them():
+    assert overlay_map(PHOTO, left_half(1.0 + 1e-7), False).dtype == np.uint8
+    assert overlay_map(PHOTO, left_half(-1.0), True).shape == PHOTO.shape
+
+
+# === Overlays colour where the map is, and only there ===
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_zero_leaves_the_photo_and_one_colours_it(signed):
+    out = overlay(PHOTO, explanation(signed=signed, heatmap=left_half(1.0)), alpha=0.6)
+    assert out.dtype == np.uint8 and out.shape == PHOTO.shape
+    np.testing.assert_array_equal(out[:, WIDTH // 2 :], PHOTO[:, WIDTH // 2 :])
+    changed = np.abs(out[:, : WIDTH // 2].astype(int) - PHOTO[:, : WIDTH // 2]).sum(axis=-1)
+    assert (changed > 20).all()
+
+
+def test_alpha_zero_shows_the_bare_photo_and_opacity_grows_with_the_value():
+    np.testing.assert_array_equal(overlay_map(PHOTO, left_half(), False, alpha=0.0), PHOTO)
+    faint = overlay_map(GREY, left_half(0.2), False, alpha=1.0)
+    strong = overlay_map(GREY, left_half(0.9), False, alpha=1.0)
+    distance = [np.abs(x[:, : WIDTH // 2].astype(int) - 128).sum() for x in (faint, strong)]
+    assert distance[0] < distance[1]
+
+
+def test_signed_maps_are_red_where_positive_and_blue_where_negative():
+    heatmap = np.zeros((HEIGHT, WIDTH), np.float32)
+    heatmap[:, : WIDTH // 2] = 1.0
+    heatmap[:, WIDTH // 2 :] = -1.0
+    out = overlay_map(GREY, heatmap, signed=True, alpha=0.7).astype(int)
+    red, _, blue = out[:, : WIDTH // 2].mean(axis=(0, 1))
+    assert red > blue + 30
+    red, _, blue = out[:, WIDTH // 2 :].mean(axis=(0, 1))
+    assert blue > red + 30
+
+
+def test_unsigned_maps_use_a_sequential_map_hot_at_the_top():
+    out = overlay_map(GREY, left_half(1.0), signed=False, alpha=1.0)
+    red, green, blue = out[0, 0].astype(int)
+    assert red > 200 and green > 200 and blue < 200  # inferno's top is pale yellow
+
+
+# === The side-by-side figure ===
+
+
+def test_comparison_figure_shows_the_photo_then_one_overlay_per_explanation():
+    exps = [explanation("gradcam", faithfulness=GOOD),
+            explanation("shap", heatmap=left_half(-0.5), signed=True, faithfulness=BAD),
+            explanation("cam")]
+    fig = comparison_figure(PHOTO, exps, title="What drives vivid")
+    image_axes = [ax for ax in fig.axes if ax.images]
+    assert len(image_axes) == 1 + len(exps)
+    np.testing.assert_array_equal(image_axes[0].images[0].get_array(), PHOTO)
+    np.testing.assert_array_equal(image_axes[2].images[0].get_array(), overlay(PHOTO, exps[1]))
+
+    titles = [ax.get_title() for ax in image_axes]
+    assert titles[0] == "Photo"
+    assert titles[1].startswith("Grad-CAM")
+    assert "del 0.213 (rand 0.351)" in titles[1] and "ins 0.619 (rand 0.402)" in titles[1]
+    assert "beats the random map" in titles[1]
+    assert "del 81.5 (rand 80.0)" in titles[2] and "ins 120 (rand 141)" in titles[2]
+    assert "does not beat the random map" in titles[2]
+    assert titles[3] == "CAM"  # faithfulness not measured: no numbers to show
+    assert fig.get_suptitle() == "What drives vivid"
+    # One colour bar per kind of map present (unsigned and signed).
+    assert len(fig.axes) == len(image_axes) + 2
+
+
+def test_comparison_figure_has_one_colour_bar_when_all_maps_are_unsigned():
+    fig = comparison_figure(PHOTO, [explanation("gradcam"), explanation("cam")])
+    assert len(fig.axes) == 3 + 1
+
+
+def test_comparison_figure_checks_each_map():
+    with pytest.raises(ValueError, match="unsigned maps"):
+        comparison_figure(PHOTO, [explanation(heatmap=left_half(2.0))])
+
+
+def test_figure_png_and_save_png_write_the_same_png(tmp_path):
+    fig = comparison_figure(PHOTO, [explanation(faithfulness=GOOD)])
+    data = figure_png(fig)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    path = save_png(fig, tmp_path / "figure.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_importing_explain_render_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import explain.render, sys; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+# === The faithfulness table ===
+
+
+def test_faithfulness_rows_hold_the_explanations_numbers():
+    exps = [explanation("gradcam", faithfulness=GOOD, seconds=0.125, evaluations=1),
+            explanation("lime", signed=True, faithfulness=BAD, seconds=3.5, evaluations=200),
+            explanation("newmethod", seconds=0.5, evaluations=7)]
+    rows = faithfulness_rows(exps)
+    assert [len(row) for row in rows] == [len(TABLE_HEADERS)] * 3
+    assert rows[0] == ["Grad-CAM", GOOD.deletion_auc, GOOD.insertion_auc,
+                       GOOD.random_deletion_auc, GOOD.random_insertion_auc, "yes", 0.125, 1]
+    assert rows[1] == ["LIME", BAD.deletion_auc, BAD.insertion_auc, BAD.random_deletion_auc,
+                       BAD.random_insertion_auc, "no", 3.5, 200]
+    assert rows[2] == ["newmethod", None, None, None, None, "n/a", 0.5, 7]
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(0.2134, "0.213"), (81.46, "81.5"), (169.12, "169"), (0.0, "0"), (-0.5, "-0.500"),
+     (2.5e-5, "2.50e-05")],
+)
+def test_format_score_keeps_three_significant_digits(value, text):
+    assert format_score(value) == text
