@@ -13,6 +13,8 @@ run on one machine, so the machine's speed cancels out.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import sys
@@ -73,8 +75,9 @@ def library_lime(forward, image, samples: int, seed: int) -> None:
     from lime import lime_image
 
     explainer = lime_image.LimeImageExplainer(random_state=seed)
-    explainer.explain_instance(image, forward, top_labels=1, num_samples=samples,
-                               random_seed=seed)
+    with contextlib.redirect_stderr(io.StringIO()):  # lime always draws a tqdm bar
+        explainer.explain_instance(image, forward, top_labels=1, num_samples=samples,
+                                   random_seed=seed)
 
 
 def library_shap(forward, image, evaluations: int) -> None:
