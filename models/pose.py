@@ -1,0 +1,565 @@
+"""Same pose, same place? Compare two photos the way the InstaModel research defines a copy.
+
+A creator's photo copies a post when the person strikes the same pose *and* stands in the same
+place. So `compare(a, b)` measures two things:
+
+- pose similarity: MediaPipe Pose keypoints (the legacy solution, which ships inside the
+  mediapipe 0.10.21 wheel and needs no download), aligned by Procrustes for translation, scale
+  and in-plane rotation (no reflection), each joint weighted by its visibility. A mirrored copy
+  counts as the same pose unless `allow_mirror=False`;
+- background similarity: the person is masked out with MediaPipe's selfie segmentation, and what
+  is left is compared with descriptors that need no weights (Lab colour, LBP texture and a coarse
+  colour layout) and, when the CLIP weights are on this machine, CLIP embeddings of the
+  background too.
+
+Thresholds were calibrated on labelled pairs made from photos that installed packages ship
+(`python -m benchmarks.pose_calibration`); the README reports their accuracy.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.images import load_image
+
+# === Keypoints ===
+
+# MediaPipe Pose landmark index for each joint we compare. The face's ten extra points are left
+# out: they would outweigh the limbs in the alignment.
+JOINTS = (
+    ("nose", 0),
+    ("left shoulder", 11), ("right shoulder", 12),
+    ("left elbow", 13), ("right elbow", 14),
+    ("left wrist", 15), ("right wrist", 16),
+    ("left hip", 23), ("right hip", 24),
+    ("left knee", 25), ("right knee", 26),
+    ("left ankle", 27), ("right ankle", 28),
+)
+JOINT_NAMES = tuple(name for name, _ in JOINTS)
+LANDMARK_INDEX = np.array([index for _, index in JOINTS])
+# Joint order after a left-right mirror: a mirrored person's left wrist sits where the right was.
+MIRROR_ORDER = np.array([
+    JOINT_NAMES.index(name.replace("left", "RIGHT").replace("right", "left").replace("RIGHT",
+                                                                                       "right"))
+    for name in JOINT_NAMES
+])
+# Limbs named in the per-joint chart's notes, as pairs of joint names.
+LIMBS = (
+    ("left upper arm", "left shoulder", "left elbow"),
+    ("left forearm", "left elbow", "left wrist"),
+    ("right upper arm", "right shoulder", "right elbow"),
+    ("right forearm", "right elbow", "right wrist"),
+    ("left thigh", "left hip", "left knee"),
+    ("left shin", "left knee", "left ankle"),
+    ("right thigh", "right hip", "right knee"),
+    ("right shin", "right knee", "right ankle"),
+    ("shoulders", "left shoulder", "right shoulder"),
+    ("hips", "left hip", "right hip"),
+    ("left side", "left shoulder", "left hip"),
+    ("right side", "right shoulder", "right hip"),
+)
+
+VISIBLE = 0.5  # MediaPipe visibility above which a joint counts as seen
+MIN_SHARED_JOINTS = 4  # fewer joints seen in both photos cannot define a pose
+JOINT_SIGMA = 0.25  # residual (in units of the pose's RMS radius) at which a joint scores e^-1
+
+# === Thresholds (calibrated; see README "Pose: calibration") ===
+
+POSE_THRESHOLD = 0.29
+BACKGROUND_THRESHOLD = 0.77
+MIRROR_MARGIN = 0.02  # a mirrored match must beat the direct one by this much to be called so
+
+WORK_SIDE = 256  # background descriptors run on copies this size (longest side)
+LAYOUT_SCALE = 12.0  # Lab units of average chroma gap per layout cell that score e^-1
+# Texture histograms of any two photos overlap a lot (Bhattacharyya ~0.9); a power spreads them.
+TEXTURE_SHARPNESS = 8.0
+
+
+@dataclass(frozen=True)
+class JointScore:
+    """How well one joint agrees after alignment.
+
+    Attributes:
+        name: e.g. "left wrist".
+        score: in [0, 1], or None when the joint is not seen in both photos.
+        distance: residual after alignment, in units of the pose's size (None when unseen).
+    """
+
+    name: str
+    score: float | None
+    distance: float | None
+
+
+@dataclass(frozen=True)
+class PersonAnalysis:
+    """What InstaVis found in one photo.
+
+    Attributes:
+        image: the photo, uint8 H x W x 3 (after load_image).
+        people: how many people were found (faces, or one body when no face shows).
+        keypoints: 13 x 2 pixel coordinates (x, y) of the main subject's joints, or None.
+        visibility: 13 visibilities in [0, 1], or None.
+        person_mask: float32 H x W in [0, 1], every person in the photo.
+        subject_box: (top, left, height, width) searched for the main subject's pose.
+    """
+
+    image: np.ndarray
+    people: int
+    keypoints: np.ndarray | None
+    visibility: np.ndarray | None
+    person_mask: np.ndarray
+    subject_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def has_pose(self) -> bool:
+        return self.keypoints is not None
+
+    @functools.cached_property
+    def background(self) -> BackgroundDescriptor:
+        """The weight-free background descriptor, computed once per photo."""
+        return describe_background(self.image, self.person_mask)
+
+    def background_only(self) -> np.ndarray:
+        """The photo with the people greyed out, as the background descriptors see it."""
+        keep = (self.person_mask < 0.5)[..., None]
+        grey = np.full_like(self.image, 128)
+        return np.where(keep, self.image, grey)
+
+
+@dataclass(frozen=True)
+class BackgroundScore:
+    """Background similarity and its parts, each in [0, 1].
+
+    Attributes:
+        similarity: what the verdict uses (offline descriptors, averaged with CLIP when used).
+        colour: Lab colour histograms (Bhattacharyya coefficient).
+        texture: LBP texture histograms.
+        layout: coarse Lab colour layout on a 4 x 4 grid.
+        clip: CLIP embedding similarity of the backgrounds, or None without CLIP weights.
+    """
+
+    similarity: float
+    colour: float
+    texture: float
+    layout: float
+    clip: float | None = None
+
+
+@dataclass(frozen=True)
+class PoseComparison:
+    """The answer to "same pose, same place?" for two photos.
+
+    Attributes:
+        pose_similarity: in [0, 1], or None when a photo has no person (or too few joints).
+        background_similarity: in [0, 1].
+        similar: both similarities reach their thresholds.
+        joints: one JointScore per compared joint (a's joint names).
+        people: (people in a, people in b).
+        mirrored: b matches a better as a mirror image.
+        notes: short plain-words notes for the user.
+        background: the background similarity's parts.
+        a, b: the per-photo analyses (keypoints and masks for drawing).
+        pose_threshold, background_threshold: the thresholds used.
+    """
+
+    pose_similarity: float | None
+    background_similarity: float
+    similar: bool
+    joints: tuple[JointScore, ...]
+    people: tuple[int, int]
+    mirrored: bool
+    notes: tuple[str, ...]
+    background: BackgroundScore
+    a: PersonAnalysis = field(repr=False)
+    b: PersonAnalysis = field(repr=False)
+    pose_threshold: float = POSE_THRESHOLD
+    background_threshold: float = BACKGROUND_THRESHOLD
+
+
+# === MediaPipe, loaded once ===
+
+
+class _MediaPipe:
+    """The three legacy MediaPipe solutions, built on first use and shared behind one lock
+    (a solution graph must not run two images at once)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def _load(self):
+        import mediapipe as mp
+
+        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+        self.segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self.faces = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=0.5
+        )
+        self._ready = True
+
+    def run(self, image: np.ndarray):
+        """(face boxes as (top, left, height, width), pose landmarks or None, person mask)."""
+        with self._lock:
+            if not self._ready:
+                self._load()
+            image = np.ascontiguousarray(image)
+            height, width = image.shape[:2]
+            faces = []
+            for detection in self.faces.process(image).detections or ():
+                box = detection.location_data.relative_bounding_box
+                faces.append((box.ymin * height, box.xmin * width, box.height * height,
+                              box.width * width))
+            mask = self.segmenter.process(image).segmentation_mask
+            return faces, mask
+
+    def landmarks(self, image: np.ndarray):
+        with self._lock:
+            if not self._ready:
+                self._load()
+            result = self.pose.process(np.ascontiguousarray(image))
+            return result.pose_landmarks
+
+
+_MEDIAPIPE = _MediaPipe()
+
+
+def _main_face(faces, height: int, width: int):
+    """The largest face nearest the centre: the photo's main subject."""
+    def weight(box):
+        top, left, box_h, box_w = box
+        centre_y, centre_x = top + box_h / 2, left + box_w / 2
+        off_centre = math.hypot(centre_y / height - 0.5, centre_x / width - 0.5) / math.hypot(0.5,
+                                                                                             0.5)
+        return box_h * box_w * (1.0 - 0.7 * off_centre)
+
+    return max(faces, key=weight)
+
+
+def _subject_box(face, height: int, width: int) -> tuple[int, int, int, int]:
+    """A body-sized region around a face: a few face widths across, down to the bottom."""
+    top, left, box_h, box_w = face
+    centre_x = left + box_w / 2
+    x0 = int(max(0, centre_x - 2.5 * box_w))
+    x1 = int(min(width, centre_x + 2.5 * box_w))
+    y0 = int(max(0, top - 0.6 * box_h))
+    return y0, x0, height - y0, max(1, x1 - x0)
+
+
+def analyse(image) -> PersonAnalysis:
+    """Find the people, the main subject's joints and every person's mask in one photo.
+
+    Args:
+        image: anything `load_image` takes.
+
+    Returns:
+        A PersonAnalysis. With several people the pose is the main subject's: the largest face
+        nearest the centre, searched for in a body-sized region around it.
+    """
+    image = load_image(image)
+    height, width = image.shape[:2]
+    faces, mask = _MEDIAPIPE.run(image)
+    box = None
+    landmarks = None
+    if len(faces) >= 2:
+        box = _subject_box(_main_face(faces, height, width), height, width)
+        top, left, box_h, box_w = box
+        landmarks = _MEDIAPIPE.landmarks(image[top : top + box_h, left : left + box_w])
+    if landmarks is None:
+        box = None
+        landmarks = _MEDIAPIPE.landmarks(image)
+    keypoints = visibility = None
+    if landmarks is not None:
+        top, left, box_h, box_w = box or (0, 0, height, width)
+        points = landmarks.landmark
+        keypoints = np.array([[left + points[i].x * box_w, top + points[i].y * box_h]
+                              for i in LANDMARK_INDEX], np.float32)
+        visibility = np.array([points[i].visibility for i in LANDMARK_INDEX], np.float32)
+    people = max(len(faces), 1 if keypoints is not None else 0)
+    return PersonAnalysis(image, people, keypoints, visibility,
+                          np.asarray(mask, np.float32), box)
+
+
+# === Pose similarity ===
+
+
+def procrustes(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Residual of each point after aligning `moving` onto `reference`.
+
+    Both point sets are centred on their weighted centroid and scaled to unit weighted RMS
+    radius; then the rotation that best maps one onto the other (a proper rotation: no
+    reflection, so a mirrored pose is not matched by accident) is found by weighted Kabsch.
+
+    Args:
+        reference, moving: J x 2 points.
+        weights: J non-negative weights; zero-weight points do not shape the fit.
+
+    Returns:
+        J residual distances, in units of the pose's RMS radius.
+    """
+    w = weights / weights.sum()
+    a = reference - (w[:, None] * reference).sum(axis=0)
+    b = moving - (w[:, None] * moving).sum(axis=0)
+    a /= math.sqrt(float((w * (a**2).sum(axis=1)).sum())) or 1.0
+    b /= math.sqrt(float((w * (b**2).sum(axis=1)).sum())) or 1.0
+    covariance = (w[:, None] * b).T @ a
+    u, _, vt = np.linalg.svd(covariance)
+    sign = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    rotation = vt.T @ np.diag([1.0, sign]) @ u.T
+    return np.linalg.norm(a - b @ rotation.T, axis=1)
+
+
+def _joint_scores(reference, ref_vis, moving, mov_vis):
+    seen = (ref_vis >= VISIBLE) & (mov_vis >= VISIBLE)
+    if seen.sum() < MIN_SHARED_JOINTS:
+        return None, None, seen
+    weights = np.where(seen, ref_vis * mov_vis, 0.0)
+    distances = procrustes(reference, moving, weights)
+    scores = np.exp(-((distances / JOINT_SIGMA) ** 2))
+    overall = float((weights * scores).sum() / weights.sum())
+    return overall, (scores, distances), seen
+
+
+def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True):
+    """(similarity or None, per-joint scores, mirrored) of b's pose against a's."""
+    if not (a.has_pose and b.has_pose):
+        return None, tuple(JointScore(n, None, None) for n in JOINT_NAMES), False
+    direct = _joint_scores(a.keypoints, a.visibility, b.keypoints, b.visibility)
+    best, mirrored = direct, False
+    if allow_mirror:
+        flipped = b.keypoints.copy()
+        flipped[:, 0] = -flipped[:, 0]
+        mirror = _joint_scores(a.keypoints, a.visibility, flipped[MIRROR_ORDER],
+                               b.visibility[MIRROR_ORDER])
+        if mirror[0] is not None and (direct[0] is None
+                                      or mirror[0] > direct[0] + MIRROR_MARGIN):
+            best, mirrored = mirror, True
+    overall, parts, seen = best
+    if overall is None:
+        return None, tuple(JointScore(n, None, None) for n in JOINT_NAMES), False
+    scores, distances = parts
+    joints = tuple(
+        JointScore(name, float(scores[i]) if seen[i] else None,
+                   float(distances[i]) if seen[i] else None)
+        for i, name in enumerate(JOINT_NAMES)
+    )
+    return overall, joints, mirrored
+
+
+def differing_limbs(joints: tuple[JointScore, ...], below: float = 0.5) -> list[str]:
+    """Names of limbs whose two joints agree poorly on average (both must be seen)."""
+    by_name = {joint.name: joint.score for joint in joints}
+    differ = []
+    for limb, first, second in LIMBS:
+        scores = (by_name.get(first), by_name.get(second))
+        if None not in scores and sum(scores) / 2 < below:
+            differ.append(limb)
+    return differ
+
+
+# === Background similarity ===
+
+
+def _shrink(image: np.ndarray, mask: np.ndarray, side: int = WORK_SIDE):
+    from skimage.transform import resize
+
+    height, width = image.shape[:2]
+    scale = min(1.0, side / max(height, width))
+    size = (max(8, round(height * scale)), max(8, round(width * scale)))
+    small = resize(image, size, order=1, anti_aliasing=scale < 1, preserve_range=True)
+    small_mask = resize(mask, size, order=1, preserve_range=True)
+    return small.astype(np.float32) / 255.0, small_mask < 0.5
+
+
+def _histogram(values: np.ndarray, bins, ranges) -> np.ndarray:
+    hist, _ = np.histogramdd(values, bins=bins, range=ranges)
+    total = hist.sum()
+    return hist.ravel() / total if total else hist.ravel()
+
+
+def _bhattacharyya(p: np.ndarray, q: np.ndarray) -> float:
+    if not p.any() or not q.any():
+        return 0.0
+    return float(np.sqrt(p * q).sum())
+
+
+@dataclass(frozen=True)
+class BackgroundDescriptor:
+    """Weight-free description of a photo's background: colour, texture and layout."""
+
+    colour: np.ndarray
+    texture: np.ndarray
+    layout: np.ndarray  # 4 x 4 x 2 mean a*, b* per cell (NaN where the cell is mostly person)
+
+
+def describe_background(image: np.ndarray, person_mask: np.ndarray) -> BackgroundDescriptor:
+    """Colour (a*b* chroma and L histograms), LBP texture and a 4 x 4 chroma layout of the
+    pixels outside the person mask. Chroma more than lightness, so exposure changes matter
+    less than a different place."""
+    from skimage.color import rgb2gray, rgb2lab
+    from skimage.feature import local_binary_pattern
+
+    small, background = _shrink(image, person_mask)
+    if background.mean() < 0.02:  # the person fills the frame: use everything
+        background = np.ones_like(background)
+    lab = rgb2lab(small)
+    pixels = lab[background]
+    chroma = _histogram(pixels[:, 1:], (12, 12), ((-60, 60), (-60, 60)))
+    lightness = _histogram(pixels[:, :1], (8,), ((0, 100),))
+    grey = (rgb2gray(small) * 255).astype(np.uint8)
+    texture = np.concatenate([
+        _histogram(local_binary_pattern(grey, 8, 1, "uniform")[background][:, None], (10,),
+                   ((0, 10),)),
+        # A second radius sees coarser texture; 8 neighbours, not 16, keeps it cheap.
+        _histogram(local_binary_pattern(grey, 8, 2, "uniform")[background][:, None], (10,),
+                   ((0, 10),)),
+    ]) / 2
+    layout = np.full((4, 4, 2), np.nan, np.float32)
+    height, width = background.shape
+    for row in range(4):
+        for col in range(4):
+            cell = (slice(row * height // 4, (row + 1) * height // 4),
+                    slice(col * width // 4, (col + 1) * width // 4))
+            keep = background[cell]
+            if keep.mean() >= 0.2:
+                layout[row, col] = lab[cell][keep][:, 1:].mean(axis=0)
+    return BackgroundDescriptor(np.concatenate([chroma * 0.75, lightness * 0.25]), texture,
+                                layout)
+
+
+def _layout_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    both = ~np.isnan(a[..., 0]) & ~np.isnan(b[..., 0])
+    if not both.any():
+        return 0.0
+    gap = np.linalg.norm(a[both] - b[both], axis=-1).mean()
+    return float(np.exp(-gap / LAYOUT_SCALE))
+
+
+def background_parts(a: BackgroundDescriptor, b: BackgroundDescriptor,
+                     allow_mirror: bool = True) -> tuple[float, float, float]:
+    """(colour, texture, layout) similarities in [0, 1].
+
+    Colour and texture histograms ignore where things are; the layout does not, so a mirrored
+    copy is also compared with its layout flipped back.
+    """
+    colour = _bhattacharyya(a.colour, b.colour)
+    texture = _bhattacharyya(a.texture, b.texture) ** TEXTURE_SHARPNESS
+    layout = _layout_similarity(a.layout, b.layout)
+    if allow_mirror:
+        layout = max(layout, _layout_similarity(a.layout, b.layout[:, ::-1]))
+    return colour, texture, layout
+
+
+# colour, texture, layout: the calibration's choice. It gives the layout no weight: crops and
+# rotations move it more than a different place changes colour and texture.
+BACKGROUND_WEIGHTS = (0.85, 0.15, 0.0)
+
+
+def offline_background_similarity(parts: tuple[float, float, float]) -> float:
+    return float(sum(w * p for w, p in zip(BACKGROUND_WEIGHTS, parts, strict=True)))
+
+
+def _clip_background_similarity(a: PersonAnalysis, b: PersonAnalysis) -> float | None:
+    """CLIP cosine of the two backgrounds, in [0, 1]; None when CLIP weights are absent."""
+    import weights
+
+    if weights.locate("clip").path is None:
+        return None
+    from models import clip
+
+    embeddings = clip.embed_images([a.background_only(), b.background_only()])
+    cosine = float(embeddings[0] @ embeddings[1])
+    # Photos of anything share some CLIP similarity; 0.5 and below counts as unrelated.
+    return float(np.clip((cosine - 0.5) / 0.5, 0.0, 1.0))
+
+
+def background_similarity(a: PersonAnalysis, b: PersonAnalysis, use_clip: bool | None = None,
+                          allow_mirror: bool = True) -> BackgroundScore:
+    colour, texture, layout = background_parts(a.background, b.background, allow_mirror)
+    offline = offline_background_similarity((colour, texture, layout))
+    clip_score = _clip_background_similarity(a, b) if use_clip is not False else None
+    overall = offline if clip_score is None else (offline + clip_score) / 2
+    return BackgroundScore(overall, colour, texture, layout, clip_score)
+
+
+# === The entry point ===
+
+
+def compare(a, b, *, allow_mirror: bool = True, use_clip: bool | None = None) -> PoseComparison:
+    """Do photos `a` and `b` show the same pose in front of the same place?
+
+    Args:
+        a: the reference (e.g. the famous post), anything `load_image` takes.
+        b: the photo compared with it.
+        allow_mirror: count a left-right mirrored pose as the same pose.
+        use_clip: add CLIP background embeddings (None: when the weights are on this machine).
+
+    Returns:
+        A PoseComparison.
+
+    Raises:
+        InvalidImage: a photo cannot be read.
+    """
+    first, second = analyse(a), analyse(b)
+    return compare_analyses(first, second, allow_mirror=allow_mirror, use_clip=use_clip)
+
+
+def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool = True,
+                     use_clip: bool | None = None) -> PoseComparison:
+    """`compare` for photos already analysed (the explainers perturb only one of them)."""
+    pose, joints, mirrored = pose_similarity(a, b, allow_mirror)
+    background = background_similarity(a, b, use_clip, allow_mirror)
+    notes = []
+    for label, analysis in (("first", a), ("second", b)):
+        if analysis.people == 0:
+            notes.append(f"No person found in the {label} photo, so only the places are compared.")
+        elif analysis.people > 1:
+            notes.append(f"{analysis.people} people in the {label} photo: comparing the main "
+                         "subject (largest, nearest the centre).")
+    if pose is None and a.has_pose and b.has_pose:
+        notes.append("Too few joints are visible in both photos to compare the poses.")
+    if mirrored:
+        notes.append("The second photo matches as a mirror image of the first.")
+    if pose is not None:
+        differ = differing_limbs(joints)
+        if differ:
+            notes.append("These differ most: " + ", ".join(differ) + ".")
+        notes.append("Same pose." if pose >= POSE_THRESHOLD else "Different pose.")
+    if background.clip is None:
+        notes.append("Backgrounds compared by colour, texture and layout (CLIP weights absent).")
+    notes.append("Same place." if background.similarity >= BACKGROUND_THRESHOLD
+                 else "Different place.")
+    similar = (pose is not None and pose >= POSE_THRESHOLD
+               and background.similarity >= BACKGROUND_THRESHOLD)
+    return PoseComparison(
+        pose_similarity=pose, background_similarity=background.similarity, similar=similar,
+        joints=joints, people=(a.people, b.people), mirrored=mirrored, notes=tuple(notes),
+        background=background, a=a, b=b,
+    )
+
+
+def similarity_function(reference):
+    """fn(images of b, uint8 N x H x W x 3) -> N x 2 (pose, background similarity to `reference`).
+
+    For LIME and SHAP through explain.FunctionModel: they perturb photo b and watch how similar
+    it stays to a. The reference is analysed once. A perturbed photo with no pose scores 0.
+    """
+    base = reference if isinstance(reference, PersonAnalysis) else analyse(reference)
+
+    def fn(images: np.ndarray) -> np.ndarray:
+        rows = []
+        for image in images:
+            other = analyse(image)
+            pose, _, _ = pose_similarity(base, other)
+            background = background_similarity(base, other, use_clip=False).similarity
+            rows.append((pose or 0.0, background))
+        return np.asarray(rows, np.float32)
+
+    return fn
+
+
+SIMILARITY_OUTPUTS = ("pose similarity", "background similarity")

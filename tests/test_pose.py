@@ -1,0 +1,157 @@
+"""models.pose on real photos (scikit-image's astronaut and camera, coffee without a person) and
+on hand-made keypoints for the alignment maths."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from skimage import data
+from skimage.transform import rescale
+
+from models import pose
+from models.images import InvalidImage
+
+
+def rotation(degrees: float) -> np.ndarray:
+    angle = math.radians(degrees)
+    return np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+
+
+STICK = np.array([[0, -3], [-1, -2], [1, -2], [-2, -1], [2, -1.5], [-2.5, 0], [3, -1],
+                  [-0.8, 0.5], [0.8, 0.5], [-1, 2], [1.2, 2], [-1, 3.5], [1.5, 3.4]], float)
+
+
+def test_procrustes_ignores_translation_scale_and_rotation():
+    moved = (STICK @ rotation(25).T) * 3.7 + np.array([40.0, -12.0])
+    residuals = pose.procrustes(STICK, moved, np.ones(len(STICK)))
+    np.testing.assert_allclose(residuals, 0, atol=1e-9)
+
+
+def test_procrustes_does_not_undo_a_reflection():
+    reflected = STICK * np.array([-1.0, 1.0])
+    residuals = pose.procrustes(STICK, reflected, np.ones(len(STICK)))
+    assert residuals.mean() > 0.2
+
+
+def test_procrustes_ignores_zero_weight_joints():
+    moved = STICK.copy()
+    moved[5] += [50, 50]  # one wild joint, which the weights switch off
+    weights = np.ones(len(STICK))
+    weights[5] = 0
+    residuals = pose.procrustes(STICK, moved, weights)
+    assert np.delete(residuals, 5).max() < 1e-9 and residuals[5] > 1
+
+
+def analysis_from(points, visibility=None):
+    blank = np.zeros((8, 8, 3), np.uint8)
+    vis = np.ones(len(points), np.float32) if visibility is None else visibility
+    return pose.PersonAnalysis(blank, 1, np.asarray(points, np.float32), vis,
+                               np.zeros((8, 8), np.float32))
+
+
+def test_mirrored_pose_matches_only_when_allowed():
+    a = analysis_from(STICK)
+    mirrored = STICK * np.array([-1.0, 1.0])
+    b = analysis_from(mirrored[pose.MIRROR_ORDER])  # a real mirror also swaps left and right
+    score, joints, is_mirror = pose.pose_similarity(a, b, allow_mirror=True)
+    assert is_mirror and score > 0.99
+    strict, _, strict_mirror = pose.pose_similarity(a, b, allow_mirror=False)
+    assert not strict_mirror and strict < score - 0.2
+    assert [j.name for j in joints] == list(pose.JOINT_NAMES)
+
+
+def test_too_few_shared_joints_give_no_pose_similarity():
+    visibility = np.zeros(len(STICK), np.float32)
+    visibility[:3] = 1
+    score, joints, _ = pose.pose_similarity(analysis_from(STICK), analysis_from(STICK, visibility))
+    assert score is None and all(j.score is None for j in joints)
+
+
+def test_a_moved_arm_is_named():
+    a = analysis_from(STICK)
+    moved = STICK.copy()
+    moved[pose.JOINT_NAMES.index("right wrist")] += [0, 6]  # the right hand drops
+    _, joints, _ = pose.pose_similarity(a, analysis_from(moved), allow_mirror=False)
+    assert "right forearm" in pose.differing_limbs(joints)
+    by_name = {j.name: j.score for j in joints}
+    assert by_name["right wrist"] < 0.2 < by_name["left knee"]
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()
+
+
+def test_same_photo_twice_is_similar(astronaut):
+    result = pose.compare(astronaut, astronaut)
+    assert result.similar and result.pose_similarity > 0.99
+    assert result.background_similarity > 0.99 and result.people == (1, 1)
+    assert not result.mirrored
+
+
+def test_a_mirrored_crop_is_the_same_pose_and_place(astronaut):
+    copy = np.clip(astronaut[20:, 10:][:, ::-1].astype(np.float32) * 1.15, 0, 255)
+    result = pose.compare(astronaut, copy.astype(np.uint8))
+    assert result.mirrored and result.similar
+    assert "mirror image" in " ".join(result.notes)
+
+
+def test_a_different_person_and_place_is_not_similar(astronaut):
+    camera = np.stack([data.camera()] * 3, axis=-1)
+    result = pose.compare(astronaut, camera)
+    assert not result.similar
+    assert result.pose_similarity is not None and result.pose_similarity < pose.POSE_THRESHOLD
+    assert result.background_similarity < pose.BACKGROUND_THRESHOLD
+
+
+def test_no_person_still_compares_the_places(astronaut):
+    result = pose.compare(astronaut, data.coffee())
+    assert result.pose_similarity is None and not result.similar
+    assert result.people == (1, 0)
+    assert 0 <= result.background_similarity < pose.BACKGROUND_THRESHOLD
+    assert any("No person found in the second photo" in note for note in result.notes)
+
+
+def test_two_people_are_counted_and_the_main_subject_compared(astronaut):
+    # The astronaut at full size on the left; a smaller, mirrored copy of her on the right.
+    small = np.clip(rescale(astronaut, 0.75, channel_axis=-1, preserve_range=True), 0, 255)
+    small = small.astype(np.uint8)[:, ::-1]
+    group = np.full((512, 512 + small.shape[1], 3), 200, np.uint8)
+    group[:, :512] = astronaut
+    group[-small.shape[0]:, 512:] = small
+    analysis = pose.analyse(group)
+    assert analysis.people == 2
+    top, left, height, width = analysis.subject_box
+    assert left + width <= 512 + 10, "the main subject is the larger astronaut on the left"
+    result = pose.compare(astronaut, group)
+    # Had the mirrored copy been picked, the match would be a mirrored one.
+    assert result.people == (1, 2) and result.pose_similarity > 0.9 and not result.mirrored
+    assert any("2 people in the second photo" in note for note in result.notes)
+
+
+def test_masks_cover_the_person_not_the_background(astronaut):
+    analysis = pose.analyse(astronaut)
+    mask = analysis.person_mask
+    assert mask.shape == astronaut.shape[:2]
+    assert mask[300:400, 200:300].mean() > 0.8  # her suit
+    assert mask[20:80, 450:500].mean() < 0.2  # the flag side of the room
+    background = analysis.background_only()
+    assert (background[350, 250] == 128).all() and (background[50, 470] == astronaut[50, 470]).all()
+
+
+def test_similarity_function_scores_perturbed_copies(astronaut):
+    fn = pose.similarity_function(astronaut)
+    blank = np.zeros_like(astronaut)
+    scores = fn(np.stack([astronaut, blank]))
+    assert scores.shape == (2, 2)
+    assert scores[0, 0] > 0.99 and scores[0, 1] > 0.99
+    assert scores[1, 0] == 0.0 and scores[1, 1] < pose.BACKGROUND_THRESHOLD
+
+
+def test_bad_photos_raise_invalid_image(tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    with pytest.raises(InvalidImage):
+        pose.compare(bad, data.astronaut())
