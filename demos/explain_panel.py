@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ import numpy as np
 
 from demos.common import friendly_errors, log, weights_message
 from explain import explain
-from explain.api import method_class
 from explain.explanation import Explanation
 from explain.metrics import DEFAULT_STEPS
 from explain.model_base import ModelAdapter
@@ -49,6 +48,7 @@ from explain.render import (
     save_png,
     verdict,
 )
+from explain.specs import method_spec
 from weights import WeightsUnavailable
 
 TABLE_HEADERS = [
@@ -87,7 +87,9 @@ class ExplainRequest:
         image: the photo, uint8 H x W x 3 (from `demos.common.read_upload`).
         model: the adapter every method uses, or a mapping from method name to adapter (a
             KerasModel for "gradcam"/"cam", a FunctionModel for "lime"/"shap"). A method missing
-            from the mapping fails with a one-line reason; the others still run.
+            from the mapping fails with a one-line reason; the others still run. A method may
+            also map to a string: the reason it cannot explain this request (e.g. "Grad-CAM
+            explains the background similarity only."), shown as its failure.
         target: what is explained: an output index, an output name, or a callable over the
             outputs (see `explain.explain`).
         target_choices: when given, the panel's target picker is refreshed with these choices
@@ -107,12 +109,16 @@ class ExplainRequest:
         """The adapter `method` runs on.
 
         Raises:
-            ValueError: the request maps models per method and has none for `method`.
+            ValueError: the request maps models per method and has none for `method`, or
+                maps it to the reason it cannot run.
         """
         if isinstance(self.model, Mapping):
             if method not in self.model:
                 raise ValueError(f"{method_name(method)} is not offered for this model.")
-            return self.model[method]
+            model = self.model[method]
+            if isinstance(model, str):
+                raise ValueError(model)
+            return model
         return self.model
 
 
@@ -154,9 +160,8 @@ def method_info(method: str) -> MethodInfo:
         ValueError: unknown method.
         ImportError: the method's module or its library is not installed.
     """
-    explainer = method_class(method)
-    return MethodInfo(method, method_name(method), int(explainer.default_budget),
-                      int(explainer.min_budget))
+    spec = method_spec(method)  # reads the budgets without importing lime or shap
+    return MethodInfo(method, method_name(method), spec.default_budget, spec.min_budget)
 
 
 def methods_hint(usable: Mapping[str, MethodInfo]) -> str:
@@ -206,7 +211,7 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
     costs = []
     for method in methods:
         try:
-            budget = budgets.get(method) or method_class(method).default_budget
+            budget = budgets.get(method) or method_spec(method).default_budget
         except Exception:  # noqa: BLE001 - the run below records why the method is unusable
             budget = 1
         costs.append(max(1, int(budget)) + FAITHFULNESS_EVALUATIONS)
@@ -372,6 +377,8 @@ class ExplanationPanel:
               targets: Sequence | None = None, target_value: Any = None,
               target_label: str = "Explain which output",
               target_info: str | None = None, label: str = "Why? Explanation maps",
+              budgets: Mapping[str, int] | None = None,
+              unavailable: Mapping[str, str] | None = None,
               ) -> ExplanationPanel:
         """Add the panel's components to the current gr.Blocks (or Tab, Column, ...).
 
@@ -390,19 +397,37 @@ class ExplanationPanel:
             target_label: the picker's label.
             target_info: the picker's hint.
             label: the panel's heading.
+            budgets: this tab's default budget (model evaluations) per method, replacing the
+                method's own default, for a model whose evaluations are slow (e.g. {"lime":
+                120}). Methods without a budget (Grad-CAM, CAM) ignore it.
+            unavailable: methods the tab would offer but cannot here, with the reason (e.g.
+                missing weights); they are left out and named in the same note as methods
+                whose library is missing.
 
         Returns:
             The panel; call `wire` next.
 
         Raises:
-            ValueError: an unknown method name.
+            ValueError: an unknown method name, or a budget below the method's minimum.
         """
+        reasons = dict(unavailable or {})
         usable, unavailable = {}, {}
         for method in methods:
+            if method in reasons:
+                unavailable[method] = reasons[method]
+                continue
             try:
                 usable[method] = method_info(method)
             except ImportError as error:
                 unavailable[method] = one_line(error)
+        for method, budget in (budgets or {}).items():
+            info = usable.get(method)
+            if info is None or not info.has_budget:
+                continue
+            if int(budget) < info.min_budget:
+                raise ValueError(f"{info.title} needs a budget of at least {info.min_budget} "
+                                 f"model evaluations, got {budget}.")
+            usable[method] = replace(info, default_budget=int(budget))
         chosen = [m for m in (default or ()) if m in usable] or list(usable)[:1]
 
         with gr.Column(elem_id=f"{key}-explain", elem_classes=["explain-panel"]):
@@ -509,6 +534,11 @@ class ExplanationPanel:
         methods = list(self.methods) if methods is None else list(methods)
         if not methods:
             raise gr.Error("Pick at least one method to explain with.", print_exception=False)
+        # A budget left out means this panel's default, which a tab may have lowered.
+        budgets = dict(budgets or {})
+        for name, info in self.methods.items():
+            if info.has_budget and budgets.get(name) is None:
+                budgets[name] = info.default_budget
         outcomes = explain_methods(request, methods, seed=seed, budgets=budgets,
                                    progress=progress)
         made = [o.explanation for o in outcomes if o.explanation is not None]

@@ -14,28 +14,22 @@ from explain.method import Progress
 from explain.metrics import DEFAULT_STEPS
 from explain.metrics import faithfulness as faithfulness_of
 from explain.model_base import ModelAdapter
+from explain.specs import SPECS, method_spec
 from explain.targets import resolve_target
 
 # name -> "module:Class"; imported on first use so `import explain` stays light.
-METHODS = {
-    "gradcam": "explain.gradcam:GradCAM",
-    "cam": "explain.cam:CAM",
-    "lime": "explain.lime_explainer:LIMEExplainer",
-    "shap": "explain.shap_explainer:SHAPExplainer",
-}
+METHODS = {name: spec.path for name, spec in SPECS.items()}
 
 
 def method_class(method: str):
     """The class implementing `method`, or a ValueError naming the known ones."""
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of: {', '.join(METHODS)}.")
-    module, _, name = METHODS[method].partition(":")
+    module, _, name = method_spec(method).path.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
 def default_budget(method: str) -> int:
-    """Model evaluations a method uses when no budget is given."""
-    return method_class(method).default_budget
+    """Model evaluations a method uses when no budget is given (imports nothing heavy)."""
+    return method_spec(method).default_budget
 
 
 def explain(method: str, model, image, target=0, seed: int = 0, budget: int | None = None,

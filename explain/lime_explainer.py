@@ -8,6 +8,7 @@ from lime.lime_image import LimeImageExplainer
 
 from explain.image_ops import normalise_signed
 from explain.method import MethodResult, Progress
+from explain.specs import SPECS
 from explain.targets import Target
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
@@ -158,8 +159,8 @@ class LIMEExplainer:
     # Samples (= model evaluations). ResNet50 at 224 x 224 runs about 30 ms an image batched on
     # 2 cores, so 200 samples take ~6 s plus ~0.35 s of segmentation, sampling and fitting:
     # inside the 10 s budget with room for slower models. The benchmark tunes it.
-    default_budget = 200
-    min_budget = 10  # below ~10 samples the ridge fit of dozens of segments is noise
+    default_budget = SPECS["lime"].default_budget
+    min_budget = SPECS["lime"].min_budget
 
     def __init__(self, segmentation: str = "quickshift", segments=None, hide_color=None,
                  **segmentation_options):

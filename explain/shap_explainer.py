@@ -16,6 +16,7 @@ with warnings.catch_warnings():
 
 from explain.image_ops import normalise_signed
 from explain.method import MethodResult, Progress
+from explain.specs import SPECS
 from explain.targets import Target
 
 MASKERS = ("blur", "inpaint")
@@ -85,11 +86,11 @@ class SHAPExplainer:
     # max_evals (= model evaluations, see __call__). At ~30 ms an image for ResNet50 at 224 x 224
     # on 2 cores, 200 evaluations take ~6 s, plus ~0.3 s of masking and bookkeeping once the
     # partition tree is cached (the first image of a size adds ~1 s). The benchmark tunes it.
-    default_budget = 200
+    default_budget = SPECS["shap"].default_budget
     # Partition spends 2 evaluations on the fully hidden and fully shown image, 2 on the first
     # split into halves, then 2 on each half it refines (in each of two contexts): 10 is the
     # least that gets below halves to a coarse map.
-    min_budget = 10
+    min_budget = SPECS["shap"].min_budget
 
     def __init__(self, masker: str = "blur", blur_size: int | None = None):
         if masker not in MASKERS:

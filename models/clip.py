@@ -601,6 +601,59 @@ class CLIPModel:
                     self._gradcam_model = self._build_gradcam_model()
         return self._gradcam_model
 
+    def similarity_model(self, reference_embeddings: Any) -> Any:
+        """A flat Keras model scoring pictures by cosine similarity to reference embeddings.
+
+        Grad-CAM then explains "how much does this picture look like that one to CLIP" with
+        the same code that explains a class. The vision encoder's layers sit at the top level of
+        the returned model (it is built from ``vision_encoder.input``), so
+        :attr:`gradcam_layer_name` can be read with ``get_layer``, which
+        :meth:`image_model_for_gradcam`'s nested model does not allow.
+
+        Inputs: the vision encoder's input (preprocessed pixels, see
+        :meth:`preprocess_images`; keras-hub names it ``"images"``).
+
+        Outputs: ``(N, R)``, the cosine of each picture's embedding with each of the ``R``
+        references: ``Dense(R)`` with the unit-length references as fixed weights, applied to
+        the unit-normalised projected embedding. The same number as
+        ``embed_images(pictures) @ references.T``.
+
+        Each call builds a new small head over the shared backbone (no weights are copied).
+
+        Args:
+            reference_embeddings: ``(D,)`` or ``(R, D)`` embeddings, e.g. from
+                :meth:`embed_images`; normalised here, so unnormalised ones are fine too.
+
+        Returns:
+            The ``keras.Model``.
+
+        Raises:
+            ValueError: The embeddings are not ``D``-dimensional, or one is all zeros.
+        """
+        keras = self._keras
+        references = np.asarray(reference_embeddings, np.float32)
+        references = np.atleast_2d(references)
+        if references.ndim != 2 or references.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"reference_embeddings must have shape ({self.embedding_dim},) or "
+                f"(R, {self.embedding_dim}), got {np.shape(reference_embeddings)}."
+            )
+        if not np.all(np.linalg.norm(references, axis=1) > 0):
+            raise ValueError("A reference embedding is all zeros; it has no direction.")
+        references = _l2_normalise(references)
+
+        vision = self.backbone.vision_encoder
+        sequence = vision.output
+        if isinstance(sequence, dict):
+            sequence = sequence["sequence_output"]
+        embedding = self.backbone.vision_projection(self.backbone.vision_pooler(sequence))
+        unit = keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(embedding)
+        head = keras.layers.Dense(len(references), use_bias=False, trainable=False,
+                                  name="cosine_to_reference")
+        score = head(unit)
+        head.set_weights([references.T])
+        return keras.Model(vision.input, score, name="clip_similarity")
+
     def _build_gradcam_model(self) -> Any:
         """Assemble the Grad-CAM model from the existing functional graphs."""
         keras = self._keras

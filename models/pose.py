@@ -542,11 +542,12 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
     )
 
 
-def similarity_function(reference):
+def similarity_function(reference, allow_mirror: bool = True):
     """fn(images of b, uint8 N x H x W x 3) -> N x 2 (pose, background similarity to `reference`).
 
     For LIME and SHAP through explain.FunctionModel: they perturb photo b and watch how similar
     it stays to a. The reference is analysed once. A perturbed photo with no pose scores 0.
+    `allow_mirror` is `compare`'s, so an explanation scores what the comparison scored.
     """
     base = reference if isinstance(reference, PersonAnalysis) else analyse(reference)
 
@@ -554,8 +555,9 @@ def similarity_function(reference):
         rows = []
         for image in images:
             other = analyse(image)
-            pose, _, _ = pose_similarity(base, other)
-            background = background_similarity(base, other, use_clip=False).similarity
+            pose, _, _ = pose_similarity(base, other, allow_mirror)
+            background = background_similarity(base, other, use_clip=False,
+                                               allow_mirror=allow_mirror).similarity
             rows.append((pose or 0.0, background))
         return np.asarray(rows, np.float32)
 

@@ -106,6 +106,23 @@ def test_every_tab_renders(page):
         assert panel.inner_text().strip(), f"tab {tab.TITLE} is empty"
 
 
+def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
+    """Click the first example pair, press Compare: the verdict, skeletons and chart appear."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Pose").click()
+    page.locator("#pose-examples").get_by_text("Same pose, same place", exact=False).click()
+    expect(page.locator("#pose-photo-b img")).to_have_count(1, timeout=20_000)
+    page.locator("#pose-compare").click()
+    headline = page.locator("#pose-verdict .pose-headline")
+    expect(headline).to_have_text("✓ Same pose, same place", timeout=60_000)
+    expect(page.locator("#pose-skeleton-b img")).to_have_count(1, timeout=20_000)
+    expect(page.locator("#pose-chart img")).to_have_count(1, timeout=20_000)
+    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out_dir / "pose-tab.png"), full_page=True)
+
+
 def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
     page.get_by_role("tab", name="Models").click()
     from playwright.sync_api import expect

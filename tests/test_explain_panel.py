@@ -272,16 +272,18 @@ def test_progress_moves_forward_and_names_each_method(adapters):
 
 
 def test_a_method_that_cannot_be_imported_is_left_out_and_named(monkeypatch):
-    import explain.api
+    import explain.specs
 
-    monkeypatch.setitem(explain.api.METHODS, "ghost", "explain.no_such_module:Ghost")
+    ghost = explain.specs.MethodSpec("ghost", "explain.no_such_module:Ghost",
+                                     "no_such_library", 100, 10, False)
+    monkeypatch.setitem(explain.specs.SPECS, "ghost", ghost)
     with gr.Blocks():
         panel = ExplanationPanel.build(methods=("ghost", "gradcam"), default=("ghost",),
                                        key="ghostly")
     assert list(panel.methods) == ["gradcam"]
     assert panel.picker.choices == [("Grad-CAM", "gradcam")]
     assert panel.picker.value == ["gradcam"]  # the unusable default falls back to a usable one
-    assert "explain.no_such_module" in panel.unavailable["ghost"]
+    assert "no_such_library" in panel.unavailable["ghost"]
 
 
 def test_unknown_method_names_are_a_programming_error():
@@ -310,3 +312,44 @@ def test_importing_the_panel_loads_no_deep_learning_framework():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"
+
+
+# === What a tab may set ===
+
+
+@needs("lime")
+def test_a_tab_can_lower_a_methods_default_budget(adapters):
+    _, function_model = adapters
+    with gr.Blocks():
+        panel = ExplanationPanel.build(methods=("gradcam", "lime"), key="slow",
+                                       budgets={"lime": 12, "gradcam": 5})
+    assert panel.methods["lime"].default_budget == 12
+    assert panel.budgets["lime"].value == 12  # the Advanced field starts at the tab's budget
+    assert panel.methods["gradcam"].default_budget == 1  # one pass: a budget means nothing
+    # Left out of a direct call, the budget is the tab's, not LIME's own 200.
+    view = panel.run(ExplainRequest(photo_array(), function_model, target="vivid"), ["lime"])
+    assert view.rows[0][7] == 12
+
+
+@needs("lime")
+def test_a_budget_below_the_methods_minimum_is_a_programming_error():
+    with gr.Blocks(), pytest.raises(ValueError, match="LIME needs a budget of at least 10"):
+        ExplanationPanel.build(methods=("lime",), budgets={"lime": 3})
+
+
+def test_a_tab_names_the_methods_it_cannot_offer_here():
+    with gr.Blocks():
+        panel = ExplanationPanel.build(methods=("gradcam", "cam"), default=("gradcam",),
+                                       key="noweights",
+                                       unavailable={"gradcam": "needs the CLIP weights"})
+    assert list(panel.methods) == ["cam"] and panel.picker.value == ["cam"]
+    assert panel.unavailable == {"gradcam": "needs the CLIP weights"}
+
+
+def test_a_request_can_give_a_methods_reason_instead_of_a_model(panel, adapters):
+    keras_model, _ = adapters
+    request = ExplainRequest(photo_array(), {"gradcam": "Grad-CAM sees only the background.",
+                                             "cam": keras_model}, target=1)
+    view = panel.run(request, ["gradcam", "cam"])
+    assert view.outcomes[0].error == "Grad-CAM sees only the background."
+    assert view.outcomes[1].explanation is not None

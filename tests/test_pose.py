@@ -155,3 +155,15 @@ def test_bad_photos_raise_invalid_image(tmp_path):
     bad.write_text("not a photo")
     with pytest.raises(InvalidImage):
         pose.compare(bad, data.astronaut())
+
+
+def test_clip_joins_the_background_score_when_its_weights_are_here(astronaut, tiny_clip):
+    same = pose.compare(astronaut, astronaut)
+    assert same.background.clip == pytest.approx(1.0, abs=1e-4)
+    assert same.background_similarity == pytest.approx(
+        (pose.offline_background_similarity(
+            (same.background.colour, same.background.texture, same.background.layout))
+         + same.background.clip) / 2)
+    offline = pose.compare(astronaut, astronaut, use_clip=False)
+    assert offline.background.clip is None
+    assert not any("CLIP weights absent" in note for note in same.notes)

@@ -219,3 +219,16 @@ def test_keras_files_load_with_safe_mode(tmp_path, monkeypatch):
     assert loaded.get_layer("head").get_weights()[0].shape == (4, 2)
     with pytest.raises(ValueError, match="(?i)safe_mode|lambda"):
         weights.load_keras("efficientnet_b0", "risky.keras")
+
+
+def test_a_required_file_may_name_alternatives(tmp_path, monkeypatch):
+    # timm's checkpoint or the keras-hub preset saved from it: either completes a copy.
+    folder = tmp_path / "mine" / "vgg16"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tmp_path / "mine"))
+    with pytest.raises(weights.WeightsUnavailable,
+                       match=r"lacks model\.safetensors\|model\.weights\.h5"):
+        weights.resolve("vgg16")
+    (folder / "model.weights.h5").write_bytes(b"h5")
+    assert weights.resolve("vgg16") == folder

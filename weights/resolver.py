@@ -147,7 +147,9 @@ def hub_cache_dir() -> Path:
 
 
 def _missing_files(folder: Path, artifact: Artifact) -> list[str]:
-    return [name for name in artifact.required if not (folder / name).is_file()]
+    """Required files absent from `folder`; "a|b" is satisfied by either file."""
+    return [name for name in artifact.required
+            if not any((folder / option).is_file() for option in name.split("|"))]
 
 
 def _check_folder(folder: Path, artifact: Artifact) -> str | None:

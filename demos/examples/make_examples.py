@@ -1,0 +1,51 @@
+"""(Re)generate the Pose tab's example photos from images that scikit-image ships.
+
+Run from the repository root: `python -m demos.examples.make_examples`. The output is
+deterministic, so running it again rewrites the same files. Sources and licences are in
+README.md next to this script.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+HERE = Path(__file__).resolve().parent
+QUALITY = 85
+MAX_BYTES = 80_000  # examples travel with the repository and the Space: keep them small
+
+
+def mirrored_copy(image: np.ndarray) -> np.ndarray:
+    """The same scene as a creator's recreation might look: flipped left-right (a selfie
+    camera), cropped a little and brighter."""
+    flipped = image[:, ::-1]
+    cropped = flipped[24:496, 16:488]
+    return np.clip(cropped.astype(np.float32) * 1.12 + 12, 0, 255).astype(np.uint8)
+
+
+def examples() -> dict[str, np.ndarray]:
+    """File name -> pixels, for every example photo."""
+    astronaut = data.astronaut()
+    return {
+        "astronaut.jpg": astronaut,
+        "astronaut_mirrored.jpg": mirrored_copy(astronaut),
+        "camera.jpg": data.camera(),  # greyscale; load_image turns it into RGB
+        "coffee.jpg": data.coffee(),
+    }
+
+
+def main() -> None:
+    for name, pixels in examples().items():
+        path = HERE / name
+        Image.fromarray(pixels).save(path, "JPEG", quality=QUALITY, optimize=True)
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SystemExit(f"{name} is {size} bytes, over the {MAX_BYTES}-byte limit")
+        print(f"{name}: {pixels.shape[1]} x {pixels.shape[0]}, {size / 1000:.1f} kB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The Pose tab: does your photo recreate a post, with the same pose in front of the same place?
+
+UI only. The comparison is `models.pose`, the pictures `models.pose_drawing`, the explanation
+adapters `models.pose_explain`; MediaPipe and TensorFlow load on the first Compare, not here.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import gradio as gr
+
+from demos.common import PhotoInput, friendly_errors, read_upload
+from demos.explain_panel import ExplainRequest, ExplanationPanel
+from models import pose, pose_drawing, pose_explain  # light: MediaPipe loads on first use
+
+KEY = "pose"
+TITLE = "Pose"
+
+OUTPUTS = pose.SIMILARITY_OUTPUTS  # what the explanation panel can explain
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES = (
+    ("astronaut.jpg", "astronaut_mirrored.jpg",
+     "Same pose, same place (mirrored, cropped, brighter)"),
+    ("astronaut.jpg", "camera.jpg", "Different pose, different place"),
+    ("astronaut.jpg", "coffee.jpg", "No person in your photo"),
+)
+
+PANEL_BUDGETS = {"lime": 100, "shap": 100}
+"""Each evaluation re-runs MediaPipe on the perturbed photo (~57 ms at explain's 256-pixel work
+size on 2 cores), so the panel's default 200 would take ~15 s a method with the faithfulness
+check's 68 more; 100 keeps a warm method under 10 s (LIME: 5.7 s map + 3.9 s check)."""
+
+INTRO = """\
+### Same pose, same place?
+Recreating a post? Put the original on the left and your photo on the right. InstaVis finds the
+main person in each photo and compares the two poses joint by joint (a mirrored pose counts too,
+unless you untick it). Then it masks the people out and compares what is left: the place.
+Everything runs on this computer, with no download."""
+
+GRADCAM_MISSING = ("explains the background with CLIP, whose weights are not on this machine; "
+                   "run `python -m weights pull clip`")
+"""Shown as "Not available here: Grad-CAM (...)" when the CLIP weights are missing."""
+GRADCAM_SCOPE = ("Grad-CAM explains the background similarity only: the pose comes from "
+                 "MediaPipe, which gives no gradients. Pick LIME or SHAP for the pose.")
+
+# The notes' one-word verdicts repeat the headline, so the verdict block leaves them out.
+_VERDICT_NOTES = {"Same pose.", "Different pose.", "Same place.", "Different place."}
+
+VERDICT_CSS = """
+.pose-verdict { padding: 14px 18px; border-radius: 12px; color: var(--body-text-color);
+  border: 1px solid var(--border-color-primary); background: var(--block-background-fill); }
+.pose-verdict.yes { border-color: #22aa54; box-shadow: inset 6px 0 0 #22aa54; }
+.pose-verdict.no { border-color: #dc3232; box-shadow: inset 6px 0 0 #dc3232; }
+.pose-verdict.empty { color: var(--body-text-color-subdued); box-shadow: none; }
+.pose-headline { font-size: 1.45em; font-weight: 700; line-height: 1.2; margin: 0 0 4px 6px; }
+.pose-verdict.yes .pose-headline { color: #22aa54; }
+.pose-verdict.no .pose-headline { color: #dc3232; }
+.pose-sub { margin: 0 0 12px 6px; color: var(--body-text-color-subdued); }
+.pose-meter { margin: 10px 0 0 6px; }
+.pose-meter-top { display: flex; justify-content: space-between; font-size: 0.95em; }
+.pose-meter-top b { font-variant-numeric: tabular-nums; }
+.pose-track { position: relative; height: 12px; border-radius: 6px; margin-top: 4px;
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
+.pose-fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 6px; }
+.pose-mark { position: absolute; top: -4px; bottom: -4px; width: 2px;
+  background: var(--body-text-color); }
+.pose-meter-note { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 2px; }
+.pose-facts { margin: 14px 0 0 6px; font-size: 0.9em; }
+.pose-notes { margin: 6px 0 0 6px; padding-left: 1.2em; font-size: 0.9em; }
+.pose-notes li { margin: 2px 0; }
+"""
+
+EMPTY_VERDICT = ('<div class="pose-verdict empty">Pick an example below or upload two photos, '
+                 "then press <b>Compare</b>. The verdict appears here.</div>")
+
+
+# === What the outputs show (pure functions of a PoseComparison) ===
+
+
+def headline(comparison) -> tuple[str, str]:
+    """(headline, one sentence under it) for a comparison."""
+    place = comparison.background_similarity >= comparison.background_threshold
+    place_words = "same place" if place else "different place"
+    if comparison.pose_similarity is None:
+        return (f"✗ No pose to compare, {place_words}",
+                "InstaVis could not compare the poses, so it cannot call this a recreation.")
+    same_pose = comparison.pose_similarity >= comparison.pose_threshold
+    if comparison.similar:
+        return "✓ Same pose, same place", "Your photo recreates the post."
+    missing = [what for what, ok in (("the pose", same_pose), ("the place", place)) if not ok]
+    return (f"✗ {'Same' if same_pose else 'Different'} pose, {place_words}",
+            f"Not a recreation: {' and '.join(missing)} "
+            f"{'differ' if len(missing) > 1 else 'differs'}.")
+
+
+def _meter(label: str, value: float | None, threshold: float, passes: str) -> str:
+    """One labelled bar: the value's fill, a tick at the threshold, the rule under it."""
+    if value is None:
+        shown, fill = "—", ""
+    else:
+        colour = "#22aa54" if value >= threshold else "#dc3232"
+        shown = f"{value:.2f}"
+        fill = (f'<div class="pose-fill" style="width:{100 * min(max(value, 0), 1):.1f}%;'
+                f'background:{colour}"></div>')
+    return (
+        f'<div class="pose-meter"><div class="pose-meter-top"><span>{label}</span>'
+        f"<b>{shown}</b></div>"
+        f'<div class="pose-track" title="{passes} from {threshold:g}">{fill}'
+        f'<div class="pose-mark" style="left:{100 * threshold:.1f}%"></div></div>'
+        f'<div class="pose-meter-note">{passes} from {threshold:g} (the tick)</div></div>'
+    )
+
+
+def verdict_html(comparison) -> str:
+    """The verdict block: headline, the two similarities as bars with their thresholds,
+    people counts, whether the match is mirrored, and the comparison's notes."""
+    title, sentence = headline(comparison)
+    people_a, people_b = comparison.people
+    notes = [note for note in comparison.notes if note not in _VERDICT_NOTES]
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return (
+        f'<div class="pose-verdict {"yes" if comparison.similar else "no"}">'
+        f'<div class="pose-headline">{html.escape(title)}</div>'
+        f'<div class="pose-sub">{html.escape(sentence)}</div>'
+        + _meter("Pose similarity", comparison.pose_similarity, comparison.pose_threshold,
+                 "same pose")
+        + _meter("Background similarity", comparison.background_similarity,
+                 comparison.background_threshold, "same place")
+        + f'<div class="pose-facts">People found: <b>{people_a}</b> in the post, '
+        f"<b>{people_b}</b> in your photo · Mirrored: "
+        f"<b>{'yes' if comparison.mirrored else 'no'}</b></div>"
+        + (f'<ul class="pose-notes">{items}</ul>' if items else "")
+        + "</div>"
+    )
+
+
+def summary(comparison) -> dict:
+    """The comparison's numbers as plain JSON, for the API and the "numbers" accordion."""
+    return {
+        "similar": comparison.similar,
+        "pose_similarity": comparison.pose_similarity,
+        "background_similarity": comparison.background_similarity,
+        "pose_threshold": comparison.pose_threshold,
+        "background_threshold": comparison.background_threshold,
+        "people": list(comparison.people),
+        "mirrored": comparison.mirrored,
+        "notes": list(comparison.notes),
+        "background": {
+            "colour": comparison.background.colour,
+            "texture": comparison.background.texture,
+            "layout": comparison.background.layout,
+            "clip": comparison.background.clip,
+        },
+        "joints": {j.name: j.score for j in comparison.joints},
+    }
+
+
+# === Events ===
+
+
+def _read_pair(post, photo):
+    """Both uploads, checked; which one is wrong is in the message."""
+    if post is None or photo is None:
+        raise gr.Error("Please upload both photos: the post on the left, yours on the right.",
+                       print_exception=False)
+    return read_upload(post, "photo of the post"), read_upload(photo, "photo of yours")
+
+
+@friendly_errors
+def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
+    """Compare your photo with the post: verdict, skeletons, joint chart, masks and numbers."""
+    progress(0.0, desc="Reading the photos")
+    image_a, image_b = _read_pair(post, photo)
+    progress(0.1, desc="Finding people in the post")
+    a = pose.analyse(image_a)
+    progress(0.4, desc="Finding people in your photo")
+    b = pose.analyse(image_b)
+    progress(0.7, desc="Comparing poses and backgrounds")
+    comparison = pose.compare_analyses(a, b, allow_mirror=bool(allow_mirror))
+    progress(0.85, desc="Drawing the skeletons")
+    skeleton_a, skeleton_b = pose_drawing.comparison_skeletons(comparison)
+    return (
+        verdict_html(comparison), summary(comparison), skeleton_a, skeleton_b,
+        pose_drawing.joint_chart(comparison),
+        pose_drawing.mask_view(a), pose_drawing.mask_view(b),
+        pose_drawing.background_view(a), pose_drawing.background_view(b),
+    )
+
+
+def make_request(post, photo, allow_mirror: bool = True, target=None,
+                 gradcam: bool = False) -> ExplainRequest:
+    """What the explanation panel explains: your photo, scored by its similarity to the post.
+
+    Args:
+        post, photo: the two uploads.
+        allow_mirror: as in Compare.
+        target: "pose similarity" or "background similarity" (None: pose).
+        gradcam: the panel offers Grad-CAM (the CLIP weights were present at start-up).
+    """
+    image_a, image_b = _read_pair(post, photo)
+    a, b = pose.analyse(image_a), pose.analyse(image_b)
+    target = target or OUTPUTS[0]
+    if target == OUTPUTS[0] and pose.pose_similarity(a, b, bool(allow_mirror))[0] is None:
+        # Every perturbed photo would score 0: a blank map, not an explanation.
+        raise gr.Error("There is no pose similarity to explain: InstaVis could not compare the "
+                       "poses (see the verdict). Explain the background similarity instead.",
+                       print_exception=False)
+    models = pose_explain.explanation_models(a, b, allow_mirror=bool(allow_mirror),
+                                             gradcam=gradcam and target == OUTPUTS[1])
+    if gradcam and target != OUTPUTS[1]:
+        models["gradcam"] = GRADCAM_SCOPE  # the panel shows this as Grad-CAM's reason
+    return ExplainRequest(image=image_b, model=models, target=target,
+                          title=f"What in your photo drives its {target} to the post")
+
+
+def build() -> None:
+    """Add the Pose tab's components to the current Blocks."""
+    gr.Markdown(INTRO, elem_id="pose-intro")
+    with gr.Row(equal_height=True):
+        post = PhotoInput("1 · The post you want to recreate", height=340,
+                          elem_id="pose-photo-a")
+        photo = PhotoInput("2 · Your photo", height=340, elem_id="pose-photo-b")
+    with gr.Row(equal_height=True):
+        mirror = gr.Checkbox(
+            value=True, label="Allow mirrored pose", scale=3, elem_id="pose-mirror",
+            info="Count a left-right flipped pose as the same (front cameras mirror selfies).",
+        )
+        button = gr.Button("Compare", variant="primary", size="lg", scale=1,
+                           elem_id="pose-compare")
+    gr.Examples(
+        examples=[[str(EXAMPLES_DIR / a), str(EXAMPLES_DIR / b), True] for a, b, _ in EXAMPLES],
+        example_labels=[label for _, _, label in EXAMPLES], inputs=[post, photo, mirror],
+        label="Example pairs (photos from scikit-image: public domain and CC0)",
+        cache_examples=False, api_name=f"{KEY}_example", elem_id="pose-examples",
+    )
+
+    with gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=VERDICT_CSS,
+                              js_on_load=None, elem_id="pose-verdict")
+        with gr.Column(scale=3, min_width=360):
+            chart = gr.Plot(label="Joint by joint", format="png", elem_id="pose-chart")
+    with gr.Row(equal_height=True):
+        skeleton_a = gr.Image(label="The post: the pose InstaVis found", interactive=False,
+                              height=360, elem_id="pose-skeleton-a")
+        skeleton_b = gr.Image(label="Your photo: the pose InstaVis found", interactive=False,
+                              height=360, elem_id="pose-skeleton-b")
+    with gr.Accordion("What each photo's background looks like to InstaVis", open=False,
+                      elem_id="pose-backgrounds"):
+        gr.Markdown("Pink marks the people InstaVis found; the background comparison looks only "
+                    "at the rest, shown greyed out below.")
+        with gr.Row(equal_height=True):
+            mask_a = gr.Image(label="The post: people found", interactive=False, height=260)
+            mask_b = gr.Image(label="Your photo: people found", interactive=False, height=260)
+        with gr.Row(equal_height=True):
+            background_a = gr.Image(label="The post: background only", interactive=False,
+                                    height=260)
+            background_b = gr.Image(label="Your photo: background only", interactive=False,
+                                    height=260)
+    with gr.Accordion("The numbers", open=False):
+        numbers = gr.JSON(label="Comparison", elem_id="pose-numbers")
+
+    button.click(
+        compare, inputs=[post, photo, mirror],
+        outputs=[verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b, background_a,
+                 background_b],
+        api_name=KEY,
+    )
+
+    gradcam = pose_explain.gradcam_available()
+    panel = ExplanationPanel.build(
+        methods=("gradcam", "lime", "shap"), default=("lime",), key=KEY,
+        targets=list(OUTPUTS), target_value=OUTPUTS[0], target_label="Explain which similarity",
+        target_info=("What in your photo keeps it close to the post? Grad-CAM explains the "
+                     "background only." if gradcam else
+                     "What in your photo keeps it close to the post?"),
+        label="Why? What in your photo drives each similarity", budgets=PANEL_BUDGETS,
+        unavailable=None if gradcam else {"gradcam": GRADCAM_MISSING},
+    )
+
+    def explain_request(post, photo, allow_mirror=True, target=None):
+        return make_request(post, photo, allow_mirror, target, gradcam=gradcam)
+
+    panel.wire([post, photo, mirror], explain_request)

@@ -1,0 +1,335 @@
+"""The Pose tab: the app's "pose" API driven through a real Gradio server with gradio_client, the
+explanation requests it builds, and the pictures of models.pose_drawing.
+
+The photos are the tab's own examples (demos/examples/: scikit-image's astronaut, camera and
+coffee), so these tests also check that the examples show what their labels promise.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+from dataclasses import replace
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from demos import TABS, pose_tab
+from models import pose, pose_drawing
+
+EXAMPLES = pose_tab.EXAMPLES_DIR
+POST = EXAMPLES / "astronaut.jpg"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    import app
+
+    demo = app.build_app(offline=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                            server_port=free_port(), quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def compare(client, post, photo, allow_mirror=True):
+    """(verdict html, numbers, skeleton a, skeleton b, chart, masks a b, backgrounds a b)."""
+    return client.predict(handle_file(str(post)), handle_file(str(photo)), allow_mirror,
+                          api_name="/pose")
+
+
+# === The tab in the app ===
+
+
+def test_the_pose_tab_comes_first_and_offers_its_example_pairs():
+    assert [tab.KEY for tab in TABS][:2] == ["pose", "models"]
+    assert pose_tab.OUTPUTS == pose.SIMILARITY_OUTPUTS
+    readme = (EXAMPLES / "README.md").read_text()
+    for post, photo, _ in pose_tab.EXAMPLES:
+        for name in (post, photo):
+            path = EXAMPLES / name
+            assert path.stat().st_size < 80_000, name
+            assert f"`{name}`" in readme  # every example's source and licence are recorded
+
+
+def test_the_same_photo_twice_is_a_recreation(client):
+    verdict, numbers, skeleton_a, skeleton_b, chart, *views = compare(client, POST, POST)
+    assert numbers["similar"] is True
+    assert numbers["pose_similarity"] >= 0.95 and numbers["background_similarity"] >= 0.95
+    assert "Same pose, same place" in verdict
+    assert "0.77" in verdict and "0.29" in verdict  # both thresholds are shown
+    width, height = Image.open(POST).size
+    for path in (skeleton_a, skeleton_b, *views):
+        assert Image.open(path).size == (width, height)
+    assert chart["type"] == "matplotlib" and chart["plot"].startswith("data:image/png")
+
+
+def test_a_mirrored_cropped_brighter_copy_is_a_recreation(client):
+    verdict, numbers, *_ = compare(client, POST, EXAMPLES / "astronaut_mirrored.jpg")
+    assert numbers["similar"] and numbers["mirrored"]
+    assert "Mirrored: <b>yes</b>" in verdict
+
+
+def test_another_pose_in_another_place_is_not(client):
+    verdict, numbers, *_ = compare(client, POST, EXAMPLES / "camera.jpg")
+    assert numbers["similar"] is False
+    assert numbers["pose_similarity"] < numbers["pose_threshold"]
+    assert numbers["background_similarity"] < numbers["background_threshold"]
+    assert "Different pose, different place" in verdict
+
+
+def test_a_photo_without_a_person_still_compares_the_places(client):
+    verdict, numbers, _, skeleton_b, chart, *_ = compare(client, POST, EXAMPLES / "coffee.jpg")
+    assert numbers["pose_similarity"] is None and numbers["similar"] is False
+    assert numbers["people"] == [1, 0]
+    assert 0.0 <= numbers["background_similarity"] <= 1.0
+    assert any("No person found in the second photo" in note for note in numbers["notes"])
+    assert "No pose to compare" in verdict and "No person found in the second photo" in verdict
+    # The skeleton picture is the photo with a label, not a blank.
+    coffee = np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("RGB"), np.int16)
+    labelled = np.asarray(Image.open(skeleton_b).convert("RGB"), np.int16)
+    assert labelled.shape == coffee.shape and np.abs(labelled - coffee).mean() > 0.5
+
+
+def test_a_truncated_photo_gets_one_line(client, tmp_path):
+    buffer = io.BytesIO()
+    Image.open(POST).save(buffer, "JPEG")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(buffer.getvalue()[:600])
+    with pytest.raises(Exception) as caught:
+        compare(client, POST, broken)
+    message = str(caught.value)
+    assert message.startswith("That photo of yours can't be used:")
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_the_panel_explains_the_background_through_the_api(client):
+    status, gallery, table, png = client.predict(
+        handle_file(str(POST)), handle_file(str(EXAMPLES / "astronaut_mirrored.jpg")), True,
+        ["lime"], "background similarity", 0, 10, 10, api_name="/pose_explain",
+    )
+    assert status.startswith("Explained **background similarity** with LIME.")
+    assert len(gallery) == 1 and table["data"][0][0] == "LIME"
+    assert table["data"][0][7] == 10  # the budget typed in Advanced reached LIME
+
+
+# === The explanation request ===
+
+
+@pytest.fixture(scope="module")
+def example_paths():
+    return {name: str(EXAMPLES / name) for name in
+            ("astronaut.jpg", "astronaut_mirrored.jpg", "coffee.jpg")}
+
+
+def test_the_request_explains_your_photo_against_the_post(example_paths):
+    from explain import FunctionModel
+
+    request = pose_tab.make_request(example_paths["astronaut.jpg"],
+                                    example_paths["astronaut_mirrored.jpg"], True,
+                                    "background similarity")
+    assert request.image.shape == np.asarray(
+        Image.open(example_paths["astronaut_mirrored.jpg"])).shape
+    assert request.target == "background similarity"
+    lime = request.model_for("lime")
+    assert isinstance(lime, FunctionModel)
+    assert list(lime.output_names) == list(pose.SIMILARITY_OUTPUTS)
+    # Offline, no CLIP: Grad-CAM is not in the request (and not in the panel either).
+    assert "gradcam" not in request.model
+    # The function scores your photo as the comparison did.
+    scores = lime.predict(request.image[None])
+    comparison = pose.compare(example_paths["astronaut.jpg"],
+                              example_paths["astronaut_mirrored.jpg"])
+    assert scores[0, 0] == pytest.approx(comparison.pose_similarity, abs=1e-5)
+    assert scores[0, 1] == pytest.approx(comparison.background_similarity, abs=1e-5)
+
+
+def test_grad_cam_on_the_pose_is_refused_with_its_reason(example_paths):
+    request = pose_tab.make_request(example_paths["astronaut.jpg"],
+                                    example_paths["astronaut_mirrored.jpg"], True,
+                                    "pose similarity", gradcam=True)
+    with pytest.raises(ValueError, match="Grad-CAM explains the background similarity only"):
+        request.model_for("gradcam")
+
+
+def test_no_pose_means_no_pose_explanation(example_paths):
+    with pytest.raises(gr.Error, match="no pose similarity to explain"):
+        pose_tab.make_request(example_paths["astronaut.jpg"], example_paths["coffee.jpg"], True,
+                              "pose similarity")
+
+
+def test_the_tab_says_what_grad_cam_needs_when_clip_is_missing():
+    with gr.Blocks() as demo:
+        pose_tab.build()
+    notes = [block.value for block in demo.blocks.values()
+             if isinstance(block, gr.Markdown) and "Not available here" in str(block.value)]
+    assert len(notes) == 1 and "python -m weights pull clip" in notes[0]
+
+
+# === Verdict wording ===
+
+
+def comparison_with(pose_similarity, background_similarity):
+    blank = analysis(np.zeros((8, 8, 3), np.uint8))
+    similar = (pose_similarity is not None and pose_similarity >= pose.POSE_THRESHOLD
+               and background_similarity >= pose.BACKGROUND_THRESHOLD)
+    return pose.PoseComparison(
+        pose_similarity, background_similarity, similar,
+        tuple(pose.JointScore(n, None, None) for n in pose.JOINT_NAMES), (1, 1), False,
+        ("Same pose.", "A note <with> markup."),
+        pose.BackgroundScore(background_similarity, 0, 0, 0), blank, blank,
+    )
+
+
+@pytest.mark.parametrize("pose_score, background, expected", [
+    (0.9, 0.9, "✓ Same pose, same place"),
+    (0.9, 0.1, "✗ Same pose, different place"),
+    (0.1, 0.9, "✗ Different pose, same place"),
+    (None, 0.9, "✗ No pose to compare, same place"),
+])
+def test_the_headline_says_which_part_fails(pose_score, background, expected):
+    comparison = comparison_with(pose_score, background)
+    assert pose_tab.headline(comparison)[0] == expected
+    block = pose_tab.verdict_html(comparison)
+    assert expected in block
+    assert "A note &lt;with&gt; markup." in block  # notes are escaped
+    assert "<li>Same pose.</li>" not in block  # the headline already says it
+
+
+# === Drawing ===
+
+
+def analysis(image, keypoints=None, visibility=None, mask=None):
+    height, width = image.shape[:2]
+    if keypoints is not None and visibility is None:
+        visibility = np.ones(len(keypoints), np.float32)
+    return pose.PersonAnalysis(
+        image, 0 if keypoints is None else 1,
+        None if keypoints is None else np.asarray(keypoints, np.float32), visibility,
+        np.zeros((height, width), np.float32) if mask is None else mask,
+    )
+
+
+def standing_figure(height=300, width=200) -> np.ndarray:
+    """13 joints of an upright figure in pixel coordinates (x, y), in JOINT_NAMES order."""
+    cx = width / 2
+    return np.array([
+        [cx, 40],                                  # nose
+        [cx + 30, 80], [cx - 30, 80],              # shoulders (left is on the image's right)
+        [cx + 40, 130], [cx - 40, 130],            # elbows
+        [cx + 45, 175], [cx - 45, 175],            # wrists
+        [cx + 20, 170], [cx - 20, 170],            # hips
+        [cx + 22, 225], [cx - 22, 225],            # knees
+        [cx + 24, 280], [cx - 24, 280],            # ankles
+    ], np.float32)
+
+
+def test_the_skeleton_is_drawn_along_the_limbs_in_the_scores_colours():
+    photo = np.full((300, 200, 3), 200, np.uint8)
+    points = standing_figure()
+    scores = [1.0] * 13
+    scores[pose.JOINT_NAMES.index("right wrist")] = 0.0
+    scores[pose.JOINT_NAMES.index("left knee")] = None
+    drawn = pose_drawing.draw_skeleton(analysis(photo, points), scores).astype(int)
+    assert drawn.shape == photo.shape and drawn.dtype == np.int64
+
+    def colour_at(name):
+        x, y = points[pose.JOINT_NAMES.index(name)]
+        return drawn[round(y), round(x)]
+
+    green, red, grey = colour_at("left wrist"), colour_at("right wrist"), colour_at("left knee")
+    assert green[1] > green[0] + 60 and green[1] > green[2] + 40  # score 1: green
+    assert red[0] > red[1] + 100 and red[0] > red[2] + 100  # score 0: red
+    assert abs(grey[0] - grey[1]) < 20 and grey[0] < 190  # no score: grey, darker than paper
+    # Along a bone (the left upper arm, both ends agreeing) the photo is painted green; far
+    # from the skeleton it is untouched.
+    shoulder = points[pose.JOINT_NAMES.index("left shoulder")]
+    elbow = points[pose.JOINT_NAMES.index("left elbow")]
+    x, y = np.rint((shoulder + elbow) / 2).astype(int)
+    bone = drawn[y, x]
+    assert bone[1] > bone[0] + 60 and bone[1] > bone[2] + 40
+    assert (drawn[:20, :20] == 200).all() and (drawn[-10:, :] == 200).all()
+
+
+def test_joints_the_photo_does_not_see_are_not_drawn():
+    photo = np.full((300, 200, 3), 200, np.uint8)
+    points = standing_figure()
+    visibility = np.ones(13, np.float32)
+    legs = [pose.JOINT_NAMES.index(n) for n in ("left knee", "right knee", "left ankle",
+                                                 "right ankle")]
+    visibility[legs] = 0.1
+    drawn = pose_drawing.draw_skeleton(analysis(photo, points, visibility))
+    assert (drawn[235:, :] == 200).all()  # nothing below the thighs' ends
+
+
+def joint_scores(scores) -> tuple[pose.JointScore, ...]:
+    return tuple(pose.JointScore(name, score, None)
+                 for name, score in zip(pose.JOINT_NAMES, scores, strict=True))
+
+
+def test_mirrored_matches_colour_your_photos_own_joints():
+    comparison = comparison_with(0.9, 0.9)
+    scores = [None] * 13
+    scores[pose.JOINT_NAMES.index("left wrist")] = 0.25
+    joints = joint_scores(scores)
+
+    mirrored = replace(comparison, joints=joints, mirrored=True)
+    b_scores = pose_drawing.scores_for_b(mirrored)
+    assert b_scores[pose.JOINT_NAMES.index("right wrist")] == 0.25
+    assert b_scores[pose.JOINT_NAMES.index("left wrist")] is None
+    assert pose_drawing.scores_for_b(replace(mirrored, mirrored=False)) == scores
+
+
+def test_a_photo_without_a_pose_gets_a_label_not_a_skeleton():
+    photo = np.full((120, 160, 3), 90, np.uint8)
+    drawn = pose_drawing.draw_skeleton(analysis(photo))
+    assert drawn.shape == photo.shape
+    changed = np.any(drawn != photo, axis=-1)
+    assert changed.any() and changed[:60].sum() == 0  # a label at the bottom only
+
+
+def test_the_joint_chart_has_a_bar_per_joint_and_names_what_differs():
+    scores = [0.95] * 13
+    right_wrist = pose.JOINT_NAMES.index("right wrist")
+    scores[right_wrist] = scores[pose.JOINT_NAMES.index("right elbow")] = 0.05
+    scores[pose.JOINT_NAMES.index("left ankle")] = None
+    joints = joint_scores(scores)
+
+    figure = pose_drawing.joint_chart(replace(comparison_with(0.6, 0.9), joints=joints))
+    (ax,) = figure.axes
+    (bars,) = ax.containers
+    assert len(bars) == 13
+    widths = [bar.get_width() for bar in bars]
+    assert widths[right_wrist] == pytest.approx(0.05) and widths[0] == pytest.approx(0.95)
+    assert tuple(round(c * 255) for c in bars[right_wrist].get_facecolor()[:3]) == \
+        pose_drawing.RED
+    assert tuple(round(c * 255) for c in bars[0].get_facecolor()[:3]) == pose_drawing.GREEN
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("not seen") == 1
+    assert re.search(r"Differ most: .*right forearm", ax.get_title(loc="left"))
+    assert any(line.get_xdata()[0] == pose_drawing.AGREES for line in ax.lines)
+
+
+def test_the_mask_view_tints_only_the_people():
+    photo = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    mask = np.zeros((40, 60), np.float32)
+    mask[10:30, 20:40] = 1.0
+    view = pose_drawing.mask_view(analysis(photo, mask=mask))
+    outside = mask == 0
+    np.testing.assert_array_equal(view[outside], photo[outside])
+    inside = view[~outside].astype(int) - photo[~outside]
+    # Pulled towards pink: more red and blue than green.
+    assert (inside[:, 0] - inside[:, 1]).mean() > 50
+    background = pose_drawing.background_view(analysis(photo, mask=mask))
+    assert (background[~outside] == 128).all()
+    np.testing.assert_array_equal(background[outside], photo[outside])
