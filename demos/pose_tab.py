@@ -209,7 +209,8 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
                        "poses (see the verdict). Explain the background similarity instead.",
                        print_exception=False)
     models = pose_explain.explanation_models(a, b, allow_mirror=bool(allow_mirror),
-                                             gradcam=gradcam and target == OUTPUTS[1])
+                                             gradcam=gradcam and target == OUTPUTS[1],
+                                             target=target)
     if gradcam and target != OUTPUTS[1]:
         models["gradcam"] = GRADCAM_SCOPE  # the panel shows this as Grad-CAM's reason
     return ExplainRequest(image=image_b, model=models, target=target,

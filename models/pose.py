@@ -202,20 +202,20 @@ class _MediaPipe:
         )
         self._ready = True
 
-    def run(self, image: np.ndarray):
-        """(face boxes as (top, left, height, width), pose landmarks or None, person mask)."""
+    def run(self, image: np.ndarray, faces: bool = True, mask: bool = True):
+        """(face boxes as (top, left, height, width), person mask or None)."""
         with self._lock:
             if not self._ready:
                 self._load()
             image = np.ascontiguousarray(image)
             height, width = image.shape[:2]
-            faces = []
-            for detection in self.faces.process(image).detections or ():
+            boxes = []
+            for detection in (self.faces.process(image).detections or ()) if faces else ():
                 box = detection.location_data.relative_bounding_box
-                faces.append((box.ymin * height, box.xmin * width, box.height * height,
+                boxes.append((box.ymin * height, box.xmin * width, box.height * height,
                               box.width * width))
-            mask = self.segmenter.process(image).segmentation_mask
-            return faces, mask
+            person = self.segmenter.process(image).segmentation_mask if mask else None
+            return boxes, person
 
     def landmarks(self, image: np.ndarray):
         with self._lock:
@@ -250,11 +250,14 @@ def _subject_box(face, height: int, width: int) -> tuple[int, int, int, int]:
     return y0, x0, height - y0, max(1, x1 - x0)
 
 
-def analyse(image) -> PersonAnalysis:
+def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     """Find the people, the main subject's joints and every person's mask in one photo.
 
     Args:
         image: anything `load_image` takes.
+        pose: find the people and the main subject's joints (False leaves them out).
+        mask: segment the people (False gives an all-zero mask). The explainers ask for only
+            the part their target needs, since they analyse hundreds of perturbed copies.
 
     Returns:
         A PersonAnalysis. With several people the pose is the main subject's: the largest face
@@ -262,9 +265,13 @@ def analyse(image) -> PersonAnalysis:
     """
     image = load_image(image)
     height, width = image.shape[:2]
-    faces, mask = _MEDIAPIPE.run(image)
+    faces, person = _MEDIAPIPE.run(image, faces=pose, mask=mask)
+    if person is None:
+        person = np.zeros((height, width), np.float32)
     box = None
     landmarks = None
+    if not pose:
+        return PersonAnalysis(image, 0, None, None, np.asarray(person, np.float32), None)
     if len(faces) >= 2:
         box = _subject_box(_main_face(faces, height, width), height, width)
         top, left, box_h, box_w = box
@@ -281,7 +288,7 @@ def analyse(image) -> PersonAnalysis:
         visibility = np.array([points[i].visibility for i in LANDMARK_INDEX], np.float32)
     people = max(len(faces), 1 if keypoints is not None else 0)
     return PersonAnalysis(image, people, keypoints, visibility,
-                          np.asarray(mask, np.float32), box)
+                          np.asarray(person, np.float32), box)
 
 
 # === Pose similarity ===
@@ -542,23 +549,39 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
     )
 
 
-def similarity_function(reference, allow_mirror: bool = True):
-    """fn(images of b, uint8 N x H x W x 3) -> N x 2 (pose, background similarity to `reference`).
+def similarity_function(reference, allow_mirror: bool = True,
+                        outputs: tuple[str, ...] | None = None):
+    """fn(images of b, uint8 N x H x W x 3) -> N x len(outputs) similarities to `reference`.
 
     For LIME and SHAP through explain.FunctionModel: they perturb photo b and watch how similar
     it stays to a. The reference is analysed once. A perturbed photo with no pose scores 0.
     `allow_mirror` is `compare`'s, so an explanation scores what the comparison scored.
+
+    Args:
+        reference: photo a (anything `load_image` takes, or its PersonAnalysis).
+        allow_mirror: as in `compare`.
+        outputs: which of SIMILARITY_OUTPUTS to compute, in order (default both). Asking for
+            one skips the other's MediaPipe work on every perturbed copy.
     """
+    outputs = tuple(outputs or SIMILARITY_OUTPUTS)
+    unknown = set(outputs) - set(SIMILARITY_OUTPUTS)
+    if unknown:
+        raise ValueError(f"Unknown similarity output(s) {sorted(unknown)}; choose from "
+                         f"{SIMILARITY_OUTPUTS}.")
     base = reference if isinstance(reference, PersonAnalysis) else analyse(reference)
+    want_pose, want_background = (name in outputs for name in SIMILARITY_OUTPUTS)
 
     def fn(images: np.ndarray) -> np.ndarray:
         rows = []
         for image in images:
-            other = analyse(image)
-            pose, _, _ = pose_similarity(base, other, allow_mirror)
-            background = background_similarity(base, other, use_clip=False,
-                                               allow_mirror=allow_mirror).similarity
-            rows.append((pose or 0.0, background))
+            other = analyse(image, pose=want_pose, mask=want_background)
+            scores = {}
+            if want_pose:
+                scores[SIMILARITY_OUTPUTS[0]] = pose_similarity(base, other, allow_mirror)[0] or 0.0
+            if want_background:
+                scores[SIMILARITY_OUTPUTS[1]] = background_similarity(
+                    base, other, use_clip=False, allow_mirror=allow_mirror).similarity
+            rows.append([scores[name] for name in outputs])
         return np.asarray(rows, np.float32)
 
     return fn

@@ -42,20 +42,25 @@ def gradcam_available() -> bool:
     return weights.locate("clip").path is not None
 
 
-def similarity_adapter(reference: PersonAnalysis, allow_mirror: bool = True):
-    """An `explain.FunctionModel` scoring photos by (pose, background) similarity to `reference`.
+def similarity_adapter(reference: PersonAnalysis, allow_mirror: bool = True,
+                       target: str | None = None):
+    """An `explain.FunctionModel` scoring photos by their similarity to `reference`.
 
     Args:
         reference: photo a, analysed once (`models.pose.analyse`).
         allow_mirror: count a mirrored pose as the same, as `compare` did.
+        target: one of `models.pose.SIMILARITY_OUTPUTS` to compute only that similarity
+            (about half the work per perturbed copy), or None for both.
 
     Returns:
-        The FunctionModel, with outputs `models.pose.SIMILARITY_OUTPUTS`.
+        The FunctionModel, with outputs `models.pose.SIMILARITY_OUTPUTS` (or just `target`).
     """
     from explain import FunctionModel
 
-    return FunctionModel(similarity_function(reference, allow_mirror=allow_mirror),
-                         list(SIMILARITY_OUTPUTS), batch_size=PERTURBATION_BATCH)
+    outputs = (target,) if target else SIMILARITY_OUTPUTS
+    return FunctionModel(similarity_function(reference, allow_mirror=allow_mirror,
+                                             outputs=outputs),
+                         list(outputs), batch_size=PERTURBATION_BATCH)
 
 
 def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis, clip=None):
@@ -100,7 +105,8 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
 
 
 def explanation_models(reference: PersonAnalysis, photo: PersonAnalysis, *,
-                       allow_mirror: bool = True, gradcam: bool | None = None) -> dict:
+                       allow_mirror: bool = True, gradcam: bool | None = None,
+                       target: str | None = None) -> dict:
     """The adapter each explanation method uses for one comparison, keyed by method.
 
     Args:
@@ -108,12 +114,13 @@ def explanation_models(reference: PersonAnalysis, photo: PersonAnalysis, *,
         photo: photo b's analysis (the photo being explained).
         allow_mirror: as in `compare`.
         gradcam: include Grad-CAM (None: when the CLIP weights are on this machine).
+        target: the similarity LIME and SHAP explain; their model computes only it (None: both).
 
     Returns:
         {"lime": FunctionModel, "shap": FunctionModel[, "gradcam": KerasModel]}. Grad-CAM's
         model has only the background output.
     """
-    function_model = similarity_adapter(reference, allow_mirror)
+    function_model = similarity_adapter(reference, allow_mirror, target)
     models = {"lime": function_model, "shap": function_model}
     if gradcam is None:
         gradcam = gradcam_available()

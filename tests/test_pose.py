@@ -150,6 +150,16 @@ def test_similarity_function_scores_perturbed_copies(astronaut):
     assert scores[1, 0] == 0.0 and scores[1, 1] < pose.BACKGROUND_THRESHOLD
 
 
+def test_similarity_function_computes_only_what_is_asked(astronaut):
+    only_pose = pose.similarity_function(astronaut, outputs=("pose similarity",))
+    both = pose.similarity_function(astronaut)
+    copy = np.clip(astronaut.astype(np.int16) + 20, 0, 255).astype(np.uint8)
+    assert only_pose(copy[None]).shape == (1, 1)
+    assert only_pose(copy[None])[0, 0] == pytest.approx(both(copy[None])[0, 0])
+    with pytest.raises(ValueError, match="Unknown similarity output"):
+        pose.similarity_function(astronaut, outputs=("smile",))
+
+
 def test_bad_photos_raise_invalid_image(tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a photo")
