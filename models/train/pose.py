@@ -121,24 +121,19 @@ def _int_at_least(minimum: int):
     return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
+def _float_between(low: float, high: float | None, description: str):
+    """An argparse type: a float strictly between `low` and `high` (None: no upper bound)."""
 
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (value > low and (high is None or value < high)):
+            raise argparse.ArgumentTypeError(f"{value} is not {description}")
+        return value
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"{value} is not above 0")
-    return value
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,9 +156,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="side of the square skeleton masks (default: 64)")
     parser.add_argument("--batch-size", type=_int_at_least(1), default=8,
                         help="pairs a batch (default: 8; the research used 24, 16 with pose)")
-    parser.add_argument("--learning-rate", type=_positive_float, default=1e-4,
+    parser.add_argument("--learning-rate", type=_float_between(0.0, None, "above 0"),
+                        default=1e-4,
                         help="SGD learning rate (default: the research's 0.0001)")
-    parser.add_argument("--validation-fraction", type=_fraction, default=0.1,
+    parser.add_argument("--validation-fraction",
+                        type=_float_between(0.0, 1.0, "between 0 and 1"), default=0.1,
                         help="share of pairs held out (default: the research's 0.1)")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="skip the flips and colour jitter")
