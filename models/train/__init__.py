@@ -21,8 +21,10 @@ __all__ = ["TASKS", "task_module"]
 
 TASKS: dict[str, str] = {
     "pose": "models.train.pose",  # InstaModel: Siamese ResNet50, with and without pose
+    "quality": "models.train.quality",  # technical quality CNN on synthetic distortions
+    "aesthetic": "models.train.aesthetic",  # Image Rating using CNN: MultiGAP + PCA + GA + FC
 }
-"""Task name -> module. Add `quality`, `aesthetic`, ... here as their trainers arrive."""
+"""Task name -> module. Add new tasks here as their trainers arrive."""
 
 
 def task_module(name: str) -> ModuleType:
