@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.cli import fail
+
 HELP = "Image Rating using CNN: accuracy of a trained aesthetic pipeline on benchmark folders."
 
 RESEARCH_RESULTS = {  # benchmark -> (aesthetic photos, not aesthetic photos, accuracy)
@@ -119,11 +121,6 @@ def format_results(results: list[BenchmarkResult]) -> str:
     return f"{ours}\n\nThe research's reported results (its benchmarks are not public):\n{research}"
 
 
-def _fail(message: str) -> int:
-    print(" ".join(str(message).split()), file=sys.stderr)
-    return 1
-
-
 def run(args: argparse.Namespace) -> int:
     """Rate every benchmark folder's photos, print accuracy per folder; exit code."""
     import weights
@@ -140,20 +137,20 @@ def run(args: argparse.Namespace) -> int:
         for folder in args.data:
             benchmarks.append((Path(folder), *scan_rating_folder(folder, need_both=False)))
     except RatingDataError as error:
-        return _fail(error)
+        return fail(error)
 
     from models.rating_pipeline import RatingPipeline
 
     try:
         pipeline = RatingPipeline.load(args.model)
     except (FileNotFoundError, ValueError, KeyError, OSError) as error:
-        return _fail(f"Cannot load the model in {args.model}: {error}")
+        return fail(f"Cannot load the model in {args.model}: {error}")
     try:
         folder = weights.resolve(pipeline.backbone)
     except weights.WeightsUnavailable as error:
-        return _fail(error.summary)
+        return fail(error.summary)
     except KeyError:
-        return _fail(f"{args.model} names an unknown backbone {pipeline.backbone!r}.")
+        return fail(f"{args.model} names an unknown backbone {pipeline.backbone!r}.")
 
     from models.architectures.multigap import efficientnet_backbone, multigap_extractor
     from models.architectures.siamese import check_backbone_folder, normalisation_stats
@@ -162,12 +159,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_backbone_folder(folder)
     except (ValueError, ImportError) as error:
-        return _fail(error)
+        return fail(error)
     mean, std = normalisation_stats(folder)
     extractor = multigap_extractor(efficientnet_backbone(folder), pipeline.input_size,
                                    mean=mean, std=std)
     if extractor.layout.stages != pipeline.stages:
-        return _fail(f"The model in {args.model} was trained on other {pipeline.backbone} "
+        return fail(f"The model in {args.model} was trained on other {pipeline.backbone} "
                      f"weights (stages {pipeline.stages}, these have "
                      f"{extractor.layout.stages}).")
 
@@ -176,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             images = load_letterboxed(paths, pipeline.input_size)
         except InvalidImage as error:
-            return _fail(f"Cannot use a photo: {error.reason}")
+            return fail(f"Cannot use a photo: {error.reason}")
         predictions = pipeline.predict(extractor(images, batch_size=args.batch_size))
         result = score_benchmark(path.resolve().name, predictions, labels)
         print(f"{result.name}: {_percent(result.accuracy)} of {len(labels)} photos", flush=True)

@@ -13,14 +13,15 @@ import json
 import sys
 from pathlib import Path
 
+from models.cli import int_at_least
+
 HELP = "Technical quality: Spearman per distortion and pristine-beats-distorted rate."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The quality evaluation's flags."""
-    from models.train.quality import _int_at_least
 
-    parser.add_argument("--eval-crops", type=_int_at_least(1), default=12,
+    parser.add_argument("--eval-crops", type=int_at_least(1), default=12,
                         help="crops per held-out photo (default: 12, as training used)")
     parser.add_argument("--seed", type=int, default=0,
                         help="crop and distortion seed (default: 0, as training used)")

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.cli import fail, float_in, int_at_least
+
 HELP = ("Image Rating using CNN: EfficientNet + MultiGAP features, PCA, genetic feature "
         "selection and an FC classifier of aesthetic photos.")
 
@@ -39,32 +41,6 @@ RESEARCH_EPOCHS = 30  # the research's epochs for its rating stage
 
 
 # === Flags ===
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
-        return value
-
-    return parse
-
-
-def _float_between(low: float, high: float, inclusive_high: bool = False):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not (low < value and (value <= high if inclusive_high else value < high)):
-            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,41 +59,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/aesthetic"), metavar="DIR",
                         help="where head.keras, pipeline.npz and metrics.json go "
                              "(default: runs/aesthetic)")
-    parser.add_argument("--input-size", type=_int_at_least(32), default=224, metavar="PIXELS",
+    parser.add_argument("--input-size", type=int_at_least(32), default=224, metavar="PIXELS",
                         help="side of the letterboxed square photos (default: 224, "
                              "EfficientNet-B0's own; the research's B7 used 600)")
-    parser.add_argument("--validation-fraction", type=_float_between(0.0, 1.0), default=0.2,
+    parser.add_argument("--validation-fraction", type=float_in(0.0, 1.0), default=0.2,
                         help="share of photos held out for the reported accuracy (default 0.2)")
-    parser.add_argument("--selection-fraction", type=_float_between(0.0, 1.0), default=0.25,
+    parser.add_argument("--selection-fraction", type=float_in(0.0, 1.0), default=0.25,
                         help="share of the training photos the GA's fitness is measured on "
                              "(default 0.25)")
-    parser.add_argument("--pca-ratio", type=_float_between(0.0, 1.0, inclusive_high=True),
+    parser.add_argument("--pca-ratio", type=float_in(0.0, 1.0, include_high=True),
                         default=0.5,
                         help="share of each part's length kept by its PCA (default: the "
                              "research's 0.5)")
-    parser.add_argument("--features", type=_int_at_least(1), default=None, metavar="K",
+    parser.add_argument("--features", type=int_at_least(1), default=None, metavar="K",
                         help="components the GA selects (default: the research's share, "
                              "5000 of 9744, of the PCA components)")
-    parser.add_argument("--population", type=_int_at_least(4), default=RESEARCH_POPULATION,
+    parser.add_argument("--population", type=int_at_least(4), default=RESEARCH_POPULATION,
                         help=f"GA population (default: the research's {RESEARCH_POPULATION})")
-    parser.add_argument("--elite", type=_int_at_least(1), default=RESEARCH_ELITE,
+    parser.add_argument("--elite", type=int_at_least(1), default=RESEARCH_ELITE,
                         help=f"best vectors kept each generation (default {RESEARCH_ELITE})")
-    parser.add_argument("--parents", type=_int_at_least(1), default=RESEARCH_PARENTS,
+    parser.add_argument("--parents", type=int_at_least(1), default=RESEARCH_PARENTS,
                         help=f"top vectors that breed (default {RESEARCH_PARENTS})")
-    parser.add_argument("--generations", type=_int_at_least(0), default=10,
+    parser.add_argument("--generations", type=int_at_least(0), default=10,
                         help="GA generations (default 10)")
-    parser.add_argument("--parents-per-child", type=_int_at_least(1), default=PARENTS_PER_CHILD,
+    parser.add_argument("--parents-per-child", type=int_at_least(1), default=PARENTS_PER_CHILD,
                         help=f"parents a child is made from (default {PARENTS_PER_CHILD})")
-    parser.add_argument("--keep-fraction", type=_float_between(0.0, 1.0, inclusive_high=True),
+    parser.add_argument("--keep-fraction", type=float_in(0.0, 1.0, include_high=True),
                         default=KEEP_FRACTION,
                         help=f"share of genes a mutation keeps (default {KEEP_FRACTION})")
-    parser.add_argument("--epochs", type=_int_at_least(1), default=RESEARCH_EPOCHS,
+    parser.add_argument("--epochs", type=int_at_least(1), default=RESEARCH_EPOCHS,
                         help=f"FC training epochs (default: the research's {RESEARCH_EPOCHS})")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=32,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=32,
                         help="photos a batch (default 32)")
-    parser.add_argument("--learning-rate", type=_float_between(0.0, 1.0), default=1e-3,
+    parser.add_argument("--learning-rate", type=float_in(0.0, 1.0), default=1e-3,
                         help="Adam learning rate of the FC (default 0.001)")
-    parser.add_argument("--dropout", type=_float_between(-1e-9, 1.0), default=FC_DROPOUT,
+    parser.add_argument("--dropout", type=float_in(0.0, 1.0, include_low=True), default=FC_DROPOUT,
                         help=f"FC dropout rate (default {FC_DROPOUT})")
     parser.add_argument("--seed", type=int, default=0, help="split, GA and training seed")
 
@@ -146,11 +122,6 @@ def stratified_split(labels: np.ndarray, fraction: float,
     return np.sort(np.array(kept, int)), np.sort(np.array(held, int))
 
 
-def _fail(message: str) -> int:
-    print(" ".join(str(message).split()), file=sys.stderr)
-    return 1
-
-
 def run(args: argparse.Namespace) -> int:
     """Train the pipeline, print progress and the validation accuracy, save it; exit code."""
     import weights
@@ -174,27 +145,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         paths, labels = scan_rating_folder(args.data)
     except RatingDataError as error:
-        return _fail(error)
+        return fail(error)
     if min(np.sum(labels == 1), np.sum(labels == 0)) < 3:
-        return _fail(f"{args.data} needs at least 3 photos in each of good/ and bad/ "
+        return fail(f"{args.data} needs at least 3 photos in each of good/ and bad/ "
                      "(training, GA selection and validation each need both classes).")
     try:
         from models.architectures.multigap import EFFICIENTNET_WEIGHTS
 
         folder = weights.resolve(EFFICIENTNET_WEIGHTS)
     except weights.WeightsUnavailable as error:
-        return _fail(error.summary)
+        return fail(error.summary)
     from models.architectures.siamese import check_backbone_folder
 
     try:
         check_backbone_folder(folder)
     except (ValueError, ImportError) as error:
-        return _fail(error)
+        return fail(error)
     try:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return _fail(f"Cannot write to {args.out}: {error.strerror or error}.")
+        return fail(f"Cannot write to {args.out}: {error.strerror or error}.")
 
     import keras
 
@@ -218,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         images = load_letterboxed(paths, args.input_size)
     except InvalidImage as error:
-        return _fail(f"Cannot use a photo: {error.reason}")
+        return fail(f"Cannot use a photo: {error.reason}")
 
     # === Features ===
     mean, std = normalisation_stats(folder)
@@ -245,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     # === Genetic selection ===
     k = args.features or max(1, round(reducer.size * RESEARCH_SELECTED / RESEARCH_COMPONENTS))
     if k > reducer.size:
-        return _fail(f"--features {k} is more than the {reducer.size} PCA components.")
+        return fail(f"--features {k} is more than the {reducer.size} PCA components.")
     fitness = proxy_fitness(components[fit_rows], labels[fit_rows], components[select_rows],
                             labels[select_rows])
 

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from models.cli import fail, float_in, int_at_least
 
 HELP = "InstaModel: same pose and same place? Siamese ResNet50 with and without a pose branch."
 
@@ -108,34 +109,6 @@ class Result:
 # === Flags ===
 
 
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
-        return value
-
-    return parse
-
-
-def _float_between(low: float, high: float | None, description: str):
-    """An argparse type: a float strictly between `low` and `high` (None: no upper bound)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not (value > low and (high is None or value < high)):
-            raise argparse.ArgumentTypeError(f"{value} is not {description}")
-        return value
-
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The pose task's flags."""
     parser.add_argument("--data", required=True, type=Path, metavar="DIR",
@@ -144,23 +117,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=list(DEFAULT_VARIANTS), metavar="VARIANT",
                         help=f"what to train, from: {', '.join(VARIANT_CHOICES)} "
                              f"(default: {' '.join(DEFAULT_VARIANTS)})")
-    parser.add_argument("--epochs", type=_int_at_least(1), default=RESEARCH_EPOCHS,
+    parser.add_argument("--epochs", type=int_at_least(1), default=RESEARCH_EPOCHS,
                         help="most epochs; early stopping on validation loss ends sooner "
                              "(default: the research's 100)")
-    parser.add_argument("--patience", type=_int_at_least(0), default=10,
+    parser.add_argument("--patience", type=int_at_least(0), default=10,
                         help="epochs without a better validation loss before stopping "
                              "(default: 10)")
-    parser.add_argument("--input-size", type=_int_at_least(32), default=224, metavar="PIXELS",
+    parser.add_argument("--input-size", type=int_at_least(32), default=224, metavar="PIXELS",
                         help="side of the square photos (default: the research's 224)")
-    parser.add_argument("--pose-size", type=_int_at_least(16), default=64, metavar="PIXELS",
+    parser.add_argument("--pose-size", type=int_at_least(16), default=64, metavar="PIXELS",
                         help="side of the square skeleton masks (default: 64)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=8,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=8,
                         help="pairs a batch (default: 8; the research used 24, 16 with pose)")
-    parser.add_argument("--learning-rate", type=_float_between(0.0, None, "above 0"),
+    parser.add_argument("--learning-rate", type=float_in(0.0),
                         default=1e-4,
                         help="SGD learning rate (default: the research's 0.0001)")
     parser.add_argument("--validation-fraction",
-                        type=_float_between(0.0, 1.0, "between 0 and 1"), default=0.1,
+                        type=float_in(0.0, 1.0), default=0.1,
                         help="share of pairs held out (default: the research's 0.1)")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="skip the flips and colour jitter")
@@ -366,11 +339,6 @@ def format_table(results: list[Result]) -> str:
 # === The task ===
 
 
-def _fail(message: str) -> int:
-    print(" ".join(str(message).split()), file=sys.stderr)
-    return 1
-
-
 def run(args: argparse.Namespace) -> int:
     """Train the chosen variants, print the table, save models and metrics.json; exit code."""
     import weights
@@ -388,22 +356,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         dataset = scan_pose_dataset(args.data)
     except DatasetLayoutError as error:
-        return _fail(error)
+        return fail(error)
     try:
         backbone_folder = weights.resolve("resnet50")
     except weights.WeightsUnavailable as error:
-        return _fail(error.summary)
+        return fail(error.summary)
     from models.architectures.siamese import check_backbone_folder
 
     try:
         check_backbone_folder(backbone_folder)
     except (ValueError, ImportError) as error:
-        return _fail(error)
+        return fail(error)
     try:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return _fail(f"Cannot write to {args.out}: {error.strerror or error}.")
+        return fail(f"Cannot write to {args.out}: {error.strerror or error}.")
 
     split = split_pairs(build_pairs(dataset, args.seed), args.validation_fraction, args.seed)
     research = RESEARCH_PAIRS
@@ -416,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         images = load_photos(photos, args.input_size)
     except InvalidImage as error:
-        return _fail(f"Cannot use a photo: {error.reason}")
+        return fail(f"Cannot use a photo: {error.reason}")
 
     masks = None
     if any(VARIANTS[key].pose_branch for key in variants if key in VARIANTS):

@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from models.cli import fail, int_at_least
 
 HELP = "Technical quality: a small CNN trained on synthetic distortions with FR-IQA targets."
 
@@ -80,39 +81,26 @@ def load_photo(name: str) -> np.ndarray:
 # === Flags ===
 
 
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
-        return value
-
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The quality task's flags."""
     parser.add_argument("--out", type=Path, default=Path("weights/quality"), metavar="DIR",
                         help="where quality.keras and evaluation.json go "
                              "(default: weights/quality)")
-    parser.add_argument("--epochs", type=_int_at_least(1), default=8,
+    parser.add_argument("--epochs", type=int_at_least(1), default=8,
                         help="training epochs (default: 8)")
-    parser.add_argument("--crops", type=_int_at_least(1), default=96,
+    parser.add_argument("--crops", type=int_at_least(1), default=96,
                         help="random crops per training photo (default: 96)")
-    parser.add_argument("--variants", type=_int_at_least(1), default=12,
+    parser.add_argument("--variants", type=int_at_least(1), default=12,
                         help="random (distortion, level) copies per crop, besides the pristine "
                              "crop itself (default: 12)")
-    parser.add_argument("--eval-crops", type=_int_at_least(1), default=12,
+    parser.add_argument("--eval-crops", type=int_at_least(1), default=12,
                         help="crops per held-out photo for the evaluation (default: 12)")
-    parser.add_argument("--width", type=_int_at_least(2), default=16,
+    parser.add_argument("--width", type=int_at_least(2), default=16,
                         help="channels of the first conv block (default: 16)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=32)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-3,
                         help="Adam learning rate, cosine-decayed to 0 (default: 0.002)")
-    parser.add_argument("--workers", type=_int_at_least(1), default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--workers", type=int_at_least(1), default=min(2, os.cpu_count() or 1),
                         help="processes computing the FR-IQA targets (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="crops, distortions and training")
 
@@ -253,11 +241,6 @@ def command_of(args: argparse.Namespace) -> str:
     return " ".join(["python -m models.train quality", *flags])
 
 
-def _fail(message: str) -> int:
-    print(" ".join(str(message).split()), file=sys.stderr)
-    return 1
-
-
 def run(args: argparse.Namespace) -> int:
     """Generate the data, train, evaluate on the held-out photos, save; the exit code."""
     started = time.perf_counter()
@@ -265,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
         images, targets = make_training_set(list(TRAIN_PHOTOS), args.crops, args.variants,
                                             args.seed, args.workers)
     except (ImportError, OSError) as error:
-        return _fail(f"could not read the pristine training photos: {error}")
+        return fail(f"could not read the pristine training photos: {error}")
     data_seconds = time.perf_counter() - started
     print(f"training set: {len(images)} crops from {len(TRAIN_PHOTOS)} photos "
           f"in {data_seconds:.0f} s", flush=True)
