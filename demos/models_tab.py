@@ -60,7 +60,16 @@ def pull_artifact(name: str | None, progress=gr.Progress(track_tqdm=True)):
             print_exception=False,
         )
     progress(0, desc=f"Downloading {name}")
-    folder, fetched = weights.pull(name)
+    try:
+        folder, fetched = weights.pull(name)
+    except weights.WeightsUnavailable as error:
+        # The user already asked to pull, so "run pull" would be no help: say why it failed.
+        reason = error.tried[-1] if error.tried else str(error)
+        raise gr.Error(
+            f"Couldn't pull '{name}': {reason}. Check this machine's connection to the Hugging "
+            f"Face Hub, or copy the files into $INSTAVIS_WEIGHTS_DIR/{name}/.",
+            print_exception=False,
+        ) from None
     verb = "Downloaded" if fetched else "Already present:"
     return (f"{verb} **{name}** at `{folder}`.", table_rows(),
             gr.update(choices=pullable(), value=None))

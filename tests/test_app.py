@@ -113,3 +113,17 @@ def test_pull_button_explains_why_it_cannot_work_offline():
     with pytest.raises(gr.Error, match="offline") as caught:
         models_tab.pull_artifact("vgg16")
     assert "python -m weights pull vgg16" in caught.value.message
+
+
+def test_a_failed_pull_says_why_instead_of_asking_to_pull(monkeypatch):
+    from demos import models_tab
+
+    # Online, but the Hub is a port where nothing listens: the real download fails fast.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(gr.Error, match="Couldn't pull 'vgg16': .*download failed") as caught:
+        models_tab.pull_artifact("vgg16")
+    assert "\n" not in caught.value.message and "INSTAVIS_WEIGHTS_DIR/vgg16" in caught.value.message
