@@ -4,8 +4,8 @@ Each tab module has KEY (its api_name and URL-safe id), TITLE and build(), which
 components to the current gr.Blocks. TABS lists them in the order the app shows them.
 """
 
-from demos import models_tab, pose_tab
+from demos import aesthetic_tab, models_tab, pose_tab
 
-TABS = (pose_tab, models_tab)
+TABS = (aesthetic_tab, pose_tab, models_tab)
 
 __all__ = ["TABS"]

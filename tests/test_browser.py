@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 import weights
 from demos import TABS
 from demos.common import PhotoInput
+from tests.served import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
@@ -55,9 +55,7 @@ def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 120) -> N
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
     env["HF_HOME"] = str(tmp_path_factory.mktemp("browser_hf_home"))
     server = subprocess.Popen(
@@ -123,6 +121,27 @@ def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
     page.screenshot(path=str(out_dir / "pose-tab.png"), full_page=True)
 
 
+def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
+    """Pick the coffee example, press Rate: the score card, attribute table and SHAP chart
+    appear; then Grad-CAM of the quality score fills the explanation gallery."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    page.locator("#aesthetic-examples").get_by_text("A cup of coffee", exact=False).click()
+    expect(page.locator("#aesthetic-photo img")).to_have_count(1, timeout=20_000)
+    page.locator("#aesthetic-rate").click()
+    expect(page.locator("#aesthetic-verdict .aes-score")).to_contain_text("/ 10", timeout=90_000)
+    expect(page.locator("#aesthetic-verdict")).to_contain_text("python -m weights pull clip")
+    expect(page.locator("#aesthetic-chart img")).to_have_count(1, timeout=20_000)
+    expect(page.locator("#aesthetic-attributes")).to_contain_text("sharpness")
+    page.locator("#aesthetic-explain-run").click()
+    expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(timeout=90_000)
+    expect(page.locator("#aesthetic-explain-table")).to_contain_text("Grad-CAM")
+    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out_dir / "aesthetic-tab.png"), full_page=True)
+
+
 def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
     page.get_by_role("tab", name="Models").click()
     from playwright.sync_api import expect
@@ -163,23 +182,21 @@ def upload_page(browser):
     """A tab-shaped app (PhotoInput -> read_upload) served in-process, opened in Chromium."""
     import gradio as gr
 
-    from tests.test_upload_ui import describe, free_port
+    from tests.served import serve
+    from tests.test_upload_ui import describe
 
     with gr.Blocks() as demo:
         photo = PhotoInput(elem_id="photo")
         answer = gr.Textbox(elem_id="answer", label="Size")
         photo.upload(describe, photo, answer)
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True)
-    page = browser.new_page()
-    try:
-        page.goto(url)
-        page.locator("#photo").wait_for(timeout=60_000)
-        yield page
-    finally:
-        page.close()
-        demo.close()
+    with serve(demo) as url:
+        page = browser.new_page()
+        try:
+            page.goto(url)
+            page.locator("#photo").wait_for(timeout=60_000)
+            yield page
+        finally:
+            page.close()
 
 
 def test_photo_input_renders_and_bad_uploads_get_one_line(upload_page, tmp_path):

@@ -3,7 +3,6 @@ tiny Keras model; plus direct calls of its handler for failures and progress."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from demos.explain_panel import (
     explain_methods,
     target_choices_of,
 )
+from tests.served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ["dull", "vivid"]
@@ -43,12 +43,6 @@ def needs(*methods):
     missing = [m for m in methods if not importable(m)]
     return pytest.mark.skipif(bool(missing), reason=f"explain has no {', '.join(missing)} "
                                                      "module (or its library) installed yet")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +102,8 @@ def served(adapters):
             other = PhotoInput()
             ExplanationPanel.build(methods=("gradcam",), key="broken").wire(other,
                                                                             broken_request)
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True)
-    yield Client(url, verbose=False), panel
-    demo.close()
+    with serve(demo) as url:
+        yield Client(url, verbose=False), panel
 
 
 def call(served, photo, methods, target="vivid", seed=0):

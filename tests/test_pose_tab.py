@@ -9,37 +9,26 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 from dataclasses import replace
 
 import gradio as gr
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from demos import TABS, pose_tab
 from models import pose, pose_drawing
+from tests.served import app_client
 
 EXAMPLES = pose_tab.EXAMPLES_DIR
 POST = EXAMPLES / "astronaut.jpg"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client():
-    import app
-
-    demo = app.build_app(offline=True)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True)
-    yield Client(url, verbose=False)
-    demo.close()
+    with app_client() as served:
+        yield served
 
 
 def compare(client, post, photo, allow_mirror=True):
@@ -52,7 +41,7 @@ def compare(client, post, photo, allow_mirror=True):
 
 
 def test_the_pose_tab_comes_first_and_offers_its_example_pairs():
-    assert [tab.KEY for tab in TABS][:2] == ["pose", "models"]
+    assert [tab.KEY for tab in TABS] == ["aesthetic", "pose", "models"]
     assert pose_tab.OUTPUTS == pose.SIMILARITY_OUTPUTS
     readme = (EXAMPLES / "README.md").read_text()
     for post, photo, _ in pose_tab.EXAMPLES:

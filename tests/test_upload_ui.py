@@ -7,7 +7,6 @@ driven with gradio_client, as a browser or an API user would.
 from __future__ import annotations
 
 import io
-import socket
 
 import gradio as gr
 import numpy as np
@@ -16,13 +15,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from demos.common import PhotoInput, friendly_errors, read_upload
+from tests.served import serve
 from tests.test_images import png_claiming_size
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @friendly_errors
@@ -37,11 +31,8 @@ def client():
         photo = PhotoInput()
         answer = gr.Textbox()
         photo.upload(describe, photo, answer, api_name="describe")
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True)
-    yield Client(url, verbose=False)
-    demo.close()
+    with serve(demo) as url:
+        yield Client(url, verbose=False)
 
 
 def jpeg(width=64, height=48) -> bytes:

@@ -113,11 +113,18 @@ def build_vocabulary() -> tuple[dict[str, int], list[str]]:
     return vocabulary, merges
 
 
-def build_tiny_clip_preset(directory: Path) -> Path:
+def build_tiny_clip_preset(directory: Path, image_size: int = IMAGE_SIZE,
+                           patch_size: int = PATCH_SIZE, vision_width: int = HIDDEN_DIM,
+                           vision_layers: int = 2, vision_heads: int = 2,
+                           vision_intermediate: int = 32) -> Path:
     """Build a tiny randomly initialised CLIP and save it as a keras-hub preset.
 
     Args:
         directory: Destination directory; created if missing.
+        image_size, patch_size, vision_width, vision_layers, vision_heads,
+            vision_intermediate: the vision tower's shape. The defaults are tiny;
+            ``benchmarks.aesthetic`` passes ViT-B/32's (224, 32, 768, 12, 12, 3072) to time
+            a real-sized image tower through the real loading path.
 
     Returns:
         ``directory``, now holding ``config.json``, ``model.weights.h5``,
@@ -131,12 +138,12 @@ def build_tiny_clip_preset(directory: Path) -> Path:
     keras.utils.set_random_seed(SEED)
 
     vision_encoder = keras_hub.models.CLIPVisionEncoder(
-        patch_size=PATCH_SIZE,
-        hidden_dim=HIDDEN_DIM,
-        num_layers=2,
-        num_heads=2,
-        intermediate_dim=32,
-        image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        patch_size=patch_size,
+        hidden_dim=vision_width,
+        num_layers=vision_layers,
+        num_heads=vision_heads,
+        intermediate_dim=vision_intermediate,
+        image_shape=(image_size, image_size, 3),
         name="vision_encoder",
     )
     vocabulary, merges = build_vocabulary()
@@ -159,7 +166,7 @@ def build_tiny_clip_preset(directory: Path) -> Path:
 
     tokenizer = keras_hub.models.CLIPTokenizer(vocabulary=vocabulary, merges=merges)
     image_converter = keras_hub.layers.CLIPImageConverter(
-        image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        image_size=(image_size, image_size),
         scale=[1.0 / 255.0 / s for s in _STD],
         offset=[-m / s for m, s in zip(_MEAN, _STD, strict=True)],
         interpolation="bicubic",

@@ -1,4 +1,4 @@
-"""(Re)generate the Pose tab's example photos from images that scikit-image ships.
+"""(Re)generate the Pose and Aesthetic tabs' example photos from images that packages ship.
 
 Run from the repository root: `python -m demos.examples.make_examples`. The output is
 deterministic, so running it again rewrites the same files. Sources and licences are in
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 from skimage import data
+from sklearn.datasets import load_sample_image
 
 HERE = Path(__file__).resolve().parent
 QUALITY = 85
@@ -26,6 +27,15 @@ def mirrored_copy(image: np.ndarray) -> np.ndarray:
     return np.clip(cropped.astype(np.float32) * 1.12 + 12, 0, 255).astype(np.uint8)
 
 
+def dark_blurry_copy(image: np.ndarray) -> np.ndarray:
+    """A deliberately poor photo for the Aesthetic tab: out of focus and underexposed, the two
+    faults its attributes and quality model should both catch."""
+    blurred = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=6)))
+    # A gamma above 1 and a gain below 1 crush the shadows, as a missed exposure would.
+    dark = 255 * (blurred.astype(np.float32) / 255) ** 1.6 * 0.45
+    return np.clip(np.rint(dark), 0, 255).astype(np.uint8)
+
+
 def examples() -> dict[str, np.ndarray]:
     """File name -> pixels, for every example photo."""
     astronaut = data.astronaut()
@@ -34,6 +44,9 @@ def examples() -> dict[str, np.ndarray]:
         "astronaut_mirrored.jpg": mirrored_copy(astronaut),
         "camera.jpg": data.camera(),  # greyscale; load_image turns it into RGB
         "coffee.jpg": data.coffee(),
+        "coffee_dark_blurry.jpg": dark_blurry_copy(data.coffee()),
+        "chelsea.jpg": data.chelsea(),
+        "flower.jpg": load_sample_image("flower.jpg"),
     }
 
 

@@ -23,6 +23,7 @@ TASKS: dict[str, str] = {
     "pose": "models.train.pose",  # InstaModel: Siamese ResNet50, with and without pose
     "quality": "models.train.quality",  # technical quality CNN on synthetic distortions
     "aesthetic": "models.train.aesthetic",  # Image Rating using CNN: MultiGAP + PCA + GA + FC
+    "aesthetic_head": "models.train.aesthetic_head",  # content head on CLIP embeddings
 }
 """Task name -> module. Add new tasks here as their trainers arrive."""
 

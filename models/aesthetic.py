@@ -1,0 +1,480 @@
+"""Is this photo aesthetic? Technical quality, content aesthetics and photo attributes.
+
+The rating research judged both what a photo shows and how well it is made, so `rate(image)`
+combines two scores:
+
+- quality: InstaVis's own small CNN (`models.quality`), trained on synthetic distortions of
+  pristine photos, shipped in `weights/quality/`; works offline;
+- content: CLIP ViT-B/32 zero-shot, a prompt ensemble of beautiful, well-composed photos against
+  ugly, badly composed ones; only when the CLIP weights are on this machine.
+
+It also measures nine weight-free attributes (`models.attributes`), and explains the score over
+them with SHAP on a linear surrogate fitted to reference photos.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
+from models.images import load_image
+
+OUTPUTS = ("quality", "content")
+
+CONTENT_PROMPTS = {
+    "aesthetic": [
+        "a beautiful photo", "a well-composed photograph", "a stunning professional photo",
+        "an aesthetically pleasing picture", "a photo with great lighting",
+    ],
+    "not aesthetic": [
+        "an ugly photo", "a badly composed photograph", "a boring amateur snapshot",
+        "an unappealing picture", "a photo with bad lighting",
+    ],
+}
+
+# The shipped quality model scores pristine held-out crops about 0.82 and its heaviest
+# distortions about 0.5-0.6 (weights/quality/evaluation.json), so that range spans the scale.
+QUALITY_FLOOR = 0.45
+QUALITY_CEILING = 0.85
+CONTENT_WEIGHT = 0.5  # share of content in the combined score when both parts exist
+
+CLIP_MISSING = ("Content aesthetics need the CLIP ViT-B/32 weights: run "
+                "`python -m weights pull clip`. This rating uses technical quality only.")
+
+
+@dataclass(frozen=True)
+class AestheticRating:
+    """A photo's rating and its parts.
+
+    Attributes:
+        score: from 1 to 10: 1 + 9 x the combined score.
+        aesthetic: the combined score is at least 0.5 (the research's 0/1 verdict).
+        confidence: how far the combined score is from the 0.5 boundary, in [0.5, 1].
+        quality: technical quality in [0, 1] (the CNN's raw score).
+        content: content aesthetics in [0, 1], or None without the CLIP weights.
+        content_source: "head" (a trained head), "zero-shot" (the prompt ensemble) or None.
+        percentile: share of the reference set (REFERENCE_PHOTOS and their spoiled copies,
+            REFERENCE_VARIANTS) whose combined score is lower, in [0, 100].
+        attributes: the nine photo attributes with their hints.
+        notes: plain-words notes.
+    """
+
+    score: float
+    aesthetic: bool
+    confidence: float
+    quality: float
+    content: float | None
+    content_source: str | None
+    percentile: float
+    attributes: PhotoAttributes
+    notes: tuple[str, ...]
+
+
+def content_available() -> bool:
+    """Whether the CLIP weights are on this machine (never downloads)."""
+    import weights
+
+    return weights.locate("clip").path is not None
+
+
+CONTENT_HEAD = "aesthetic_head"
+"""Manifest name of a trained content head: a `.keras` model (HEAD_FILE) from unit-length CLIP
+image embeddings (N, D) to the probability that each photo is aesthetic (N, 1), as
+`python -m models.train aesthetic_head` writes it. The shipped manifest names none (no rating
+dataset ships with InstaVis); add an entry, and the head replaces the zero-shot ensemble."""
+HEAD_FILE = "head.keras"
+
+_head: dict[str, object] = {}
+_head_lock = threading.Lock()
+
+
+def content_head():
+    """The trained content head, when the manifest names one and it is on this machine (loaded
+    once per location, `safe_mode=True`); otherwise None."""
+    import weights
+
+    if CONTENT_HEAD not in weights.artifacts():
+        return None
+    location = weights.locate(CONTENT_HEAD).path
+    if location is None:
+        return None
+    with _head_lock:
+        if str(location) not in _head:
+            _head.clear()
+            _head[str(location)] = weights.load_keras(CONTENT_HEAD, HEAD_FILE)
+        return _head[str(location)]
+
+
+def content_method() -> str | None:
+    """How content is scored here: "head" (a trained head), "zero-shot" (the prompt ensemble)
+    or None (no CLIP weights)."""
+    if not content_available():
+        return None
+    return "head" if content_head() is not None else "zero-shot"
+
+
+def quality_scale(quality: float) -> float:
+    """The quality CNN's raw score stretched onto [0, 1] (see QUALITY_FLOOR and CEILING)."""
+    return float(np.clip((quality - QUALITY_FLOOR) / (QUALITY_CEILING - QUALITY_FLOOR), 0, 1))
+
+
+def combine(quality: float, content: float | None) -> float:
+    """The combined score in [0, 1]: scaled quality, averaged with content when it exists."""
+    scaled = quality_scale(quality)
+    if content is None:
+        return scaled
+    return (1 - CONTENT_WEIGHT) * scaled + CONTENT_WEIGHT * float(content)
+
+
+def quality_scores(images) -> np.ndarray:
+    """Raw technical quality of each photo (uint8 arrays, any sizes), crops batched together."""
+    from models import quality
+
+    crops = [quality.crops_for_scoring(quality.resize_short_side(image)) for image in images]
+    if not crops:
+        return np.zeros(0)
+    per_crop = quality.scores_of(np.concatenate(crops))
+    counts = np.cumsum([0] + [len(c) for c in crops])
+    return np.array([per_crop[a:b].mean() for a, b in zip(counts[:-1], counts[1:], strict=True)])
+
+
+def zero_shot_margins(images) -> np.ndarray:
+    """CLIP's zero-shot logit margin of each photo: logit scale x (cosine with the "aesthetic"
+    prompt ensemble - cosine with the "not aesthetic" one). Its sigmoid is the zero-shot
+    probability of "aesthetic"."""
+    from models import clip as clip_module
+
+    clip = clip_module.get_clip()
+    labels = clip.label_embeddings(CONTENT_PROMPTS)
+    cosines = clip.embed_images(list(images)) @ labels.T
+    return clip.logit_scale * (cosines[:, 0] - cosines[:, 1]).astype(np.float64)
+
+
+def content_scores(images) -> np.ndarray:
+    """Content aesthetics of each photo in [0, 1].
+
+    With a trained head (`content_head`), its probability. Otherwise the zero-shot probability,
+    calibrated on the reference set: sigmoid(margin - the reference set's median margin). Raw
+    zero-shot probabilities of a two-label prompt pair sit wherever the prompts' wording puts
+    them (CLIP may call most photos "beautiful"); recentring makes 0.5 mean "as aesthetic to
+    CLIP as the middle of the reference set", and keeps the preset's logit scale as the slope.
+    """
+    from models import clip
+
+    head = content_head()
+    if head is not None:
+        embeddings = clip.embed_images(list(images))
+        return np.asarray(head(embeddings, training=False), np.float64)[:, 0]
+    return 1.0 / (1.0 + np.exp(-(zero_shot_margins(images) - zero_shot_offset())))
+
+
+# === The reference set: percentiles and the attribute surrogate ===
+
+REFERENCE_PHOTOS = {
+    "coffee": ("skimage.data.coffee", "CC0 (Rachel Michetti)"),
+    "chelsea": ("skimage.data.chelsea", "CC0 (Stefan van der Walt)"),
+    "flower": ("sklearn:flower.jpg", "CC BY 2.0 (vultilion)"),
+}
+"""Photos that installed packages ship, held out of the quality model's training (a network
+scores the photos it trained on too kindly, which would skew every percentile)."""
+
+REFERENCE_VARIANTS = tuple((name, level) for name in (
+    "gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "under_exposure", "over_exposure",
+    "low_contrast", "colour_cast", "downscale_upscale") for level in (2, 4))
+"""The spoiled copies of each reference photo: every distortion of `models.quality` at a mild
+(2) and a heavy (4) level. With them the reference set spans good and bad photos, which the
+percentile and the attribute surrogate both need; three pristine photos alone could not."""
+
+GOOD_END_ATTRIBUTES = ("exposure", "contrast", "sharpness", "noise", "thirds", "horizon tilt")
+"""Attributes whose score has a good end (1 = best). The surrogate may only reward them: a photo
+never loses points for being sharper. The others (colourfulness, saturation, symmetry) are
+tastes, and their weight may take either sign."""
+
+
+SURROGATE_ATTRIBUTES = ("exposure", "contrast", "colourfulness", "saturation", "sharpness",
+                        "noise")
+"""The attributes the surrogate can learn from the reference set: those its spoiled copies vary.
+Blur, noise or a cast do not move the subject, so thirds, symmetry and horizon tilt hardly
+change between a photo and its copies, and their effect on the score cannot be measured here;
+the chart shows them at 0, marked as not measured."""
+
+
+def reference_photos() -> dict[str, np.ndarray]:
+    """The pristine reference photos, read from the installed packages."""
+    from models.train.quality import load_photo
+
+    return {name: load_photo(name) for name in REFERENCE_PHOTOS}
+
+
+def attribute_scores(attributes: PhotoAttributes) -> np.ndarray:
+    """The nine attribute scores in ATTRIBUTE_NAMES order; a photo with no horizon to tilt
+    scores 1 for horizon tilt (it is as good as level)."""
+    return np.array([1.0 if a.score is None else a.score for a in attributes.attributes()])
+
+
+@dataclass(frozen=True)
+class _Reference:
+    names: tuple[str, ...]  # "coffee" or "coffee + gaussian_blur 4", one per reference entry
+    scores: np.ndarray  # combined score of every entry, in [0, 1]
+    attributes: np.ndarray  # attribute scores of every entry (rows)
+    coefficients: np.ndarray  # surrogate: score ~ intercept + attribute scores @ coefficients
+    intercept: float
+    fit_r2: float
+
+
+_reference: dict[str | None, _Reference] = {}
+_reference_lock = threading.RLock()  # re-entered: scoring the set needs the zero-shot offset
+_variants: list[tuple[tuple[str, ...], list[np.ndarray]]] = []
+_offsets: dict[str, float] = {}
+
+
+def reference_variants() -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """(names, photos) of the reference set: each reference photo, then its spoiled copies
+    (REFERENCE_VARIANTS, seeded), built once per process."""
+    with _reference_lock:
+        if not _variants:
+            from models import quality
+
+            names, photos = [], []
+            for name, photo in reference_photos().items():
+                names.append(name)
+                photos.append(photo)
+                for distortion, level in REFERENCE_VARIANTS:
+                    names.append(f"{name} + {distortion} {level}")
+                    photos.append(quality.distort(photo, distortion, level,
+                                                  np.random.default_rng(level)))
+            _variants.append((tuple(names), photos))
+        return _variants[0]
+
+
+def zero_shot_offset() -> float:
+    """The median zero-shot margin over the reference set, for the CLIP loaded now."""
+    from models import clip
+
+    key = str(clip.get_clip().path)
+    _, photos = reference_variants()
+    with _reference_lock:
+        if key not in _offsets:
+            _offsets[key] = float(np.median(zero_shot_margins(photos)))
+        return _offsets[key]
+
+
+def fit_surrogate(features: np.ndarray, scores: np.ndarray, groups: np.ndarray | None = None,
+                  alpha: float = 1.0) -> tuple[np.ndarray, float, float]:
+    """Ridge regression of the score on the attribute scores of SURROGATE_ATTRIBUTES, with the
+    weights of GOOD_END_ATTRIBUTES kept at or above zero (bounded least squares).
+
+    The attribute scores all lie in [0, 1], so the ridge penalty acts on comparable weights and
+    no attribute can earn a huge weight from a tiny spread. With `groups` (one id per row: which
+    reference photo it is a copy of), the fit uses only the variation within each group, as a
+    fixed-effects regression does: it learns how the score moves when an attribute of the same
+    photo changes, and cannot pass off the differences between a handful of photos as an
+    attribute's effect. Attributes outside SURROGATE_ATTRIBUTES, or that do not vary, get 0.
+
+    Returns:
+        (coefficients on the raw attribute scores, intercept, R^2 of the fitted variation).
+    """
+    from scipy.optimize import lsq_linear
+
+    x, y = features.astype(np.float64), scores.astype(np.float64)
+    if groups is None:
+        groups = np.zeros(len(y), int)
+    for group in np.unique(groups):
+        rows = groups == group
+        x[rows] -= x[rows].mean(axis=0)
+        y[rows] -= y[rows].mean()
+    used = np.array([name in SURROGATE_ATTRIBUTES for name in ATTRIBUTE_NAMES]) & \
+        (x.std(axis=0) > 1e-6)
+    # Ridge as least squares: sqrt(alpha) x identity rows pull every weight towards 0.
+    design = np.vstack([x[:, used], np.sqrt(alpha) * np.eye(int(used.sum()))])
+    padded = np.concatenate([y, np.zeros(int(used.sum()))])
+    lower = np.array([0.0 if name in GOOD_END_ATTRIBUTES else -np.inf
+                      for name, kept in zip(ATTRIBUTE_NAMES, used, strict=True) if kept])
+    coefficients = np.zeros(features.shape[1])
+    coefficients[used] = lsq_linear(design, padded, bounds=(lower, np.inf)).x
+    intercept = float(scores.mean() - features.mean(axis=0) @ coefficients)
+    residual = y - x @ coefficients
+    r2 = 1.0 - float((residual ** 2).sum() / max((y ** 2).sum(), 1e-12))
+    return coefficients, intercept, r2
+
+
+def _reference_set(content: str | None) -> _Reference:
+    """Score the reference photos and their spoiled copies once per process and way of scoring
+    content (`content_method()`), and fit the attribute surrogate."""
+    names, variants = reference_variants()
+    with _reference_lock:
+        if content in _reference:
+            return _reference[content]
+        q = quality_scores(variants)
+        c = content_scores(variants) if content else [None] * len(variants)
+        scores = np.array([combine(a, b) for a, b in zip(q, c, strict=True)])
+        features = np.stack([attribute_scores(measure(v)) for v in variants])
+        groups = np.array([name.split(" + ")[0] for name in names])
+        coefficients, intercept, r2 = fit_surrogate(features, scores, groups)
+        reference = _Reference(tuple(names), scores, features, coefficients, intercept, r2)
+        _reference[content] = reference
+        return reference
+
+
+def percentile_of(combined: float, content: str | None) -> float:
+    """Share of the reference set (photos and spoiled copies) scoring below `combined`, 0-100,
+    with content scored as `content` ("head", "zero-shot" or None) says."""
+    return float((_reference_set(content).scores < combined).mean() * 100)
+
+
+def attribute_contributions(image) -> list[tuple[str, float, str]]:
+    """How far each attribute moves the score, in score points (SHAP over the attributes).
+
+    The score comes from neural networks, not from the attributes, so this explains a linear
+    surrogate of it: the score regressed on the nine attribute scores over the reference set,
+    within each reference photo's spoiled copies (`fit_surrogate`; `surrogate_fit()` says how
+    much of that variation it explains). For a linear model with
+    independent features, SHAP values are exact, and shap.LinearExplainer gives each attribute
+    coefficient x (its score here - its mean over the reference set): a positive value means
+    this attribute is better here than in a typical reference photo, and that raises the score.
+
+    Returns:
+        (attribute name, signed contribution in score points on the 1-10 scale, hint), the
+        largest first.
+    """
+    import shap
+
+    photo = load_image(image)
+    reference = _reference_set(content_method())
+    attributes = measure(photo)
+    explainer = shap.LinearExplainer((reference.coefficients, reference.intercept),
+                                     reference.attributes)
+    values = np.asarray(explainer.shap_values(attribute_scores(attributes)[None]))[0] * 9
+    hints = {a.name: a.hint for a in attributes.attributes()}
+    rows = [(name, float(value), hints.get(name, ""))
+            for name, value in zip(ATTRIBUTE_NAMES, values, strict=True)]
+    return sorted(rows, key=lambda row: -abs(row[1]))
+
+
+def surrogate_fit() -> float:
+    """R^2 of the attribute surrogate: the share of the score's variation across each reference
+    photo's spoiled copies that the attributes account for."""
+    return _reference_set(content_method()).fit_r2
+
+
+# === Rating ===
+
+
+def rate(image) -> AestheticRating:
+    """Rate a photo from 1 to 10, with the verdict, its parts and the attributes.
+
+    Args:
+        image: anything `load_image` takes.
+
+    Returns:
+        An AestheticRating. Without the CLIP weights, content is None and the score is
+        technical quality alone; a note says so.
+
+    Raises:
+        InvalidImage: the photo cannot be read.
+        weights.WeightsUnavailable: the shipped quality model is missing or corrupt.
+    """
+    photo = load_image(image)
+    attributes = measure(photo)
+    quality = float(quality_scores([photo])[0])
+    method = content_method()
+    content = float(content_scores([photo])[0]) if method else None
+    combined = combine(quality, content)
+    percentile = percentile_of(combined, method)
+    notes = []
+    if content is None:
+        notes.append(CLIP_MISSING)
+    elif method == "head":
+        notes.append(f"Content comes from the trained head `{CONTENT_HEAD}`.")
+    # Only attributes with a good end can be "weak"; colourfulness and the like are tastes.
+    weakest = min((a for a in attributes.attributes()
+                   if a.score is not None and a.name in GOOD_END_ATTRIBUTES),
+                  key=lambda a: a.score)
+    if weakest.score < 0.5:
+        notes.append(f"Weakest attribute: {weakest.name} ({weakest.hint}).")
+    return AestheticRating(
+        score=1 + 9 * combined, aesthetic=combined >= 0.5,
+        confidence=0.5 + abs(combined - 0.5), quality=quality, content=content,
+        content_source=method, percentile=percentile, attributes=attributes,
+        notes=tuple(notes),
+    )
+
+
+# === What the explanation panel explains ===
+
+
+def _quality_keras_model():
+    """The quality CNN with one output, the mean of its targets (a flat functional model, so
+    Grad-CAM reads its `quality_features` layer)."""
+    import keras
+
+    from models import quality
+
+    net = quality.get_model()
+    mean = keras.layers.Dense(1, use_bias=False, trainable=False, name="quality")
+    score = mean(net.output)
+    mean.set_weights([np.full((net.output.shape[-1], 1), 1 / net.output.shape[-1], np.float32)])
+    return keras.Model(net.input, score)
+
+
+_adapters: dict[str, object] = {}
+_adapters_lock = threading.Lock()
+
+
+def _gradcam_adapter(target: str):
+    """A KerasModel for Grad-CAM on `target`, built once per process and way of scoring."""
+    key = target if target == "quality" else f"{target}:{content_method()}"
+    with _adapters_lock:
+        if key in _adapters:
+            return _adapters[key]
+        import keras
+
+        from explain import KerasModel
+        from models import quality
+
+        if target == "quality":
+            adapter = KerasModel(_quality_keras_model(), preprocess=quality.preprocess,
+                                 cam_layer="quality_features", output_names=["quality"])
+        else:
+            from models import clip as clip_module
+
+            clip = clip_module.get_clip()
+            labels = clip.label_embeddings(CONTENT_PROMPTS)
+            cosines = clip.similarity_model(labels)
+            head = content_head()
+            if head is not None:
+                # The trained head reads the same unit-length embedding the cosines use.
+                score = head(cosines.get_layer("unit_embedding").output)
+            else:
+                margin = keras.layers.Dense(1, use_bias=False, trainable=False, name="content")
+                score = margin(cosines.output)
+                # The zero-shot probability rises with (cos aesthetic - cos not aesthetic).
+                margin.set_weights([np.array([[1.0], [-1.0]], np.float32)])
+            adapter = KerasModel(keras.Model(cosines.input, score),
+                                 preprocess=clip._preprocess_graph,
+                                 cam_layer=clip.gradcam_layer_name, output_names=["content"],
+                                 input_box=clip.crop_box)
+        _adapters[key] = adapter
+        return adapter
+
+
+def explanation_models(image, target: str) -> dict:
+    """The adapter each method uses to explain `target` ("quality" or "content") on a photo.
+
+    Returns:
+        {"gradcam": KerasModel, "lime": FunctionModel, "shap": FunctionModel}; for "content"
+        without CLIP weights, each maps to the one-sentence reason instead.
+    """
+    from explain import FunctionModel
+
+    if target not in OUTPUTS:
+        raise ValueError(f"Unknown target {target!r}; choose from {OUTPUTS}.")
+    if target == "content" and not content_available():
+        return {method: CLIP_MISSING for method in ("gradcam", "lime", "shap")}
+    score = quality_scores if target == "quality" else content_scores
+    black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None], [target],
+                              batch_size=16)
+    return {"gradcam": _gradcam_adapter(target), "lime": black_box, "shap": black_box}

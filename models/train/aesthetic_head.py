@@ -1,0 +1,132 @@
+"""`python -m models.train aesthetic_head`: a content-aesthetics head on CLIP image embeddings.
+
+The Aesthetic tab scores content with a CLIP zero-shot prompt ensemble until a trained head
+exists. This task trains one from your own labelled photos (`--data DIR` with `DIR/good/*.jpg`
+and `DIR/bad/*.jpg`, the layout of `python -m models.train aesthetic`): every photo's unit-length
+CLIP embedding, then logistic regression (one sigmoid unit with L2 weight decay, early-stopped on
+a stratified validation share). Logistic regression gives calibrated probabilities, which is
+what the tab's [0, 1] content score needs, and it cannot overfit a small set the way a deep head
+would.
+
+It writes `head.keras` and `metrics.json` to `--out` (default `runs/aesthetic_head`) and prints
+the manifest entry that makes the tab use the head: name it `aesthetic_head`
+(`models.aesthetic.CONTENT_HEAD`) and put the folder where `weights.resolve` looks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.cli import fail, float_in, int_at_least
+
+HELP = "Content aesthetics: logistic regression on CLIP image embeddings of good/ and bad/ photos."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The aesthetic_head task's flags."""
+    parser.add_argument("--data", required=True, type=Path, metavar="DIR",
+                        help="photos as DIR/good/*.jpg (aesthetic) and DIR/bad/*.jpg (not)")
+    parser.add_argument("--out", type=Path, default=Path("runs/aesthetic_head"), metavar="DIR",
+                        help="where head.keras and metrics.json go (default: "
+                             "runs/aesthetic_head)")
+    parser.add_argument("--validation-fraction", type=float_in(0.0, 1.0), default=0.2,
+                        help="share of photos held out for the reported accuracy (default 0.2)")
+    parser.add_argument("--epochs", type=int_at_least(1), default=200,
+                        help="most epochs; training stops early on validation loss (default 200)")
+    parser.add_argument("--weight-decay", type=float_in(0.0, include_low=True), default=1e-3,
+                        help="L2 penalty on the weights (default 0.001)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def stratified_split(labels: np.ndarray, fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation), with `fraction` of each class (at least one) validating."""
+    rng = np.random.default_rng(seed)
+    train, validation = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = max(1, int(round(len(members) * fraction)))
+        validation.extend(members[:count])
+        train.extend(members[count:])
+    return np.sort(train), np.sort(validation)
+
+
+def build_head(dimension: int, weight_decay: float):
+    """Logistic regression as a Keras model: unit-length embedding (N, D) -> probability (N, 1)."""
+    import keras
+
+    inputs = keras.Input((dimension,), name="embedding")
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="aesthetic",
+                                 kernel_regularizer=keras.regularizers.L2(weight_decay))(inputs)
+    return keras.Model(inputs, outputs, name="aesthetic_head")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Embed the photos, fit and validate the head, save it; the exit code."""
+    import weights
+    from models.images import InvalidImage, load_image
+    from models.rating_pipeline import RatingDataError, scan_rating_folder
+
+    try:
+        paths, labels = scan_rating_folder(args.data)
+    except RatingDataError as error:
+        return fail(error)
+    if min(np.sum(labels == 1), np.sum(labels == 0)) < 2:
+        return fail(f"{args.data} needs at least 2 photos in each of good/ and bad/ "
+                    "(training and validation each need both classes).")
+    started = time.perf_counter()
+    try:
+        from models import clip
+
+        model = clip.get_clip()
+        photos = [load_image(path) for path in paths]
+    except weights.WeightsUnavailable as error:
+        return fail(error.summary)
+    except InvalidImage as error:
+        return fail(error)
+    embeddings = model.embed_images(photos)
+    print(f"embedded {len(photos)} photos with CLIP in {time.perf_counter() - started:.0f} s",
+          flush=True)
+
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    train, validation = stratified_split(labels, args.validation_fraction, args.seed)
+    head = build_head(embeddings.shape[1], args.weight_decay)
+    head.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
+                 metrics=["accuracy"])
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=20,
+                                         restore_best_weights=True)
+    history = head.fit(embeddings[train], labels[train], epochs=args.epochs, verbose=0,
+                       batch_size=64, validation_data=(embeddings[validation],
+                                                       labels[validation]),
+                       callbacks=[stop])
+    probability = np.asarray(head(embeddings[validation], training=False))[:, 0]
+    accuracy = float(((probability >= 0.5) == (labels[validation] == 1)).mean())
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    head.save(out / "head.keras")
+    metrics = {
+        "photos": {"good": int((labels == 1).sum()), "bad": int((labels == 0).sum())},
+        "train": len(train), "validation": len(validation),
+        "validation_accuracy": accuracy,
+        "epochs_run": len(history.history["loss"]),
+        "embedding_dim": int(embeddings.shape[1]),
+        "clip": str(weights.locate("clip").path),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"{'network':<36}{'photos':>8}{'validation accuracy':>22}")
+    print(f"{'CLIP embedding + logistic head':<36}{len(photos):>8}{accuracy:>22.1%}")
+    print(f"\nsaved {out / 'head.keras'}. To use it in the Aesthetic tab, copy the folder to "
+          f"$INSTAVIS_WEIGHTS_DIR/aesthetic_head/ (or publish it on the Hub) and add to "
+          f"weights/manifest.toml:\n\n[aesthetic_head]\ntitle = \"Content aesthetics head\"\n"
+          f"source = \"hf://YOU/instavis-aesthetic-head\"\nrevision = \"main\"\n"
+          f"files = [\"head.keras\"]\nrequired = [\"head.keras\"]\nformat = \"keras\"\n"
+          f"licence = \"YOUR-LICENCE\"\nused_by = [\"aesthetic\"]")
+    return 0

@@ -1,0 +1,223 @@
+"""The Aesthetic tab: the app's "aesthetic" API driven through a real Gradio server with
+gradio_client, its verdict card, its explanation request, and the chart of
+models.aesthetic_drawing.
+
+The photos are the tab's own examples (demos/examples/), including the deliberately spoiled
+coffee, so these tests also check that the examples are what the tab promises.
+"""
+
+from __future__ import annotations
+
+import io
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from PIL import Image
+
+from demos import TABS, aesthetic_tab
+from models import aesthetic_drawing
+from models.attributes import ATTRIBUTE_NAMES
+from tests.served import app_client
+
+EXAMPLES = aesthetic_tab.EXAMPLES_DIR
+PHOTO = EXAMPLES / "coffee.jpg"
+BAD_PHOTO = EXAMPLES / "coffee_dark_blurry.jpg"
+
+
+@pytest.fixture(scope="module")
+def client():
+    with app_client() as served:
+        yield served
+
+
+def rate(client, photo):
+    """(verdict html, numbers, attribute table, chart) for one photo."""
+    return client.predict(handle_file(str(photo)), api_name="/aesthetic")
+
+
+# === The tab in the app ===
+
+
+def test_the_aesthetic_tab_comes_first_and_offers_its_examples():
+    from models import aesthetic
+
+    assert [tab.KEY for tab in TABS][0] == "aesthetic"
+    assert aesthetic_tab.OUTPUTS == aesthetic.OUTPUTS
+    readme = (EXAMPLES / "README.md").read_text()
+    for name, _ in aesthetic_tab.EXAMPLES:
+        path = EXAMPLES / name
+        assert path.stat().st_size < 80_000, name
+        assert f"`{name}`" in readme  # every example's source and licence are recorded
+
+
+def test_the_spoiled_example_is_what_make_examples_writes():
+    from demos.examples import make_examples
+
+    made = make_examples.examples()["coffee_dark_blurry.jpg"]
+    shipped = np.asarray(Image.open(BAD_PHOTO).convert("RGB"), np.int16)
+    assert shipped.shape == made.shape
+    assert np.abs(shipped - made).mean() < 2  # JPEG noise only
+
+
+def test_an_example_photo_is_rated_with_its_attributes(client):
+    verdict, numbers, table, chart = rate(client, PHOTO)
+    assert 1.0 <= numbers["score"] <= 10.0
+    assert 0.5 <= numbers["confidence"] <= 1.0
+    assert 0.0 <= numbers["percentile"] <= 100.0
+    assert f"{numbers['score']:.1f} <small>/ 10</small>" in verdict
+    assert "of the reference photos" in verdict
+    rows = table["data"]
+    assert len(rows) == len(ATTRIBUTE_NAMES) == 9
+    assert [row[0] for row in rows] == list(ATTRIBUTE_NAMES)
+    assert table["headers"] == aesthetic_tab.TABLE_HEADERS
+    assert all(row[4] for row in rows)  # every attribute has its hint
+    assert chart["type"] == "matplotlib" and chart["plot"].startswith("data:image/png")
+
+
+def test_the_spoiled_example_scores_below_the_original(client):
+    _, good, _, _ = rate(client, PHOTO)
+    verdict, bad, table, _ = rate(client, BAD_PHOTO)
+    assert bad["score"] < good["score"]
+    assert bad["aesthetic"] is False and "Not aesthetic" in verdict
+    hints = {row[0]: row[4] for row in table["data"]}
+    assert "blurry" in hints["sharpness"]
+
+
+def test_a_truncated_photo_gets_one_line(client, tmp_path):
+    buffer = io.BytesIO()
+    Image.open(PHOTO).save(buffer, "JPEG")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(buffer.getvalue()[:600])
+    with pytest.raises(Exception) as caught:
+        rate(client, broken)
+    message = str(caught.value)
+    assert message.startswith("That photo can't be used:")
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_the_panel_explains_quality_through_the_api(client):
+    status, gallery, table, png = client.predict(
+        handle_file(str(PHOTO)), ["lime"], "quality", 0, 10, 10, api_name="/aesthetic_explain",
+    )
+    assert status.startswith("Explained **quality** with LIME.")
+    assert len(gallery) == 1 and table["data"][0][0] == "LIME"
+    assert table["data"][0][7] == 10  # the budget typed in Advanced reached LIME
+
+
+# === The explanation request ===
+
+
+def test_the_request_explains_the_photo_by_the_chosen_score():
+    from explain import FunctionModel, KerasModel
+
+    request = aesthetic_tab.make_request(str(PHOTO), "quality")
+    assert request.image.shape == np.asarray(Image.open(PHOTO)).shape
+    assert request.target == "quality"
+    assert isinstance(request.model_for("lime"), FunctionModel)
+    assert isinstance(request.model_for("gradcam"), KerasModel)
+    assert aesthetic_tab.make_request(str(PHOTO)).target == "quality"  # the default
+
+
+def test_content_cannot_be_explained_without_clip(monkeypatch):
+    from models import aesthetic
+
+    monkeypatch.setattr(aesthetic, "content_available", lambda: False)
+    with pytest.raises(gr.Error, match="python -m weights pull clip"):
+        aesthetic_tab.make_request(str(PHOTO), "content")
+
+
+@pytest.mark.parametrize("content, expected", [(False, ["quality"]),
+                                               (True, ["quality", "content"])])
+def test_the_panel_offers_content_only_with_clip(monkeypatch, content, expected):
+    from models import aesthetic
+
+    monkeypatch.setattr(aesthetic, "content_available", lambda: content)
+    with gr.Blocks() as demo:
+        aesthetic_tab.build()
+    (picker,) = [block for block in demo.blocks.values() if isinstance(block, gr.Dropdown)
+                 and block.elem_id == "aesthetic-explain-target"]
+    assert [value for _, value in picker.choices] == expected
+    assert picker.value == "quality"
+
+
+# === Verdict card ===
+
+
+def rating(score=7.4, aesthetic=True, confidence=0.8, quality=0.7, content=0.6,
+           percentile=62.4, notes=("A note <with> markup.", "Run `python -m weights pull clip`.")):
+    from models import aesthetic as model
+
+    return model.AestheticRating(score=score, aesthetic=aesthetic, confidence=confidence,
+                                 quality=quality, content=content,
+                                 content_source=None if content is None else "zero-shot",
+                                 percentile=percentile,
+                                 attributes=None, notes=notes)
+
+
+def test_the_verdict_card_shows_score_verdict_percentile_and_bars():
+    block = aesthetic_tab.verdict_html(rating())
+    assert "7.4 <small>/ 10</small>" in block
+    assert "Aesthetic <small>(80% confident)</small>" in block
+    assert "Better than 62% of the reference photos." in block
+    assert 'class="aes-verdict yes"' in block
+    assert "<b>0.70</b>" in block and "width:70.0%" in block  # quality bar
+    assert "<b>0.60</b>" in block and "width:60.0%" in block  # content bar
+    assert "A note &lt;with&gt; markup." in block  # notes are escaped
+    assert "Run <code>python -m weights pull clip</code>." in block
+
+
+def test_the_verdict_card_without_content_says_what_it_needs():
+    block = aesthetic_tab.verdict_html(rating(score=2.0, aesthetic=False, confidence=0.9,
+                                              content=None, notes=()))
+    assert "Not aesthetic <small>(90% confident)</small>" in block
+    assert 'class="aes-verdict no"' in block
+    assert aesthetic_tab.CONTENT_MISSING in block
+    assert block.count('class="aes-fill"') == 1  # only the quality bar is filled
+    assert "<ul" not in block
+
+
+# === Drawing ===
+
+
+def test_the_chart_has_a_bar_per_attribute_coloured_by_sign():
+    contributions = [("exposure", 0.9, "well exposed"), ("sharpness", -0.5, "blurry"),
+                     ("noise", 0.1, "clean")]
+    figure = aesthetic_drawing.contribution_chart(contributions)
+    (ax,) = figure.axes
+    (bars,) = ax.containers
+    assert len(bars) == 3
+    assert [bar.get_width() for bar in bars] == pytest.approx([0.9, -0.5, 0.1])
+
+    def colour(bar):
+        return tuple(round(c * 255) for c in bar.get_facecolor()[:3])
+
+    assert [colour(bar) for bar in bars] == [aesthetic_drawing.GREEN, aesthetic_drawing.RED,
+                                             aesthetic_drawing.GREEN]
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels[1] == "Sharpness\nblurry"
+    assert ax.get_title(loc="left") == aesthetic_drawing.TITLE
+    assert "(SHAP)" in aesthetic_drawing.TITLE
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # the first (largest) contribution on top
+
+
+def test_the_chart_marks_what_the_surrogate_cannot_measure():
+    contributions = [("sharpness", -0.5, "blurry"), ("symmetry", 0.0, "asymmetric")]
+    figure = aesthetic_drawing.contribution_chart(contributions, fit_r2=0.4,
+                                                  unmeasured={"symmetry"})
+    (ax,) = figure.axes
+    texts = [text.get_text() for text in ax.texts]
+    assert texts == ["-0.50", "not measured"]
+    assert "40%" in ax.get_xlabel()
+
+
+def test_the_chart_draws_nine_real_contributions():
+    from models import aesthetic
+
+    contributions = aesthetic.attribute_contributions(str(BAD_PHOTO))
+    (ax,) = aesthetic_drawing.contribution_chart(contributions).axes
+    (bars,) = ax.containers
+    assert len(bars) == len(ATTRIBUTE_NAMES)
+    reds = sum(bar.get_width() < 0 for bar in bars)
+    assert reds == sum(value < 0 for _, value, _ in contributions)
