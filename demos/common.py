@@ -69,6 +69,8 @@ def friendly_errors(handler):
             return handler(*args, **kwargs)
         except gr.Error:
             raise
+        except InvalidImage as error:  # a model's own limit, e.g. a photo too small to rate
+            raise gr.Error(f"That photo can't be used: {error}", print_exception=False) from None
         except WeightsUnavailable as error:
             raise gr.Error(weights_message(error), print_exception=False) from None
         except Exception as error:  # noqa: BLE001 - the user gets one line, the log the traceback

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
-from models.images import load_image
+from models.images import InvalidImage, load_image
 
 OUTPUTS = ("quality", "content")
 
@@ -40,6 +40,10 @@ CONTENT_PROMPTS = {
 QUALITY_FLOOR = 0.45
 QUALITY_CEILING = 0.85
 CONTENT_WEIGHT = 0.5  # share of content in the combined score when both parts exist
+
+MIN_RATING_SIDE = 64
+"""Photos with a shorter side below this are refused: blown up to the quality model's 256
+pixels, a thumbnail is mostly interpolation, and a single pixel would rate as a flawless photo."""
 
 CLIP_MISSING = ("Content aesthetics need the CLIP ViT-B/32 weights: run "
                 "`python -m weights pull clip`. This rating uses technical quality only.")
@@ -342,7 +346,7 @@ def attribute_contributions(image) -> list[tuple[str, float, str]]:
     """
     import shap
 
-    photo = load_image(image)
+    photo = ratable_photo(image)
     reference = _reference_set(content_method())
     attributes = measure(photo)
     explainer = shap.LinearExplainer((reference.coefficients, reference.intercept),
@@ -363,6 +367,20 @@ def surrogate_fit() -> float:
 # === Rating ===
 
 
+def ratable_photo(image) -> np.ndarray:
+    """`load_image(image)`, refusing photos too small to judge (MIN_RATING_SIDE).
+
+    Raises:
+        InvalidImage: unreadable, or smaller than MIN_RATING_SIDE on its shorter side.
+    """
+    photo = load_image(image)
+    height, width = photo.shape[:2]
+    if min(height, width) < MIN_RATING_SIDE:
+        raise InvalidImage(f"it is {width} x {height} pixels; rating needs at least "
+                           f"{MIN_RATING_SIDE} pixels on each side.")
+    return photo
+
+
 def rate(image) -> AestheticRating:
     """Rate a photo from 1 to 10, with the verdict, its parts and the attributes.
 
@@ -374,10 +392,10 @@ def rate(image) -> AestheticRating:
         technical quality alone; a note says so.
 
     Raises:
-        InvalidImage: the photo cannot be read.
+        InvalidImage: the photo cannot be read, or is too small to rate (`ratable_photo`).
         weights.WeightsUnavailable: the shipped quality model is missing or corrupt.
     """
-    photo = load_image(image)
+    photo = ratable_photo(image)
     attributes = measure(photo)
     quality = float(quality_scores([photo])[0])
     method = content_method()
@@ -472,6 +490,7 @@ def explanation_models(image, target: str) -> dict:
 
     if target not in OUTPUTS:
         raise ValueError(f"Unknown target {target!r}; choose from {OUTPUTS}.")
+    ratable_photo(image)
     if target == "content" and not content_available():
         return {method: CLIP_MISSING for method in ("gradcam", "lime", "shap")}
     score = quality_scores if target == "quality" else content_scores

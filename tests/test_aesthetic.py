@@ -26,6 +26,19 @@ def test_rating_offline_uses_quality_alone_and_says_so(coffee):
     assert len(rating.attributes.as_rows()) == len(ATTRIBUTE_NAMES)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (300, 40, 3)])
+def test_photos_too_small_to_judge_are_refused_in_one_line(shape):
+    from models.images import InvalidImage
+
+    tiny = np.full(shape, 128, np.uint8)
+    for call in (aesthetic.rate, aesthetic.attribute_contributions,
+                 lambda image: aesthetic.explanation_models(image, "quality")):
+        with pytest.raises(InvalidImage, match=r"at least 64 pixels on each side") as caught:
+            call(tiny)
+        assert f"{shape[1]} x {shape[0]} pixels" in str(caught.value)
+        assert "\n" not in str(caught.value)
+
+
 def test_distortions_lower_the_score_of_an_unseen_photo(coffee):
     rng = np.random.default_rng(0)
     pristine = aesthetic.rate(coffee)

@@ -97,6 +97,16 @@ def test_a_truncated_photo_gets_one_line(client, tmp_path):
     assert "\n" not in message and "Traceback" not in message
 
 
+def test_a_thumbnail_is_refused_in_one_line(client, tmp_path):
+    thumbnail = tmp_path / "thumbnail.png"
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(thumbnail)
+    with pytest.raises(Exception) as caught:
+        rate(client, thumbnail)
+    message = str(caught.value)
+    assert message == ("That photo can't be used: it is 60 x 40 pixels; rating needs at least "
+                       "64 pixels on each side.")
+
+
 def test_the_panel_explains_quality_through_the_api(client):
     status, gallery, table, png = client.predict(
         handle_file(str(PHOTO)), ["lime"], "quality", 0, 10, 10, api_name="/aesthetic_explain",
