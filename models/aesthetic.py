@@ -6,10 +6,12 @@ combines two scores:
 - quality: InstaVis's own small CNN (`models.quality`), trained on synthetic distortions of
   pristine photos, shipped in `weights/quality/`; works offline;
 - content: CLIP ViT-B/32 zero-shot, a prompt ensemble of beautiful, well-composed photos against
-  ugly, badly composed ones; only when the CLIP weights are on this machine.
+  ugly, badly composed ones, calibrated on the reference set; or a trained head on CLIP
+  embeddings when the manifest names one (`CONTENT_HEAD`); only with the CLIP weights here.
 
-It also measures nine weight-free attributes (`models.attributes`), and explains the score over
-them with SHAP on a linear surrogate fitted to reference photos.
+It also measures nine weight-free attributes (`models.attributes`), places the score against a
+reference set of package photos and spoiled copies of them (the percentile), and explains the
+score over the attributes with SHAP on a linear surrogate fitted within that set.
 """
 
 from __future__ import annotations
