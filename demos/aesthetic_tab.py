@@ -154,7 +154,7 @@ def rate(photo, progress=gr.Progress()):
         progress(0.2, desc="Scoring content")
     rating = aesthetic.rate(image)
     progress(0.6, desc="Explaining attributes")
-    contributions = aesthetic.attribute_contributions(image)
+    contributions = aesthetic.attribute_contributions(image, rating.attributes)
     unmeasured = set(ATTRIBUTE_NAMES) - set(aesthetic.SURROGATE_ATTRIBUTES)
     chart = aesthetic_drawing.contribution_chart(contributions, fit_r2=aesthetic.surrogate_fit(),
                                                  unmeasured=unmeasured)

@@ -23,6 +23,7 @@ import numpy as np
 
 from models.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
 from models.images import InvalidImage, load_image
+from models.train.quality import HELD_OUT_PHOTOS, load_photo
 
 OUTPUTS = ("quality", "content")
 
@@ -179,11 +180,7 @@ def content_scores(images) -> np.ndarray:
 
 # === The reference set: percentiles and the attribute surrogate ===
 
-REFERENCE_PHOTOS = {
-    "coffee": ("skimage.data.coffee", "CC0 (Rachel Michetti)"),
-    "chelsea": ("skimage.data.chelsea", "CC0 (Stefan van der Walt)"),
-    "flower": ("sklearn:flower.jpg", "CC BY 2.0 (vultilion)"),
-}
+REFERENCE_PHOTOS = HELD_OUT_PHOTOS
 """Photos that installed packages ship, held out of the quality model's training (a network
 scores the photos it trained on too kindly, which would skew every percentile)."""
 
@@ -210,8 +207,6 @@ the chart shows them at 0, marked as not measured."""
 
 def reference_photos() -> dict[str, np.ndarray]:
     """The pristine reference photos, read from the installed packages."""
-    from models.train.quality import load_photo
-
     return {name: load_photo(name) for name in REFERENCE_PHOTOS}
 
 
@@ -331,7 +326,8 @@ def percentile_of(combined: float, content: str | None) -> float:
     return float((_reference_set(content).scores < combined).mean() * 100)
 
 
-def attribute_contributions(image) -> list[tuple[str, float, str]]:
+def attribute_contributions(image, attributes: PhotoAttributes | None = None,
+                            ) -> list[tuple[str, float, str]]:
     """How far each attribute moves the score, in score points (SHAP over the attributes).
 
     The score comes from neural networks, not from the attributes, so this explains a linear
@@ -342,15 +338,19 @@ def attribute_contributions(image) -> list[tuple[str, float, str]]:
     coefficient x (its score here - its mean over the reference set): a positive value means
     this attribute is better here than in a typical reference photo, and that raises the score.
 
+    Args:
+        image: anything `load_image` takes.
+        attributes: the photo's attributes when the caller has them already (a rating's).
+
     Returns:
         (attribute name, signed contribution in score points on the 1-10 scale, hint), the
         largest first.
     """
     import shap
 
-    photo = ratable_photo(image)
+    if attributes is None:
+        attributes = measure(ratable_photo(image))
     reference = _reference_set(content_method())
-    attributes = measure(photo)
     explainer = shap.LinearExplainer((reference.coefficients, reference.intercept),
                                      reference.attributes)
     values = np.asarray(explainer.shap_values(attribute_scores(attributes)[None]))[0] * 9
