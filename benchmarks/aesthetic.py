@@ -59,7 +59,7 @@ def latency_row(name: str, seconds: float, budget: float = PREDICTION_BUDGET) ->
 
 def explanation_rows(image, target: str, label: str, repeats: int, methods) -> None:
     from explain import default_budget, explain
-    from models import aesthetic
+    from models.aesthetic import rating as aesthetic
 
     adapters = aesthetic.explanation_models(image, target)
     for method in methods:
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import models.clip as clip_module
-    from models import aesthetic, attributes, quality
+    from models.aesthetic import attributes, quality
+    from models.aesthetic import rating as aesthetic
 
     image = photo()
     os.environ["HF_HUB_OFFLINE"] = "1"

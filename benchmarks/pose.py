@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from skimage import data
 
-    from models import pose
+    from models.pose import comparison as pose
 
     astronaut = photo(data.astronaut())
     cases = {

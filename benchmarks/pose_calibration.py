@@ -70,7 +70,7 @@ def transforms(image: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndar
 
 def build_pairs(seed: int = 0):
     """(analyses by key, pairs as (key a, key b, same place, same pose or None))."""
-    from models.pose import analyse
+    from models.pose.comparison import analyse
 
     rng = np.random.default_rng(seed)
     photos = reference_photos()
@@ -120,7 +120,7 @@ def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models import pose
+    from models.pose import comparison as pose
 
     analyses, pairs, people = build_pairs()
     parts = np.array([pose.background_parts(analyses[a].background, analyses[b].background)

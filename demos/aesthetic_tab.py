@@ -1,20 +1,20 @@
 """The Aesthetic tab: how good is this photo, and what makes it so?
 
-UI only. The rating is `models.aesthetic`, the chart `models.aesthetic_drawing`. Both are
+UI only. The rating is `models.aesthetic`, the chart `demos.figures.aesthetic`. Both are
 imported on first use, not here, so building the app loads no TensorFlow, no CLIP and no SHAP.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from pathlib import Path
 
 import gradio as gr
 
+from demos import styling
 from demos.common import PhotoInput, friendly_errors, read_upload
-from demos.explain_panel import ExplainRequest, ExplanationPanel
-from models.attributes import ATTRIBUTE_NAMES
+from demos.explain_panel import ExplanationPanel
+from demos.explain_runs import ExplainRequest
+from models.aesthetic.attributes import ATTRIBUTE_NAMES
 
 KEY = "aesthetic"
 TITLE = "Aesthetic"
@@ -45,51 +45,11 @@ technical quality model always runs on this computer; the content score needs th
 CONTENT_MISSING = "needs CLIP weights"
 """What the content bar says when the rating has no content score."""
 
-VERDICT_CSS = """
-.aes-verdict { padding: 14px 18px; border-radius: 12px; color: var(--body-text-color);
-  border: 1px solid var(--border-color-primary); background: var(--block-background-fill); }
-.aes-verdict.yes { border-color: #22aa54; box-shadow: inset 6px 0 0 #22aa54; }
-.aes-verdict.no { border-color: #dc3232; box-shadow: inset 6px 0 0 #dc3232; }
-.aes-verdict.empty { color: var(--body-text-color-subdued); box-shadow: none; }
-.aes-score { font-size: 2.6em; font-weight: 800; line-height: 1.1; margin: 0 0 2px 6px;
-  font-variant-numeric: tabular-nums; }
-.aes-score small { font-size: 0.45em; font-weight: 600; color: var(--body-text-color-subdued); }
-.aes-label { font-size: 1.35em; font-weight: 700; margin: 0 0 2px 6px; }
-.aes-verdict.yes .aes-label { color: #22aa54; }
-.aes-verdict.no .aes-label { color: #dc3232; }
-.aes-label small { font-size: 0.7em; font-weight: 500; color: var(--body-text-color-subdued); }
-.aes-sub { margin: 0 0 10px 6px; color: var(--body-text-color-subdued); }
-.aes-meter { margin: 10px 0 0 6px; }
-.aes-meter-top { display: flex; justify-content: space-between; font-size: 0.95em; }
-.aes-meter-top b { font-variant-numeric: tabular-nums; }
-.aes-track { position: relative; height: 12px; border-radius: 6px; margin-top: 4px;
-  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
-.aes-fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 6px;
-  background: #8b5cf6; }
-.aes-meter-note { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 2px; }
-.aes-notes { margin: 12px 0 0 6px; padding-left: 1.2em; font-size: 0.9em; }
-.aes-notes li { margin: 2px 0; }
-"""
-
-EMPTY_VERDICT = ('<div class="aes-verdict empty">Pick an example below or upload a photo, then '
-                 "press <b>Rate</b>. The score appears here.</div>")
+EMPTY_VERDICT = styling.empty_card("Pick an example below or upload a photo, then press "
+                                   "<b>Rate</b>. The score appears here.")
 
 
 # === What the outputs show (pure functions of an AestheticRating) ===
-
-
-def _meter(label: str, value: float | None, note: str) -> str:
-    """One labelled 0..1 bar; a missing value shows `CONTENT_MISSING` and an empty track."""
-    if value is None:
-        shown, fill = CONTENT_MISSING, ""
-    else:
-        shown = f"{value:.2f}"
-        fill = f'<div class="aes-fill" style="width:{100 * min(max(value, 0.0), 1.0):.1f}%">' \
-               "</div>"
-    return (f'<div class="aes-meter"><div class="aes-meter-top"><span>{label}</span>'
-            f"<b>{html.escape(shown)}</b></div>"
-            f'<div class="aes-track">{fill}</div>'
-            f'<div class="aes-meter-note">{note}</div></div>')
 
 
 def percentile_sentence(percentile: float) -> str:
@@ -97,28 +57,21 @@ def percentile_sentence(percentile: float) -> str:
     return f"Better than {round(percentile):d}% of the reference photos."
 
 
-def _note_html(note: str) -> str:
-    """A note, escaped, with `command` spans shown as code (the notes name commands that way)."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(note))
-
-
 def verdict_html(rating) -> str:
     """The verdict card: the score out of 10, aesthetic or not with its confidence, the
     percentile, the quality and content bars, and the rating's notes (escaped)."""
-    label = "Aesthetic" if rating.aesthetic else "Not aesthetic"
-    items = "".join(f"<li>{_note_html(note)}</li>" for note in rating.notes)
-    return (
-        f'<div class="aes-verdict {"yes" if rating.aesthetic else "no"}">'
-        f'<div class="aes-score">{rating.score:.1f} <small>/ 10</small></div>'
-        f'<div class="aes-label">{label} '
-        f"<small>({round(100 * rating.confidence):d}% confident)</small></div>"
-        f'<div class="aes-sub">{percentile_sentence(rating.percentile)}</div>'
-        + _meter("Technical quality", rating.quality,
-                 "sharpness, noise and colour fidelity, from the on-device quality model")
-        + _meter("Content aesthetics", rating.content,
-                 "what the photo shows and how, from CLIP (zero-shot)")
-        + (f'<ul class="aes-notes">{items}</ul>' if items else "")
-        + "</div>"
+    return styling.card(
+        rating.aesthetic,
+        styling.score_line(rating.score, 10),
+        styling.headline("Aesthetic" if rating.aesthetic else "Not aesthetic",
+                         f"{round(100 * rating.confidence):d}% confident"),
+        styling.sub_line(percentile_sentence(rating.percentile)),
+        styling.meter("Technical quality", rating.quality,
+                      "sharpness, noise and colour fidelity, from the on-device quality model"),
+        styling.meter("Content aesthetics", rating.content,
+                      "what the photo shows and how, from CLIP (zero-shot)",
+                      missing=CONTENT_MISSING),
+        styling.notes_list(rating.notes),
     )
 
 
@@ -142,7 +95,8 @@ def summary(rating) -> dict:
 @friendly_errors
 def rate(photo, progress=gr.Progress()):
     """Rate a photo: verdict card, numbers, attribute table and the SHAP chart."""
-    from models import aesthetic, aesthetic_drawing
+    from demos.figures import aesthetic as aesthetic_figures
+    from models.aesthetic import rating as aesthetic
 
     image = read_upload(photo, "photo")
     # rate() measures the attributes and scores quality and content in one call; the steps
@@ -156,7 +110,8 @@ def rate(photo, progress=gr.Progress()):
     progress(0.6, desc="Explaining attributes")
     contributions = aesthetic.attribute_contributions(image, rating.attributes)
     unmeasured = set(ATTRIBUTE_NAMES) - set(aesthetic.SURROGATE_ATTRIBUTES)
-    chart = aesthetic_drawing.contribution_chart(contributions, fit_r2=aesthetic.surrogate_fit(),
+    chart = aesthetic_figures.contribution_chart(contributions,
+                                                 fit_r2=aesthetic.surrogate_fit(),
                                                  unmeasured=unmeasured)
     return verdict_html(rating), summary(rating), rating.attributes.as_rows(), chart
 
@@ -173,7 +128,7 @@ def make_request(photo, target=None) -> ExplainRequest:
         photo: the upload.
         target: "quality" or "content" (None: quality).
     """
-    from models import aesthetic
+    from models.aesthetic import rating as aesthetic
 
     image = read_upload(photo, "photo")
     target = target or OUTPUTS[0]
@@ -189,7 +144,9 @@ def make_request(photo, target=None) -> ExplainRequest:
 
 def build() -> None:
     """Add the Aesthetic tab's components to the current Blocks."""
-    from models import aesthetic  # light at import; needed for what this machine can offer
+    from models.aesthetic import (
+        rating as aesthetic,  # light at import; needed for what this machine can offer
+    )
 
     gr.Markdown(INTRO, elem_id="aesthetic-intro")
     with gr.Row():
@@ -197,7 +154,7 @@ def build() -> None:
             photo = PhotoInput("Your photo", height=360, elem_id="aesthetic-photo")
             button = gr.Button("Rate", variant="primary", size="lg", elem_id="aesthetic-rate")
         with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=VERDICT_CSS,
+            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
                               js_on_load=None, elem_id="aesthetic-verdict")
     gr.Examples(
         examples=[[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES],

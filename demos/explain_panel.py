@@ -10,56 +10,39 @@ uses, and the target):
                                        default=("gradcam",), key="style", targets=STYLES)
         panel.wire([photo], make_request)   # make_request(photo, target=None) -> ExplainRequest
 
-The panel runs every chosen method through `explain.explain`, with faithfulness, and shows an
-overlay per method, a faithfulness table, a plain-words legend and a PNG of the side-by-side
-figure to download. A method that fails shows its one-line reason in the table and the status
-line; the others still run. Nothing heavy is imported here: `explain` is light until a method
-runs, and the tab's callback loads its models on first use.
+This module is the layout and the Gradio wiring. What a run does (every chosen method through
+`explain.explain`, with faithfulness; an overlay per method, the faithfulness table, the status
+line and a PNG of the side-by-side figure) is `demos.explain_runs`, plain Python. A method that
+fails shows its one-line reason in the table and the status line; the others still run.
+Nothing heavy is imported here: `explain` is light until a method runs, and the tab's callback
+loads its models on first use.
 """
-
 from __future__ import annotations
 
-import atexit
-import functools
 import inspect
-import shutil
-import tempfile
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
-from demos.common import friendly_errors, log, weights_message
-from explain import explain
-from explain.explanation import Explanation
-from explain.metrics import DEFAULT_STEPS
-from explain.model_base import ModelAdapter
-from explain.render import (
-    comparison_figure,
-    faithfulness_rows,
-    format_score,
-    method_name,
-    overlay,
-    save_png,
-    verdict,
+from demos.common import friendly_errors
+from demos.explain_runs import (
+    FAITHFULNESS_EVALUATIONS,
+    TABLE_HEADERS,
+    ExplainRequest,
+    MethodInfo,
+    PanelView,
+    RunRefused,
+    method_info,
+    methods_hint,
+    one_line,
+    run_request,
+    target_choices_of,
 )
-from explain.specs import method_spec
-from weights import WeightsUnavailable
+from explain.render import method_name
 
-TABLE_HEADERS = [
-    "Method", "Deletion AUC (lower is better)", "Insertion AUC (higher is better)",
-    "Random map: deletion", "Random map: insertion", "Beats random?", "Seconds", "Evaluations",
-]
 TABLE_TYPES = ["str", "number", "number", "number", "number", "str", "number", "number"]
-
-FAITHFULNESS_EVALUATIONS = 4 * (DEFAULT_STEPS + 1)
-"""Model evaluations the faithfulness pass adds to every map (deletion and insertion curves for
-the map and for the random map)."""
 
 LEGEND = f"""\
 **Reading the maps.** Bright yellow marks what mattered most to the model; where a map fades out,
@@ -73,265 +56,6 @@ insertion AUC is better. Each map is measured against a random map of the same p
 own score units. Seconds and evaluations are the map's own; the check adds
 {FAITHFULNESS_EVALUATIONS} evaluations.
 """
-
-FIGURE_MAX_AGE = 3600.0
-"""Seconds a figure written for download is kept. Gradio copies it into its own cache when the
-event returns, so ours are only pruned to keep a long-running server's temp folder small."""
-
-
-@dataclass(frozen=True)
-class ExplainRequest:
-    """What a tab's callback hands the panel for one run.
-
-    Attributes:
-        image: the photo, uint8 H x W x 3 (from `demos.common.read_upload`).
-        model: the adapter every method uses, or a mapping from method name to adapter (a
-            KerasModel for "gradcam"/"cam", a FunctionModel for "lime"/"shap"). A method missing
-            from the mapping fails with a one-line reason; the others still run. A method may
-            also map to a string: the reason it cannot explain this request (e.g. "Grad-CAM
-            explains the background similarity only."), shown as its failure.
-        target: what is explained: an output index, an output name, or a callable over the
-            outputs (see `explain.explain`).
-        target_choices: when given, the panel's target picker is refreshed with these choices
-            (strings, or (label, value) pairs) and set to `target` if it is one of them.
-        title: the downloaded figure's title (default: "Explaining <target>").
-        options: extra `explain` options per method, e.g. {"lime": {"segments": 50}}.
-    """
-
-    image: np.ndarray
-    model: Any
-    target: Any = 0
-    target_choices: Sequence | None = None
-    title: str | None = None
-    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def model_for(self, method: str) -> ModelAdapter:
-        """The adapter `method` runs on.
-
-        Raises:
-            ValueError: the request maps models per method and has none for `method`, or
-                maps it to the reason it cannot run.
-        """
-        if isinstance(self.model, Mapping):
-            if method not in self.model:
-                raise ValueError(f"{method_name(method)} is not offered for this model.")
-            model = self.model[method]
-            if isinstance(model, str):
-                raise ValueError(model)
-            return model
-        return self.model
-
-
-@dataclass(frozen=True)
-class MethodOutcome:
-    """One method's result in a run: its explanation, or the one-line reason it failed."""
-
-    method: str
-    explanation: Explanation | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """What the panel needs to know about a method before running it.
-
-    Attributes:
-        name: the registry name ("lime").
-        title: the human-readable name ("LIME").
-        default_budget: model evaluations the map uses by default.
-        min_budget: the smallest budget the method accepts.
-    """
-
-    name: str
-    title: str
-    default_budget: int
-    min_budget: int
-
-    @property
-    def has_budget(self) -> bool:
-        """Whether the budget is worth offering: gradient methods always take one pass."""
-        return self.default_budget > 1
-
-
-def method_info(method: str) -> MethodInfo:
-    """Read a method's budgets from its class.
-
-    Raises:
-        ValueError: unknown method.
-        ImportError: the method's module or its library is not installed.
-    """
-    spec = method_spec(method)  # reads the budgets without importing lime or shap
-    return MethodInfo(method, method_name(method), spec.default_budget, spec.min_budget)
-
-
-def methods_hint(usable: Mapping[str, MethodInfo]) -> str:
-    """The method picker's hint, warning only about the slow methods actually offered."""
-    slow = [info.title for info in usable.values() if info.has_budget]
-    hint = "Each map gets a faithfulness score."
-    if slow:
-        hint += f" {' and '.join(slow)} take{'s' if len(slow) == 1 else ''} a few seconds."
-    return hint
-
-
-def one_line(error: BaseException) -> str:
-    """An error as the single line a user sees: gr.Error and missing weights in their own words,
-    an explainer's ValueError as it is, anything else with its type."""
-    if isinstance(error, gr.Error):
-        text = str(error.message)
-    elif isinstance(error, WeightsUnavailable):
-        text = weights_message(error)
-    elif isinstance(error, (ValueError, ImportError)):
-        text = str(error)
-    else:
-        text = f"{type(error).__name__}: {error}"
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: int = 0,
-                    budgets: Mapping[str, int | None] | None = None,
-                    progress: Callable[[float, str], None] | None = None) -> list[MethodOutcome]:
-    """Run each method on the request, with faithfulness, one after another.
-
-    A method's failure is caught and recorded, so one broken method never hides the others'
-    maps. Progress is split between methods by their expected model evaluations, so a 1-pass
-    Grad-CAM does not take half the bar next to a 1000-sample SHAP.
-
-    Args:
-        request: the image, model(s) and target.
-        methods: method names, in display order.
-        seed: passed to every method.
-        budgets: model evaluations per method (missing or None: the method's default).
-        progress: called with (fraction of the whole run, description naming the method).
-
-    Returns:
-        One MethodOutcome per method, in order.
-    """
-    budgets = dict(budgets or {})
-    costs = []
-    for method in methods:
-        try:
-            budget = budgets.get(method) or method_spec(method).default_budget
-        except Exception:  # noqa: BLE001 - the run below records why the method is unusable
-            budget = 1
-        costs.append(max(1, int(budget)) + FAITHFULNESS_EVALUATIONS)
-    total = float(sum(costs)) or 1.0
-
-    outcomes, done = [], 0.0
-    for number, (method, cost) in enumerate(zip(methods, costs, strict=True), start=1):
-        start, share = done / total, cost / total
-        desc = f"{method_name(method)} ({number} of {len(methods)})"
-
-        def report(fraction, start=start, share=share, desc=desc):
-            if progress is not None:
-                progress(start + share * float(fraction), desc)
-
-        report(0.0)
-        try:
-            budget = budgets.get(method)
-            exp = explain(method, request.model_for(method), request.image, request.target,
-                          seed=int(seed), budget=None if budget is None else int(budget),
-                          progress=report, **dict(request.options.get(method, {})))
-            outcomes.append(MethodOutcome(method, explanation=exp))
-        except Exception as error:  # noqa: BLE001 - one method's failure must not stop the rest
-            if not isinstance(error, (ValueError, ImportError, gr.Error, WeightsUnavailable)):
-                log.exception("%s failed", method)  # unexpected: the operator needs the trace
-            outcomes.append(MethodOutcome(method, error=one_line(error)))
-        done += cost
-    return outcomes
-
-
-def table_rows(outcomes: Sequence[MethodOutcome]) -> list[list]:
-    """The panel's table: scores rounded for reading, and failed methods with their reason."""
-    rows = []
-    for outcome in outcomes:
-        if outcome.explanation is None:
-            rows.append([method_name(outcome.method), None, None, None, None,
-                         f"failed: {outcome.error}", None, None])
-            continue
-        (row,) = faithfulness_rows([outcome.explanation])
-        name, *scores, beats, seconds, evaluations = row
-        scores = [None if s is None else float(format_score(s, 4)) for s in scores]
-        rows.append([name, *scores, beats,
-                     None if seconds is None else round(seconds, 2), evaluations])
-    return rows
-
-
-def caption(exp: Explanation) -> str:
-    """A gallery caption: the method and whether its map beats the random map."""
-    return f"{method_name(exp.method)} · {verdict(exp)}"
-
-
-def status_line(outcomes: Sequence[MethodOutcome], target_label: Any) -> str:
-    """One Markdown paragraph: what was explained, how many maps are faithful, what failed."""
-    made = [o.explanation for o in outcomes if o.explanation is not None]
-    parts = [f"Explained **{target_label}** with "
-             f"{', '.join(method_name(e.method) for e in made)}."]
-    measured = [e for e in made if e.faithfulness is not None]
-    if measured:
-        faithful = sum(e.faithfulness.beats_random for e in measured)
-        parts.append(f"Maps that beat the random map: {faithful} of {len(measured)}.")
-    parts += [f"**{method_name(o.method)} failed:** {o.error}" for o in outcomes if o.error]
-    return " ".join(parts)
-
-
-def all_failed_message(outcomes: Sequence[MethodOutcome]) -> str:
-    """The one line shown when no method produced a map."""
-    reasons = {o.error for o in outcomes}
-    if len(reasons) == 1:  # e.g. missing weights: say it once, not once per method
-        return reasons.pop()
-    return "No method could explain this: " + "; ".join(
-        f"{method_name(o.method)}: {o.error}" for o in outcomes
-    )
-
-
-@functools.cache
-def _figure_root() -> Path:
-    """This process's own folder for figures (a private temp dir, removed at exit)."""
-    root = Path(tempfile.mkdtemp(prefix="instavis-figures-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    return root
-
-
-def _figure_file(key: str) -> Path:
-    """A fresh path for a downloadable figure, pruning figures older than FIGURE_MAX_AGE.
-
-    Each figure gets its own folder so the file keeps a readable name in the browser's
-    download ("style-explanations.png") without two users' runs overwriting each other.
-    """
-    root, now = _figure_root(), time.time()
-    for old in root.iterdir():
-        try:
-            if now - old.stat().st_mtime > FIGURE_MAX_AGE:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass  # another run pruned it first
-    folder = root / uuid.uuid4().hex
-    folder.mkdir()
-    return folder / f"{key}-explanations.png"
-
-
-@dataclass(frozen=True)
-class PanelView:
-    """Everything one run shows, before it becomes Gradio updates.
-
-    Attributes:
-        outcomes: one per chosen method, in order.
-        gallery: (overlay uint8 H x W x 3, caption) per method that made a map.
-        rows: the table's rows (TABLE_HEADERS), one per method.
-        status: the Markdown line above the gallery.
-        figure_path: the side-by-side PNG to download.
-    """
-
-    outcomes: tuple[MethodOutcome, ...]
-    gallery: list[tuple[np.ndarray, str]]
-    rows: list[list]
-    status: str
-    figure_path: Path
-
-    @property
-    def explanations(self) -> list[Explanation]:
-        return [o.explanation for o in self.outcomes if o.explanation is not None]
 
 
 @dataclass(eq=False)
@@ -532,30 +256,16 @@ class ExplanationPanel:
             gr.Error: no method was chosen, or every method failed (one line).
         """
         methods = list(self.methods) if methods is None else list(methods)
-        if not methods:
-            raise gr.Error("Pick at least one method to explain with.", print_exception=False)
         # A budget left out means this panel's default, which a tab may have lowered.
         budgets = dict(budgets or {})
         for name, info in self.methods.items():
             if info.has_budget and budgets.get(name) is None:
                 budgets[name] = info.default_budget
-        outcomes = explain_methods(request, methods, seed=seed, budgets=budgets,
-                                   progress=progress)
-        made = [o.explanation for o in outcomes if o.explanation is not None]
-        if not made:
-            raise gr.Error(all_failed_message(outcomes), print_exception=False)
-
-        if progress is not None:
-            progress(1.0, "Drawing the figure")
-        label = made[0].target
-        figure = comparison_figure(request.image, made,
-                                   title=request.title or f"Explaining {label}")
-        path = save_png(figure, _figure_file(self.key))
-        return PanelView(
-            outcomes=tuple(outcomes),
-            gallery=[(overlay(request.image, exp), caption(exp)) for exp in made],
-            rows=table_rows(outcomes), status=status_line(outcomes, label), figure_path=path,
-        )
+        try:
+            return run_request(request, methods, key=self.key, seed=seed, budgets=budgets,
+                               progress=progress)
+        except RunRefused as refused:
+            raise gr.Error(str(refused), print_exception=False) from None
 
     def wire(self, source_inputs, make_request: Callable[..., ExplainRequest], *,
              triggers: Sequence | None = None, **event_options):
@@ -650,17 +360,6 @@ class ExplanationPanel:
             inspect.Parameter("progress", kind, default=gr.Progress()),
             *(inspect.Parameter(name, kind, default=None) for name in [*names, *own]),
         ])
-
-
-def target_choices_of(request: ExplainRequest) -> dict | None:
-    """The target picker's new choices and value from a request, or None to leave it alone."""
-    if request.target_choices is None:
-        return None
-    choices = [tuple(c) if isinstance(c, (tuple, list)) else c for c in request.target_choices]
-    values = [c[1] if isinstance(c, tuple) else c for c in choices]
-    target = request.target
-    return {"choices": choices, "value": target if not callable(target) and target in values
-            else None}
 
 
 def refresh_target(spec: dict | None):

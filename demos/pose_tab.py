@@ -1,19 +1,22 @@
 """The Pose tab: does your photo recreate a post, with the same pose in front of the same place?
 
-UI only. The comparison is `models.pose`, the pictures `models.pose_drawing`, the explanation
-adapters `models.pose_explain`; MediaPipe and TensorFlow load on the first Compare, not here.
+UI only. The comparison is `models.pose`, the pictures `demos.figures.pose`, the explanation
+adapters `models.pose.explanations`; MediaPipe and TensorFlow load on the first Compare, not here.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import gradio as gr
 
+from demos import styling
 from demos.common import PhotoInput, friendly_errors, read_upload
-from demos.explain_panel import ExplainRequest, ExplanationPanel
-from models import pose, pose_drawing, pose_explain  # light: MediaPipe loads on first use
+from demos.explain_panel import ExplanationPanel
+from demos.explain_runs import ExplainRequest
+from demos.figures import pose as pose_figures
+from models.pose import comparison as pose  # light: MediaPipe loads on first use
+from models.pose import explanations as pose_explain
 
 KEY = "pose"
 TITLE = "Pose"
@@ -49,32 +52,8 @@ GRADCAM_SCOPE = ("Grad-CAM explains the background similarity only: the pose com
 # The notes' one-word verdicts repeat the headline, so the verdict block leaves them out.
 _VERDICT_NOTES = {"Same pose.", "Different pose.", "Same place.", "Different place."}
 
-VERDICT_CSS = """
-.pose-verdict { padding: 14px 18px; border-radius: 12px; color: var(--body-text-color);
-  border: 1px solid var(--border-color-primary); background: var(--block-background-fill); }
-.pose-verdict.yes { border-color: #22aa54; box-shadow: inset 6px 0 0 #22aa54; }
-.pose-verdict.no { border-color: #dc3232; box-shadow: inset 6px 0 0 #dc3232; }
-.pose-verdict.empty { color: var(--body-text-color-subdued); box-shadow: none; }
-.pose-headline { font-size: 1.45em; font-weight: 700; line-height: 1.2; margin: 0 0 4px 6px; }
-.pose-verdict.yes .pose-headline { color: #22aa54; }
-.pose-verdict.no .pose-headline { color: #dc3232; }
-.pose-sub { margin: 0 0 12px 6px; color: var(--body-text-color-subdued); }
-.pose-meter { margin: 10px 0 0 6px; }
-.pose-meter-top { display: flex; justify-content: space-between; font-size: 0.95em; }
-.pose-meter-top b { font-variant-numeric: tabular-nums; }
-.pose-track { position: relative; height: 12px; border-radius: 6px; margin-top: 4px;
-  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
-.pose-fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 6px; }
-.pose-mark { position: absolute; top: -4px; bottom: -4px; width: 2px;
-  background: var(--body-text-color); }
-.pose-meter-note { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 2px; }
-.pose-facts { margin: 14px 0 0 6px; font-size: 0.9em; }
-.pose-notes { margin: 6px 0 0 6px; padding-left: 1.2em; font-size: 0.9em; }
-.pose-notes li { margin: 2px 0; }
-"""
-
-EMPTY_VERDICT = ('<div class="pose-verdict empty">Pick an example below or upload two photos, '
-                 "then press <b>Compare</b>. The verdict appears here.</div>")
+EMPTY_VERDICT = styling.empty_card("Pick an example below or upload two photos, then press "
+                                   "<b>Compare</b>. The verdict appears here.")
 
 
 # === What the outputs show (pure functions of a PoseComparison) ===
@@ -96,44 +75,24 @@ def headline(comparison) -> tuple[str, str]:
             f"{'differ' if len(missing) > 1 else 'differs'}.")
 
 
-def _meter(label: str, value: float | None, threshold: float, passes: str) -> str:
-    """One labelled bar: the value's fill, a tick at the threshold, the rule under it."""
-    if value is None:
-        shown, fill = "—", ""
-    else:
-        colour = "#22aa54" if value >= threshold else "#dc3232"
-        shown = f"{value:.2f}"
-        fill = (f'<div class="pose-fill" style="width:{100 * min(max(value, 0), 1):.1f}%;'
-                f'background:{colour}"></div>')
-    return (
-        f'<div class="pose-meter"><div class="pose-meter-top"><span>{label}</span>'
-        f"<b>{shown}</b></div>"
-        f'<div class="pose-track" title="{passes} from {threshold:g}">{fill}'
-        f'<div class="pose-mark" style="left:{100 * threshold:.1f}%"></div></div>'
-        f'<div class="pose-meter-note">{passes} from {threshold:g} (the tick)</div></div>'
-    )
-
-
 def verdict_html(comparison) -> str:
     """The verdict block: headline, the two similarities as bars with their thresholds,
     people counts, whether the match is mirrored, and the comparison's notes."""
     title, sentence = headline(comparison)
     people_a, people_b = comparison.people
-    notes = [note for note in comparison.notes if note not in _VERDICT_NOTES]
-    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
-    return (
-        f'<div class="pose-verdict {"yes" if comparison.similar else "no"}">'
-        f'<div class="pose-headline">{html.escape(title)}</div>'
-        f'<div class="pose-sub">{html.escape(sentence)}</div>'
-        + _meter("Pose similarity", comparison.pose_similarity, comparison.pose_threshold,
-                 "same pose")
-        + _meter("Background similarity", comparison.background_similarity,
-                 comparison.background_threshold, "same place")
-        + f'<div class="pose-facts">People found: <b>{people_a}</b> in the post, '
-        f"<b>{people_b}</b> in your photo · Mirrored: "
-        f"<b>{'yes' if comparison.mirrored else 'no'}</b></div>"
-        + (f'<ul class="pose-notes">{items}</ul>' if items else "")
-        + "</div>"
+    return styling.card(
+        comparison.similar,
+        styling.headline(title),
+        styling.sub_line(sentence),
+        styling.meter("Pose similarity", comparison.pose_similarity,
+                      f"same pose from {comparison.pose_threshold:g} (the tick)",
+                      threshold=comparison.pose_threshold),
+        styling.meter("Background similarity", comparison.background_similarity,
+                      f"same place from {comparison.background_threshold:g} (the tick)",
+                      threshold=comparison.background_threshold),
+        styling.facts(f"People found: <b>{people_a}</b> in the post, <b>{people_b}</b> in your "
+                      f"photo · Mirrored: <b>{'yes' if comparison.mirrored else 'no'}</b>"),
+        styling.notes_list(note for note in comparison.notes if note not in _VERDICT_NOTES),
     )
 
 
@@ -181,12 +140,12 @@ def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
     progress(0.7, desc="Comparing poses and backgrounds")
     comparison = pose.compare_analyses(a, b, allow_mirror=bool(allow_mirror))
     progress(0.85, desc="Drawing the skeletons")
-    skeleton_a, skeleton_b = pose_drawing.comparison_skeletons(comparison)
+    skeleton_a, skeleton_b = pose_figures.comparison_skeletons(comparison)
     return (
         verdict_html(comparison), summary(comparison), skeleton_a, skeleton_b,
-        pose_drawing.joint_chart(comparison),
-        pose_drawing.mask_view(a), pose_drawing.mask_view(b),
-        pose_drawing.background_view(a), pose_drawing.background_view(b),
+        pose_figures.joint_chart(comparison),
+        pose_figures.mask_view(a), pose_figures.mask_view(b),
+        pose_figures.background_view(a), pose_figures.background_view(b),
     )
 
 
@@ -240,7 +199,7 @@ def build() -> None:
 
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=VERDICT_CSS,
+            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
                               js_on_load=None, elem_id="pose-verdict")
         with gr.Column(scale=3, min_width=360):
             chart = gr.Plot(label="Joint by joint", format="png", elem_id="pose-chart")

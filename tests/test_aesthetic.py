@@ -7,8 +7,9 @@ import pytest
 from skimage import data
 
 from explain import explain
-from models import aesthetic, quality
-from models.attributes import ATTRIBUTE_NAMES
+from models.aesthetic import quality
+from models.aesthetic import rating as aesthetic
+from models.aesthetic.attributes import ATTRIBUTE_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_attribute_contributions_are_shap_of_the_surrogate(coffee):
     assert magnitudes == sorted(magnitudes, reverse=True)
     # SHAP values of a linear model add up to its prediction minus the expected prediction.
     reference = aesthetic._reference_set(None)
-    from models.attributes import measure
+    from models.aesthetic.attributes import measure
 
     features = aesthetic.attribute_scores(measure(coffee))
     predicted = reference.intercept + features @ reference.coefficients
@@ -205,7 +206,7 @@ used_by = ["aesthetic"]
 
 def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, capsys, coffee):
     from models import clip
-    from models.train.__main__ import main
+    from models.train import main
 
     root, photos = head_setup
     assert aesthetic.content_method() == "zero-shot"  # named, but not trained yet
@@ -230,7 +231,7 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
 
 
 def test_the_head_trainer_refuses_a_folder_without_both_classes(tmp_path, capsys):
-    from models.train.__main__ import main
+    from models.train import main
 
     (tmp_path / "good").mkdir()
     assert main(["aesthetic_head", "--data", str(tmp_path)]) == 1

@@ -1,6 +1,6 @@
 """The Aesthetic tab: the app's "aesthetic" API driven through a real Gradio server with
 gradio_client, its verdict card, its explanation request, and the chart of
-models.aesthetic_drawing.
+demos.figures.aesthetic.
 
 The photos are the tab's own examples (demos/examples/), including the deliberately spoiled
 coffee, so these tests also check that the examples are what the tab promises.
@@ -17,8 +17,8 @@ from gradio_client import handle_file
 from PIL import Image
 
 from demos import TABS, aesthetic_tab
-from models import aesthetic_drawing
-from models.attributes import ATTRIBUTE_NAMES
+from demos.figures import aesthetic as aesthetic_drawing
+from models.aesthetic.attributes import ATTRIBUTE_NAMES
 from tests.served import app_client
 
 EXAMPLES = aesthetic_tab.EXAMPLES_DIR
@@ -41,7 +41,7 @@ def rate(client, photo):
 
 
 def test_the_aesthetic_tab_comes_first_and_offers_its_examples():
-    from models import aesthetic
+    from models.aesthetic import rating as aesthetic
 
     assert [tab.KEY for tab in TABS][0] == "aesthetic"
     assert aesthetic_tab.OUTPUTS == aesthetic.OUTPUTS
@@ -131,7 +131,7 @@ def test_the_request_explains_the_photo_by_the_chosen_score():
 
 
 def test_content_cannot_be_explained_without_clip(monkeypatch):
-    from models import aesthetic
+    from models.aesthetic import rating as aesthetic
 
     monkeypatch.setattr(aesthetic, "content_available", lambda: False)
     with pytest.raises(gr.Error, match="python -m weights pull clip"):
@@ -141,7 +141,7 @@ def test_content_cannot_be_explained_without_clip(monkeypatch):
 @pytest.mark.parametrize("content, expected", [(False, ["quality"]),
                                                (True, ["quality", "content"])])
 def test_the_panel_offers_content_only_with_clip(monkeypatch, content, expected):
-    from models import aesthetic
+    from models.aesthetic import rating as aesthetic
 
     monkeypatch.setattr(aesthetic, "content_available", lambda: content)
     with gr.Blocks() as demo:
@@ -157,7 +157,7 @@ def test_the_panel_offers_content_only_with_clip(monkeypatch, content, expected)
 
 def rating(score=7.4, aesthetic=True, confidence=0.8, quality=0.7, content=0.6,
            percentile=62.4, notes=("A note <with> markup.", "Run `python -m weights pull clip`.")):
-    from models import aesthetic as model
+    from models.aesthetic import rating as model
 
     return model.AestheticRating(score=score, aesthetic=aesthetic, confidence=confidence,
                                  quality=quality, content=content,
@@ -171,7 +171,7 @@ def test_the_verdict_card_shows_score_verdict_percentile_and_bars():
     assert "7.4 <small>/ 10</small>" in block
     assert "Aesthetic <small>(80% confident)</small>" in block
     assert "Better than 62% of the reference photos." in block
-    assert 'class="aes-verdict yes"' in block
+    assert 'class="iv-card yes"' in block
     assert "<b>0.70</b>" in block and "width:70.0%" in block  # quality bar
     assert "<b>0.60</b>" in block and "width:60.0%" in block  # content bar
     assert "A note &lt;with&gt; markup." in block  # notes are escaped
@@ -182,9 +182,9 @@ def test_the_verdict_card_without_content_says_what_it_needs():
     block = aesthetic_tab.verdict_html(rating(score=2.0, aesthetic=False, confidence=0.9,
                                               content=None, notes=()))
     assert "Not aesthetic <small>(90% confident)</small>" in block
-    assert 'class="aes-verdict no"' in block
+    assert 'class="iv-card no"' in block
     assert aesthetic_tab.CONTENT_MISSING in block
-    assert block.count('class="aes-fill"') == 1  # only the quality bar is filled
+    assert block.count('class="iv-fill"') == 1  # only the quality bar is filled
     assert "<ul" not in block
 
 
@@ -223,7 +223,7 @@ def test_the_chart_marks_what_the_surrogate_cannot_measure():
 
 
 def test_the_chart_draws_nine_real_contributions():
-    from models import aesthetic
+    from models.aesthetic import rating as aesthetic
 
     contributions = aesthetic.attribute_contributions(str(BAD_PHOTO))
     (ax,) = aesthetic_drawing.contribution_chart(contributions).axes

@@ -1,4 +1,4 @@
-"""Behaviour of models.attributes on photos whose true attributes are known.
+"""Behaviour of models.aesthetic.attributes on photos whose true attributes are known.
 
 Synthetic images carry an exactly known property (a colour pair, a mirror, a tilted horizon,
 noise of a given sigma); the photos that scikit-image ships check that each attribute moves the
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from models.attributes import ATTRIBUTE_NAMES, Attribute, PhotoAttributes, measure
+from models.aesthetic.attributes import ATTRIBUTE_NAMES, Attribute, PhotoAttributes, measure
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "rocket")
 

@@ -15,12 +15,8 @@ from PIL import Image
 
 import weights
 from demos.common import PhotoInput, read_upload
-from demos.explain_panel import (
-    ExplainRequest,
-    ExplanationPanel,
-    explain_methods,
-    target_choices_of,
-)
+from demos.explain_panel import ExplanationPanel
+from demos.explain_runs import ExplainRequest, explain_methods, target_choices_of
 from tests.served import serve
 
 ROOT = Path(__file__).resolve().parents[1]

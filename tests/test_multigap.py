@@ -16,14 +16,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 
-from models import rating_pipeline as rp  # noqa: E402
-from models.architectures.multigap import (  # noqa: E402
+from models.aesthetic import rating_pipeline as rp  # noqa: E402
+from models.aesthetic.multigap import (  # noqa: E402
     FeatureLayout,
     efficientnet_backbone,
     multigap_extractor,
 )
-from models.evaluate.__main__ import main as evaluate_main  # noqa: E402
-from models.train.__main__ import main as train_main  # noqa: E402
+from models.evaluate import main as evaluate_main  # noqa: E402
+from models.train import main as train_main  # noqa: E402
 
 SIDE = 32
 

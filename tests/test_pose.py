@@ -10,8 +10,8 @@ import pytest
 from skimage import data
 from skimage.transform import rescale
 
-from models import pose
 from models.images import InvalidImage
+from models.pose import comparison as pose
 
 
 def rotation(degrees: float) -> np.ndarray:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from explain import FunctionModel, KerasModel, explain
-from models import pose, pose_explain
+from models.pose import comparison as pose
+from models.pose import explanations as pose_explain
 from tests.explain_models import photo
 
 

@@ -1,5 +1,5 @@
 """The Pose tab: the app's "pose" API driven through a real Gradio server with gradio_client, the
-explanation requests it builds, and the pictures of models.pose_drawing.
+explanation requests it builds, and the pictures of demos.figures.pose.
 
 The photos are the tab's own examples (demos/examples/: scikit-image's astronaut, camera and
 coffee), so these tests also check that the examples show what their labels promise.
@@ -18,7 +18,8 @@ from gradio_client import handle_file
 from PIL import Image
 
 from demos import TABS, pose_tab
-from models import pose, pose_drawing
+from demos.figures import pose as pose_drawing
+from models.pose import comparison as pose
 from tests.served import app_client
 
 EXAMPLES = pose_tab.EXAMPLES_DIR

@@ -1,4 +1,5 @@
-"""models.quality: distortions, full-reference targets, the training CLI and the shipped model."""
+"""models.aesthetic.quality: distortions, full-reference targets, the training CLI and the
+shipped model."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from models import quality
-from models.train.quality import TRAIN_PHOTOS
+from models.aesthetic import quality
+from models.aesthetic.train_quality import TRAIN_PHOTOS
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "quality" / quality.MODEL_FILE
 
@@ -105,7 +106,7 @@ def test_scoring_crops_are_the_centre_and_corners():
 
 def test_tiny_training_run_writes_a_model_that_loads_through_the_resolver(tmp_path,
                                                                         monkeypatch, capsys):
-    from models.train.__main__ import main
+    from models.train import main
 
     out = tmp_path / "quality"
     code = main(["quality", "--out", str(out), "--epochs", "1", "--crops", "2", "--variants",

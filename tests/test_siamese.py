@@ -13,8 +13,9 @@ from PIL import Image, ImageDraw
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from models import pose_pairs  # noqa: E402
-from models.pose_pairs import (  # noqa: E402
+from models import backbones  # noqa: E402
+from models.pose import pairs as pose_pairs  # noqa: E402
+from models.pose.pairs import (  # noqa: E402
     DIFFERENT_SITE,
     SAME_POSE,
     SAME_SITE_OTHER_POSE,
@@ -24,7 +25,7 @@ from models.pose_pairs import (  # noqa: E402
     scan_pose_dataset,
     split_pairs,
 )
-from models.train.__main__ import main  # noqa: E402
+from models.train import main  # noqa: E402
 
 SITES = ("eiffel", "pisa")
 # Where the two hands go, relative to the neck, in each posture.
@@ -279,7 +280,7 @@ def test_one_pose_with_site_only_photos_is_enough(tmp_path):
 def test_skeleton_mask_draws_the_astronauts_upper_body():
     from skimage import data
 
-    from models.skeleton_mask import skeleton_mask
+    from models.pose.skeleton_mask import skeleton_mask
 
     mask = skeleton_mask(data.astronaut(), size=64)
     assert mask.shape == (64, 64) and mask.dtype == np.float32
@@ -295,7 +296,7 @@ def test_skeleton_mask_draws_the_astronauts_upper_body():
 
 
 def test_skeleton_mask_is_empty_without_a_person(pose_data):
-    from models.skeleton_mask import skeleton_mask
+    from models.pose.skeleton_mask import skeleton_mask
 
     empty = skeleton_mask(np.full((80, 80, 3), 128, np.uint8), size=32)
     assert empty.shape == (32, 32) and not empty.any()
@@ -304,7 +305,7 @@ def test_skeleton_mask_is_empty_without_a_person(pose_data):
 
 
 def test_draw_skeletons_puts_each_limb_where_its_joints_are():
-    from models.skeleton_mask import draw_skeletons
+    from models.pose.skeleton_mask import draw_skeletons
 
     skeleton = np.zeros((33, 3), np.float32)
     skeleton[11] = (0.25, 0.5, 0.9)  # left shoulder
@@ -322,7 +323,7 @@ def test_draw_skeletons_puts_each_limb_where_its_joints_are():
 def test_siamese_towers_share_one_backbone():
     import keras
 
-    from models.architectures import siamese
+    from models.pose import siamese
 
     backbone = tiny_resnet()
     model = siamese.siamese_network(backbone, 32, pose_branch=False)
@@ -346,7 +347,7 @@ def test_siamese_towers_share_one_backbone():
 def test_full_training_tunes_the_backbone_but_not_its_batch_norm():
     import keras
 
-    from models.architectures import siamese
+    from models.pose import siamese
 
     backbone = tiny_resnet()
     model = siamese.siamese_network(backbone, 32, pose_branch=False, train_backbone=True)
@@ -359,7 +360,7 @@ def test_full_training_tunes_the_backbone_but_not_its_batch_norm():
 
 
 def test_pose_branch_adds_two_mask_inputs_through_one_small_cnn():
-    from models.architectures import siamese
+    from models.pose import siamese
 
     plain = siamese.siamese_network(tiny_resnet(), 32, pose_branch=False)
     with_pose = siamese.siamese_network(tiny_resnet(), 32, pose_branch=True, pose_size=48)
@@ -384,7 +385,7 @@ def test_pose_branch_adds_two_mask_inputs_through_one_small_cnn():
 
 
 def test_saved_network_loads_in_safe_mode_with_the_same_predictions(tmp_path):
-    from models.architectures import siamese
+    from models.pose import siamese
 
     model = siamese.compile_siamese(
         siamese.siamese_network(tiny_resnet(), 32, pose_branch=True, pose_size=32))
@@ -401,7 +402,7 @@ def test_saved_network_loads_in_safe_mode_with_the_same_predictions(tmp_path):
 
 
 def test_threshold_baseline_on_hand_computed_scores():
-    from models.architectures import siamese
+    from models.pose import siamese
 
     a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     b = np.array([[0.0, 2.0], [2.0, 2.0], [3.0, 4.0]])
@@ -424,7 +425,7 @@ def test_threshold_baseline_on_hand_computed_scores():
 
 
 def test_augmentation_flips_a_photo_and_its_skeleton_mask_together(pose_data):
-    from models.train.pose import pair_inputs
+    from models.pose.train import pair_inputs
 
     pairs = build_pairs(scan_pose_dataset(pose_data), seed=0)
     index = {photo.path: 0 for pair in pairs for photo in (pair.a, pair.b)}
@@ -453,11 +454,11 @@ def test_augmentation_flips_a_photo_and_its_skeleton_mask_together(pose_data):
 
 
 def test_resnet50_loads_timms_own_checkpoint_through_the_resolver(tmp_path, monkeypatch):
-    from models.architectures import siamese
+    from models.pose import siamese
 
     tensors = write_timm_resnet50(tmp_path / "resnet50")
     monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tmp_path))
-    assert siamese.preset_format(tmp_path / "resnet50") == "timm"
+    assert backbones.preset_format(tmp_path / "resnet50") == "timm"
     backbone = siamese.resnet50_backbone()
     assert type(backbone).__name__ == "ResNetBackbone"
     # keras-hub's timm converter moved the torch (out, in, kh, kw) kernels to Keras' layout.
@@ -465,28 +466,28 @@ def test_resnet50_loads_timms_own_checkpoint_through_the_resolver(tmp_path, monk
                                   tensors["conv1.weight"].transpose(2, 3, 1, 0))
     np.testing.assert_array_equal(backbone.get_layer("stack3_block2_3_conv").kernel.numpy(),
                                   tensors["layer4.2.conv3.weight"].transpose(2, 3, 1, 0))
-    mean, std = siamese.normalisation_stats(tmp_path / "resnet50")
+    mean, std = backbones.normalisation_stats(tmp_path / "resnet50")
     assert mean == (0.5, 0.4, 0.3) and std == (0.2, 0.25, 0.3)
     extractor = siamese.gap_feature_extractor(backbone, 32, mean=mean, std=std)
     assert extractor.output_shape == (None, 2048)  # the research's 2048-long feature vector
 
 
 def test_resnet50_loads_a_keras_hub_preset_through_the_resolver(tiny_weights_dir, monkeypatch):
-    from models.architectures import siamese
+    from models.pose import siamese
 
     root, saved = tiny_weights_dir
     monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(root))
-    assert siamese.preset_format(root / "resnet50") == "keras-hub"
+    assert backbones.preset_format(root / "resnet50") == "keras-hub"
     backbone = siamese.resnet50_backbone()
     assert len(backbone.weights) == len(saved)
     for loaded, expected in zip(backbone.weights, saved, strict=True):
         np.testing.assert_array_equal(loaded.numpy(), expected)
-    assert siamese.normalisation_stats(root / "resnet50") == (siamese.IMAGENET_MEAN,
-                                                             siamese.IMAGENET_STD)
+    assert backbones.normalisation_stats(root / "resnet50") == (backbones.IMAGENET_MEAN,
+                                                             backbones.IMAGENET_STD)
 
 
 def test_resnet50_folder_in_no_known_format_is_refused(tmp_path):
-    from models.architectures import siamese
+    from models.pose import siamese
 
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 8}))
     with pytest.raises(ValueError, match="neither a timm config"):
@@ -498,9 +499,9 @@ def test_resnet50_folder_in_no_known_format_is_refused(tmp_path):
 
 def test_cli_trains_prints_the_research_table_and_saves_safe_models(
         pose_data, tiny_weights_dir, tmp_path, monkeypatch, capsys):
-    from models.architectures import siamese
-    from models.skeleton_mask import skeleton_mask
-    from models.train.pose import pair_inputs
+    from models.pose import siamese
+    from models.pose.skeleton_mask import skeleton_mask
+    from models.pose.train import pair_inputs
 
     monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_dir[0]))
     out = tmp_path / "run"

@@ -15,6 +15,7 @@ from weights.resolver import (
     WeightsCorrupt,
     WeightsUnavailable,
     artifacts,
+    available,
     fix_command,
     folder_size_bytes,
     get_artifact,
@@ -30,6 +31,6 @@ from weights.resolver import (
 __all__ = [
     "CACHED", "ENV_WEIGHTS_DIR", "INSTALLED", "MISSING", "OVERRIDE", "SHIPPED", "MANIFEST_PATH",
     "Artifact", "Location", "ManifestError", "WeightsCorrupt", "WeightsUnavailable",
-    "artifacts", "fix_command", "folder_size_bytes", "get_artifact", "is_offline", "load_keras",
-    "load_manifest", "locate", "offline_reason", "pull", "resolve", "set_offline",
+    "artifacts", "available", "fix_command", "folder_size_bytes", "get_artifact", "is_offline",
+    "load_keras", "load_manifest", "locate", "offline_reason", "pull", "resolve", "set_offline",
 ]

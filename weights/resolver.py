@@ -236,6 +236,18 @@ def locate(name: str) -> Location:
     return Location(MISSING, None, "; ".join(tried))
 
 
+def available(name: str) -> bool:
+    """Whether artifact `name` is on this machine now, ready to load.
+
+    The one "are these weights here?" question, asked afresh each time, so weights pulled while
+    the app runs are seen by the next request. Never downloads, never hashes, never loads; an
+    artifact the manifest does not name is not available.
+    """
+    if name not in artifacts():
+        return False
+    return locate(name).path is not None
+
+
 # === Integrity ===
 
 

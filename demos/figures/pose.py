@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from models.pose import JOINT_NAMES, LIMBS, MIRROR_ORDER, VISIBLE, JointScore, differing_limbs
+from models.pose.comparison import JOINT_NAMES, LIMBS, MIRROR_ORDER, JointScore, differing_limbs
+from models.pose.mediapipe_runtime import VISIBLE
 
 # === Colours ===
 
@@ -108,7 +109,8 @@ def _banner(image: np.ndarray, text: str) -> np.ndarray:
 def draw_skeleton(analysis, joint_scores: Sequence | None = None) -> np.ndarray:
     """The photo with its main subject's skeleton, coloured by how well each joint agrees.
 
-    Only joints this photo sees (MediaPipe visibility from `models.pose.VISIBLE` up) are drawn:
+    Only joints this photo sees (MediaPipe visibility from
+    `models.pose.mediapipe_runtime.VISIBLE` up) are drawn:
     MediaPipe also guesses joints outside the frame or hidden, and drawing those would show a
     pose InstaVis did not use. A bone is coloured by the mean score of its two joints, as
     `differing_limbs` judges limbs; dots and bones without a score are grey.

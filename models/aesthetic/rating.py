@@ -3,15 +3,15 @@
 The rating research judged both what a photo shows and how well it is made, so `rate(image)`
 combines two scores:
 
-- quality: InstaVis's own small CNN (`models.quality`), trained on synthetic distortions of
-  pristine photos, shipped in `weights/quality/`; works offline;
+- quality: InstaVis's own small CNN (`models.aesthetic.quality`), trained on synthetic
+  distortions of pristine photos, shipped in `weights/quality/`; works offline;
 - content: CLIP ViT-B/32 zero-shot, a prompt ensemble of beautiful, well-composed photos against
   ugly, badly composed ones, calibrated on the reference set; or a trained head on CLIP
   embeddings when the manifest names one (`CONTENT_HEAD`); only with the CLIP weights here.
 
-It also measures nine weight-free attributes (`models.attributes`), places the score against a
-reference set of package photos and spoiled copies of them (the percentile), and explains the
-score over the attributes with SHAP on a linear surrogate fitted within that set.
+It also measures nine weight-free attributes (`models.aesthetic.attributes`), places the score
+against a reference set of package photos and spoiled copies of them (the percentile), and
+explains the score over the attributes with SHAP on a linear surrogate fitted within that set.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
+from models.aesthetic.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
+from models.aesthetic.photos import HELD_OUT_PHOTOS, load_photo
 from models.images import InvalidImage, load_image
-from models.train.quality import HELD_OUT_PHOTOS, load_photo
 
 OUTPUTS = ("quality", "content")
 
@@ -84,7 +84,7 @@ def content_available() -> bool:
     """Whether the CLIP weights are on this machine (never downloads)."""
     import weights
 
-    return weights.locate("clip").path is not None
+    return weights.available("clip")
 
 
 CONTENT_HEAD = "aesthetic_head"
@@ -103,11 +103,9 @@ def content_head():
     once per location, `safe_mode=True`); otherwise None."""
     import weights
 
-    if CONTENT_HEAD not in weights.artifacts():
+    if not weights.available(CONTENT_HEAD):
         return None
     location = weights.locate(CONTENT_HEAD).path
-    if location is None:
-        return None
     with _head_lock:
         if str(location) not in _head:
             _head.clear()
@@ -138,7 +136,7 @@ def combine(quality: float, content: float | None) -> float:
 
 def quality_scores(images) -> np.ndarray:
     """Raw technical quality of each photo (uint8 arrays, any sizes), crops batched together."""
-    from models import quality
+    from models.aesthetic import quality
 
     crops = [quality.crops_for_scoring(quality.resize_short_side(image)) for image in images]
     if not crops:
@@ -187,9 +185,10 @@ scores the photos it trained on too kindly, which would skew every percentile)."
 REFERENCE_VARIANTS = tuple((name, level) for name in (
     "gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "under_exposure", "over_exposure",
     "low_contrast", "colour_cast", "downscale_upscale") for level in (2, 4))
-"""The spoiled copies of each reference photo: every distortion of `models.quality` at a mild
-(2) and a heavy (4) level. With them the reference set spans good and bad photos, which the
-percentile and the attribute surrogate both need; three pristine photos alone could not."""
+"""The spoiled copies of each reference photo: every distortion of `models.aesthetic.quality`
+at a mild (2) and a heavy (4) level. With them the reference set spans good and bad photos,
+which the percentile and the attribute surrogate both need; three pristine photos alone could
+not."""
 
 GOOD_END_ATTRIBUTES = ("exposure", "contrast", "sharpness", "noise", "thirds", "horizon tilt")
 """Attributes whose score has a good end (1 = best). The surrogate may only reward them: a photo
@@ -237,7 +236,7 @@ def reference_variants() -> tuple[tuple[str, ...], list[np.ndarray]]:
     (REFERENCE_VARIANTS, seeded), built once per process."""
     with _reference_lock:
         if not _variants:
-            from models import quality
+            from models.aesthetic import quality
 
             names, photos = [], []
             for name, photo in reference_photos().items():
@@ -431,7 +430,7 @@ def _quality_keras_model():
     Grad-CAM reads its `quality_features` layer)."""
     import keras
 
-    from models import quality
+    from models.aesthetic import quality
 
     net = quality.get_model()
     mean = keras.layers.Dense(1, use_bias=False, trainable=False, name="quality")
@@ -453,7 +452,7 @@ def _gradcam_adapter(target: str):
         import keras
 
         from explain import KerasModel
-        from models import quality
+        from models.aesthetic import quality
 
         if target == "quality":
             adapter = KerasModel(_quality_keras_model(), preprocess=quality.preprocess,

@@ -19,7 +19,7 @@ EfficientNet: B7 has 64 M parameters and runs at 600 x 600, which a 2-core CPU c
 for every photo; B0 has 5 M.
 
 The two parts are kept apart by name (`FeatureLayout`) because the research reduced them with
-separate PCAs (`models.rating_pipeline`).
+separate PCAs (`models.aesthetic.rating_pipeline`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402 - the backend must be chosen before Keras is imported
 import numpy as np  # noqa: E402
 
-from models.architectures.siamese import (  # noqa: E402
+from models.backbones import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
     check_backbone_folder,

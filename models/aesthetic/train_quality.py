@@ -4,10 +4,11 @@ The rating research's first IQA stage (multi-task learning on KADIS-700k, see
 ``../shared/seeds/004``) distorts pristine photos, scores each copy with several full-reference
 IQA metrics and trains one CNN to predict all of them from the distorted copy alone. Here the
 pristine photos are the permissively licensed ones that installed packages ship, the metrics are
-SSIM, MS-SSIM, GMSD and FSIMc's chromatic term (``models.quality.fr_targets``), and the CNN is
-``models.quality.build_model``. Three photos are held out of training and used only for the
-evaluation, which prints, per distortion, the Spearman correlation between predicted quality and
-severity, and the share of (pristine, heavily distorted) crop pairs the pristine crop wins.
+SSIM, MS-SSIM, GMSD and FSIMc's chromatic term (``models.aesthetic.quality.fr_targets``), and
+the CNN is ``models.aesthetic.quality.build_model``. Three photos are held out of training and
+used only for the evaluation, which prints, per distortion, the Spearman correlation between
+predicted quality and severity, and the share of (pristine, heavily distorted) crop pairs the
+pristine crop wins.
 
 Writes ``quality.keras`` and ``evaluation.json`` to ``--out`` (default ``weights/quality``).
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.aesthetic.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo
 from models.cli import fail, int_at_least
 
 HELP = "Technical quality: a small CNN trained on synthetic distortions with FR-IQA targets."
@@ -29,53 +31,8 @@ HELP = "Technical quality: a small CNN trained on synthetic distortions with FR-
 VERSION = 1
 """Bumped whenever the recipe changes; recorded in evaluation.json and the manifest revision."""
 
-# Photo name -> (loader, licence). Only CC0 / public-domain / CC BY photos; none is shipped by
-# InstaVis itself, they are read from the installed packages at training time.
-TRAIN_PHOTOS = {
-    "astronaut": ("skimage.data.astronaut", "public domain (NASA)"),
-    "rocket": ("skimage.data.rocket", "public domain (SpaceX)"),
-    "camera": ("skimage.data.camera", "CC0 (Lav Varshney)"),
-    "brick": ("skimage.data.brick", "CC0 (CC0Textures)"),
-    "grass": ("skimage.data.grass", "CC0 (DeviantArt linolafett)"),
-    "gravel": ("skimage.data.gravel", "CC0 (CC0Textures)"),
-    "china": ("sklearn:china.jpg", "CC BY 2.0 (danielbuechele)"),
-    "grace_hopper": ("matplotlib:grace_hopper.jpg", "public domain (US Navy)"),
-}
-HELD_OUT_PHOTOS = {
-    "coffee": ("skimage.data.coffee", "CC0 (Rachel Michetti)"),
-    "chelsea": ("skimage.data.chelsea", "CC0 (Stefan van der Walt)"),
-    "flower": ("sklearn:flower.jpg", "CC BY 2.0 (vultilion)"),
-}
-# Left out on purpose: hubble_deep_field (mostly black sky, a natural "under-exposure"),
-# immunohistochemistry and retina (stained or orange: natural "colour casts"), and gradio's
-# media (no clear licence).
-
 TARGET_SPEARMAN = 0.9
 TARGET_PAIR_RATE = 0.95
-
-
-def load_photo(name: str) -> np.ndarray:
-    """A pristine photo by name from TRAIN_PHOTOS or HELD_OUT_PHOTOS, uint8 (H, W, 3)."""
-    source = {**TRAIN_PHOTOS, **HELD_OUT_PHOTOS}[name][0]
-    if source.startswith("skimage.data."):
-        from skimage import data
-
-        image = getattr(data, source.rsplit(".", 1)[1])()
-    elif source.startswith("sklearn:"):
-        from sklearn.datasets import load_sample_image
-
-        image = load_sample_image(source.split(":", 1)[1])
-    else:
-        import matplotlib
-        from PIL import Image
-
-        path = Path(matplotlib.get_data_path()) / "sample_data" / source.split(":", 1)[1]
-        with Image.open(path) as opened:
-            image = np.asarray(opened.convert("RGB"))
-    image = np.asarray(image, np.uint8)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    return image
 
 
 # === Flags ===
@@ -117,7 +74,7 @@ def _random_crop(photo: np.ndarray, rng: np.random.Generator, crop: int) -> np.n
 
 def _samples_for_photo(job) -> tuple[np.ndarray, np.ndarray]:
     """All (image, target) samples of one photo; runs in a worker process."""
-    from models import quality
+    from models.aesthetic import quality
 
     name, n_crops, n_variants, seed = job
     rng = np.random.default_rng(seed)
@@ -178,7 +135,7 @@ def evaluate(model, photos=tuple(HELD_OUT_PHOTOS), n_crops: int = 12, seed: int 
     """
     from scipy.stats import spearmanr
 
-    from models import quality
+    from models.aesthetic import quality
 
     rng = np.random.default_rng(seed + 12345)
     crops = []
@@ -225,7 +182,7 @@ def evaluate_photos(model, photos=tuple(HELD_OUT_PHOTOS), seed: int = 0) -> dict
     against the level, and the share of photos whose pristine version beats level 5."""
     from scipy.stats import spearmanr
 
-    from models import quality
+    from models.aesthetic import quality
 
     originals = [load_photo(name) for name in photos]
     levels = np.arange(quality.LEVELS + 1)
@@ -296,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
 
     import keras
 
-    from models import quality
+    from models.aesthetic import quality
 
     keras.utils.set_random_seed(args.seed)
     model = quality.build_model(width=args.width)

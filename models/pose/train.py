@@ -249,9 +249,10 @@ def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
                  batch_size: int) -> list[Result]:
     """The research's baseline: thresholds on cosine similarity and Euclidean distance of
     ResNet50 GAP features, each threshold chosen on the training pairs."""
-    from models.architectures import siamese
+    from models import backbones
+    from models.pose import siamese
 
-    mean, std = siamese.normalisation_stats(backbone_folder)
+    mean, std = backbones.normalisation_stats(backbone_folder)
     backbone = siamese.resnet50_backbone(backbone_folder)
     extractor = siamese.gap_feature_extractor(backbone, input_size, mean=mean, std=std)
     features = extractor.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
@@ -284,10 +285,11 @@ def run_siamese(variant: Variant, split, photo_index, images, masks, backbone_fo
     """Train one Siamese variant, evaluate it on the validation pairs and save it."""
     import keras
 
-    from models.architectures import siamese
+    from models import backbones
+    from models.pose import siamese
 
     keras.utils.set_random_seed(args.seed)  # each variant starts alike, whatever ran before
-    mean, std = siamese.normalisation_stats(backbone_folder)
+    mean, std = backbones.normalisation_stats(backbone_folder)
     # A fresh backbone per variant: fine-tuning changes its weights in place.
     backbone = siamese.resnet50_backbone(backbone_folder)
     model = siamese.siamese_network(
@@ -343,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
     """Train the chosen variants, print the table, save models and metrics.json; exit code."""
     import weights
     from models.images import InvalidImage
-    from models.pose_pairs import (
+    from models.pose.pairs import (
         DatasetLayoutError,
         build_pairs,
         load_photos,
@@ -361,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
         backbone_folder = weights.resolve("resnet50")
     except weights.WeightsUnavailable as error:
         return fail(error.summary)
-    from models.architectures.siamese import check_backbone_folder
+    from models.backbones import check_backbone_folder
 
     try:
         check_backbone_folder(backbone_folder)
@@ -388,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
 
     masks = None
     if any(VARIANTS[key].pose_branch for key in variants if key in VARIANTS):
-        from models.skeleton_mask import skeleton_mask
+        from models.pose.skeleton_mask import skeleton_mask
 
         masks = np.stack([skeleton_mask(photo.path, args.pose_size) for photo in photos])
         found = int(sum(mask.any() for mask in masks))

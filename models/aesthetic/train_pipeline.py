@@ -3,8 +3,8 @@
 The research rated photos aesthetic or not with EfficientNet + MultiGAP features, two PCAs, a
 genetic-algorithm feature selection (population 100, 2 elite, 50 parents, fitness = accuracy on
 held-out data) and a 3-layer fully connected classifier with batch norm and dropout
-(`models.rating_pipeline`, `models.architectures.multigap`). It trained on 11024 good and 70075
-bad photos and reported 93.4-95.5% accuracy on five benchmarks
+(`models.aesthetic.rating_pipeline`, `models.aesthetic.multigap`). It trained on 11024 good
+and 70075 bad photos and reported 93.4-95.5% accuracy on five benchmarks
 (`python -m models.evaluate aesthetic` prints that table for your own benchmark folders).
 
 This task takes `--data DIR` with `DIR/good/*.jpg` and `DIR/bad/*.jpg`, holds out a stratified
@@ -45,7 +45,7 @@ RESEARCH_EPOCHS = 30  # the research's epochs for its rating stage
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The aesthetic task's flags."""
-    from models.rating_pipeline import (
+    from models.aesthetic.rating_pipeline import (
         FC_DROPOUT,
         KEEP_FRACTION,
         PARENTS_PER_CHILD,
@@ -125,14 +125,14 @@ def stratified_split(labels: np.ndarray, fraction: float,
 def run(args: argparse.Namespace) -> int:
     """Train the pipeline, print progress and the validation accuracy, save it; exit code."""
     import weights
-    from models.images import InvalidImage
-    from models.rating_pipeline import (
+    from models.aesthetic.rating_pipeline import (
         RESEARCH_COMPONENTS,
         RESEARCH_SELECTED,
         GAConfig,
         RatingDataError,
         scan_rating_folder,
     )
+    from models.images import InvalidImage
 
     try:
         config = GAConfig(population=args.population, elite=args.elite, parents=args.parents,
@@ -150,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{args.data} needs at least 3 photos in each of good/ and bad/ "
                      "(training, GA selection and validation each need both classes).")
     try:
-        from models.architectures.multigap import EFFICIENTNET_WEIGHTS
+        from models.aesthetic.multigap import EFFICIENTNET_WEIGHTS
 
         folder = weights.resolve(EFFICIENTNET_WEIGHTS)
     except weights.WeightsUnavailable as error:
         return fail(error.summary)
-    from models.architectures.siamese import check_backbone_folder
+    from models.backbones import check_backbone_folder
 
     try:
         check_backbone_folder(folder)
@@ -169,9 +169,8 @@ def run(args: argparse.Namespace) -> int:
 
     import keras
 
-    from models.architectures.multigap import efficientnet_backbone, multigap_extractor
-    from models.architectures.siamese import normalisation_stats
-    from models.rating_pipeline import (
+    from models.aesthetic.multigap import efficientnet_backbone, multigap_extractor
+    from models.aesthetic.rating_pipeline import (
         RatingPipeline,
         fc_classifier,
         fit_reducer,
@@ -179,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         load_letterboxed,
         proxy_fitness,
     )
+    from models.backbones import normalisation_stats
 
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)

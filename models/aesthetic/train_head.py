@@ -69,8 +69,8 @@ def build_head(dimension: int, weight_decay: float):
 def run(args: argparse.Namespace) -> int:
     """Embed the photos, fit and validate the head, save it; the exit code."""
     import weights
+    from models.aesthetic.rating_pipeline import RatingDataError, scan_rating_folder
     from models.images import InvalidImage, load_image
-    from models.rating_pipeline import RatingDataError, scan_rating_folder
 
     try:
         paths, labels = scan_rating_folder(args.data)

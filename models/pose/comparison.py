@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.images import load_image
+from models.pose.mediapipe_runtime import RUNTIME, VISIBLE
 
 # === Keypoints ===
 
@@ -64,7 +64,6 @@ LIMBS = (
     ("right side", "right shoulder", "right hip"),
 )
 
-VISIBLE = 0.5  # MediaPipe visibility above which a joint counts as seen
 MIN_SHARED_JOINTS = 4  # fewer joints seen in both photos cannot define a pose
 JOINT_SIGMA = 0.25  # residual (in units of the pose's RMS radius) at which a joint scores e^-1
 
@@ -181,53 +180,6 @@ class PoseComparison:
     background_threshold: float = BACKGROUND_THRESHOLD
 
 
-# === MediaPipe, loaded once ===
-
-
-class _MediaPipe:
-    """The three legacy MediaPipe solutions, built on first use and shared behind one lock
-    (a solution graph must not run two images at once)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._ready = False
-
-    def _load(self):
-        import mediapipe as mp
-
-        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
-        self.segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        self.faces = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.5
-        )
-        self._ready = True
-
-    def run(self, image: np.ndarray, faces: bool = True, mask: bool = True):
-        """(face boxes as (top, left, height, width), person mask or None)."""
-        with self._lock:
-            if not self._ready:
-                self._load()
-            image = np.ascontiguousarray(image)
-            height, width = image.shape[:2]
-            boxes = []
-            for detection in (self.faces.process(image).detections or ()) if faces else ():
-                box = detection.location_data.relative_bounding_box
-                boxes.append((box.ymin * height, box.xmin * width, box.height * height,
-                              box.width * width))
-            person = self.segmenter.process(image).segmentation_mask if mask else None
-            return boxes, person
-
-    def landmarks(self, image: np.ndarray):
-        with self._lock:
-            if not self._ready:
-                self._load()
-            result = self.pose.process(np.ascontiguousarray(image))
-            return result.pose_landmarks
-
-
-_MEDIAPIPE = _MediaPipe()
-
-
 def _main_face(faces, height: int, width: int):
     """The largest face nearest the centre: the photo's main subject."""
     def weight(box):
@@ -265,7 +217,7 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     """
     image = load_image(image)
     height, width = image.shape[:2]
-    faces, person = _MEDIAPIPE.run(image, faces=pose, mask=mask)
+    faces, person = RUNTIME.faces_and_mask(image, faces=pose, mask=mask)
     if person is None:
         person = np.zeros((height, width), np.float32)
     box = None
@@ -275,17 +227,17 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     if len(faces) >= 2:
         box = _subject_box(_main_face(faces, height, width), height, width)
         top, left, box_h, box_w = box
-        landmarks = _MEDIAPIPE.landmarks(image[top : top + box_h, left : left + box_w])
+        landmarks = RUNTIME.landmarks(image[top : top + box_h, left : left + box_w])
     if landmarks is None:
         box = None
-        landmarks = _MEDIAPIPE.landmarks(image)
+        landmarks = RUNTIME.landmarks(image)
     keypoints = visibility = None
     if landmarks is not None:
         top, left, box_h, box_w = box or (0, 0, height, width)
-        points = landmarks.landmark
-        keypoints = np.array([[left + points[i].x * box_w, top + points[i].y * box_h]
-                              for i in LANDMARK_INDEX], np.float32)
-        visibility = np.array([points[i].visibility for i in LANDMARK_INDEX], np.float32)
+        points = landmarks[LANDMARK_INDEX]
+        keypoints = np.stack([left + points[:, 0] * box_w, top + points[:, 1] * box_h],
+                             axis=1).astype(np.float32)
+        visibility = points[:, 2].copy()
     people = max(len(faces), 1 if keypoints is not None else 0)
     return PersonAnalysis(image, people, keypoints, visibility,
                           np.asarray(person, np.float32), box)
@@ -474,7 +426,7 @@ def _clip_background_similarity(a: PersonAnalysis, b: PersonAnalysis) -> float |
     """CLIP cosine of the two backgrounds, in [0, 1]; None when CLIP weights are absent."""
     import weights
 
-    if weights.locate("clip").path is None:
+    if not weights.available("clip"):
         return None
     from models import clip
 

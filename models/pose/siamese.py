@@ -13,8 +13,8 @@ It compares three ways of answering, all built on an ImageNet ResNet50 (He et al
   and a sigmoid "same" output, trained with binary cross-entropy and SGD at a learning rate of
   1e-4, either with the backbone frozen ("last layer") or fine-tuned ("full");
 - Method 2, the same network with a pose branch: a skeleton mask of each photo's top two people
-  (the research drew OpenPose skeletons; see `models.skeleton_mask`) goes through a small shared
-  CNN whose features join the image features before the fully connected head.
+  (the research drew OpenPose skeletons; see `models.pose.skeleton_mask`) goes through a small
+  shared CNN whose features join the image features before the fully connected head.
 
 Every layer here is a stock Keras or keras-hub layer, so a trained network saves as `.keras` and
 loads back with `safe_mode=True` (no Lambda layer, nothing unpickled).
@@ -27,8 +27,6 @@ as written by `save_to_preset`), which is how tests pass a tiny ResNet.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,32 +38,28 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402 - the backend must be chosen before Keras is imported
 import numpy as np  # noqa: E402
 
+from models.backbones import (  # noqa: E402
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    check_backbone_folder,
+)
+
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "RESNET50_WEIGHTS",
     "ThresholdRule",
-    "check_backbone_folder",
     "compile_siamese",
     "cosine_similarity",
     "euclidean_distance",
     "fit_threshold",
     "gap_feature_extractor",
     "load_siamese",
-    "normalisation_stats",
     "pose_feature_extractor",
-    "preset_format",
     "resnet50_backbone",
     "siamese_network",
 ]
 
 RESNET50_WEIGHTS = "resnet50"
 """Artifact name of the ImageNet ResNet50 in `weights/manifest.toml`."""
-
-# timm's ImageNet statistics (resnet50.a1_in1k's pretrained_cfg uses these too), for presets
-# that do not state their own.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 LEARNING_RATE = 1e-4  # the research's SGD learning rate
 # The write-up gives no head widths, dropout rate or pose-CNN size; these are small choices
@@ -75,89 +69,7 @@ DROPOUT = 0.5
 POSE_MASK_SIZE = 64
 POSE_FILTERS = (16, 32, 64)
 
-TIMM_FORMAT = "timm"
-KERAS_HUB_FORMAT = "keras-hub"
-
-
 # === The backbone ===
-
-
-def preset_format(folder: str | Path) -> str:
-    """Which on-disk format a backbone folder is in, judged as keras-hub judges it.
-
-    keras-hub's `from_preset` reads `config.json` and picks its loader by the keys: a
-    `registered_name` means a Keras-serialised preset, an `architecture` means a timm checkpoint.
-
-    Args:
-        folder: a folder holding `config.json`.
-
-    Returns:
-        `"timm"` (config.json + model.safetensors, converted on load) or `"keras-hub"`
-        (config.json + model.weights.h5).
-
-    Raises:
-        ValueError: there is no readable config.json, or it is in neither format.
-    """
-    config_path = Path(folder) / "config.json"
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{config_path} is missing or not JSON ({error}).") from error
-    if "registered_name" in config:
-        return KERAS_HUB_FORMAT
-    if "architecture" in config:
-        return TIMM_FORMAT
-    raise ValueError(
-        f"{config_path} is neither a timm config (no 'architecture') nor a keras-hub preset "
-        "(no 'registered_name')."
-    )
-
-
-def check_backbone_folder(folder: str | Path) -> str:
-    """Check, without loading anything, that keras-hub can load a backbone folder.
-
-    Args:
-        folder: the backbone's folder.
-
-    Returns:
-        Its format, as `preset_format` says.
-
-    Raises:
-        ValueError: the folder is in no format keras-hub reads.
-        ImportError: it is a timm checkpoint and the `safetensors` package, which keras-hub's
-            timm converter reads it with, is not installed.
-    """
-    found = preset_format(folder)
-    if found == TIMM_FORMAT and importlib.util.find_spec("safetensors") is None:
-        raise ImportError(
-            f"{folder} holds timm weights, and keras-hub needs the safetensors package to "
-            "convert them: run `pip install safetensors`."
-        )
-    return found
-
-
-def normalisation_stats(folder: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The per-channel mean and standard deviation (on a 0..1 scale) the backbone was trained on.
-
-    A timm checkpoint states them in `config.json` under `pretrained_cfg`; a keras-hub preset
-    without an image converter does not, and gets ImageNet's.
-
-    Args:
-        folder: the backbone's folder.
-
-    Returns:
-        (mean, std), three values each.
-    """
-    config_path = Path(folder) / "config.json"
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return IMAGENET_MEAN, IMAGENET_STD
-    pretrained = config.get("pretrained_cfg") or {}
-    mean, std = pretrained.get("mean"), pretrained.get("std")
-    if mean and std and len(mean) == 3 and len(std) == 3:
-        return tuple(float(m) for m in mean), tuple(float(s) for s in std)
-    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def resnet50_backbone(folder: str | Path | None = None):

@@ -124,8 +124,8 @@ def format_results(results: list[BenchmarkResult]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Rate every benchmark folder's photos, print accuracy per folder; exit code."""
     import weights
+    from models.aesthetic.rating_pipeline import RatingDataError, scan_rating_folder
     from models.images import InvalidImage
-    from models.rating_pipeline import RatingDataError, scan_rating_folder
 
     if args.batch_size < 1:
         print("python -m models.evaluate aesthetic: error: --batch-size must be at least 1",
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     except RatingDataError as error:
         return fail(error)
 
-    from models.rating_pipeline import RatingPipeline
+    from models.aesthetic.rating_pipeline import RatingPipeline
 
     try:
         pipeline = RatingPipeline.load(args.model)
@@ -152,9 +152,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyError:
         return fail(f"{args.model} names an unknown backbone {pipeline.backbone!r}.")
 
-    from models.architectures.multigap import efficientnet_backbone, multigap_extractor
-    from models.architectures.siamese import check_backbone_folder, normalisation_stats
-    from models.rating_pipeline import load_letterboxed
+    from models.aesthetic.multigap import efficientnet_backbone, multigap_extractor
+    from models.aesthetic.rating_pipeline import load_letterboxed
+    from models.backbones import check_backbone_folder, normalisation_stats
 
     try:
         check_backbone_folder(folder)

@@ -14,20 +14,16 @@ as the photo itself is resized for the network, so mask and photo line up.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from PIL import Image, ImageDraw
 
 from models.images import load_image
+from models.pose.mediapipe_runtime import RUNTIME, VISIBLE
 
 __all__ = ["MAX_PEOPLE", "SKELETON_EDGES", "detect_skeletons", "draw_skeletons", "skeleton_mask"]
 
 MAX_PEOPLE = 2
 """People drawn per mask: the research kept the top two poses."""
-
-VISIBLE = 0.5
-"""MediaPipe visibility above which a joint is drawn."""
 
 # MediaPipe Pose landmark indices.
 _NOSE, _LEFT_SHOULDER, _RIGHT_SHOULDER = 0, 11, 12
@@ -44,33 +40,6 @@ are left out: they are tiny at mask resolution. A nose-to-neck line is added, li
 # Growth of a person's joint box before it is greyed out: joints are limb centres, the body
 # extends past them (the head above the nose, hands past the wrists).
 _ERASE_MARGIN = 0.2
-
-
-class _PoseDetector:
-    """One legacy MediaPipe Pose graph, built on first use and run one image at a time (a
-    solution graph must not process two images at once)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._pose = None
-
-    def landmarks(self, image: np.ndarray) -> np.ndarray | None:
-        """(33, 3) normalised x, y and visibility of the most prominent person, or None."""
-        with self._lock:
-            if self._pose is None:
-                # Imported here: mediapipe also imports TensorFlow, which a caller that only
-                # builds pairs should not pay for.
-                import mediapipe as mp
-
-                self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
-            result = self._pose.process(np.ascontiguousarray(image))
-        if result.pose_landmarks is None:
-            return None
-        return np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark],
-                        np.float32)
-
-
-_DETECTOR = _PoseDetector()
 
 
 def _joint_box(skeleton: np.ndarray, height: int, width: int) -> tuple[int, int, int, int] | None:
@@ -110,7 +79,7 @@ def detect_skeletons(image, max_people: int = MAX_PEOPLE) -> list[np.ndarray]:
     skeletons: list[np.ndarray] = []
     erased: list[tuple[int, int, int, int]] = []
     while len(skeletons) < max_people:
-        skeleton = _DETECTOR.landmarks(search)
+        skeleton = RUNTIME.landmarks(search)
         if skeleton is None:
             break
         box = _joint_box(skeleton, height, width)

@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the resolved quality model on the held-out photos; the exit code."""
-    from models import quality
-    from models.train.quality import evaluate, format_evaluation
+    from models.aesthetic import quality
+    from models.aesthetic.train_quality import evaluate, format_evaluation
     from weights import WeightsUnavailable
 
     try:

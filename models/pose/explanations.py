@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.pose import SIMILARITY_OUTPUTS, PersonAnalysis, similarity_function
+from models.pose.comparison import SIMILARITY_OUTPUTS, PersonAnalysis, similarity_function
 
 PERTURBATION_BATCH = 8
 """Images per call of the similarity function: MediaPipe takes one image at a time anyway, and
@@ -39,7 +39,7 @@ def gradcam_available() -> bool:
     """
     import weights
 
-    return weights.locate("clip").path is not None
+    return weights.available("clip")
 
 
 def similarity_adapter(reference: PersonAnalysis, allow_mirror: bool = True,

@@ -3,7 +3,7 @@
 The research rated a photo aesthetic (1) or not (0) in four steps, each reproduced here:
 
 1. Features: MultiGAP stage features concatenated with EfficientNet features
-   (`models.architectures.multigap`).
+   (`models.aesthetic.multigap`).
 2. PCA (Pearson 1901; Shlens 2014, "A Tutorial on Principal Component Analysis", whose
    derivation the write-up follows): the MultiGAP part and the CNN part are reduced by two
    separate PCAs, each to half its length (16928 -> 8464 and 2560 -> 1280 in the research).

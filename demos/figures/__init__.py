@@ -1,0 +1,1 @@
+"""Pictures drawn from the numbers models/ returns: one module per task."""

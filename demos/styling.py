@@ -1,0 +1,117 @@
+"""The look every tab shares: the verdict card, its meters and notes, and their CSS.
+
+A tab's verdict is one `gr.HTML(..., css_template=CARD_CSS)` whose value is built here from plain
+numbers, so every tab's card reads the same way: a coloured edge for the verdict (green yes,
+red no), a headline, a line under it, labelled 0..1 meters (with a tick at a threshold where
+there is one), facts and notes. Pure functions of their arguments: no Gradio, nothing heavy.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+GREEN = "#22aa54"  # a yes, a passing meter; the same green as the charts in demos/figures
+RED = "#dc3232"  # a no, a failing meter
+VIOLET = "#8b5cf6"  # a meter that passes or fails nothing: a plain amount
+
+CARD_CSS = f"""
+.iv-card {{ padding: 14px 18px; border-radius: 12px; color: var(--body-text-color);
+  border: 1px solid var(--border-color-primary); background: var(--block-background-fill); }}
+.iv-card.yes {{ border-color: {GREEN}; box-shadow: inset 6px 0 0 {GREEN}; }}
+.iv-card.no {{ border-color: {RED}; box-shadow: inset 6px 0 0 {RED}; }}
+.iv-card.empty {{ color: var(--body-text-color-subdued); box-shadow: none; }}
+.iv-score {{ font-size: 2.6em; font-weight: 800; line-height: 1.1; margin: 0 0 2px 6px;
+  font-variant-numeric: tabular-nums; }}
+.iv-score small {{ font-size: 0.45em; font-weight: 600; color: var(--body-text-color-subdued); }}
+.iv-headline {{ font-size: 1.4em; font-weight: 700; line-height: 1.2; margin: 0 0 4px 6px; }}
+.iv-card.yes .iv-headline {{ color: {GREEN}; }}
+.iv-card.no .iv-headline {{ color: {RED}; }}
+.iv-headline small {{ font-size: 0.7em; font-weight: 500;
+  color: var(--body-text-color-subdued); }}
+.iv-sub {{ margin: 0 0 10px 6px; color: var(--body-text-color-subdued); }}
+.iv-meter {{ margin: 10px 0 0 6px; }}
+.iv-meter-top {{ display: flex; justify-content: space-between; font-size: 0.95em; }}
+.iv-meter-top b {{ font-variant-numeric: tabular-nums; }}
+.iv-track {{ position: relative; height: 12px; border-radius: 6px; margin-top: 4px;
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }}
+.iv-fill {{ position: absolute; left: 0; top: 0; bottom: 0; border-radius: 6px; }}
+.iv-mark {{ position: absolute; top: -4px; bottom: -4px; width: 2px;
+  background: var(--body-text-color); }}
+.iv-meter-note {{ font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 2px; }}
+.iv-facts {{ margin: 14px 0 0 6px; font-size: 0.9em; }}
+.iv-notes {{ margin: 12px 0 0 6px; padding-left: 1.2em; font-size: 0.9em; }}
+.iv-notes li {{ margin: 2px 0; }}
+"""
+
+
+def inline_code(text: str) -> str:
+    """Escape `text`, showing `command` spans as code (notes name commands that way)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def empty_card(prompt_html: str) -> str:
+    """The card before any result: a greyed prompt (trusted HTML, e.g. "press <b>Rate</b>")."""
+    return f'<div class="iv-card empty">{prompt_html}</div>'
+
+
+def card(verdict: bool, *parts: str) -> str:
+    """A verdict card: green edge when `verdict` is true, red when false, around `parts`
+    (already-built HTML: headline, meters, facts, notes)."""
+    return f'<div class="iv-card {"yes" if verdict else "no"}">{"".join(parts)}</div>'
+
+
+def score_line(score: float, out_of: float) -> str:
+    """A big number with its scale: "7.4 / 10"."""
+    return f'<div class="iv-score">{score:.1f} <small>/ {out_of:g}</small></div>'
+
+
+def headline(text: str, aside: str | None = None) -> str:
+    """The verdict in words (escaped), with an optional smaller aside such as a confidence."""
+    small = f" <small>({html.escape(aside)})</small>" if aside else ""
+    return f'<div class="iv-headline">{html.escape(text)}{small}</div>'
+
+
+def sub_line(text: str) -> str:
+    """The sentence under the headline (escaped)."""
+    return f'<div class="iv-sub">{html.escape(text)}</div>'
+
+
+def meter(label: str, value: float | None, note: str, *, threshold: float | None = None,
+          missing: str = "—") -> str:
+    """One labelled 0..1 bar.
+
+    Args:
+        label: what is measured.
+        value: in [0, 1] (clipped for drawing), or None: `missing` is shown and the track
+            stays empty.
+        note: the small line under the bar (escaped, `code` spans kept).
+        threshold: where the verdict flips; draws a tick there and colours the fill green at or
+            above it and red below. Without one the fill is a neutral violet.
+        missing: what stands in for a missing value.
+    """
+    if value is None:
+        shown, fill = missing, ""
+    else:
+        colour = VIOLET if threshold is None else GREEN if value >= threshold else RED
+        shown = f"{value:.2f}"
+        fill = (f'<div class="iv-fill" style="width:{100 * min(max(value, 0.0), 1.0):.1f}%;'
+                f'background:{colour}"></div>')
+    tick = "" if threshold is None else \
+        f'<div class="iv-mark" style="left:{100 * threshold:.1f}%"></div>'
+    return (f'<div class="iv-meter"><div class="iv-meter-top"><span>{html.escape(label)}</span>'
+            f"<b>{html.escape(shown)}</b></div>"
+            f'<div class="iv-track">{fill}{tick}</div>'
+            f'<div class="iv-meter-note">{inline_code(note)}</div></div>')
+
+
+def facts(html_text: str) -> str:
+    """A line of facts (trusted HTML built by the tab from numbers)."""
+    return f'<div class="iv-facts">{html_text}</div>'
+
+
+def notes_list(notes: Iterable[str]) -> str:
+    """The notes as a bulleted list (escaped, `code` spans kept); empty when there are none."""
+    items = "".join(f"<li>{inline_code(note)}</li>" for note in notes)
+    return f'<ul class="iv-notes">{items}</ul>' if items else ""

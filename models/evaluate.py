@@ -1,0 +1,30 @@
+"""`python -m models.evaluate TASK [flags]`: evaluate a saved model again.
+
+The same thin registry as `models.train`: each task module, in its task package, provides
+`HELP`, `add_arguments(parser)` and `run(args) -> int` (0 success, 1 missing data or weights,
+reported in one line; 2 an unknown task or a bad flag) and imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from models.cli import run_task_registry
+
+PROG = "python -m models.evaluate"
+
+TASKS: dict[str, str] = {
+    "quality": "models.aesthetic.evaluate_quality",  # the shipped quality CNN, held-out photos
+    "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
+}
+"""Task name -> module in its task package."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (default: the command line), run the task and return its exit code."""
+    return run_task_registry(PROG, "Evaluate InstaVis's saved models.", TASKS, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
