@@ -92,8 +92,14 @@ def build_app(offline: bool = False):
         gr.Markdown(f"# InstaVis\n{TAGLINE}", elem_id="instavis-header")
         with gr.Tabs():
             for tab in TABS:
-                with gr.Tab(tab.TITLE, id=tab.KEY, elem_id=f"tab-{tab.KEY}"):
-                    tab.build()
+                with gr.Tab(tab.TITLE, id=tab.KEY, elem_id=f"tab-{tab.KEY}") as tab_block:
+                    refreshers = tab.build() or ()
+                # A tab's refreshers re-read what this machine has (weights pulled while the
+                # app runs) when a page opens and when the tab is selected. Helpers, not API.
+                for fn, inputs, outputs in refreshers:
+                    for trigger in (demo.load, tab_block.select):
+                        trigger(fn, inputs=inputs, outputs=outputs, queue=False,
+                                show_progress="hidden", api_visibility="private")
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
     return demo
 

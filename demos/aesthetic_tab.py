@@ -137,13 +137,37 @@ def make_request(photo, target=None) -> ExplainRequest:
     if target == "content" and not aesthetic.content_available():
         raise gr.Error("There is no content score to explain: it needs the CLIP weights "
                        "(python -m weights pull clip).", print_exception=False)
-    models = aesthetic.explanation_models(image, target)
-    return ExplainRequest(image=image, model=models, target=target,
+    setup = aesthetic.explanation_setup(image, target)
+    return ExplainRequest(image=setup.photo, model=setup.models, target=target,
+                          method_targets=setup.method_targets, note=setup.note,
                           title=f"What in the photo drives its {TARGET_LABELS[target]}")
 
 
-def build() -> None:
-    """Add the Aesthetic tab's components to the current Blocks."""
+def target_info(content: bool) -> str:
+    """The target picker's hint: what can be explained on this machine now."""
+    if content:
+        return "What in the photo drives its technical quality, or its content score?"
+    return ("Only technical quality here: the content score needs the CLIP weights "
+            "(python -m weights pull clip).")
+
+
+def refresh_targets(current: str | None):
+    """The target picker for the weights on this machine now: content joins as soon as CLIP's
+    weights arrive (pulled from the Models tab or another shell), with no restart."""
+    from models.aesthetic import rating as aesthetic
+
+    content = aesthetic.content_available()
+    value = current if current in OUTPUTS and (content or current != "content") else OUTPUTS[0]
+    return gr.Dropdown(choices=targets(content), value=value, info=target_info(content))
+
+
+def build() -> list:
+    """Add the Aesthetic tab's components to the current Blocks.
+
+    Returns:
+        The tab's refreshers, (fn, inputs, outputs) each, which the app runs on page load and
+        when the tab is selected: they bring the panel up to date with the weights here now.
+    """
     from models.aesthetic import (
         rating as aesthetic,  # light at import; needed for what this machine can offer
     )
@@ -182,9 +206,8 @@ def build() -> None:
     panel = ExplanationPanel.build(
         methods=("gradcam", "lime", "shap"), default=("gradcam",), key=KEY,
         targets=targets(content), target_value=OUTPUTS[0], target_label="Explain which score",
-        target_info=("What in the photo drives its technical quality, or its content score?"
-                     if content else "Only technical quality here: the content score needs "
-                     "the CLIP weights (python -m weights pull clip)."),
+        target_info=target_info(content),
         label="Why? What in the photo drives each score",
     )
     panel.wire([photo], make_request)
+    return [(refresh_targets, [panel.target], [panel.target])]

@@ -94,6 +94,32 @@ class ExplanationPanel:
     table: gr.Dataframe
     download: gr.DownloadButton
     target_choices: gr.State | None
+    offerable: dict[str, MethodInfo]
+    missing_library: dict[str, str]
+    default: list[str]
+    unavailable_note: gr.Markdown
+
+    def availability(self, reasons: Mapping[str, str], picked: Sequence[str] | None = None):
+        """Updates for the method picker and the "Not available here" note, for the reasons
+        that hold now (e.g. {"gradcam": "needs the CLIP weights"}; {} once they arrived).
+
+        Methods keep their tick when still available; a newly available method is added
+        unticked, unless nothing would be ticked. A tab calls this on page load and when its
+        tab is selected, so weights pulled while the app runs show up without a restart.
+
+        Returns:
+            (picker update, note update).
+        """
+        usable = {m: info for m, info in self.offerable.items() if m not in reasons}
+        unavailable = {**{m: r for m, r in reasons.items() if m in self.offerable},
+                       **self.missing_library}
+        kept = [m for m in (picked or ()) if m in usable]
+        if not kept:
+            kept = [m for m in self.default if m in usable] or list(usable)[:1]
+        picker = gr.CheckboxGroup(choices=[(info.title, name) for name, info in usable.items()],
+                                  value=kept, info=methods_hint(usable))
+        note = gr.Markdown(unavailable_text(unavailable), visible=bool(unavailable))
+        return picker, note
 
     @classmethod
     def build(cls, methods: Sequence[str] = ("gradcam", "lime", "shap"),
@@ -135,23 +161,26 @@ class ExplanationPanel:
             ValueError: an unknown method name, or a budget below the method's minimum.
         """
         reasons = dict(unavailable or {})
-        usable, unavailable = {}, {}
+        # Importable methods may still be unavailable for a reason that can change while the
+        # app runs (weights pulled later): they keep their budget fields, and
+        # `availability` brings them into the picker when their reason goes away.
+        offerable, missing_library = {}, {}
         for method in methods:
-            if method in reasons:
-                unavailable[method] = reasons[method]
-                continue
             try:
-                usable[method] = method_info(method)
+                offerable[method] = method_info(method)
             except ImportError as error:
-                unavailable[method] = one_line(error)
+                missing_library[method] = one_line(error)
         for method, budget in (budgets or {}).items():
-            info = usable.get(method)
+            info = offerable.get(method)
             if info is None or not info.has_budget:
                 continue
             if int(budget) < info.min_budget:
                 raise ValueError(f"{info.title} needs a budget of at least {info.min_budget} "
                                  f"model evaluations, got {budget}.")
-            usable[method] = replace(info, default_budget=int(budget))
+            offerable[method] = replace(info, default_budget=int(budget))
+        usable = {m: info for m, info in offerable.items() if m not in reasons}
+        unavailable = {m: reasons.get(m) or missing_library[m] for m in methods
+                       if m in reasons or m in missing_library}
         chosen = [m for m in (default or ()) if m in usable] or list(usable)[:1]
 
         with gr.Column(elem_id=f"{key}-explain", elem_classes=["explain-panel"]):
@@ -171,13 +200,10 @@ class ExplanationPanel:
                 with gr.Column(scale=1, min_width=140):
                     button = gr.Button("Explain", variant="primary", size="lg",
                                        interactive=bool(usable), elem_id=f"{key}-explain-run")
-            if unavailable:
-                gr.Markdown(
-                    "Not available here: " + "; ".join(
-                        f"{method_name(m)} ({reason})" for m, reason in unavailable.items()
-                    ),
-                    elem_classes=["explain-unavailable"],
-                )
+            unavailable_note = gr.Markdown(
+                unavailable_text(unavailable), visible=bool(unavailable),
+                elem_classes=["explain-unavailable"], elem_id=f"{key}-explain-unavailable",
+            )
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, label="Seed",
@@ -190,7 +216,7 @@ class ExplanationPanel:
                             info=f"Default {info.default_budget}; more is steadier but slower.",
                             elem_id=f"{key}-explain-budget-{name}",
                         )
-                        for name, info in usable.items() if info.has_budget
+                        for name, info in offerable.items() if info.has_budget
                     }
             status = gr.Markdown(label="Status", elem_id=f"{key}-explain-status")
             gallery = gr.Gallery(
@@ -218,6 +244,8 @@ class ExplanationPanel:
                 )
             target_choices = gr.State() if target is not None else None
         return cls(key=key, methods=usable, unavailable=unavailable, picker=picker,
+                   offerable=offerable, missing_library=missing_library, default=chosen,
+                   unavailable_note=unavailable_note,
                    target=target, seed=seed, budgets=budgets, button=button, status=status,
                    gallery=gallery, table=table, download=download,
                    target_choices=target_choices)
@@ -360,6 +388,14 @@ class ExplanationPanel:
             inspect.Parameter("progress", kind, default=gr.Progress()),
             *(inspect.Parameter(name, kind, default=None) for name in [*names, *own]),
         ])
+
+
+def unavailable_text(unavailable: Mapping[str, str]) -> str:
+    """The note naming the methods this machine cannot offer now, and why."""
+    if not unavailable:
+        return ""
+    return "Not available here: " + "; ".join(
+        f"{method_name(m)} ({reason})" for m, reason in unavailable.items())
 
 
 def refresh_target(spec: dict | None):

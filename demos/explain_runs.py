@@ -70,10 +70,14 @@ class ExplainRequest:
             explains the background similarity only."), shown as its failure.
         target: what is explained: an output index, an output name, or a callable over the
             outputs (see `explain.explain`).
+        method_targets: a method's own target where it cannot explain `target` itself but
+            explains a named, related output instead (the Pose tab's Grad-CAM explains the CLIP
+            part of the background similarity). Captions and the status line name it.
         target_choices: when given, the panel's target picker is refreshed with these choices
             (strings, or (label, value) pairs) and set to `target` if it is one of them.
         title: the downloaded figure's title (default: "Explaining <target>").
         options: extra `explain` options per method, e.g. {"lime": {"segments": 50}}.
+        note: a sentence the status line adds on how to read this request's maps.
     """
 
     image: np.ndarray
@@ -82,6 +86,12 @@ class ExplainRequest:
     target_choices: Sequence | None = None
     title: str | None = None
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    method_targets: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def target_for(self, method: str):
+        """What `method` explains: its own target, or the request's."""
+        return self.method_targets.get(method, self.target)
 
     def model_for(self, method: str) -> ModelAdapter:
         """The adapter `method` runs on.
@@ -214,7 +224,8 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
         report(0.0)
         try:
             budget = budgets.get(method)
-            exp = explain(method, request.model_for(method), request.image, request.target,
+            exp = explain(method, request.model_for(method), request.image,
+                          request.target_for(method),
                           seed=int(seed), budget=None if budget is None else int(budget),
                           progress=report, **dict(request.options.get(method, {})))
             outcomes.append(MethodOutcome(method, explanation=exp))
@@ -243,21 +254,49 @@ def table_rows(outcomes: Sequence[MethodOutcome]) -> list[list]:
     return rows
 
 
+def explained_value(exp: Explanation) -> float | None:
+    """The explained number on the photo itself: the first point of the deletion curve (nothing
+    deleted yet), which is the model's score on the very image the map explains. None without
+    faithfulness."""
+    if exp.faithfulness is None or not exp.faithfulness.deletion_curve:
+        return None
+    return float(exp.faithfulness.deletion_curve[0])
+
+
+def _quantity(exp: Explanation, bold: bool = False) -> str:
+    """"technical quality = 0.72": what a map explains, with its value on this photo."""
+    name = f"**{exp.target}**" if bold else str(exp.target)
+    value = explained_value(exp)
+    return name if value is None else f"{name} = {format_score(value, 2)}"
+
+
 def caption(exp: Explanation) -> str:
-    """A gallery caption: the method and whether its map beats the random map."""
-    return f"{method_name(exp.method)} · {verdict(exp)}"
+    """A gallery caption: the method, the number it explains and whether its map is faithful."""
+    return f"{method_name(exp.method)} · {_quantity(exp)} · {verdict(exp)}"
 
 
-def status_line(outcomes: Sequence[MethodOutcome], target_label: Any) -> str:
-    """One Markdown paragraph: what was explained, how many maps are faithful, what failed."""
+def status_line(outcomes: Sequence[MethodOutcome], request: ExplainRequest) -> str:
+    """One Markdown paragraph: what was explained (and its value), the maps that explain a
+    named, related number instead, how many maps are faithful, what failed, and the request's
+    note on reading the maps."""
     made = [o.explanation for o in outcomes if o.explanation is not None]
-    parts = [f"Explained **{target_label}** with "
-             f"{', '.join(method_name(e.method) for e in made)}."]
+    main = [o.explanation for o in outcomes
+            if o.explanation is not None and o.method not in request.method_targets]
+    other = [o.explanation for o in outcomes
+             if o.explanation is not None and o.method in request.method_targets]
+    parts = []
+    if main:
+        parts.append(f"Explained {_quantity(main[0], bold=True)} with "
+                     f"{', '.join(method_name(e.method) for e in main)}.")
+    parts += [f"{method_name(e.method)} explains {_quantity(e, bold=True)} instead."
+              for e in other]
     measured = [e for e in made if e.faithfulness is not None]
     if measured:
         faithful = sum(e.faithfulness.beats_random for e in measured)
         parts.append(f"Maps that beat the random map: {faithful} of {len(measured)}.")
     parts += [f"**{method_name(o.method)} failed:** {o.error}" for o in outcomes if o.error]
+    if request.note:
+        parts.append(request.note)
     return " ".join(parts)
 
 
@@ -353,7 +392,8 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
     return PanelView(
         outcomes=tuple(outcomes),
         gallery=[(overlay(request.image, exp), caption(exp)) for exp in made],
-        rows=table_rows(outcomes), status=status_line(outcomes, label), figure_path=path,
+        rows=table_rows(outcomes), status=status_line(outcomes, request),
+        figure_path=path,
     )
 
 

@@ -46,9 +46,6 @@ Everything runs on this computer, with no download."""
 GRADCAM_MISSING = ("explains the background with CLIP, whose weights are not on this machine; "
                    "run `python -m weights pull clip`")
 """Shown as "Not available here: Grad-CAM (...)" when the CLIP weights are missing."""
-GRADCAM_SCOPE = ("Grad-CAM explains the background similarity only: the pose comes from "
-                 "MediaPipe, which gives no gradients. Pick LIME or SHAP for the pose.")
-
 # The notes' one-word verdicts repeat the headline, so the verdict block leaves them out.
 _VERDICT_NOTES = {"Same pose.", "Different pose.", "Same place.", "Different place."}
 
@@ -157,27 +154,43 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
         post, photo: the two uploads.
         allow_mirror: as in Compare.
         target: "pose similarity" or "background similarity" (None: pose).
-        gradcam: the panel offers Grad-CAM (the CLIP weights were present at start-up).
+        gradcam: offer Grad-CAM (the CLIP weights are on this machine now).
     """
     image_a, image_b = _read_pair(post, photo)
     a, b = pose.analyse(image_a), pose.analyse(image_b)
     target = target or OUTPUTS[0]
+    if target not in OUTPUTS:
+        raise gr.Error(f"Pick one of {', '.join(OUTPUTS)} to explain.", print_exception=False)
     if target == OUTPUTS[0] and pose.pose_similarity(a, b, bool(allow_mirror))[0] is None:
         # Every perturbed photo would score 0: a blank map, not an explanation.
         raise gr.Error("There is no pose similarity to explain: InstaVis could not compare the "
                        "poses (see the verdict). Explain the background similarity instead.",
                        print_exception=False)
-    models = pose_explain.explanation_models(a, b, allow_mirror=bool(allow_mirror),
-                                             gradcam=gradcam and target == OUTPUTS[1],
-                                             target=target)
-    if gradcam and target != OUTPUTS[1]:
-        models["gradcam"] = GRADCAM_SCOPE  # the panel shows this as Grad-CAM's reason
-    return ExplainRequest(image=image_b, model=models, target=target,
+    setup = pose_explain.explanation_setup(a, b, allow_mirror=bool(allow_mirror),
+                                           gradcam=gradcam, target=target)
+    return ExplainRequest(image=setup.photo, model=setup.models, target=target,
+                          method_targets=setup.method_targets, note=setup.note,
                           title=f"What in your photo drives its {target} to the post")
 
 
-def build() -> None:
-    """Add the Pose tab's components to the current Blocks."""
+def target_info(gradcam: bool) -> str:
+    """The target picker's hint, naming Grad-CAM's scope when it is offered."""
+    return ("What in your photo keeps it close to the post? Grad-CAM explains the background "
+            "only." if gradcam else "What in your photo keeps it close to the post?")
+
+
+def gradcam_reasons() -> dict[str, str]:
+    """Why Grad-CAM cannot be offered now ({} when the CLIP weights are here)."""
+    return {} if pose_explain.gradcam_available() else {"gradcam": GRADCAM_MISSING}
+
+
+def build() -> list:
+    """Add the Pose tab's components to the current Blocks.
+
+    Returns:
+        The tab's refreshers (fn, inputs, outputs), run on page load and when the tab is
+        selected: Grad-CAM joins the picker as soon as the CLIP weights arrive.
+    """
     gr.Markdown(INTRO, elem_id="pose-intro")
     with gr.Row(equal_height=True):
         post = PhotoInput("1 · The post you want to recreate", height=340,
@@ -230,18 +243,24 @@ def build() -> None:
         api_name=KEY,
     )
 
-    gradcam = pose_explain.gradcam_available()
+    reasons = gradcam_reasons()
     panel = ExplanationPanel.build(
         methods=("gradcam", "lime", "shap"), default=("lime",), key=KEY,
         targets=list(OUTPUTS), target_value=OUTPUTS[0], target_label="Explain which similarity",
-        target_info=("What in your photo keeps it close to the post? Grad-CAM explains the "
-                     "background only." if gradcam else
-                     "What in your photo keeps it close to the post?"),
+        target_info=target_info(not reasons),
         label="Why? What in your photo drives each similarity", budgets=PANEL_BUDGETS,
-        unavailable=None if gradcam else {"gradcam": GRADCAM_MISSING},
+        unavailable=reasons,
     )
 
     def explain_request(post, photo, allow_mirror=True, target=None):
-        return make_request(post, photo, allow_mirror, target, gradcam=gradcam)
+        # Asked per request: weights pulled while the app runs count at once.
+        return make_request(post, photo, allow_mirror, target,
+                            gradcam=pose_explain.gradcam_available())
+
+    def refresh(picked):
+        available = gradcam_reasons()
+        picker, note = panel.availability(available, picked)
+        return picker, note, gr.Dropdown(info=target_info(not available))
 
     panel.wire([post, photo, mirror], explain_request)
+    return [(refresh, [panel.picker], [panel.picker, panel.unavailable_note, panel.target])]

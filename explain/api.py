@@ -75,7 +75,7 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
     report = Progress(progress)
     map_progress = report.slice(0.0, 0.8 if faithfulness else 1.0)
 
-    work_image = shrink_image(image, WORK_SIDE)
+    work_image = shrink_image(image, model.work_side or WORK_SIDE)
     explainer = explainer_class(**options)
     before, start = model.evaluations, time.perf_counter()
     # Gradient methods see the full image (the model resizes it once); perturbation methods work

@@ -19,15 +19,16 @@ class FunctionModel(ModelAdapter):
         fn: the black box. It must accept any image size the caller's images have.
         output_names: one name per output column; their count fixes K.
         batch_size: images per call to `fn`.
+        work_side: longest side of the copy explain() perturbs (None: its default).
     """
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], output_names: Sequence[str],
-                 batch_size: int = 64):
+                 batch_size: int = 64, work_side: int | None = None):
         if not callable(fn):
             raise ValueError("FunctionModel needs a callable fn(images) -> scores.")
         if not output_names:
             raise ValueError("FunctionModel needs output_names, one per output column.")
-        super().__init__(output_names, batch_size)
+        super().__init__(output_names, batch_size, work_side)
         self.fn = fn
 
     @property

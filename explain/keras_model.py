@@ -31,16 +31,19 @@ class KerasModel(ModelAdapter):
         batch_size: images per model call.
         input_box: (height, width) -> (top, left, box_height, box_width), the part of the image
             the model sees after `preprocess` (for a centre crop); default the whole image.
+        work_side: longest side of the copy the faithfulness curves (and perturbation
+            methods) work on (None: explain's default).
     """
 
     supports_gradients = True
 
     def __init__(self, keras_model, preprocess: Callable | None = None, cam_layer=None,
                  output_names: Sequence[str] | None = None, batch_size: int = 32,
-                 input_box: Callable[[int, int], tuple[int, int, int, int]] | None = None):
+                 input_box: Callable[[int, int], tuple[int, int, int, int]] | None = None,
+                 work_side: int | None = None):
         import tensorflow as tf
 
-        super().__init__(output_names, batch_size)
+        super().__init__(output_names, batch_size, work_side)
         self.model = keras_model
         self._tf = tf
         shape = tuple(keras_model.output.shape)

@@ -28,13 +28,19 @@ class ModelAdapter:
         batch_size: images per model call.
         evaluations: images evaluated so far (how budgets are counted).
         calls: batches run so far.
+        work_side: the longest side of the copy perturbation methods and faithfulness curves
+            work on (None: `explain.image_ops.WORK_SIDE`). A task whose displayed number is
+            computed on a larger copy sets it, so the explained number is the displayed one.
     """
 
     supports_gradients = False
 
-    def __init__(self, output_names, batch_size: int):
+    def __init__(self, output_names, batch_size: int, work_side: int | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        if work_side is not None and int(work_side) < 1:
+            raise ValueError(f"work_side must be at least 1 pixel, got {work_side}.")
+        self.work_side = None if work_side is None else int(work_side)
         self.output_names = tuple(output_names) if output_names is not None else None
         self.batch_size = int(batch_size)
         self.evaluations = 0

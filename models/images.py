@@ -123,6 +123,36 @@ def load_image(source: ImageSource | None) -> np.ndarray:
     return _open_and_decode(io.BytesIO(data))
 
 
+JUDGED_SIDE = 512
+"""Longest side of the copy of a photo that every task judges and explains (see judged_copy)."""
+
+
+def judged_copy(image: np.ndarray, max_side: int = JUDGED_SIDE) -> np.ndarray:
+    """The copy of a loaded photo that a task computes its displayed numbers on.
+
+    An explanation must explain the number on the screen, and the explainers perturb and
+    re-score a photo hundreds of times, so they cannot work on a 2048-pixel upload. Tasks
+    therefore judge this copy, and hand the same copy to the explainers (with `work_side` set
+    to `max_side`), so the unperturbed copy scores exactly what the tab shows. Every model of
+    the tasks reads far fewer pixels than 512 (CLIP 224, MediaPipe 256, the quality CNN a
+    shorter side of 256), so judging the copy costs nothing in accuracy.
+
+    Args:
+        image: uint8 H x W x 3, as `load_image` returns it.
+        max_side: the longest side allowed.
+
+    Returns:
+        The image itself when it fits, else a Lanczos-shrunk uint8 copy; applying it twice
+        changes nothing.
+    """
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
 def _load_from_path(path: str) -> np.ndarray:
     """Open a file on disk, refusing missing, empty or unreadable files clearly."""
     if not path:

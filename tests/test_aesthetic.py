@@ -10,6 +10,7 @@ from explain import explain
 from models.aesthetic import quality
 from models.aesthetic import rating as aesthetic
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
+from models.images import judged_copy
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_photos_too_small_to_judge_are_refused_in_one_line(shape):
 
     tiny = np.full(shape, 128, np.uint8)
     for call in (aesthetic.rate, aesthetic.attribute_contributions,
-                 lambda image: aesthetic.explanation_models(image, "quality")):
+                 lambda image: aesthetic.explanation_setup(image, "quality")):
         with pytest.raises(InvalidImage, match=r"at least 64 pixels on each side") as caught:
             call(tiny)
         assert f"{shape[1]} x {shape[0]} pixels" in str(caught.value)
@@ -115,19 +116,20 @@ def test_a_blurred_copy_blames_sharpness(coffee):
 
 
 def test_quality_explanations_run_through_every_method(coffee):
-    models = aesthetic.explanation_models(coffee, "quality")
+    setup = aesthetic.explanation_setup(coffee, "quality")
     for method, budget in (("gradcam", None), ("lime", 30), ("shap", 30)):
-        exp = explain(method, models[method], coffee, target="quality", budget=budget)
-        assert exp.heatmap.shape == coffee.shape[:2]
+        exp = explain(method, setup.models[method], setup.photo,
+                      target=setup.method_targets.get(method, "quality"), budget=budget)
+        assert exp.heatmap.shape == setup.photo.shape[:2]
         assert exp.faithfulness is not None
 
 
 def test_content_without_clip_gives_the_reason_for_every_method(coffee):
-    models = aesthetic.explanation_models(coffee, "content")
+    models = aesthetic.explanation_setup(coffee, "content").models
     assert set(models) == {"gradcam", "lime", "shap"}
     assert all("python -m weights pull clip" in reason for reason in models.values())
     with pytest.raises(ValueError, match="Unknown target"):
-        aesthetic.explanation_models(coffee, "vibes")
+        aesthetic.explanation_setup(coffee, "vibes")
 
 
 def test_zero_shot_content_is_calibrated_on_the_reference_set(coffee, tiny_clip):
@@ -135,9 +137,11 @@ def test_zero_shot_content_is_calibrated_on_the_reference_set(coffee, tiny_clip)
 
     _, photos = aesthetic.reference_variants()
     margins = aesthetic.zero_shot_margins([coffee, photos[1]])
-    # The margin is the zero-shot logit difference: its sigmoid is CLIP's own probability.
+    # The margin is the zero-shot logit difference: its sigmoid is CLIP's own probability, on
+    # the copy every score is judged on.
+    judged = [judged_copy(coffee), judged_copy(photos[1])]
     np.testing.assert_allclose(1 / (1 + np.exp(-margins)),
-                               clip.zero_shot([coffee, photos[1]],
+                               clip.zero_shot(judged,
                                               aesthetic.CONTENT_PROMPTS)[:, 0], atol=1e-5)
     # Recentred on the reference set: its median photo sits at 0.5.
     content = aesthetic.content_scores(photos)
@@ -151,7 +155,7 @@ def test_with_clip_the_content_score_joins_and_grad_cam_reads_its_patch_grid(cof
     assert rating.score == pytest.approx(1 + 9 * aesthetic.combine(rating.quality, rating.content))
     assert not any("pull clip" in note for note in rating.notes)
     aesthetic._adapters.clear()
-    models = aesthetic.explanation_models(coffee, "content")
+    models = aesthetic.explanation_setup(coffee, "content").models
     exp = explain("gradcam", models["gradcam"], coffee, target="content", faithfulness=False)
     assert exp.heatmap.shape == coffee.shape[:2]
     aesthetic._adapters.clear()
@@ -225,7 +229,8 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
     rating = aesthetic.rate(coffee)
     assert rating.content_source == "head"
     assert any("trained head" in note for note in rating.notes)
-    exp = explain("gradcam", aesthetic.explanation_models(coffee, "content")["gradcam"], coffee,
+    gradcam = aesthetic.explanation_setup(coffee, "content").models["gradcam"]
+    exp = explain("gradcam", gradcam, coffee,
                   target="content", faithfulness=False)
     assert exp.heatmap.shape == coffee.shape[:2]
 

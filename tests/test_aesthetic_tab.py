@@ -19,6 +19,7 @@ from PIL import Image
 from demos import TABS, aesthetic_tab
 from demos.figures import aesthetic as aesthetic_drawing
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
+from models.images import judged_copy
 from tests.served import app_client
 
 EXAMPLES = aesthetic_tab.EXAMPLES_DIR
@@ -111,7 +112,7 @@ def test_the_panel_explains_quality_through_the_api(client):
     status, gallery, table, png = client.predict(
         handle_file(str(PHOTO)), ["lime"], "quality", 0, 10, 10, api_name="/aesthetic_explain",
     )
-    assert status.startswith("Explained **quality** with LIME.")
+    assert status.startswith("Explained **quality** = ") and " with LIME." in status
     assert len(gallery) == 1 and table["data"][0][0] == "LIME"
     assert table["data"][0][7] == 10  # the budget typed in Advanced reached LIME
 
@@ -123,7 +124,8 @@ def test_the_request_explains_the_photo_by_the_chosen_score():
     from explain import FunctionModel, KerasModel
 
     request = aesthetic_tab.make_request(str(PHOTO), "quality")
-    assert request.image.shape == np.asarray(Image.open(PHOTO)).shape
+    # The copy the rating judged, so the explained number is the displayed one.
+    assert request.image.shape == judged_copy(np.asarray(Image.open(PHOTO))).shape
     assert request.target == "quality"
     assert isinstance(request.model_for("lime"), FunctionModel)
     assert isinstance(request.model_for("gradcam"), KerasModel)

@@ -156,7 +156,7 @@ def test_one_map_row_and_a_png_per_method(served, photo_path, methods):
     with open(download, "rb") as figure:
         assert figure.read(8) == b"\x89PNG\r\n\x1a\n"
     assert download.endswith("tiny-explanations.png")
-    assert status.startswith("Explained **vivid** with ")
+    assert status.startswith("Explained **vivid** = ") and " with " in status
 
 
 def test_the_target_picker_chooses_the_explained_output(served, photo_path):

@@ -72,8 +72,9 @@ def test_the_gradcam_adapter_scores_your_background_against_the_posts(tiny_clip_
     adapter = pose_explain.background_gradcam_adapter(post, yours, clip=clip)
     assert list(adapter.output_names) == [pose_explain.GRADCAM_OUTPUT]
 
-    expected = float(clip.embed_images(yours.background_only())[0]
-                     @ clip.embed_images(post.background_only())[0])
+    cosine = float(clip.embed_images(yours.background_only())[0]
+                   @ clip.embed_images(post.background_only())[0])
+    expected = min(max((cosine - 0.5) / 0.5, 0.0), 1.0)  # as the comparison maps it
     score = adapter.predict(yours_image[None])[0, 0]
     assert score == pytest.approx(expected, abs=1e-4)
     # Whatever the person does, the background score cannot change: the mask is greyed out
@@ -89,15 +90,22 @@ def test_the_gradcam_adapter_scores_your_background_against_the_posts(tiny_clip_
     assert exp.heatmap.shape == (40, 64) and exp.faithfulness is not None
 
 
-def test_explanation_models_offer_gradcam_only_with_clip(tiny_clip):
+def test_explanation_setup_offers_gradcam_only_with_clip(tiny_clip):
     post = person_analysis(photo(32, 32), centre_mask(32, 32))
     yours = person_analysis(photo(32, 32)[::-1].copy(), centre_mask(32, 32))
-    with_clip = pose_explain.explanation_models(post, yours)
+    background = pose_explain.SIMILARITY_OUTPUTS[1]
+    with_clip = pose_explain.explanation_setup(post, yours, target=background)
     assert pose_explain.gradcam_available()
-    assert set(with_clip) == {"lime", "shap", "gradcam"}
-    assert isinstance(with_clip["lime"], FunctionModel)
-    assert isinstance(with_clip["gradcam"], KerasModel)
-    assert set(pose_explain.explanation_models(post, yours, gradcam=False)) == {"lime", "shap"}
+    assert set(with_clip.models) == {"lime", "shap", "gradcam"}
+    assert isinstance(with_clip.models["lime"], FunctionModel)
+    assert isinstance(with_clip.models["gradcam"], KerasModel)
+    # Grad-CAM explains the CLIP part, under its own name.
+    assert with_clip.method_targets == {"gradcam": pose_explain.GRADCAM_OUTPUT}
+    without = pose_explain.explanation_setup(post, yours, gradcam=False, target=background)
+    assert set(without.models) == {"lime", "shap"}
+    # For the pose, Grad-CAM is offered with the reason it cannot explain it.
+    on_pose = pose_explain.explanation_setup(post, yours)
+    assert on_pose.models["gradcam"] == pose_explain.GRADCAM_SCOPE
 
 
 def test_the_pose_tab_offers_gradcam_when_clip_is_here(tiny_clip):

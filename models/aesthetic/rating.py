@@ -23,7 +23,8 @@ import numpy as np
 
 from models.aesthetic.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
 from models.aesthetic.photos import HELD_OUT_PHOTOS, load_photo
-from models.images import InvalidImage, load_image
+from models.explaining import ExplanationSetup
+from models.images import JUDGED_SIDE, InvalidImage, judged_copy, load_image
 
 OUTPUTS = ("quality", "content")
 
@@ -135,10 +136,14 @@ def combine(quality: float, content: float | None) -> float:
 
 
 def quality_scores(images) -> np.ndarray:
-    """Raw technical quality of each photo (uint8 arrays, any sizes), crops batched together."""
+    """Raw technical quality of each photo (uint8 arrays, any sizes), crops batched together.
+
+    Each photo is judged as its `judged_copy`, as everything the tab shows is, so the
+    explainers, which perturb that copy, explain exactly this number."""
     from models.aesthetic import quality
 
-    crops = [quality.crops_for_scoring(quality.resize_short_side(image)) for image in images]
+    crops = [quality.crops_for_scoring(quality.resize_short_side(judged_copy(image)))
+             for image in images]
     if not crops:
         return np.zeros(0)
     per_crop = quality.scores_of(np.concatenate(crops))
@@ -154,7 +159,7 @@ def zero_shot_margins(images) -> np.ndarray:
 
     clip = clip_module.get_clip()
     labels = clip.label_embeddings(CONTENT_PROMPTS)
-    cosines = clip.embed_images(list(images)) @ labels.T
+    cosines = clip.embed_images([judged_copy(image) for image in images]) @ labels.T
     return clip.logit_scale * (cosines[:, 0] - cosines[:, 1]).astype(np.float64)
 
 
@@ -171,7 +176,7 @@ def content_scores(images) -> np.ndarray:
 
     head = content_head()
     if head is not None:
-        embeddings = clip.embed_images(list(images))
+        embeddings = clip.embed_images([judged_copy(image) for image in images])
         return np.asarray(head(embeddings, training=False), np.float64)[:, 0]
     return 1.0 / (1.0 + np.exp(-(zero_shot_margins(images) - zero_shot_offset())))
 
@@ -443,9 +448,21 @@ _adapters: dict[str, object] = {}
 _adapters_lock = threading.Lock()
 
 
+QUALITY_GRADCAM_OUTPUT = "technical quality, whole photo in one pass"
+"""What Grad-CAM explains for quality. The card's technical quality is the mean over five
+128-pixel crops; Grad-CAM needs one spatial feature map of the whole photo, so it explains the
+same network reading the whole photo at once, named apart."""
+
+QUALITY_NOTE = ("LIME and SHAP explain the technical quality on the card (the quality network's "
+                "mean over five crops); Grad-CAM explains the same network reading the whole "
+                "photo in one pass, which is close but not equal.")
+
+
 def _gradcam_adapter(target: str):
     """A KerasModel for Grad-CAM on `target`, built once per process and way of scoring."""
-    key = target if target == "quality" else f"{target}:{content_method()}"
+    method = content_method() if target == "content" else None
+    key = target if target == "quality" else \
+        f"{target}:{method}:{zero_shot_offset() if method == 'zero-shot' else ''}"
     with _adapters_lock:
         if key in _adapters:
             return _adapters[key]
@@ -456,7 +473,8 @@ def _gradcam_adapter(target: str):
 
         if target == "quality":
             adapter = KerasModel(_quality_keras_model(), preprocess=quality.preprocess,
-                                 cam_layer="quality_features", output_names=["quality"])
+                                 cam_layer="quality_features",
+                                 output_names=[QUALITY_GRADCAM_OUTPUT], work_side=JUDGED_SIDE)
         else:
             from models import clip as clip_module
 
@@ -468,35 +486,45 @@ def _gradcam_adapter(target: str):
                 # The trained head reads the same unit-length embedding the cosines use.
                 score = head(cosines.get_layer("unit_embedding").output)
             else:
-                margin = keras.layers.Dense(1, use_bias=False, trainable=False, name="content")
-                score = margin(cosines.output)
-                # The zero-shot probability rises with (cos aesthetic - cos not aesthetic).
-                margin.set_weights([np.array([[1.0], [-1.0]], np.float32)])
+                # Exactly the displayed content: sigmoid(logit scale x (cos aesthetic - cos not
+                # aesthetic) - the reference set's median margin), as content_scores computes.
+                calibrated = keras.layers.Dense(1, activation="sigmoid", trainable=False,
+                                                name="content")
+                score = calibrated(cosines.output)
+                scale = clip.logit_scale
+                calibrated.set_weights([np.array([[scale], [-scale]], np.float32),
+                                        np.array([-zero_shot_offset()], np.float32)])
             adapter = KerasModel(keras.Model(cosines.input, score),
                                  preprocess=clip._preprocess_graph,
                                  cam_layer=clip.gradcam_layer_name, output_names=["content"],
-                                 input_box=clip.crop_box)
+                                 input_box=clip.crop_box, work_side=JUDGED_SIDE)
         _adapters[key] = adapter
         return adapter
 
 
-def explanation_models(image, target: str) -> dict:
-    """The adapter each method uses to explain `target` ("quality" or "content") on a photo.
+def explanation_setup(image, target: str) -> ExplanationSetup:
+    """How to explain `target` ("quality" or "content") on a photo.
 
     Returns:
-        {"gradcam": KerasModel, "lime": FunctionModel, "shap": FunctionModel}; for "content"
-        without CLIP weights, each maps to the one-sentence reason instead.
+        An ExplanationSetup whose photo is the copy the rating judged, with a Grad-CAM
+        KerasModel and one FunctionModel for LIME and SHAP that score it exactly as `rate`
+        does; for "content" without CLIP weights, each method maps to the one-sentence reason.
     """
     from explain import FunctionModel
 
     if target not in OUTPUTS:
         raise ValueError(f"Unknown target {target!r}; choose from {OUTPUTS}.")
-    ratable_photo(image)
+    photo = judged_copy(ratable_photo(image))
     if target == "content" and not content_available():
-        return {method: CLIP_MISSING for method in ("gradcam", "lime", "shap")}
+        return ExplanationSetup(photo, {method: CLIP_MISSING
+                                        for method in ("gradcam", "lime", "shap")})
     score = quality_scores if target == "quality" else content_scores
     # The quality CNN costs ~15 ms a photo, so SHAP's and LIME's fixed cost per model call
     # matters; larger batches spread it. CLIP is slower per photo and embeds in batches of 16.
     black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None], [target],
-                              batch_size=64 if target == "quality" else 16)
-    return {"gradcam": _gradcam_adapter(target), "lime": black_box, "shap": black_box}
+                              batch_size=64 if target == "quality" else 16,
+                              work_side=JUDGED_SIDE)
+    models = {"gradcam": _gradcam_adapter(target), "lime": black_box, "shap": black_box}
+    if target == "quality":
+        return ExplanationSetup(photo, models, {"gradcam": QUALITY_GRADCAM_OUTPUT}, QUALITY_NOTE)
+    return ExplanationSetup(photo, models)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.images import load_image
+from models.images import judged_copy, load_image
 from models.pose.mediapipe_runtime import RUNTIME, VISIBLE
 
 # === Keypoints ===
@@ -99,7 +99,8 @@ class PersonAnalysis:
     """What InstaVis found in one photo.
 
     Attributes:
-        image: the photo, uint8 H x W x 3 (after load_image).
+        image: the photo as compared, uint8 H x W x 3: `load_image`, then `judged_copy`
+            (longest side at most 512), so the explainers perturb exactly this image.
         people: how many people were found (faces, or one body when no face shows).
         keypoints: 13 x 2 pixel coordinates (x, y) of the main subject's joints, or None.
         visibility: 13 visibilities in [0, 1], or None.
@@ -215,7 +216,7 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
         A PersonAnalysis. With several people the pose is the main subject's: the largest face
         nearest the centre, searched for in a body-sized region around it.
     """
-    image = load_image(image)
+    image = judged_copy(load_image(image))
     height, width = image.shape[:2]
     faces, person = RUNTIME.faces_and_mask(image, faces=pose, mask=mask)
     if person is None:
@@ -422,27 +423,42 @@ def offline_background_similarity(parts: tuple[float, float, float]) -> float:
     return float(sum(w * p for w, p in zip(BACKGROUND_WEIGHTS, parts, strict=True)))
 
 
-def _clip_background_similarity(a: PersonAnalysis, b: PersonAnalysis) -> float | None:
-    """CLIP cosine of the two backgrounds, in [0, 1]; None when CLIP weights are absent."""
+def clip_in_use(use_clip: bool | None) -> bool:
+    """Whether background similarity includes CLIP: asked for, or (None) its weights are here."""
+    if use_clip is not None:
+        return bool(use_clip)
     import weights
 
-    if not weights.available("clip"):
-        return None
+    return weights.available("clip")
+
+
+def clip_score(cosine: float | np.ndarray) -> float | np.ndarray:
+    """A CLIP cosine of two backgrounds mapped to [0, 1]. Photos of anything share some CLIP
+    similarity, so 0.5 and below counts as unrelated."""
+    return np.clip((np.asarray(cosine, np.float64) - 0.5) / 0.5, 0.0, 1.0)
+
+
+def _clip_background_similarity(a: PersonAnalysis, b: PersonAnalysis) -> float:
+    """CLIP similarity of the two backgrounds, in [0, 1] (needs the CLIP weights)."""
     from models import clip
 
     embeddings = clip.embed_images([a.background_only(), b.background_only()])
-    cosine = float(embeddings[0] @ embeddings[1])
-    # Photos of anything share some CLIP similarity; 0.5 and below counts as unrelated.
-    return float(np.clip((cosine - 0.5) / 0.5, 0.0, 1.0))
+    return float(clip_score(embeddings[0] @ embeddings[1]))
 
 
 def background_similarity(a: PersonAnalysis, b: PersonAnalysis, use_clip: bool | None = None,
                           allow_mirror: bool = True) -> BackgroundScore:
     colour, texture, layout = background_parts(a.background, b.background, allow_mirror)
     offline = offline_background_similarity((colour, texture, layout))
-    clip_score = _clip_background_similarity(a, b) if use_clip is not False else None
-    overall = offline if clip_score is None else (offline + clip_score) / 2
-    return BackgroundScore(overall, colour, texture, layout, clip_score)
+    clip_part = _clip_background_similarity(a, b) if clip_in_use(use_clip) else None
+    return BackgroundScore(combined_background(offline, clip_part), colour, texture, layout,
+                           clip_part)
+
+
+def combined_background(offline: float, clip_part: float | None) -> float:
+    """The background similarity shown: the weight-free score, averaged with CLIP's when there
+    is one."""
+    return float(offline if clip_part is None else (offline + clip_part) / 2)
 
 
 # === The entry point ===
@@ -501,19 +517,28 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
     )
 
 
-def similarity_function(reference, allow_mirror: bool = True,
-                        outputs: tuple[str, ...] | None = None):
+def similarity_function(reference, photo=None, allow_mirror: bool = True,
+                        outputs: tuple[str, ...] | None = None, use_clip: bool | None = None):
     """fn(images of b, uint8 N x H x W x 3) -> N x len(outputs) similarities to `reference`.
 
     For LIME and SHAP through explain.FunctionModel: they perturb photo b and watch how similar
-    it stays to a. The reference is analysed once. A perturbed photo with no pose scores 0.
-    `allow_mirror` is `compare`'s, so an explanation scores what the comparison scored.
+    it stays to a. Each output is computed exactly as `compare_analyses` computes the number the
+    Pose tab shows (same mirror rule; CLIP in the background score whenever the comparison used
+    it), so the unperturbed photo scores exactly what the verdict card shows.
+
+    A perturbed copy in which MediaPipe finds no pose cannot be compared at all. It scores the
+    unperturbed photo's pose similarity ("no evidence either way"), not 0: scoring 0 would make
+    the map mostly show where MediaPipe stops finding a person, while the user asked which parts
+    of the photo make the pose match. So the pose map shows what moves the matched pose.
 
     Args:
         reference: photo a (anything `load_image` takes, or its PersonAnalysis).
+        photo: photo b's PersonAnalysis, whose unperturbed pose similarity a copy without a pose
+            scores (None: such copies score 0).
         allow_mirror: as in `compare`.
         outputs: which of SIMILARITY_OUTPUTS to compute, in order (default both). Asking for
             one skips the other's MediaPipe work on every perturbed copy.
+        use_clip: as in `compare` (None: when the CLIP weights are on this machine).
     """
     outputs = tuple(outputs or SIMILARITY_OUTPUTS)
     unknown = set(outputs) - set(SIMILARITY_OUTPUTS)
@@ -522,19 +547,39 @@ def similarity_function(reference, allow_mirror: bool = True,
                          f"{SIMILARITY_OUTPUTS}.")
     base = reference if isinstance(reference, PersonAnalysis) else analyse(reference)
     want_pose, want_background = (name in outputs for name in SIMILARITY_OUTPUTS)
+    no_pose_score = 0.0
+    if want_pose and photo is not None:
+        no_pose_score = pose_similarity(base, photo, allow_mirror)[0] or 0.0
+    with_clip = want_background and clip_in_use(use_clip)
+    reference_embedding = None
+    if with_clip:
+        from models import clip
+
+        reference_embedding = clip.embed_images([base.background_only()])[0]
 
     def fn(images: np.ndarray) -> np.ndarray:
-        rows = []
-        for image in images:
-            other = analyse(image, pose=want_pose, mask=want_background)
-            scores = {}
-            if want_pose:
-                scores[SIMILARITY_OUTPUTS[0]] = pose_similarity(base, other, allow_mirror)[0] or 0.0
-            if want_background:
-                scores[SIMILARITY_OUTPUTS[1]] = background_similarity(
-                    base, other, use_clip=False, allow_mirror=allow_mirror).similarity
-            rows.append([scores[name] for name in outputs])
-        return np.asarray(rows, np.float32)
+        others = [analyse(image, pose=want_pose, mask=want_background) for image in images]
+        columns = {}
+        if want_pose:
+            columns[SIMILARITY_OUTPUTS[0]] = [
+                pose_similarity(base, other, allow_mirror)[0] for other in others]
+            columns[SIMILARITY_OUTPUTS[0]] = [no_pose_score if value is None else value
+                                              for value in columns[SIMILARITY_OUTPUTS[0]]]
+        if want_background:
+            offline = [offline_background_similarity(
+                background_parts(base.background, other.background, allow_mirror))
+                for other in others]
+            clip_parts = [None] * len(others)
+            if with_clip:
+                from models import clip
+
+                # One batched CLIP pass for every perturbed copy's background.
+                embeddings = clip.embed_images([other.background_only() for other in others])
+                clip_parts = [float(v) for v in clip_score(embeddings @ reference_embedding)]
+            columns[SIMILARITY_OUTPUTS[1]] = [combined_background(o, c)
+                                              for o, c in zip(offline, clip_parts, strict=True)]
+        return np.asarray([[columns[name][row] for name in outputs]
+                           for row in range(len(others))], np.float32).reshape(len(others), -1)
 
     return fn
 

@@ -2,15 +2,17 @@
 
 The pose comparison is not one network, so each explainer gets the view of it that it can use:
 
-- LIME and SHAP perturb photo b and re-run the whole comparison against photo a, through
-  `models.pose.similarity_function`: both outputs, pose and background similarity, are
-  explainable. Each evaluation runs MediaPipe, about 50 ms on a 256-pixel copy, so the Pose
-  tab gives them smaller budgets than the panel's defaults.
-- Grad-CAM needs gradients, which MediaPipe does not give. It explains the CLIP part of the
-  background similarity instead: the cosine between CLIP's embedding of b's background and of
-  a's, with b's people greyed out inside the model's preprocessing exactly as
-  `PersonAnalysis.background_only` does, so no change to a person can move the score (nor
-  the faithfulness curves). Offered only when the CLIP weights are on this machine.
+- LIME and SHAP perturb photo b (the very copy the comparison judged) and re-run the
+  comparison against photo a, through `models.pose.comparison.similarity_function`: the
+  unperturbed photo scores exactly the similarities the verdict card shows. Each evaluation
+  runs MediaPipe, about 50 ms, so the Pose tab gives them smaller budgets than the panel's
+  defaults.
+- Grad-CAM needs gradients, which MediaPipe and the weight-free descriptors do not give. It
+  explains the CLIP part of the background similarity, under that name (`GRADCAM_OUTPUT`): the
+  cosine between CLIP's embedding of b's background and of a's, mapped to [0, 1] as the
+  comparison maps it, with b's people greyed out inside the model's preprocessing exactly as
+  `PersonAnalysis.background_only` does. Offered only when the CLIP weights are on this
+  machine.
 
 Nothing heavy is imported here until an adapter is built.
 """
@@ -19,14 +21,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.explaining import ExplanationSetup
+from models.images import JUDGED_SIDE
 from models.pose.comparison import SIMILARITY_OUTPUTS, PersonAnalysis, similarity_function
 
 PERTURBATION_BATCH = 8
 """Images per call of the similarity function: MediaPipe takes one image at a time anyway, and
 small batches keep the progress bar moving."""
 
-GRADCAM_OUTPUT = SIMILARITY_OUTPUTS[1]
-"""The one output Grad-CAM explains: the background similarity (its CLIP part)."""
+GRADCAM_OUTPUT = "background similarity, CLIP part"
+"""The one output Grad-CAM explains, named apart from the background similarity the card shows
+(which also averages in the weight-free descriptors, and has no gradients)."""
 
 BACKGROUND_GREY = 128
 """The value `PersonAnalysis.background_only` paints people with."""
@@ -42,12 +47,13 @@ def gradcam_available() -> bool:
     return weights.available("clip")
 
 
-def similarity_adapter(reference: PersonAnalysis, allow_mirror: bool = True,
-                       target: str | None = None):
+def similarity_adapter(reference: PersonAnalysis, photo: PersonAnalysis | None = None,
+                       allow_mirror: bool = True, target: str | None = None):
     """An `explain.FunctionModel` scoring photos by their similarity to `reference`.
 
     Args:
-        reference: photo a, analysed once (`models.pose.analyse`).
+        reference: photo a, analysed once (`models.pose.comparison.analyse`).
+        photo: photo b's analysis: a perturbed copy without a pose scores its pose similarity.
         allow_mirror: count a mirrored pose as the same, as `compare` did.
         target: one of `models.pose.SIMILARITY_OUTPUTS` to compute only that similarity
             (about half the work per perturbed copy), or None for both.
@@ -58,9 +64,9 @@ def similarity_adapter(reference: PersonAnalysis, allow_mirror: bool = True,
     from explain import FunctionModel
 
     outputs = (target,) if target else SIMILARITY_OUTPUTS
-    return FunctionModel(similarity_function(reference, allow_mirror=allow_mirror,
+    return FunctionModel(similarity_function(reference, photo, allow_mirror=allow_mirror,
                                              outputs=outputs),
-                         list(outputs), batch_size=PERTURBATION_BATCH)
+                         list(outputs), batch_size=PERTURBATION_BATCH, work_side=JUDGED_SIDE)
 
 
 def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis, clip=None):
@@ -83,6 +89,7 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
     Raises:
         weights.WeightsUnavailable: no CLIP weights (when `clip` is not given).
     """
+    import keras
     import tensorflow as tf
 
     from explain import KerasModel
@@ -93,6 +100,13 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
     model = clip.similarity_model(reference_embedding)
     mask = tf.constant(np.asarray(photo.person_mask, np.float32)[None, ..., None])
 
+    # The comparison maps the cosine to [0, 1] by clip((cosine - 0.5) / 0.5); a ReLU of
+    # 2 x cosine - 1 is the same below 1 (a cosine never exceeds 1), with the same gradients.
+    mapped = keras.layers.Dense(1, activation="relu", trainable=False,
+                                name="clip_background")
+    score = mapped(model.output)
+    mapped.set_weights([np.array([[2.0]], np.float32), np.array([-1.0], np.float32)])
+
     def preprocess(images):
         # Bilinear, then the same 0.5 cut as background_only, at the batch's own size.
         size = tf.shape(images)[1:3]
@@ -100,30 +114,48 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
         grey = tf.cast(tf.fill(tf.shape(images), BACKGROUND_GREY), images.dtype)
         return clip._preprocess_graph(tf.where(person, grey, images))
 
-    return KerasModel(model, preprocess=preprocess, cam_layer=clip.gradcam_layer_name,
-                      output_names=[GRADCAM_OUTPUT], input_box=clip.crop_box)
+    return KerasModel(keras.Model(model.input, score), preprocess=preprocess,
+                      cam_layer=clip.gradcam_layer_name, output_names=[GRADCAM_OUTPUT],
+                      input_box=clip.crop_box, work_side=JUDGED_SIDE)
 
 
-def explanation_models(reference: PersonAnalysis, photo: PersonAnalysis, *,
-                       allow_mirror: bool = True, gradcam: bool | None = None,
-                       target: str | None = None) -> dict:
-    """The adapter each explanation method uses for one comparison, keyed by method.
+GRADCAM_SCOPE = ("Grad-CAM explains the background only: the pose comes from MediaPipe, which "
+                 "gives no gradients. Pick LIME or SHAP for the pose.")
+"""Grad-CAM's one-line reason when the pose similarity is asked for."""
+
+POSE_NOTE = ("In the pose map, a perturbed copy in which MediaPipe finds no person counts as "
+             "unchanged, so the map shows what moves the matched pose, not where a person is "
+             "found.")
+
+
+def explanation_setup(reference: PersonAnalysis, photo: PersonAnalysis, *,
+                      allow_mirror: bool = True, gradcam: bool | None = None,
+                      target: str = SIMILARITY_OUTPUTS[0]) -> ExplanationSetup:
+    """How to explain one similarity of photo b to photo a.
 
     Args:
         reference: photo a's analysis.
-        photo: photo b's analysis (the photo being explained).
+        photo: photo b's analysis (the photo being explained, as the comparison judged it).
         allow_mirror: as in `compare`.
-        gradcam: include Grad-CAM (None: when the CLIP weights are on this machine).
-        target: the similarity LIME and SHAP explain; their model computes only it (None: both).
+        gradcam: offer Grad-CAM (None: when the CLIP weights are on this machine).
+        target: the similarity explained, one of SIMILARITY_OUTPUTS.
 
     Returns:
-        {"lime": FunctionModel, "shap": FunctionModel[, "gradcam": KerasModel]}. Grad-CAM's
-        model has only the background output.
+        An ExplanationSetup on photo b's judged copy: LIME and SHAP on a FunctionModel that
+        computes only `target`, exactly as the comparison did; Grad-CAM, for the background,
+        on its CLIP part (`GRADCAM_OUTPUT`), and for the pose, the reason it cannot.
     """
-    function_model = similarity_adapter(reference, allow_mirror, target)
+    if target not in SIMILARITY_OUTPUTS:
+        raise ValueError(f"Unknown target {target!r}; choose from {SIMILARITY_OUTPUTS}.")
+    function_model = similarity_adapter(reference, photo, allow_mirror, target)
     models = {"lime": function_model, "shap": function_model}
     if gradcam is None:
         gradcam = gradcam_available()
-    if gradcam:
+    method_targets = {}
+    if gradcam and target == SIMILARITY_OUTPUTS[1]:
         models["gradcam"] = background_gradcam_adapter(reference, photo)
-    return models
+        method_targets["gradcam"] = GRADCAM_OUTPUT
+    elif gradcam:
+        models["gradcam"] = GRADCAM_SCOPE
+    note = POSE_NOTE if target == SIMILARITY_OUTPUTS[0] else None
+    return ExplanationSetup(photo.image, models, method_targets, note)
