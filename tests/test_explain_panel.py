@@ -340,3 +340,28 @@ def test_a_request_can_give_a_methods_reason_instead_of_a_model(panel, adapters)
     view = panel.run(request, ["gradcam", "cam"])
     assert view.outcomes[0].error == "Grad-CAM sees only the background."
     assert view.outcomes[1].explanation is not None
+
+
+def test_a_run_needs_no_gradio():
+    code = """
+import sys
+import numpy as np
+from demos.explain_runs import ExplainRequest, RunRefused, run_request
+from explain import FunctionModel
+
+image = np.zeros((32, 48, 3), np.uint8)
+image[8:20, 10:30] = 200
+model = FunctionModel(lambda x: x[:, 8:20, 10:30].mean(axis=(1, 2, 3))[:, None] / 255, ["bright"])
+run = run_request(ExplainRequest(image, {"lime": model, "gradcam": "no gradients here"},
+                                 target="bright"), ["gradcam", "lime"], key="plain")
+print(len(run.gallery), run.outcomes[0].error, run.rows[1][0], run.figure_path.suffix)
+try:
+    run_request(ExplainRequest(image, model), [], key="plain")
+except RunRefused as refused:
+    print(refused)
+print("gradio" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT)
+    assert result.stdout.splitlines() == [
+        "1 no gradients here LIME .png", "Pick at least one method to explain with.", "False"]
