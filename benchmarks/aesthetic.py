@@ -61,14 +61,16 @@ def explanation_rows(image, target: str, label: str, repeats: int, methods) -> N
     from explain import default_budget, explain
     from models.aesthetic import rating as aesthetic
 
-    adapters = aesthetic.explanation_models(image, target)
+    setup = aesthetic.explanation_setup(image, target)
+    image = setup.photo  # the copy the rating judged, which the explainers are handed
     for method in methods:
-        adapter = adapters[method]
+        adapter = setup.models[method]
+        explained = setup.method_targets.get(method, target)
         before = adapter.evaluations
-        explain(method, adapter, image, target, seed=0, faithfulness=False)  # warm-up, counts
+        explain(method, adapter, image, explained, seed=0, faithfulness=False)  # warm-up
         evaluations = adapter.evaluations - before
-        seconds = timed(lambda m=method, a=adapter: explain(m, a, image, target, seed=0,
-                                                            faithfulness=False), repeats)
+        seconds = timed(lambda m=method, a=adapter, t=explained: explain(
+            m, a, image, t, seed=0, faithfulness=False), repeats)
         row = {"model": label, "method": method, "seconds": seconds,
                "evaluations": evaluations, "budget": default_budget(method)}
         if method == "gradcam":

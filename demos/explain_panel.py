@@ -266,19 +266,14 @@ class ExplanationPanel:
     def run(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
             seed: int = 0, budgets: Mapping[str, int | None] | None = None,
             progress: Callable[[float, str], None] | None = None) -> PanelView:
-        """Explain a request with the chosen methods and render what the panel shows.
-
-        This is the panel's handler without Gradio in the way: call it from Python or tests.
+        """`demos.explain_runs.run_request` with this panel's key and default budgets: the
+        panel's handler without Gradio in the way, for Python and tests.
 
         Args:
             request: the image, model(s) and target.
             methods: method names (None: every usable method).
-            seed: passed to every method.
-            budgets: model evaluations per method (None or missing: the method's default).
-            progress: called with (fraction, description).
-
-        Returns:
-            The PanelView.
+            seed, progress: as in `run_request`.
+            budgets: model evaluations per method (None or missing: this panel's default).
 
         Raises:
             gr.Error: no method was chosen, or every method failed (one line).

@@ -99,3 +99,32 @@ def normalisation_stats(folder: str | Path) -> tuple[tuple[float, ...], tuple[fl
     if mean and std and len(mean) == 3 and len(std) == 3:
         return tuple(float(m) for m in mean), tuple(float(s) for s in std)
     return IMAGENET_MEAN, IMAGENET_STD
+
+
+def load_backbone(artifact: str, class_name: str, folder: str | Path | None = None):
+    """Load an ImageNet feature backbone through keras-hub.
+
+    Args:
+        artifact: the manifest name resolved when `folder` is None (`weights.resolve`:
+            $INSTAVIS_WEIGHTS_DIR/<artifact>/, shipped, cached, then the Hub).
+        class_name: the keras-hub backbone class, e.g. "ResNetBackbone". The concrete class,
+            not `Backbone`, so a preset of another architecture fails here, not later with a
+            missing-stage or shape error inside a network.
+        folder: a backbone folder: a timm checkpoint (`config.json` + `model.safetensors`,
+            converted by keras-hub) or a keras-hub preset (how tests pass tiny backbones).
+
+    Raises:
+        weights.WeightsUnavailable: no copy of the weights on this machine and none fetchable.
+        ValueError: the folder is in no format keras-hub reads, or holds another architecture.
+        ImportError: timm weights, and the safetensors package is missing.
+    """
+    import keras_hub
+
+    if folder is None:
+        import weights
+
+        folder = weights.resolve(artifact)
+    folder = Path(folder)
+    check_backbone_folder(folder)  # one clear line before keras-hub's longer errors
+    return getattr(keras_hub.models, class_name).from_preset(str(folder))
+

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from models.backbones import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
-    check_backbone_folder,
+    load_backbone,
     normalisation_stats,
 )
 
@@ -76,17 +76,7 @@ def efficientnet_backbone(folder: str | Path | None = None):
         ValueError: the folder is in no format keras-hub reads, or holds another architecture.
         ImportError: timm weights, and the safetensors package is missing.
     """
-    import keras_hub
-
-    if folder is None:
-        import weights
-
-        folder = weights.resolve(EFFICIENTNET_WEIGHTS)
-    folder = Path(folder)
-    check_backbone_folder(folder)  # one clear line before keras-hub's longer errors
-    # The concrete class, so that a preset of another architecture fails here and not later
-    # with a missing-stage error.
-    return keras_hub.models.EfficientNetBackbone.from_preset(str(folder))
+    return load_backbone(EFFICIENTNET_WEIGHTS, "EfficientNetBackbone", folder)
 
 
 @dataclass(frozen=True)

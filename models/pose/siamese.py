@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 from models.backbones import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
-    check_backbone_folder,
+    load_backbone,
 )
 
 __all__ = [
@@ -91,17 +91,7 @@ def resnet50_backbone(folder: str | Path | None = None):
         ValueError: the folder is in no format keras-hub reads, or holds a non-ResNet backbone.
         ImportError: timm weights, and the safetensors package is missing.
     """
-    import keras_hub
-
-    if folder is None:
-        import weights
-
-        folder = weights.resolve(RESNET50_WEIGHTS)
-    folder = Path(folder)
-    check_backbone_folder(folder)  # one clear line before keras-hub's longer errors
-    # ResNetBackbone rather than Backbone: a preset of another architecture fails here, not
-    # later with a shape error inside the Siamese network.
-    return keras_hub.models.ResNetBackbone.from_preset(str(folder))
+    return load_backbone(RESNET50_WEIGHTS, "ResNetBackbone", folder)
 
 
 def _normalisation_layer(mean: Sequence[float], std: Sequence[float], name: str):
