@@ -34,8 +34,11 @@ def region_model(mask: np.ndarray, seed: int = 0):
     """A conv net whose single score depends only on the pixels under `mask`.
 
     Input (h, w, 3) -> Conv2D 3x3 (no bias) -> ReLU -> x mask ("region") -> GAP -> Dense(1).
-    Conv weights are positive, so brighter pixels in the region raise the score and black
-    pixels (deletion) lower it.
+    Two of the six filters are positive (brightness) and four sum to zero (edges and texture),
+    with positive Dense weights. So blacking the region out (deletion) lowers the score, and so
+    does blurring it (the insertion canvas). A brightness-only net scores a blurred photo about
+    as high as the photo itself (blur keeps a region's mean), which leaves the insertion curve
+    nothing to measure: no map, however right, could then beat random maps on it.
     """
     import keras
 
@@ -45,17 +48,20 @@ def region_model(mask: np.ndarray, seed: int = 0):
     height, width = mask.shape
     inputs = keras.Input((height, width, 3), name="pixels")
     scaled = keras.layers.Rescaling(1 / 255, name="scale")(inputs)
-    features = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, activation="relu",
+    features = keras.layers.Conv2D(6, 3, padding="same", use_bias=False, activation="relu",
                                    name="features")(scaled)
     region = FixedMask(mask, name="region")(features)
     pooled = keras.layers.GlobalAveragePooling2D(name="gap")(region)
     score = keras.layers.Dense(1, name="score")(pooled)
     model = keras.Model(inputs, score)
+    brightness = rng.uniform(0.05, 0.2, (3, 3, 3, 2))
+    edges = rng.normal(0.0, 1.0, (3, 3, 3, 4))
+    edges -= edges.mean(axis=(0, 1, 2))  # zero sum: blind to flat colour, however bright
     model.get_layer("features").set_weights(
-        [rng.uniform(0.05, 0.2, (3, 3, 3, 4)).astype(np.float32)]
+        [np.concatenate([brightness, edges], axis=-1).astype(np.float32)]
     )
     model.get_layer("score").set_weights(
-        [rng.uniform(0.5, 1.5, (4, 1)).astype(np.float32) * 100, np.zeros(1, np.float32)]
+        [rng.uniform(0.5, 1.5, (6, 1)).astype(np.float32) * 100, np.zeros(1, np.float32)]
     )
     return model
 
