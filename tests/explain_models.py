@@ -24,6 +24,61 @@ def disk_mask(height: int, width: int) -> np.ndarray:
     return (((rows - centre_r) ** 2 + (cols - centre_c) ** 2) <= radius**2).astype(np.float32)
 
 
+# Photos that ship inside installed wheels (no download) and that no other test uses, each with
+# a disk for a region model to read: (centre row, centre column) as fractions of the photo's
+# height and width, and the radius as a fraction of its shorter side. Positions and sizes vary,
+# from 5% of the photo (rocket, flower) to 17% (hubble_deep_field).
+NATURAL_SCENES = {
+    "rocket": (0.30, 0.75, 0.15),
+    "motorcycle": (0.60, 0.30, 0.18),
+    "immunohistochemistry": (0.70, 0.30, 0.15),
+    "hubble_deep_field": (0.50, 0.50, 0.25),
+    "coins": (0.30, 0.30, 0.25),
+    "camera": (0.35, 0.45, 0.18),
+    "china": (0.70, 0.25, 0.18),
+    "flower": (0.20, 0.80, 0.15),
+    "grace_hopper": (0.75, 0.30, 0.20),
+    "retina": (0.50, 0.30, 0.20),
+}
+
+
+def natural_photo(name: str, side: int = 128) -> np.ndarray:
+    """One of NATURAL_SCENES' photos, RGB, its longest side `side` pixels."""
+    from skimage import data
+
+    if name == "motorcycle":
+        image = data.stereo_motorcycle()[0]  # the left view
+    elif name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    elif name == "grace_hopper":
+        from matplotlib.cbook import get_sample_data
+        from PIL import Image
+
+        with Image.open(get_sample_data("grace_hopper.jpg")) as opened:
+            image = np.asarray(opened.convert("RGB"))
+    else:
+        image = getattr(data, name)()
+    if image.ndim == 2:  # coins and camera are grey
+        image = np.repeat(image[..., None], 3, axis=-1)
+    height, width = image.shape[:2]
+    scale = side / max(height, width)
+    small = resize(image, (round(height * scale), round(width * scale)), anti_aliasing=True,
+                   preserve_range=True)
+    return np.clip(np.rint(small), 0, 255).astype(np.uint8)
+
+
+def scene_disk(name: str, size: tuple[int, int]) -> np.ndarray:
+    """NATURAL_SCENES' disk for `name` as a float32 0/1 mask of `size` (height, width)."""
+    centre_row, centre_col, radius = NATURAL_SCENES[name]
+    height, width = size
+    rows, cols = np.mgrid[:height, :width]
+    inside = ((rows - centre_row * height) ** 2 + (cols - centre_col * width) ** 2
+              <= (radius * min(height, width)) ** 2)
+    return inside.astype(np.float32)
+
+
 def photo(height: int, width: int) -> np.ndarray:
     """A real photo (scikit-image's astronaut, public domain) at the given size."""
     small = resize(astronaut(), (height, width), anti_aliasing=True, preserve_range=True)
@@ -98,7 +153,8 @@ def token_model(mask: np.ndarray, patch: int = 8, seed: int = 0):
 
 
 def top_fraction_inside(heatmap: np.ndarray, mask: np.ndarray, fraction: float = 0.1) -> float:
-    """Share of the `fraction` highest-valued pixels that fall inside `mask`."""
+    """Share of the `fraction` highest-valued pixels that fall inside `mask` (ties: first in
+    raster order)."""
     count = max(1, int(round(heatmap.size * fraction)))
     top = np.argsort(-heatmap.ravel(), kind="stable")[:count]
     return float(mask.ravel()[top].mean())
