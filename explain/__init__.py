@@ -9,7 +9,7 @@ from explain.api import METHODS, default_budget, explain
 from explain.explanation import Explanation, Faithfulness
 from explain.function_model import FunctionModel
 from explain.keras_model import KerasModel
-from explain.metrics import SanityCheck, sanity_check
+from explain.sanity import SanityCheck, sanity_check
 
 __all__ = [
     "METHODS", "Explanation", "Faithfulness", "FunctionModel", "KerasModel", "SanityCheck",

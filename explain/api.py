@@ -45,8 +45,8 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
         seed: the same seed gives the same map.
         budget: the most model evaluations the map may use (None: the method's default).
         progress: called with a fraction in [0, 1] as work advances (e.g. a gr.Progress).
-        faithfulness: also compute deletion and insertion AUC against a random map (one more
-            batched pass of 4 * (DEFAULT_STEPS + 1) evaluations).
+        faithfulness: also compute deletion and insertion AUC against random maps (one more
+            batched pass of `explain.metrics.faithfulness_evaluations()` = 81 evaluations).
         **options: method options (lime: segmentation, ...; shap: masker, ...).
 
     Returns:

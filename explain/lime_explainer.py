@@ -13,6 +13,20 @@ from explain.targets import Target
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 
+DEFAULT_SEGMENTATION = "slic"
+SLIC_SEGMENTS = 150
+DEFAULT_HIDE_COLOR = 0
+"""The defaults were chosen on ten photos no other test uses, with a model that reads only a
+disk (tests/test_lime_shap.py; `python -m benchmarks.explain --quality`; the README's table).
+At 256 pixels LIME's own defaults, quickshift segments hidden with their mean colour, put 0.58
+of the map's top pixels inside the disk on average and 0.30 on the worst photo: quickshift's
+segments straddle the disk's edge, and a segment filled with its own mean keeps its colour and
+brightness, so a model reading those barely notices it hidden. 150 SLIC segments hidden in
+black put 0.78 inside on average and at least 0.63 on every photo. (A grey fill hides nothing
+on grey content, and 100 or 200 SLIC segments, or 300 samples, did no better.) Black is also
+the deletion curve's fill, which flatters the deletion AUC; the share inside the disk and the
+insertion curve (a blur) do not depend on that choice."""
+
 REFERENCE_SIDE = 256
 """The defaults below are tuned at this size (explain's work size). For other sizes the
 pixel-valued ones are scaled, so a 64-pixel image still gets about as many segments as a
@@ -20,11 +34,12 @@ pixel-valued ones are scaled, so a 64-pixel image still gets about as many segme
 
 
 def default_segmentation_options(segmentation: str, height: int, width: int) -> dict:
-    """scikit-image parameters giving roughly 40-100 segments on photos of any size.
+    """scikit-image parameters for photos of any size.
 
-    Measured on scikit-image's astronaut, chelsea, coffee, rocket and immunohistochemistry
-    images at 256 pixels (longest side): quickshift 49-107 segments, slic 45-64, felzenszwalb
-    39-92; at 64 pixels the counts stay within about a factor of two of those.
+    slic (the default) asks for 150 segments and gets about 90-150 on photos; quickshift and
+    felzenszwalb give roughly 40-100. Measured on scikit-image's astronaut, chelsea, coffee,
+    rocket and immunohistochemistry images at 256 pixels (longest side): quickshift 49-107
+    segments, felzenszwalb 39-92; at 64 pixels the counts stay within about a factor of two.
     """
     scale = max(height, width) / REFERENCE_SIDE
     area = height * width / REFERENCE_SIDE**2
@@ -33,8 +48,10 @@ def default_segmentation_options(segmentation: str, height: int, width: int) -> 
         # more segments (4 gave only 24-55) and runs faster (~0.2 s instead of ~0.35 s).
         return {"kernel_size": max(1.0, 3.0 * scale), "max_dist": 100.0 * scale, "ratio": 0.2}
     if segmentation == "slic":
-        # n_segments is only a target: SLIC returned 45-73 segments for 80 asked.
-        return {"n_segments": 80, "compactness": 10.0}
+        # n_segments is only a target: SLIC returned 87-148 segments for 150 asked on ten
+        # photos at 128 and 256 pixels. 150 found a region best (README: 100 and 200 did
+        # worse); compactness is scikit-image's own default.
+        return {"n_segments": SLIC_SEGMENTS, "compactness": 10.0}
     if segmentation == "felzenszwalb":
         # The merge threshold scales with the square root of the area and the minimum segment
         # with the area: scaling both by the area over-segments small images.
@@ -142,11 +159,13 @@ class LIMEExplainer:
     every segment (no feature selection) so the map covers the whole image.
 
     Args:
-        segmentation: "quickshift" (LIME's default), "slic" or "felzenszwalb" (scikit-image).
+        segmentation: "slic" (the default: about 150 segments), "quickshift" (LIME's own
+            default) or "felzenszwalb" (scikit-image).
         segments: an integer label map to use instead of a segmentation (e.g. a person mask);
             resized with nearest-neighbour to the image the method is given.
-        hide_color: what a hidden segment becomes: None for its mean colour (LIME's default),
-            or a grey level / RGB triple.
+        hide_color: what a hidden segment becomes: a grey level (default 0, black) or an RGB
+            triple, or None for the segment's own mean colour (LIME's default). See
+            DEFAULT_HIDE_COLOR for why black.
         **segmentation_options: scikit-image parameters replacing the defaults of
             `default_segmentation_options` (which are scaled to the image size; these are not).
 
@@ -157,13 +176,14 @@ class LIMEExplainer:
     name = "lime"
     needs_gradients = False
     # Samples (= model evaluations). ResNet50 at 224 x 224 runs about 30 ms an image batched on
-    # 2 cores, so 200 samples take ~6 s plus ~0.35 s of segmentation, sampling and fitting:
-    # inside the 10 s budget with room for slower models. The benchmark tunes it.
+    # 2 cores, so 200 samples take ~6 s plus ~0.3 s of segmentation, sampling and fitting:
+    # inside the 10 s budget with room for slower models. The benchmark tunes it; 300 samples
+    # found the disk no better than 200 on the README's photos.
     default_budget = SPECS["lime"].default_budget
     min_budget = SPECS["lime"].min_budget
 
-    def __init__(self, segmentation: str = "quickshift", segments=None, hide_color=None,
-                 **segmentation_options):
+    def __init__(self, segmentation: str = DEFAULT_SEGMENTATION, segments=None,
+                 hide_color=DEFAULT_HIDE_COLOR, **segmentation_options):
         check_segmentation_options(segmentation, segmentation_options)
         if hide_color is not None:
             color = np.asarray(hide_color)

@@ -28,8 +28,8 @@ visible (a linear ramp leaves a 0.5 region at a quarter of full opacity when alp
 zero still shows the bare photo."""
 
 TABLE_HEADERS = [
-    "Method", "Deletion AUC", "Insertion AUC", "Random map's deletion AUC",
-    "Random map's insertion AUC", "Beats random", "Seconds", "Evaluations",
+    "Method", "Deletion AUC", "Insertion AUC", "Random maps' deletion AUC (mean)",
+    "Random maps' insertion AUC (mean)", "Beats random", "Seconds", "Evaluations",
 ]
 
 
@@ -57,23 +57,32 @@ def format_score(value: float, digits: int = 3) -> str:
 
 
 def faithfulness_summary(exp: Explanation) -> str:
-    """ "del 0.21 (rand 0.35) · ins 0.62 (rand 0.40)", or "" when faithfulness was skipped."""
+    """ "del 0.21 (rand 0.35 ± 0.04) · ins 0.62 (rand 0.40 ± 0.03)", or "" when faithfulness
+    was skipped.
+
+    The map's AUCs are the ones read on the random maps' grid (`compared_*`), so the numbers
+    side by side are measured alike and agree with the verdict.
+    """
     scores = exp.faithfulness
     if scores is None:
         return ""
-    return (f"del {format_score(scores.deletion_auc)} "
-            f"(rand {format_score(scores.random_deletion_auc)}) · "
-            f"ins {format_score(scores.insertion_auc)} "
-            f"(rand {format_score(scores.random_insertion_auc)})")
+    return (f"del {format_score(scores.compared_deletion_auc)} "
+            f"(rand {format_score(scores.random_deletion_auc)} "
+            f"± {format_score(scores.random_deletion_spread)}) · "
+            f"ins {format_score(scores.compared_insertion_auc)} "
+            f"(rand {format_score(scores.random_insertion_auc)} "
+            f"± {format_score(scores.random_insertion_spread)})")
 
 
 def verdict(exp: Explanation) -> str:
-    """One phrase saying whether the map beats a random map on both faithfulness curves."""
+    """One phrase: the Faithfulness verdict and what it rests on."""
     if exp.faithfulness is None:
         return "faithfulness not measured"
-    if exp.faithfulness.beats_random:
-        return "faithful: beats the random map"
-    return "not faithful: does not beat the random map"
+    scores = exp.faithfulness
+    # Short enough for a figure title; the spread rule is in the legend and the docs.
+    if scores.beats_random:
+        return f"{scores.verdict}: beats {scores.random_maps} random maps"
+    return f"{scores.verdict} vs {scores.random_maps} random maps"
 
 
 # === Overlays ===
@@ -179,7 +188,8 @@ def panel_title(exp: Explanation) -> str:
     """A figure panel's title: the method, then its faithfulness numbers and verdict."""
     lines = [method_name(exp.method)]
     if exp.faithfulness is not None:
-        lines += [faithfulness_summary(exp), verdict(exp)]
+        # Deletion and insertion on lines of their own: one line would outgrow the panel.
+        lines += [*faithfulness_summary(exp).split(" · "), verdict(exp)]
     return "\n".join(lines)
 
 
@@ -188,7 +198,7 @@ def comparison_figure(image: np.ndarray, explanations: Sequence[Explanation],
     """The photo, then one overlay per explanation, side by side, with a colour bar per kind.
 
     Each overlay is titled with its method and, when measured, its deletion and insertion AUC
-    against the random map's. One colour bar serves all unsigned maps and one all signed maps,
+    against the random maps'. One colour bar serves all unsigned maps and one all signed maps,
     so the reader learns each colour scale once.
 
     Args:
@@ -214,9 +224,9 @@ def comparison_figure(image: np.ndarray, explanations: Sequence[Explanation],
     panels = 1 + len(overlays)
     height, width = image.shape[:2]
     panel_width = 3.2
-    # Room for up to three title lines above each image, the figure's title, and a colour
+    # Room for up to four title lines above each image, the figure's title, and a colour
     # bar per kind below.
-    fig_height = (panel_width * height / width + 0.75 + (0.3 if title else 0.0)
+    fig_height = (panel_width * height / width + 0.95 + (0.3 if title else 0.0)
                   + 0.3 * len({exp.signed for exp in explanations}))
     fig = Figure(figsize=(panel_width * panels, fig_height), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
@@ -270,9 +280,10 @@ def save_png(fig, path, dpi: int = 150) -> Path:
 def faithfulness_rows(explanations: Sequence[Explanation]) -> list[list]:
     """One table row per explanation, in the order of TABLE_HEADERS.
 
-    Rows hold: method name, deletion AUC, insertion AUC, the random map's deletion and insertion
-    AUC, "yes"/"no" for beating the random map ("n/a" and None scores when faithfulness was
-    skipped), the map's seconds and its model evaluations (from `meta`).
+    Rows hold: method name, the map's deletion and insertion AUC read on the random maps' grid
+    (what the verdict compares), the random maps' mean deletion and insertion AUC, "yes"/"no"
+    for beating them ("n/a" and None scores when faithfulness was skipped), the map's seconds
+    and its model evaluations (from `meta`).
     """
     rows = []
     for exp in explanations:
@@ -280,7 +291,7 @@ def faithfulness_rows(explanations: Sequence[Explanation]) -> list[list]:
         if scores is None:
             numbers, beats = [None] * 4, "n/a"
         else:
-            numbers = [float(scores.deletion_auc), float(scores.insertion_auc),
+            numbers = [float(scores.compared_deletion_auc), float(scores.compared_insertion_auc),
                        float(scores.random_deletion_auc), float(scores.random_insertion_auc)]
             beats = "yes" if scores.beats_random else "no"
         seconds = exp.meta.get("seconds")

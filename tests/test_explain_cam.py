@@ -9,7 +9,7 @@ import pytest
 
 from explain import FunctionModel, KerasModel, explain, sanity_check
 from explain.base_cam import tokens_to_grid
-from explain.metrics import randomised_copy
+from explain.sanity import randomised_copy
 from tests.explain_models import (
     disk_mask,
     photo,

@@ -111,3 +111,33 @@ def test_budget_accepts_any_whole_number_type(keras_adapter):
         assert exp.meta["evaluations"] == 1
     with pytest.raises(ValueError, match="whole number"):
         explain("gradcam", keras_adapter, photo(32, 32), budget=1.5)
+
+
+def test_explain_modules_import_each_other_without_a_circle():
+    """No module of explain/ may import, at top level or inside a function, one that imports
+    it back, directly or through others (the package's __init__ only gathers the names)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "explain"
+    graph = {}
+    for path in package.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                    "explain."):
+                imported.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[1] for alias in node.names
+                             if alias.name.startswith("explain.")}
+        graph[path.stem] = imported
+    assert "api" not in graph["metrics"] and "sanity" not in graph["metrics"]
+
+    def reaches(start, goal, seen=()):
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, (*seen, nxt)))
+                   for nxt in graph.get(start, ()))
+
+    circles = sorted(module for module in graph if reaches(module, module))
+    assert circles == [], f"modules on an import circle: {circles}"

@@ -37,10 +37,24 @@ def explanation(method="gradcam", heatmap=None, signed=False, faithfulness=None,
     )
 
 
-GOOD = Faithfulness(deletion_auc=0.2134, insertion_auc=0.6189, random_deletion_auc=0.3512,
-                    random_insertion_auc=0.4021, steps=16)
-BAD = Faithfulness(deletion_auc=81.46, insertion_auc=120.4, random_deletion_auc=80.02,
-                   random_insertion_auc=140.7, steps=16)
+def faithfulness(deletion, insertion, random_deletion, random_insertion, spreads,
+                 full=None):
+    """A hand-made Faithfulness: the map's AUCs on the random maps' grid, the random maps' mean
+    and spread; `full` gives the map's own 16-step AUCs (default: the same)."""
+    full = full or (deletion, insertion)
+    return Faithfulness(
+        deletion_auc=full[0], insertion_auc=full[1], random_deletion_auc=random_deletion,
+        random_insertion_auc=random_insertion, steps=16, deletion_curve=(1.0,) * 17,
+        insertion_curve=(0.0,) * 16 + (1.0,), random_deletion_spread=spreads[0],
+        random_insertion_spread=spreads[1], random_maps=8, random_steps=4,
+        compared_deletion_auc=deletion, compared_insertion_auc=insertion,
+    )
+
+
+# Beats the random maps by more than their spread on both curves.
+GOOD = faithfulness(0.2134, 0.6189, 0.3512, 0.4021, (0.04, 0.03), full=(0.1991, 0.6402))
+# Beats their mean on deletion but not by the spread, and loses on insertion.
+BAD = faithfulness(79.46, 120.4, 80.02, 140.7, (2.5, 6.1))
 
 
 # === Input checks ===
@@ -145,10 +159,11 @@ def test_comparison_figure_shows_the_photo_then_one_overlay_per_explanation():
     titles = [ax.get_title() for ax in image_axes]
     assert titles[0] == "Photo"
     assert titles[1].startswith("Grad-CAM")
-    assert "del 0.213 (rand 0.351)" in titles[1] and "ins 0.619 (rand 0.402)" in titles[1]
-    assert "beats the random map" in titles[1]
-    assert "del 81.5 (rand 80.0)" in titles[2] and "ins 120 (rand 141)" in titles[2]
-    assert "does not beat the random map" in titles[2]
+    # The map's AUCs on the random maps' grid (what the verdict compares), each on its line.
+    assert "\ndel 0.213 (rand 0.351 ± 0.0400)\nins 0.619 (rand 0.402 ± 0.0300)\n" in titles[1]
+    assert titles[1].endswith("faithful: beats 8 random maps")
+    assert "\ndel 79.5 (rand 80.0 ± 2.50)\nins 120 (rand 141 ± 6.10)\n" in titles[2]
+    assert titles[2].endswith("no better than chance vs 8 random maps")
     assert titles[3] == "CAM"  # faithfulness not measured: no numbers to show
     assert fig.get_suptitle() == "What drives vivid"
     # One colour bar per kind of map present (unsigned and signed).
@@ -192,10 +207,9 @@ def test_faithfulness_rows_hold_the_explanations_numbers():
             explanation("newmethod", seconds=0.5, evaluations=7)]
     rows = faithfulness_rows(exps)
     assert [len(row) for row in rows] == [len(TABLE_HEADERS)] * 3
-    assert rows[0] == ["Grad-CAM", GOOD.deletion_auc, GOOD.insertion_auc,
-                       GOOD.random_deletion_auc, GOOD.random_insertion_auc, "yes", 0.125, 1]
-    assert rows[1] == ["LIME", BAD.deletion_auc, BAD.insertion_auc, BAD.random_deletion_auc,
-                       BAD.random_insertion_auc, "no", 3.5, 200]
+    # The map's AUCs are the ones the verdict compares (on the random maps' grid).
+    assert rows[0] == ["Grad-CAM", 0.2134, 0.6189, 0.3512, 0.4021, "yes", 0.125, 1]
+    assert rows[1] == ["LIME", 79.46, 120.4, 80.02, 140.7, "no", 3.5, 200]
     assert rows[2] == ["newmethod", None, None, None, None, "n/a", 0.5, 7]
 
 
