@@ -40,21 +40,27 @@ from demos.explain_runs import (
     run_request,
     target_choices_of,
 )
+from explain.metrics import RANDOM_MAPS
 from explain.render import method_name
 
-TABLE_TYPES = ["str", "number", "number", "number", "number", "str", "number", "number"]
+TABLE_TYPES = ["str", "str", "number", "number", "str", "str", "str", "str", "number",
+               "number"]
 
 LEGEND = f"""\
 **Reading the maps.** Bright yellow marks what mattered most to the model; where a map fades out,
 the photo shows through. Red-and-blue maps are *signed*: red raised the score, blue lowered it.
+Each caption names the number the map explains and its value on this photo.
 
 **Is a map faithful?** *Deletion* blacks out the pixels the map ranks highest first: if the map
 is right, the score falls fast, so a **lower** deletion AUC is better. *Insertion* paints those
 pixels first onto a blurred copy of the photo: the score should rise fast, so a **higher**
-insertion AUC is better. Each map is measured against a random map of the same photo:
-**lower deletion and higher insertion than the random map = faithful.** AUCs are in the model's
-own score units. Seconds and evaluations are the map's own; the check adds
-{FAITHFULNESS_EVALUATIONS} evaluations.
+insertion AUC is better. Each map is measured against {RANDOM_MAPS} random maps of the same
+photo. It is called **faithful** only when its deletion AUC is below their mean by more than
+their spread (one standard deviation) *and* its insertion AUC is above their mean by more than
+their spread; otherwise it is **no better than chance**. AUCs are in the model's own score
+units; the *normalised* ones put the photo's own score at 1 and the fully deleted or blurred
+photo's at 0, so two targets can be compared. Seconds and evaluations are the map's own; the
+check adds {FAITHFULNESS_EVALUATIONS} evaluations.
 """
 
 
@@ -232,7 +238,8 @@ class ExplanationPanel:
             table = gr.Dataframe(
                 headers=TABLE_HEADERS, datatype=TABLE_TYPES, interactive=False, wrap=True,
                 label="Faithfulness", elem_id=f"{key}-explain-table",
-                column_widths=["11%", "14%", "14%", "12%", "12%", "17%", "9%", "11%"],
+                column_widths=["8%", "14%", "9%", "9%", "11%", "11%", "13%", "10%", "7%",
+                               "8%"],
             )
             with gr.Row():
                 gr.Markdown(LEGEND, elem_id=f"{key}-explain-legend")

@@ -28,11 +28,10 @@ import numpy as np
 
 from explain import explain
 from explain.explanation import Explanation
-from explain.metrics import DEFAULT_STEPS
+from explain.metrics import faithfulness_evaluations
 from explain.model_base import ModelAdapter
 from explain.render import (
     comparison_figure,
-    faithfulness_rows,
     format_score,
     method_name,
     overlay,
@@ -45,12 +44,18 @@ from weights import WeightsUnavailable
 log = logging.getLogger("instavis")
 
 TABLE_HEADERS = [
-    "Method", "Deletion AUC (lower is better)", "Insertion AUC (higher is better)",
-    "Random map: deletion", "Random map: insertion", "Beats random?", "Seconds", "Evaluations",
+    "Method", "Explains (on this photo)", "Deletion AUC (lower is better)",
+    "Insertion AUC (higher is better)", "Random maps: deletion (mean ± spread)",
+    "Random maps: insertion (mean ± spread)", "Normalised deletion / insertion (map; random)",
+    "Verdict", "Seconds", "Evaluations",
 ]
-FAITHFULNESS_EVALUATIONS = 4 * (DEFAULT_STEPS + 1)
-"""Model evaluations the faithfulness pass adds to every map (deletion and insertion curves for
-the map and for the random map)."""
+"""The faithfulness table's columns. The map's AUCs are read on the random maps' grid, as the
+verdict compares them; normalised AUCs put the photo's score at 1 and the fully deleted (or
+blurred) image's at 0, so rows for different targets can be compared."""
+
+FAITHFULNESS_EVALUATIONS = faithfulness_evaluations()
+"""Model evaluations the faithfulness pass adds to every map (the map's deletion and insertion
+curves and the random maps', sharing their end images)."""
 
 FIGURE_MAX_AGE = 3600.0
 """Seconds a figure written for download is kept. Gradio copies it into its own cache when the
@@ -238,20 +243,43 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
     return outcomes
 
 
+def _with_spread(mean: float, spread: float) -> str:
+    return f"{format_score(mean)} ± {format_score(spread, 2)}"
+
+
+def _normalised(value: float | None) -> str:
+    return "n/a" if value is None else format_score(value, 2)
+
+
+def table_row(exp: Explanation) -> list:
+    """One explanation's row (TABLE_HEADERS): rounded for reading."""
+    seconds = exp.meta.get("seconds")
+    common_end = [None if seconds is None else round(float(seconds), 2),
+                  exp.meta.get("evaluations")]
+    scores = exp.faithfulness
+    if scores is None:
+        return [method_name(exp.method), str(exp.target), None, None, None, None, None,
+                "not measured", *common_end]
+    normalised = (f"{_normalised(scores.normalise_deletion(scores.compared_deletion_auc))} / "
+                  f"{_normalised(scores.normalise_insertion(scores.compared_insertion_auc))}; "
+                  f"{_normalised(scores.random_deletion_auc_normalised)} / "
+                  f"{_normalised(scores.random_insertion_auc_normalised)}")
+    return [
+        method_name(exp.method), _quantity(exp),
+        float(format_score(scores.compared_deletion_auc, 4)),
+        float(format_score(scores.compared_insertion_auc, 4)),
+        _with_spread(scores.random_deletion_auc, scores.random_deletion_spread),
+        _with_spread(scores.random_insertion_auc, scores.random_insertion_spread),
+        normalised, scores.verdict, *common_end,
+    ]
+
+
 def table_rows(outcomes: Sequence[MethodOutcome]) -> list[list]:
-    """The panel's table: scores rounded for reading, and failed methods with their reason."""
-    rows = []
-    for outcome in outcomes:
-        if outcome.explanation is None:
-            rows.append([method_name(outcome.method), None, None, None, None,
-                         f"failed: {outcome.error}", None, None])
-            continue
-        (row,) = faithfulness_rows([outcome.explanation])
-        name, *scores, beats, seconds, evaluations = row
-        scores = [None if s is None else float(format_score(s, 4)) for s in scores]
-        rows.append([name, *scores, beats,
-                     None if seconds is None else round(seconds, 2), evaluations])
-    return rows
+    """The panel's table: one row per method; a failed method with its reason."""
+    return [table_row(o.explanation) if o.explanation is not None else
+            [method_name(o.method), None, None, None, None, None, None,
+             f"failed: {o.error}", None, None]
+            for o in outcomes]
 
 
 def explained_value(exp: Explanation) -> float | None:
@@ -293,7 +321,8 @@ def status_line(outcomes: Sequence[MethodOutcome], request: ExplainRequest) -> s
     measured = [e for e in made if e.faithfulness is not None]
     if measured:
         faithful = sum(e.faithfulness.beats_random for e in measured)
-        parts.append(f"Maps that beat the random map: {faithful} of {len(measured)}.")
+        parts.append(f"Faithful maps (they beat {measured[0].faithfulness.random_maps} random "
+                      f"maps by more than their spread): {faithful} of {len(measured)}.")
     parts += [f"**{method_name(o.method)} failed:** {o.error}" for o in outcomes if o.error]
     if request.note:
         parts.append(request.note)

@@ -90,7 +90,7 @@ def sanity_check(method: str, model, image: np.ndarray, target=0, *, top_layers:
     cam_layer = model.cam_layer.name if method in ("gradcam", "cam") else None
     twin = KerasModel(clone, preprocess=model.preprocess, cam_layer=cam_layer,
                       output_names=model.output_names, batch_size=model.batch_size,
-                      input_box=model.input_box)
+                      input_box=model.input_box, work_side=model.work_side)
     randomised = explain(method, twin, image, target, seed=seed, budget=budget,
                          faithfulness=False)
     a, b = original.heatmap, randomised.heatmap

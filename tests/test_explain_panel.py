@@ -139,19 +139,24 @@ def test_one_map_row_and_a_png_per_method(served, photo_path, methods):
     assert len(gallery) == len(methods)
     for item, title in zip(gallery, titles, strict=True):
         assert item["caption"].startswith(f"{title} · ")
-        assert "random map" in item["caption"]
+        assert "vivid = " in item["caption"]  # the explained number, with its value
+        assert item["caption"].endswith("random maps")
         with Image.open(item["image"]) as overlaid:
             assert overlaid.size == (64, 48)  # the overlay has the photo's own size
 
-    assert table["headers"][:3] == ["Method", "Deletion AUC (lower is better)",
+    assert table["headers"][:4] == ["Method", "Explains (on this photo)",
+                                    "Deletion AUC (lower is better)",
                                     "Insertion AUC (higher is better)"]
     assert [row[0] for row in table["data"]] == titles
     for row, method in zip(table["data"], methods, strict=True):
-        aucs = [float(value) for value in row[1:5]]
-        assert all(np.isfinite(aucs))
-        assert row[5] in ("yes", "no")
+        assert row[1].startswith("vivid = ")
+        assert all(np.isfinite([float(value) for value in row[2:4]]))
+        for random_column in row[4:6]:  # the random maps' mean ± spread
+            mean, spread = (float(part) for part in random_column.split(" ± "))
+            assert np.isfinite(mean) and spread >= 0
+        assert row[7] in ("faithful", "no better than chance")
         expected = 1 if method in ("gradcam", "cam") else SMALL_BUDGET
-        assert int(row[7]) == expected  # the budget typed in Advanced reached the method
+        assert int(row[9]) == expected  # the budget typed in Advanced reached the method
 
     with open(download, "rb") as figure:
         assert figure.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -165,7 +170,7 @@ def test_the_target_picker_chooses_the_explained_output(served, photo_path):
     status, _, dull, _ = call(served, photo, ["gradcam"], target="dull")
     assert status.startswith("Explained **dull**")
     # Different outputs of the same model: the insertion curves differ.
-    assert vivid["data"][0][2] != dull["data"][0][2]
+    assert vivid["data"][0][3] != dull["data"][0][3]
 
 
 def test_a_bad_upload_gets_one_line(served, tmp_path):
@@ -209,7 +214,7 @@ def test_a_failing_method_does_not_stop_the_others(panel, adapters):
     assert view.outcomes[0].explanation is not None
     assert view.outcomes[1].error == "CAM is not offered for this model."
     assert len(view.gallery) == 1 and view.gallery[0][0].shape == (48, 64, 3)
-    assert view.rows[1] == ["CAM", None, None, None, None,
+    assert view.rows[1] == ["CAM", None, None, None, None, None, None,
                             "failed: CAM is not offered for this model.", None, None]
     assert "**CAM failed:** CAM is not offered for this model." in view.status
     assert view.figure_path.read_bytes().startswith(b"\x89PNG")
@@ -315,7 +320,7 @@ def test_a_tab_can_lower_a_methods_default_budget(adapters):
     assert panel.methods["gradcam"].default_budget == 1  # one pass: a budget means nothing
     # Left out of a direct call, the budget is the tab's, not LIME's own 200.
     view = panel.run(ExplainRequest(photo_array(), function_model, target="vivid"), ["lime"])
-    assert view.rows[0][7] == 12
+    assert view.rows[0][9] == 12
 
 
 @needs("lime")

@@ -114,7 +114,7 @@ def test_the_panel_explains_the_background_through_the_api(client):
     assert status.startswith("Explained **background similarity** = ")
     assert " with LIME." in status
     assert len(gallery) == 1 and table["data"][0][0] == "LIME"
-    assert table["data"][0][7] == 10  # the budget typed in Advanced reached LIME
+    assert table["data"][0][9] == 10  # the budget typed in Advanced reached LIME
 
 
 # === The explanation request ===
