@@ -11,11 +11,17 @@ a fresh interpreter, and times:
   in one more start it goes out the moment the page answers and the client has connected, and
   then waits for the warm-up's reference set rather than building its own.
 
+For comparison, `--runs` more starts, taken in turn with the others so that the machine's load
+hits both alike, run the same app with its warm-up switched off (`app.start_warm_up` replaced by
+a no-op, as the app was before it had one) and send their first request at once.
+
 A request through Gradio does more than rate: it uploads the photo, queues, explains the score
 over the attributes with SHAP, draws the chart and encodes it as a PNG. So, in fresh interpreters
 too, `models.aesthetic.rate()` alone is timed cold (the first call of a process: what the first
-request paid before the warm-up) and after `app.warm_up()`, and so is the tab's whole handler
-with Gradio's PNG encoding; what a request takes beyond the handler is HTTP and queue overhead.
+request paid before the warm-up) and after `app.warm_up()`. After the warm-up, that interpreter
+also serves the app and times, in turn, the tab's whole handler (with Gradio's PNG encoding of
+the chart) and a request through gradio_client: what the request takes beyond the handler is
+HTTP and queue overhead.
 The photo is scikit-image's coffee at 224 x 224. `import app` alone is timed too, so a slow start
 can be traced to imports or to launch.
 """
@@ -68,7 +74,7 @@ class Start:
     """Seconds measured in one start of `python app.py --offline`."""
 
     page: float  # from start to the first HTTP 200 on the page
-    warmed: float  # from start to the app's "warm-up: done" log line
+    warmed: float | None  # from start to the app's "warm-up: done" log line (None: no warm-up)
     first: float  # the first /aesthetic request, through gradio_client
     warm: float  # the median of the WARM_REQUESTS after it
     skipped: tuple[str, ...]  # warm-up parts the app logged as skipped
@@ -92,18 +98,30 @@ def _page_answers(port: int) -> bool:
         return False
 
 
-def one_start(photo: Path, request_at_once: bool = False) -> Start:
-    """Start the app, time its first page, its warm-up and its /aesthetic requests."""
+def one_start(photo: Path, request_at_once: bool = False, warm_up: bool = True) -> Start:
+    """Start the app, time its first page, its warm-up and its /aesthetic requests.
+
+    Args:
+        photo: the photo to rate.
+        request_at_once: send the first request as soon as the page answers, not once the
+            warm-up is done.
+        warm_up: False starts the app with its warm-up switched off (the first request then
+            goes out at once).
+    """
     from gradio_client import Client, handle_file
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "app.py"]
+    if not warm_up:
+        command = [sys.executable, "-c", "import sys, app; app.start_warm_up = lambda: None; "
+                   "sys.exit(app.main(sys.argv[1:]))"]
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "stderr.txt"
         with open(log, "w") as stderr:
             started = time.perf_counter()
             server = subprocess.Popen(
-                [sys.executable, "app.py", "--offline", "--port", str(port)], cwd=ROOT,
+                [*command, "--offline", "--port", str(port)], cwd=ROOT,
                 env=env, stdout=subprocess.DEVNULL, stderr=stderr,
             )
         try:
@@ -120,7 +138,9 @@ def one_start(photo: Path, request_at_once: bool = False) -> Start:
                 client.predict(handle_file(str(photo)), api_name="/aesthetic")
                 return time.perf_counter() - begun
 
-            if request_at_once:
+            if not warm_up:
+                first, warm = request(), None
+            elif request_at_once:
                 first = request()
                 warm = warmed()
             else:
@@ -146,7 +166,8 @@ def seconds_to_import_app() -> float:
 
 def in_process(mode: str, photo: Path, repeats: int = 5) -> dict[str, float]:
     """Seconds of `rate()` in a fresh interpreter: the first call when `mode` is "cold"; after
-    `app.warm_up()` (median of `repeats`) when it is "warm", with the tab's whole handler."""
+    `app.warm_up()` (medians of `repeats`) when it is "warm", with the tab's handler and a
+    request through gradio_client to the app served from the same process, taken in turn."""
     code = (f"import json, benchmarks.startup as b; "
             f"print(json.dumps(b._measure_here({mode!r}, {str(photo)!r}, {repeats})))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
@@ -176,6 +197,7 @@ def _measure_here(mode: str, photo: str, repeats: int) -> dict[str, float]:
     if mode == "cold":
         return {"rate": timed(lambda: rating.rate(image))}
     import gradio as gr
+    from gradio_client import Client, handle_file
 
     from demos import aesthetic_tab
 
@@ -185,10 +207,25 @@ def _measure_here(mode: str, photo: str, repeats: int) -> dict[str, float]:
     def handler():
         plot.postprocess(aesthetic_tab.rate(photo)[3])
 
-    handler()  # Gradio's own first call of a component is not what is measured here
-    return {"rate": statistics.median(timed(lambda: rating.rate(image))
-                                       for _ in range(repeats)),
-            "handler": statistics.median(timed(handler) for _ in range(repeats))}
+    demo = app.build_app(offline=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                            server_port=free_port(), quiet=True)
+    try:
+        client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+
+        def request():
+            client.predict(handle_file(photo), api_name="/aesthetic")
+
+        handler()  # first calls of Gradio's own parts are not what is measured here
+        request()
+        # In turn, so that the machine's load weighs on the handler and the request alike.
+        times = [(timed(lambda: rating.rate(image)), timed(handler), timed(request))
+                 for _ in range(repeats)]
+    finally:
+        demo.close()
+    rates, handlers, requests = zip(*times, strict=True)
+    return {"rate": statistics.median(rates), "handler": statistics.median(handlers),
+            "request": statistics.median(requests)}
 
 
 # === Report ===
@@ -207,11 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.startup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3,
-                        help="starts whose first request waits for the warm-up (default 3)")
+                        help="starts whose first request waits for the warm-up, and starts "
+                             "without a warm-up (default 3 each)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         photo = write_photo(Path(folder) / "coffee_224.jpg")
-        starts = [one_start(photo) for _ in range(args.runs)]
+        starts, unwarmed = [], []
+        for _ in range(args.runs):
+            starts.append(one_start(photo))
+            unwarmed.append(one_start(photo, warm_up=False))
         at_once = one_start(photo, request_at_once=True)
         imports = [seconds_to_import_app() for _ in range(args.runs)]
         cold = in_process("cold", photo)
@@ -219,9 +260,12 @@ def main(argv: list[str] | None = None) -> int:
 
     pages = [s.page for s in (*starts, at_once)]
     median_page = statistics.median(pages)
+    unwarmed_page = statistics.median(s.page for s in unwarmed)
     print(f"{'what':<44}{'median s':>10}{'budget s':>10}{'ratio':>8}")
     print(f"{'python app.py -> first page, warm-up running':<44}{median_page:>10.2f}"
           f"{BUDGET_SECONDS:>10.1f}{median_page / BUDGET_SECONDS:>8.2f}")
+    print(f"{'python app.py -> first page, no warm-up':<44}{unwarmed_page:>10.2f}"
+          f"{BUDGET_SECONDS:>10.1f}{unwarmed_page / BUDGET_SECONDS:>8.2f}")
     print(f"{'import app':<44}{statistics.median(imports):>10.2f}")
     print(f"{'python app.py -> warm-up done':<44}"
           f"{statistics.median(s.warmed for s in (*starts, at_once)):>10.2f}")
@@ -241,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     _row("/aesthetic via gradio_client, later requests", later)
     _row("/aesthetic via gradio_client, 1st request at first page", at_once.first,
          note="waits for the warm-up")
-    _row("HTTP and queue overhead (later requests - handler)", later - warm["handler"],
+    _row("/aesthetic via gradio_client, 1st request, no warm-up",
+         statistics.median(s.first for s in unwarmed), note="the app before its warm-up")
+    _row("/aesthetic via gradio_client, in-process server", warm["request"],
+         note="in turn with the handler above")
+    _row("HTTP and queue overhead (the two rows above)", warm["request"] - warm["handler"],
          budget=None)
     print(f"({args.runs} starts for the 1st request after warm-up: "
           f"{', '.join(f'{1000 * s.first:.0f}' for s in starts)} ms)")
