@@ -1,5 +1,7 @@
-"""Start-up against DESIGN.md's budgets: `python app.py --offline` to its first page (10 s), and
-the first Aesthetic request after it (150 ms a prediction).
+"""Start-up against DESIGN.md's budgets: the first page, and the first Aesthetic request.
+
+`python app.py --offline` to its first page has 10 s; a prediction, the first one included,
+has 150 ms.
 
 Once it serves, the app warms its models in a background thread (`app.warm_up`). Each start is
 a fresh interpreter, and times:
