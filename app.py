@@ -2,7 +2,9 @@
 
 Run it with `python app.py` (a local tab at http://127.0.0.1:7860), as a Hugging Face Space (the
 Space runs this same file), or with `--share` for a public link. Importing this module builds
-nothing, loads no model and touches no network; models load when a tab first needs them.
+nothing, loads no model and touches no network. Once the server answers, `main` warms the
+shipped models in a background thread (`warm_up`), so the first visitor's request does not pay
+for loading them; a tab used before that waits for the part it needs, which loads only once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import logging
 import os
 import sys
+import threading
+import time
 
 # Gradio phones home on launch unless told not to; InstaVis must run with no network at all.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -20,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 QUEUE_MAX_SIZE = 32  # beyond this, new requests are refused at once instead of waiting for minutes
+
+log = logging.getLogger("instavis")
 
 TAGLINE = (
     "See **why** a model judges a photo the way it does. Every judgement comes with explanation "
@@ -104,6 +110,48 @@ def build_app(offline: bool = False):
     return demo
 
 
+def _one_line(error: Exception) -> str:
+    """An exception as one log line: missing weights give their one-sentence summary."""
+    text = getattr(error, "summary", None) or " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def warm_up() -> None:
+    """Do the first requests' one-off work now: each task's `warm_up` (the Aesthetic reference
+    set and quality model, MediaPipe's graphs, CLIP when its weights are here) and the first
+    chart (matplotlib's import and fonts).
+
+    Works offline (nothing here downloads) and never raises: a part that fails, e.g. for
+    missing weights, is logged in one line and skipped, and the tab that needs it reports the
+    problem on first use as it always has.
+    """
+    from demos.figures import aesthetic as aesthetic_figures
+    from models.aesthetic import rating
+    from models.pose import comparison
+
+    # The Aesthetic tab comes first on the page, so it is warmed first.
+    steps = (("aesthetic rating", rating.warm_up), ("aesthetic chart", aesthetic_figures.warm_up),
+             ("pose comparison", comparison.warm_up))
+    started = time.perf_counter()
+    for name, step in steps:
+        step_started = time.perf_counter()
+        try:
+            step()
+        except Exception as error:  # noqa: BLE001 - a warm-up must never take the app down
+            log.warning("warm-up: %s skipped, it will load on first use (%s)", name,
+                        _one_line(error))
+        else:
+            log.info("warm-up: %s ready in %.1f s", name, time.perf_counter() - step_started)
+    log.info("warm-up: done in %.1f s", time.perf_counter() - started)
+
+
+def start_warm_up() -> threading.Thread:
+    """Run `warm_up` in a daemon thread (it never holds up the server or its exit)."""
+    thread = threading.Thread(target=warm_up, name="instavis-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -111,12 +159,15 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = build_app(offline=args.offline)
     try:
+        # launch returns once the server answers; the warm-up starts only then, so its imports
+        # (TensorFlow, MediaPipe) never compete with the start-up for the CPU and the GIL.
         demo.launch(
             server_name=args.host,
             server_port=args.port,
             share=args.share,
             theme=gr.themes.Soft(primary_hue="pink", secondary_hue="violet"),
             footer_links=["api", "gradio"],
+            prevent_thread_lock=True,
         )
     except OSError as error:
         # Port in use, or an address this machine doesn't have: one line, not a traceback.
@@ -124,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    start_warm_up()
+    demo.block_thread()  # until Ctrl+C, which it handles by closing the server
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -56,6 +57,49 @@ def fail(message) -> int:
     """Print one line to stderr and return exit code 1 (data or weights unusable)."""
     print(" ".join(str(message).split()), file=sys.stderr)
     return 1
+
+
+class CommandFailed(Exception):
+    """Why a command cannot go on: data, weights or output folder unusable.
+
+    A step of a long command raises it; the command's `run` catches it once and passes it to
+    `fail`, so each step can stop the command without returning exit codes through the others.
+    """
+
+
+def resolve_backbone(name: str) -> Path:
+    """The folder of ImageNet backbone `name` (a manifest entry), found through
+    `weights.resolve` and checked to be a form keras-hub loads.
+
+    Raises:
+        CommandFailed: the weights are missing, or keras-hub cannot convert them.
+    """
+    import weights
+    from models.backbones import check_backbone_folder
+
+    try:
+        folder = weights.resolve(name)
+    except weights.WeightsUnavailable as error:
+        raise CommandFailed(error.summary) from error
+    try:
+        check_backbone_folder(folder)
+    except (ValueError, ImportError) as error:
+        raise CommandFailed(error) from error
+    return folder
+
+
+def output_folder(out: str | Path) -> Path:
+    """`--out` as a Path, created if needed.
+
+    Raises:
+        CommandFailed: it cannot be created.
+    """
+    try:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandFailed(f"Cannot write to {out}: {error.strerror or error}.") from error
+    return folder
 
 
 def run_task_registry(prog: str, description: str, tasks: Mapping[str, str],

@@ -1,10 +1,12 @@
-"""app.py: its flags, its import being light, and the app it builds."""
+"""app.py: its flags, its import being light, the app it builds and the warm-up behind it."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import gradio as gr
@@ -127,3 +129,55 @@ def test_a_failed_pull_says_why_instead_of_asking_to_pull(monkeypatch):
     with pytest.raises(gr.Error, match="Couldn't pull 'vgg16': .*download failed") as caught:
         models_tab.pull_artifact("vgg16")
     assert "\n" not in caught.value.message and "INSTAVIS_WEIGHTS_DIR/vgg16" in caught.value.message
+
+
+def test_main_starts_the_warm_up_after_the_server_answers(monkeypatch):
+    import app
+
+    calls = []
+    monkeypatch.setattr(gr.Blocks, "launch",
+                        lambda self, **kwargs: calls.append(("launch", kwargs)))
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: calls.append("serve"))
+    monkeypatch.setattr(app, "start_warm_up", lambda: calls.append("warm up"))
+    assert app.main(["--offline", "--port", "7999"]) == 0
+    assert [c if isinstance(c, str) else c[0] for c in calls] == ["launch", "warm up", "serve"]
+    # launch must return once the server answers, or the warm-up would wait for the exit.
+    assert calls[0][1]["prevent_thread_lock"] is True
+
+
+def test_the_app_serves_its_page_and_warms_up_behind_it(tmp_path):
+    from tests.served import free_port
+
+    port = free_port()
+    log = tmp_path / "stderr.txt"
+
+    def wait_for(condition, what, seconds):
+        deadline = time.monotonic() + seconds  # a time-out against hanging, not a speed check
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            assert server.poll() is None, f"the app exited: {log.read_text()[-2000:]}"
+            time.sleep(0.2)
+        raise AssertionError(f"no {what} within {seconds} s: {log.read_text()[-2000:]}")
+
+    def page_answers():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
+                return page.status == 200
+        except OSError:
+            return False
+
+    with open(log, "w") as stderr:
+        server = subprocess.Popen([sys.executable, "app.py", "--offline", "--port", str(port)],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_for(page_answers, "first page", 120)
+        wait_for(lambda: "warm-up: done" in log.read_text(), "finished warm-up", 300)
+        text = log.read_text()
+        for part in ("aesthetic rating", "aesthetic chart", "pose comparison"):
+            assert f"warm-up: {part} ready" in text
+        assert "skipped" not in text and "Traceback" not in text
+        assert page_answers()  # still serving after the warm-up
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-__all__ = ["GREEN", "RED", "TITLE", "contribution_chart"]
+__all__ = ["GREEN", "RED", "TITLE", "contribution_chart", "warm_up"]
 
 GREEN = (34, 170, 84)  # raises the score; the same green as the Pose tab's chart
 RED = (220, 50, 50)  # lowers it
@@ -79,3 +79,12 @@ def contribution_chart(contributions: Sequence[tuple[str, float, str]], width: f
         ax.text(0, 0, "No attribute to show", ha="center", va="center", color="#777780")
     ax.set_title(TITLE, fontsize=10, loc="left")
     return fig
+
+
+def warm_up() -> None:
+    """Draw one chart and render it as a PNG, as Gradio does, so that matplotlib's import and
+    its font loading (about two seconds on a 2-core machine) happen before the first request."""
+    import io
+
+    rows = [("exposure", 0.5, "well exposed"), ("noise", -0.5, "some noise")]
+    contribution_chart(rows, fit_r2=0.5).savefig(io.BytesIO(), format="png")

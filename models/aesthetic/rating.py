@@ -306,22 +306,31 @@ def fit_surrogate(features: np.ndarray, scores: np.ndarray, groups: np.ndarray |
     return coefficients, intercept, r2
 
 
+def _build_reference(content: str | None, names: tuple[str, ...],
+                     variants: list[np.ndarray]) -> _Reference:
+    """Score the reference photos and their spoiled copies with content scored as `content`
+    says, and fit the attribute surrogate: a few seconds of work (`_reference_set` caches it)."""
+    q = quality_scores(variants)
+    c = content_scores(variants) if content else [None] * len(variants)
+    scores = np.array([combine(a, b) for a, b in zip(q, c, strict=True)])
+    features = np.stack([attribute_scores(measure(v)) for v in variants])
+    groups = np.array([name.split(" + ")[0] for name in names])
+    coefficients, intercept, r2 = fit_surrogate(features, scores, groups)
+    return _Reference(tuple(names), scores, features, coefficients, intercept, r2)
+
+
 def _reference_set(content: str | None) -> _Reference:
-    """Score the reference photos and their spoiled copies once per process and way of scoring
-    content (`content_method()`), and fit the attribute surrogate."""
+    """The reference set, built once per process and way of scoring content
+    (`content_method()`).
+
+    The build runs while holding `_reference_lock`, so a request that arrives while another
+    thread (the start-up warm-up, or a first request) is building waits for that result
+    instead of building it a second time."""
     names, variants = reference_variants()
     with _reference_lock:
-        if content in _reference:
-            return _reference[content]
-        q = quality_scores(variants)
-        c = content_scores(variants) if content else [None] * len(variants)
-        scores = np.array([combine(a, b) for a, b in zip(q, c, strict=True)])
-        features = np.stack([attribute_scores(measure(v)) for v in variants])
-        groups = np.array([name.split(" + ")[0] for name in names])
-        coefficients, intercept, r2 = fit_surrogate(features, scores, groups)
-        reference = _Reference(tuple(names), scores, features, coefficients, intercept, r2)
-        _reference[content] = reference
-        return reference
+        if content not in _reference:
+            _reference[content] = _build_reference(content, names, variants)
+        return _reference[content]
 
 
 def percentile_of(combined: float, content: str | None) -> float:
@@ -425,6 +434,28 @@ def rate(image) -> AestheticRating:
         content_source=method, percentile=percentile, attributes=attributes,
         notes=tuple(notes),
     )
+
+
+# === Warm-up ===
+
+
+def warm_up() -> None:
+    """Do the first rating's one-off work now, so the first request is as fast as the next.
+
+    Loads the shipped quality model, builds the reference set for the way content is scored
+    on this machine (with CLIP and its offset only when the CLIP weights are here: never a
+    download), and rates one reference photo and explains it over the attributes, which
+    traces the quality model at a request's batch shape and imports SHAP. Safe to call from a
+    background thread while requests arrive, and more than once: every part is built once
+    behind its lock, and a request that needs a part still being built waits for it.
+
+    Raises:
+        weights.WeightsUnavailable: the shipped quality model is missing or corrupt.
+    """
+    _reference_set(content_method())
+    _, photos = reference_variants()
+    rating = rate(photos[0])
+    attribute_contributions(photos[0], rating.attributes)
 
 
 # === What the explanation panel explains ===

@@ -27,11 +27,19 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.cli import fail, float_in, int_at_least
+from models.cli import (
+    CommandFailed,
+    fail,
+    float_in,
+    int_at_least,
+    output_folder,
+    resolve_backbone,
+)
 
 HELP = ("Image Rating using CNN: EfficientNet + MultiGAP features, PCA, genetic feature "
         "selection and an FC classifier of aesthetic photos.")
@@ -122,137 +130,187 @@ def stratified_split(labels: np.ndarray, fraction: float,
     return np.sort(np.array(kept, int)), np.sort(np.array(held, int))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train the pipeline, print progress and the validation accuracy, save it; exit code."""
-    import weights
-    from models.aesthetic.rating_pipeline import (
-        RESEARCH_COMPONENTS,
-        RESEARCH_SELECTED,
-        GAConfig,
-        RatingDataError,
-        scan_rating_folder,
-    )
-    from models.images import InvalidImage
+@dataclass(frozen=True)
+class Splits:
+    """Row indices of the photos, by what each share is for.
+
+    Attributes:
+        train: the training photos (`fit` and `select` together): the PCAs and the FC use them.
+        fit: the training photos the GA's proxy classifier fits on.
+        select: the training photos the GA's fitness is measured on.
+        validation: held out for the reported accuracy.
+    """
+
+    train: np.ndarray
+    fit: np.ndarray
+    select: np.ndarray
+    validation: np.ndarray
+
+
+def ga_config(args: argparse.Namespace):
+    """The GA's settings from the flags.
+
+    Raises:
+        ValueError: the flags contradict each other (e.g. more parents than the population).
+    """
+    from models.aesthetic.rating_pipeline import GAConfig
+
+    return GAConfig(population=args.population, elite=args.elite, parents=args.parents,
+                    generations=args.generations, parents_per_child=args.parents_per_child,
+                    keep_fraction=args.keep_fraction, seed=args.seed)
+
+
+def load_data(data: Path) -> tuple[list[Path], np.ndarray]:
+    """The photos' paths and labels (1 good, 0 bad), with enough of each class to split.
+
+    Raises:
+        CommandFailed: the folder is not laid out as good/ and bad/, or a class is too small.
+    """
+    from models.aesthetic.rating_pipeline import RatingDataError, scan_rating_folder
 
     try:
-        config = GAConfig(population=args.population, elite=args.elite, parents=args.parents,
-                          generations=args.generations,
-                          parents_per_child=args.parents_per_child,
-                          keep_fraction=args.keep_fraction, seed=args.seed)
-    except ValueError as error:
-        print(f"python -m models.train aesthetic: error: {error} (see --help)", file=sys.stderr)
-        return 2
-    try:
-        paths, labels = scan_rating_folder(args.data)
+        paths, labels = scan_rating_folder(data)
     except RatingDataError as error:
-        return fail(error)
+        raise CommandFailed(error) from error
     if min(np.sum(labels == 1), np.sum(labels == 0)) < 3:
-        return fail(f"{args.data} needs at least 3 photos in each of good/ and bad/ "
-                     "(training, GA selection and validation each need both classes).")
-    try:
-        from models.aesthetic.multigap import EFFICIENTNET_WEIGHTS
+        raise CommandFailed(f"{data} needs at least 3 photos in each of good/ and bad/ "
+                            "(training, GA selection and validation each need both classes).")
+    return paths, labels
 
-        folder = weights.resolve(EFFICIENTNET_WEIGHTS)
-    except weights.WeightsUnavailable as error:
-        return fail(error.summary)
-    from models.backbones import check_backbone_folder
 
-    try:
-        check_backbone_folder(folder)
-    except (ValueError, ImportError) as error:
-        return fail(error)
-    try:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        return fail(f"Cannot write to {args.out}: {error.strerror or error}.")
-
-    import keras
-
-    from models.aesthetic.multigap import efficientnet_backbone, multigap_extractor
-    from models.aesthetic.rating_pipeline import (
-        RatingPipeline,
-        fc_classifier,
-        fit_reducer,
-        genetic_select,
-        load_letterboxed,
-        proxy_fitness,
-    )
-    from models.backbones import normalisation_stats
-
-    started = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+def print_photo_counts(labels: np.ndarray) -> None:
     good, bad = int(np.sum(labels == 1)), int(np.sum(labels == 0))
     print(f"photos: {good} good, {bad} bad (research: {RESEARCH_TRAINING['good']} good, "
           f"{RESEARCH_TRAINING['bad']} bad)")
-    try:
-        images = load_letterboxed(paths, args.input_size)
-    except InvalidImage as error:
-        return fail(f"Cannot use a photo: {error.reason}")
 
-    # === Features ===
+
+def load_photos(paths: list[Path], input_size: int) -> np.ndarray:
+    """Every photo letterboxed to input_size x input_size, uint8.
+
+    Raises:
+        CommandFailed: a photo cannot be read.
+    """
+    from models.aesthetic.rating_pipeline import load_letterboxed
+    from models.images import InvalidImage
+
+    try:
+        return load_letterboxed(paths, input_size)
+    except InvalidImage as error:
+        raise CommandFailed(f"Cannot use a photo: {error.reason}") from error
+
+
+def extract_features(folder: Path, images: np.ndarray, args: argparse.Namespace):
+    """The MultiGAP extractor on the EfficientNet in `folder`, and every photo's features."""
+    from models.aesthetic.multigap import efficientnet_backbone, multigap_extractor
+    from models.backbones import normalisation_stats
+
     mean, std = normalisation_stats(folder)
     extractor = multigap_extractor(efficientnet_backbone(folder), args.input_size,
                                    mean=mean, std=std)
     features = extractor(images, batch_size=args.batch_size)
     stages = ", ".join(f"{name} {channels}" for name, channels in extractor.layout.stages)
     print(f"features: {features.shape[1]} per photo ({stages})")
+    return extractor, features
 
-    # === Splits ===
+
+def split_photos(labels: np.ndarray, args: argparse.Namespace,
+                 rng: np.random.Generator) -> Splits:
+    """Validation photos out first, then the GA's selection share out of the rest."""
     train_rows, val_rows = stratified_split(labels, args.validation_fraction, rng)
     fit_local, select_local = stratified_split(labels[train_rows], args.selection_fraction, rng)
-    fit_rows, select_rows = train_rows[fit_local], train_rows[select_local]
-    print(f"split: {len(train_rows)} training ({len(fit_rows)} fit + {len(select_rows)} GA "
-          f"selection), {len(val_rows)} validation")
+    splits = Splits(train_rows, train_rows[fit_local], train_rows[select_local], val_rows)
+    print(f"split: {len(splits.train)} training ({len(splits.fit)} fit + {len(splits.select)} "
+          f"GA selection), {len(splits.validation)} validation")
+    return splits
 
-    # === PCA ===
-    reducer = fit_reducer(features[train_rows], extractor.layout.part_slices(), args.pca_ratio,
-                          seed=args.seed)
+
+def reduce_features(features: np.ndarray, splits: Splits, extractor, args: argparse.Namespace):
+    """The two PCAs, fitted on the training photos only, and every photo's components."""
+    from models.aesthetic.rating_pipeline import fit_reducer
+
+    reducer = fit_reducer(features[splits.train], extractor.layout.part_slices(),
+                          args.pca_ratio, seed=args.seed)
     components = reducer.transform(features)
     parts = ", ".join(f"{p.name} {p.stop - p.start} -> {len(p.scale)}" for p in reducer.parts)
     print(f"PCA: {parts}")
+    return reducer, components
 
-    # === Genetic selection ===
-    k = args.features or max(1, round(reducer.size * RESEARCH_SELECTED / RESEARCH_COMPONENTS))
-    if k > reducer.size:
-        return fail(f"--features {k} is more than the {reducer.size} PCA components.")
-    fitness = proxy_fitness(components[fit_rows], labels[fit_rows], components[select_rows],
-                            labels[select_rows])
+
+def select_components(components: np.ndarray, labels: np.ndarray, splits: Splits, size: int,
+                      config, args: argparse.Namespace):
+    """The genetic algorithm's choice of components, its fitness measured on the selection
+    share.
+
+    Returns:
+        (how many components were chosen, the GA's result).
+
+    Raises:
+        CommandFailed: `--features` asks for more components than the PCAs give.
+    """
+    from models.aesthetic.rating_pipeline import (
+        RESEARCH_COMPONENTS,
+        RESEARCH_SELECTED,
+        genetic_select,
+        proxy_fitness,
+    )
+
+    k = args.features or max(1, round(size * RESEARCH_SELECTED / RESEARCH_COMPONENTS))
+    if k > size:
+        raise CommandFailed(f"--features {k} is more than the {size} PCA components.")
+    fitness = proxy_fitness(components[splits.fit], labels[splits.fit],
+                            components[splits.select], labels[splits.select])
 
     def report(generation: int, best: float, mean_fitness: float) -> None:
         print(f"GA generation {generation}/{config.generations}: best {100 * best:.1f}%, "
               f"mean {100 * mean_fitness:.1f}%", flush=True)
 
-    print(f"GA: choosing {k} of {reducer.size} components, population {config.population}, "
+    print(f"GA: choosing {k} of {size} components, population {config.population}, "
           f"{config.elite} kept, top {config.parents} breed")
-    selection = genetic_select(fitness, reducer.size, k, config, progress=report)
+    return k, genetic_select(fitness, size, k, config, progress=report)
 
-    # === FC classifier ===
-    head = fc_classifier(k, dropout=args.dropout)
+
+def train_classifier(components: np.ndarray, labels: np.ndarray, splits: Splits, chosen,
+                     args: argparse.Namespace):
+    """The FC classifier on all training photos' chosen components.
+
+    Returns:
+        (the trained head, its Keras History).
+    """
+    import keras
+
+    from models.aesthetic.rating_pipeline import fc_classifier
+
+    head = fc_classifier(len(chosen), dropout=args.dropout)
     head.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
                  loss=keras.losses.BinaryCrossentropy(),
                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
-    train_x = components[train_rows][:, selection.best]
-    val_x = components[val_rows][:, selection.best]
-    history = head.fit(train_x, labels[train_rows], validation_data=(val_x, labels[val_rows]),
+    train_x = components[splits.train][:, chosen]
+    val_x = components[splits.validation][:, chosen]
+    history = head.fit(train_x, labels[splits.train],
+                       validation_data=(val_x, labels[splits.validation]),
                        epochs=args.epochs, batch_size=args.batch_size, verbose=2)
-    pipeline = RatingPipeline(reducer, selection.best, head, input_size=args.input_size,
-                              stages=extractor.layout.stages, backbone=EFFICIENTNET_WEIGHTS)
-    predictions = pipeline.predict(features[val_rows])
-    val_accuracy = float(np.mean((predictions >= 0.5) == (labels[val_rows] == 1)))
-    train_accuracy = float(np.mean((pipeline.predict(features[train_rows]) >= 0.5)
-                                   == (labels[train_rows] == 1)))
-    pipeline.save(out)
+    return head, history
 
+
+def accuracy(pipeline, features: np.ndarray, labels: np.ndarray) -> float:
+    """Share of photos the whole pipeline rates on the right side of 0.5."""
+    return float(np.mean((pipeline.predict(features) >= 0.5) == (labels == 1)))
+
+
+def write_metrics(out: Path, args: argparse.Namespace, folder: Path, labels: np.ndarray,
+                  splits: Splits, extractor, reducer, k: int, selection, history,
+                  accuracies: tuple[float, float], seconds: float) -> None:
+    """metrics.json: the settings, the data's shares, each stage's result and the accuracies."""
+    train_accuracy, val_accuracy = accuracies
     metrics = {
         "task": "aesthetic",
         "data": str(Path(args.data)),
         "weights": str(folder),
         "settings": {key: (str(value) if isinstance(value, Path) else value)
                      for key, value in vars(args).items() if key not in ("run", "task")},
-        "photos": {"good": good, "bad": bad, "training": len(train_rows),
-                   "ga_selection": len(select_rows), "validation": len(val_rows)},
+        "photos": {"good": int(np.sum(labels == 1)), "bad": int(np.sum(labels == 0)),
+                   "training": len(splits.train), "ga_selection": len(splits.select),
+                   "validation": len(splits.validation)},
         "features": {"stages": [list(stage) for stage in extractor.layout.stages],
                      "pca": {p.name: [p.stop - p.start, len(p.scale)] for p in reducer.parts},
                      "selected": k},
@@ -263,11 +321,70 @@ def run(args: argparse.Namespace) -> int:
                "final_loss": float(history.history["loss"][-1])},
         "training_accuracy": train_accuracy,
         "validation_accuracy": val_accuracy,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(seconds, 1),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def print_summary(out: Path, accuracies: tuple[float, float], validation_photos: int) -> None:
+    train_accuracy, val_accuracy = accuracies
     print()
     print(f"training accuracy:   {100 * train_accuracy:.1f}%")
-    print(f"validation accuracy: {100 * val_accuracy:.1f}% ({len(val_rows)} photos)")
+    print(f"validation accuracy: {100 * val_accuracy:.1f}% ({validation_photos} photos)")
     print(f"saved to {out}")
+
+
+# === The task ===
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train the pipeline, print progress and the validation accuracy, save it; exit code."""
+    try:
+        config = ga_config(args)
+    except ValueError as error:
+        print(f"python -m models.train aesthetic: error: {error} (see --help)", file=sys.stderr)
+        return 2
+    try:
+        # Everything that can be wrong with the data, the weights or --out is found before
+        # the long work starts.
+        paths, labels = load_data(args.data)
+        from models.aesthetic.multigap import EFFICIENTNET_WEIGHTS  # imports Keras: not sooner
+
+        folder = resolve_backbone(EFFICIENTNET_WEIGHTS)
+        out = output_folder(args.out)
+        train(args, config, paths, labels, folder, out)
+    except CommandFailed as error:
+        return fail(error)
     return 0
+
+
+def train(args: argparse.Namespace, config, paths: list[Path], labels: np.ndarray,
+          folder: Path, out: Path) -> None:
+    """The pipeline's stages in order, each printing its line; saves to `out`.
+
+    Raises:
+        CommandFailed: a photo cannot be read, or `--features` is too large.
+    """
+    import keras
+
+    from models.aesthetic.multigap import EFFICIENTNET_WEIGHTS
+    from models.aesthetic.rating_pipeline import RatingPipeline
+
+    started = time.perf_counter()
+    keras.utils.set_random_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    print_photo_counts(labels)
+    images = load_photos(paths, args.input_size)
+    extractor, features = extract_features(folder, images, args)
+    splits = split_photos(labels, args, rng)
+    reducer, components = reduce_features(features, splits, extractor, args)
+    k, selection = select_components(components, labels, splits, reducer.size, config, args)
+    head, history = train_classifier(components, labels, splits, selection.best, args)
+    pipeline = RatingPipeline(reducer, selection.best, head, input_size=args.input_size,
+                              stages=extractor.layout.stages, backbone=EFFICIENTNET_WEIGHTS)
+    val_accuracy = accuracy(pipeline, features[splits.validation], labels[splits.validation])
+    accuracies = (accuracy(pipeline, features[splits.train], labels[splits.train]), val_accuracy)
+    pipeline.save(out)
+    write_metrics(out, args, folder, labels, splits, extractor, reducer, k, selection, history,
+                  accuracies, time.perf_counter() - started)
+    print_summary(out, accuracies, len(splits.validation))

@@ -517,6 +517,22 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
     )
 
 
+WARM_UP_SIDE = 256
+"""Side of the blank photo `warm_up` compares with itself: any size builds the same graphs."""
+
+
+def warm_up() -> None:
+    """Do the first comparison's one-off work now: build MediaPipe's face detection, person
+    segmentation and pose graphs (a blank photo has no face, so the pose graph runs on all of
+    it) and compute the background descriptors once; with the CLIP weights on this machine
+    (never a download), load CLIP and embed the backgrounds too. Safe to call from a
+    background thread while requests arrive: the graphs are built once behind the runtime's
+    lock, and CLIP behind its own."""
+    blank = np.full((WARM_UP_SIDE, WARM_UP_SIDE, 3), 128, np.uint8)
+    analysis = analyse(blank)
+    compare_analyses(analysis, analysis)
+
+
 def similarity_function(reference, photo=None, allow_mirror: bool = True,
                         outputs: tuple[str, ...] | None = None, use_clip: bool | None = None):
     """fn(images of b, uint8 N x H x W x 3) -> N x len(outputs) similarities to `reference`.

@@ -36,7 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.cli import fail, float_in, int_at_least
+from models.cli import (
+    CommandFailed,
+    fail,
+    float_in,
+    int_at_least,
+    output_folder,
+    resolve_backbone,
+)
 
 HELP = "InstaModel: same pose and same place? Siamese ResNet50 with and without a pose branch."
 
@@ -341,75 +348,90 @@ def format_table(results: list[Result]) -> str:
 # === The task ===
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train the chosen variants, print the table, save models and metrics.json; exit code."""
-    import weights
-    from models.images import InvalidImage
-    from models.pose.pairs import (
-        DatasetLayoutError,
-        build_pairs,
-        load_photos,
-        pair_counts_text,
-        scan_pose_dataset,
-        split_pairs,
-    )
+def load_dataset(data: Path):
+    """The photos of `--data`, by site and pose.
 
-    variants = list(dict.fromkeys(args.variants))  # keep order, drop repeats
+    Raises:
+        CommandFailed: the folder is not laid out as DIR/SITE/POSE/*.jpg and DIR/SITE/_zz/.
+    """
+    from models.pose.pairs import DatasetLayoutError, scan_pose_dataset
+
     try:
-        dataset = scan_pose_dataset(args.data)
+        return scan_pose_dataset(data)
     except DatasetLayoutError as error:
-        return fail(error)
-    try:
-        backbone_folder = weights.resolve("resnet50")
-    except weights.WeightsUnavailable as error:
-        return fail(error.summary)
-    from models.backbones import check_backbone_folder
+        raise CommandFailed(error) from error
 
-    try:
-        check_backbone_folder(backbone_folder)
-    except (ValueError, ImportError) as error:
-        return fail(error)
-    try:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        return fail(f"Cannot write to {args.out}: {error.strerror or error}.")
+
+def make_pairs(dataset, args: argparse.Namespace):
+    """Balanced same / not-same pairs, split into training and validation, counted aloud."""
+    from models.pose.pairs import build_pairs, pair_counts_text, split_pairs
 
     split = split_pairs(build_pairs(dataset, args.seed), args.validation_fraction, args.seed)
     research = RESEARCH_PAIRS
     print(f"pairs: {pair_counts_text(split)} (research: train {research['train']['positive']} "
           f"/ {research['train']['negative']}, validation {research['validation']['positive']}"
           f" / {research['validation']['negative']})")
+    return split
+
+
+def load_pair_photos(split, input_size: int):
+    """Every photo the pairs use, once each.
+
+    Returns:
+        (the photos, sorted; photo path -> row; uint8 (N, S, S, 3) images in that order).
+
+    Raises:
+        CommandFailed: a photo cannot be read.
+    """
+    from models.images import InvalidImage
+    from models.pose.pairs import load_photos
+
     photos = sorted({photo for pair in (*split.train, *split.validation)
                      for photo in (pair.a, pair.b)})
     photo_index = {photo.path: row for row, photo in enumerate(photos)}
     try:
-        images = load_photos(photos, args.input_size)
+        images = load_photos(photos, input_size)
     except InvalidImage as error:
-        return fail(f"Cannot use a photo: {error.reason}")
+        raise CommandFailed(f"Cannot use a photo: {error.reason}") from error
+    return photos, photo_index, images
 
-    masks = None
-    if any(VARIANTS[key].pose_branch for key in variants if key in VARIANTS):
-        from models.pose.skeleton_mask import skeleton_mask
 
-        masks = np.stack([skeleton_mask(photo.path, args.pose_size) for photo in photos])
-        found = int(sum(mask.any() for mask in masks))
-        print(f"skeletons: found in {found} of {len(photos)} photos "
-              "(photos without one get an empty mask)")
+def skeleton_masks(photos, variants: list[str], pose_size: int) -> np.ndarray | None:
+    """Each photo's skeleton mask, float32 (N, P, P), when a variant has a pose branch;
+    otherwise None (MediaPipe is then never run)."""
+    if not any(VARIANTS[key].pose_branch for key in variants if key in VARIANTS):
+        return None
+    from models.pose.skeleton_mask import skeleton_mask
 
+    masks = np.stack([skeleton_mask(photo.path, pose_size) for photo in photos])
+    found = int(sum(mask.any() for mask in masks))
+    print(f"skeletons: found in {found} of {len(photos)} photos "
+          "(photos without one get an empty mask)")
+    return masks
+
+
+def train_variants(variants: list[str], split, photo_index, images, masks, backbone: Path,
+                   args: argparse.Namespace, out: Path) -> list[Result]:
+    """Each chosen row of the table, in the order asked for: the baseline's two, or one per
+    Siamese variant (trained, evaluated and saved)."""
     results: list[Result] = []
     for key in variants:
         if key == BASELINE:
-            results.extend(run_baseline(split, photo_index, images, backbone_folder,
+            results.extend(run_baseline(split, photo_index, images, backbone,
                                         args.input_size, args.batch_size))
         else:
             results.append(run_siamese(VARIANTS[key], split, photo_index, images, masks,
-                                       backbone_folder, args, out))
+                                       backbone, args, out))
+    return results
 
+
+def write_metrics(out: Path, args: argparse.Namespace, variants: list[str], dataset, split,
+                  backbone: Path, results: list[Result]) -> None:
+    """metrics.json: the settings, the pair counts (ours and the research's) and every row."""
     metrics = {
         "task": "pose",
         "data": str(dataset.root),
-        "weights": str(backbone_folder),
+        "weights": str(backbone),
         "settings": {
             "variants": variants, "epochs": args.epochs, "patience": args.patience,
             "input_size": args.input_size, "pose_size": args.pose_size,
@@ -422,7 +444,29 @@ def run(args: argparse.Namespace) -> int:
         "results": [asdict(result) for result in results],
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def print_results(results: list[Result], out: Path) -> None:
     print()
     print(format_table(results))
     print(f"\nsaved to {out}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train the chosen variants, print the table, save models and metrics.json; exit code."""
+    variants = list(dict.fromkeys(args.variants))  # keep order, drop repeats
+    try:
+        # Everything that can be wrong with the data, the weights or --out is found before
+        # the long work starts.
+        dataset = load_dataset(args.data)
+        backbone = resolve_backbone("resnet50")
+        out = output_folder(args.out)
+        split = make_pairs(dataset, args)
+        photos, photo_index, images = load_pair_photos(split, args.input_size)
+    except CommandFailed as error:
+        return fail(error)
+    masks = skeleton_masks(photos, variants, args.pose_size)
+    results = train_variants(variants, split, photo_index, images, masks, backbone, args, out)
+    write_metrics(out, args, variants, dataset, split, backbone, results)
+    print_results(results, out)
     return 0

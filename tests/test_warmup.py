@@ -1,0 +1,168 @@
+"""The start-up warm-up: the Aesthetic reference set is built once, whoever asks first; a request
+during the warm-up waits for its result; a failing part is one log line, never a crash."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+import pytest
+
+import weights.resolver
+from models.aesthetic import quality, rating
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    from skimage import data
+
+    return data.coffee()
+
+
+@pytest.fixture
+def counted_builds(monkeypatch):
+    """A fresh reference-set cache, and the name of the thread behind every build of it."""
+    builds: list[str] = []
+    real_build = rating._build_reference
+
+    def counting_build(*args):
+        builds.append(threading.current_thread().name)
+        return real_build(*args)
+
+    monkeypatch.setattr(rating, "_reference", {})
+    monkeypatch.setattr(rating, "_build_reference", counting_build)
+    return builds
+
+
+def test_warm_up_builds_the_reference_set_once(counted_builds, coffee):
+    rating.warm_up()
+    assert counted_builds == ["MainThread"]
+    assert None in rating._reference  # offline: scored without content
+    assert quality._default is not None  # the shipped model is loaded
+
+    rating.warm_up()
+    rating.rate(coffee)
+    rating.attribute_contributions(coffee)
+    assert counted_builds == ["MainThread"]
+
+
+def test_a_rating_during_the_warm_up_waits_for_its_reference_set(counted_builds, coffee,
+                                                                 monkeypatch):
+    # The request announces itself when it reaches the reference set; the warm-up's build
+    # holds on until then, so the two overlap for the whole of the build (seconds).
+    request_arrived = threading.Event()
+    build_started = threading.Event()
+    real_variants = rating.reference_variants
+    counting_build = rating._build_reference
+
+    def announcing_variants():
+        if threading.current_thread().name == "request":
+            request_arrived.set()
+        return real_variants()
+
+    def held_build(*args):
+        build_started.set()
+        assert request_arrived.wait(timeout=120), "the request never reached the reference set"
+        return counting_build(*args)
+
+    monkeypatch.setattr(rating, "reference_variants", announcing_variants)
+    monkeypatch.setattr(rating, "_build_reference", held_build)
+    results, errors = [], []
+
+    def run(target):
+        def body():
+            try:
+                results.append(target())
+            except Exception as error:  # noqa: BLE001 - re-raised in the test's thread below
+                errors.append(error)
+        return body
+
+    warm = threading.Thread(target=run(rating.warm_up), name="warm-up")
+    request = threading.Thread(target=run(lambda: rating.rate(coffee)), name="request")
+    warm.start()
+    assert build_started.wait(timeout=120)
+    request.start()
+    warm.join(timeout=300)
+    request.join(timeout=300)
+    assert not warm.is_alive() and not request.is_alive()
+    if errors:
+        raise errors[0]
+
+    assert counted_builds == ["warm-up"]
+    during = next(r for r in results if isinstance(r, rating.AestheticRating))
+    after = rating.rate(coffee)
+    assert during.percentile == after.percentile
+    assert during.score == pytest.approx(after.score)
+    assert counted_builds == ["warm-up"]
+
+
+@pytest.fixture
+def no_quality_weights(monkeypatch, tmp_path):
+    """Nothing shipped under weights/ (and no override): the quality model cannot load."""
+    monkeypatch.setattr(weights.resolver, "SHIPPED_ROOT", tmp_path)
+    monkeypatch.setattr(rating, "_reference", {})
+    quality.reset_default()
+    yield
+    quality.reset_default()  # the next test loads the real shipped model again
+
+
+def test_warm_up_without_the_quality_weights_logs_one_line_and_goes_on(no_quality_weights,
+                                                                       monkeypatch, caplog):
+    import app
+    from models.pose import comparison
+
+    pose_warmed = []
+    monkeypatch.setattr(comparison, "warm_up", lambda: pose_warmed.append(True))
+    with pytest.raises(weights.WeightsUnavailable):
+        rating.warm_up()  # the task's warm-up says what is wrong ...
+
+    with caplog.at_level(logging.INFO, logger="instavis"):
+        app.warm_up()  # ... and the app's logs it and carries on
+
+    skipped = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(skipped) == 1
+    message = skipped[0].getMessage()
+    assert "\n" not in message
+    assert "aesthetic rating skipped" in message and "WeightsUnavailable" in message
+    assert "python -m models.train quality" in message  # the command that fixes it
+    assert pose_warmed == [True]  # the parts after the failure still warmed
+    assert "warm-up: done" in caplog.text
+
+
+def test_the_app_warm_up_works_offline_and_warms_every_part(counted_builds, monkeypatch,
+                                                            caplog, coffee):
+    import app
+    from models import clip
+    from models.pose.mediapipe_runtime import RUNTIME
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network touched: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    clip_loads = clip.load_count
+    with caplog.at_level(logging.INFO, logger="instavis"):
+        app.warm_up()
+
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    for part in ("aesthetic rating", "aesthetic chart", "pose comparison"):
+        assert f"warm-up: {part} ready" in caplog.text
+    assert set(rating._reference) == {None}  # no CLIP weights here: no content part ...
+    assert clip.load_count == clip_loads  # ... and no attempt to load CLIP
+    assert quality._default is not None
+    assert None not in (RUNTIME._pose, RUNTIME._faces, RUNTIME._segmenter)
+    rating.rate(coffee)
+    assert counted_builds == ["MainThread"]  # the request reuses the warm-up's reference set
+
+
+def test_with_clip_weights_the_warm_up_scores_the_reference_set_with_content(
+        counted_builds, tiny_clip, coffee):
+    from models import clip
+
+    loads = clip.load_count
+    rating.warm_up()
+    assert set(rating._reference) == {"zero-shot"}
+    assert clip.load_count == loads + 1
+    assert rating.rate(coffee).content_source == "zero-shot"
+    assert counted_builds == ["MainThread"] and clip.load_count == loads + 1
