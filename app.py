@@ -118,20 +118,23 @@ def _one_line(error: Exception) -> str:
 
 def warm_up() -> None:
     """Do the first requests' one-off work now: each task's `warm_up` (the Aesthetic reference
-    set and quality model, MediaPipe's graphs, CLIP when its weights are here) and the first
-    chart (matplotlib's import and fonts).
+    set and quality model, MediaPipe's graphs, CLIP when its weights are here), the first
+    chart (matplotlib's import and fonts) and the explainers' (`explain.warm_up`: SHAP's numba
+    compilation).
 
     Works offline (nothing here downloads) and never raises: a part that fails, e.g. for
     missing weights, is logged in one line and skipped, and the tab that needs it reports the
     problem on first use as it always has.
     """
+    import explain
     from demos.figures import aesthetic as aesthetic_figures
     from models.aesthetic import rating
     from models.pose import comparison
 
-    # The Aesthetic tab comes first on the page, so it is warmed first.
+    # The Aesthetic tab comes first on the page, so it is warmed first; the explainers last,
+    # since a user rates before asking why.
     steps = (("aesthetic rating", rating.warm_up), ("aesthetic chart", aesthetic_figures.warm_up),
-             ("pose comparison", comparison.warm_up))
+             ("pose comparison", comparison.warm_up), ("explainers", explain.warm_up))
     started = time.perf_counter()
     for name, step in steps:
         step_started = time.perf_counter()

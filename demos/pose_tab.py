@@ -32,9 +32,10 @@ EXAMPLES = (
 )
 
 PANEL_BUDGETS = {"lime": 100, "shap": 100}
-"""Each evaluation re-runs MediaPipe on the perturbed photo (~57 ms at explain's 256-pixel work
-size on 2 cores), so the panel's default 200 would take ~15 s a method with the faithfulness
-check's 68 more; 100 keeps a warm method under 10 s (LIME: 5.7 s map + 3.9 s check)."""
+"""Each evaluation re-runs MediaPipe on the perturbed photo (30-50 ms on the 472-pixel example
+on 2 cores), so the panel's default 200 would take up to 10 s a method before the 81-evaluation
+faithfulness check; 100 keeps a warm method at 3-5 s plus 3-4 s for the check (measured on the
+example pair: LIME 3.0 s / 4.7 s and SHAP 3.3 s / 4.3 s for the pose / background maps)."""
 
 INTRO = """\
 ### Same pose, same place?

@@ -5,7 +5,7 @@ faithfulness score. This package imports nothing else of InstaVis.
     exp = explain("gradcam", KerasModel(model), image, target=0)
 """
 
-from explain.api import METHODS, default_budget, explain
+from explain.api import METHODS, default_budget, explain, warm_up
 from explain.explanation import Explanation, Faithfulness
 from explain.function_model import FunctionModel
 from explain.keras_model import KerasModel
@@ -13,5 +13,5 @@ from explain.sanity import SanityCheck, sanity_check
 
 __all__ = [
     "METHODS", "Explanation", "Faithfulness", "FunctionModel", "KerasModel", "SanityCheck",
-    "default_budget", "explain", "sanity_check",
+    "default_budget", "explain", "sanity_check", "warm_up",
 ]

@@ -104,3 +104,19 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
         heatmap=np.clip(heatmap, -1.0 if result.signed else 0.0, 1.0), signed=result.signed,
         faithfulness=scores, meta=meta,
     )
+
+
+def warm_up() -> None:
+    """Pay the perturbation methods' one-off costs now, on a tiny image and a trivial model:
+    importing LIME, SHAP and their segmentation code, and numba compiling SHAP's partition
+    code, which makes the first SHAP explanation of a process take several seconds longer
+    (about 14 s on 2 busy cores). An app calls this in the background at start."""
+    from explain.function_model import FunctionModel
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[8:24, 8:24] = 200
+    model = FunctionModel(lambda images: images.mean(axis=(1, 2, 3))[:, None] / 255, ["mean"])
+    for method in ("lime", "shap"):
+        explain(method, model, image, budget=method_class(method).min_budget,
+                faithfulness=False)
+

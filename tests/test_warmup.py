@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +169,21 @@ def test_with_clip_weights_the_warm_up_scores_the_reference_set_with_content(
     assert clip.load_count == loads + 1
     assert rating.rate(coffee).content_source == "zero-shot"
     assert counted_builds == ["MainThread"] and clip.load_count == loads + 1
+
+
+def test_the_explainers_warm_up_compiles_shaps_numba_code():
+    # A fresh interpreter: numba compiles a function per argument types on its first call, and
+    # another test in this process may have run SHAP already.
+    code = """
+import shap.explainers._partition as partition
+import shap.maskers._image as image_masker
+import explain
+compiled = lambda: bool(partition.lower_credit.signatures
+                        and image_masker._jit_build_partition_tree.signatures)
+before = compiled()
+explain.warm_up()
+print(before, compiled())
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.split() == ["False", "True"]
