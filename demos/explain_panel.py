@@ -75,8 +75,14 @@ class ExplanationPanel:
 
     Attributes:
         key: the tab's key; the run event's api_name is f"{key}_explain".
-        methods: the usable methods, in order, with their budgets.
-        unavailable: methods that were asked for but cannot be imported, with the reason.
+        methods: the methods usable when the panel was built, in order, with their budgets.
+        unavailable: methods that were asked for but cannot be offered at build time (their
+            library is missing, or the tab's reason), with the reason.
+        offerable: every method whose library imports, with its budgets: what `availability`
+            can bring into the picker once a tab's reason no longer holds.
+        missing_library: methods whose library cannot be imported, with the reason.
+        default: the methods ticked at first.
+        unavailable_note: the "Not available here" Markdown (hidden when empty).
         picker: CheckboxGroup of method names.
         target: Dropdown of targets, or None when the tab has no target picker.
         seed: Number, passed to every method.
@@ -288,7 +294,7 @@ class ExplanationPanel:
         methods = list(self.methods) if methods is None else list(methods)
         # A budget left out means this panel's default, which a tab may have lowered.
         budgets = dict(budgets or {})
-        for name, info in self.methods.items():
+        for name, info in self.offerable.items():
             if info.has_budget and budgets.get(name) is None:
                 budgets[name] = info.default_budget
         try:
