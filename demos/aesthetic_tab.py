@@ -143,6 +143,11 @@ def make_request(photo, target=None) -> ExplainRequest:
                           title=f"What in the photo drives its {TARGET_LABELS[target]}")
 
 
+def cleared() -> tuple:
+    """The rating's outputs with nothing rated: the empty card, no numbers, table or chart."""
+    return EMPTY_VERDICT, None, None, None
+
+
 def target_info(content: bool) -> str:
     """The target picker's hint: what can be explained on this machine now."""
     if content:
@@ -210,4 +215,9 @@ def build() -> list:
         label="Why? What in the photo drives each score",
     )
     panel.wire([photo], make_request)
+    # A new photo (an upload, an example, the clear button) voids every result derived from
+    # the old one.
+    panel.clear_on([photo.change])
+    photo.change(cleared, outputs=[verdict, numbers, table, chart], queue=False,
+                 show_progress="hidden", api_visibility="private")
     return [(refresh_targets, [panel.target], [panel.target])]

@@ -59,7 +59,8 @@ photo. It is called **faithful** only when its deletion AUC is below their mean 
 their spread (one standard deviation) *and* its insertion AUC is above their mean by more than
 their spread; otherwise it is **no better than chance**. AUCs are in the model's own score
 units; the *normalised* ones put the photo's own score at 1 and the fully deleted or blurred
-photo's at 0, so two targets can be compared. Seconds and evaluations are the map's own; the
+photo's at 0, so two targets can be compared ("n/a" when the two score alike, e.g. a pose
+that no perturbation can erase). Seconds and evaluations are the map's own; the
 check adds {FAITHFULNESS_EVALUATIONS} evaluations.
 """
 
@@ -275,6 +276,25 @@ class ExplanationPanel:
         picker, a State that the API does not show)."""
         return [self.status, self.gallery, self.table, self.download,
                 *([self.target_choices] if self.target_choices is not None else [])]
+
+    @property
+    def shown(self) -> list:
+        """The outputs a user sees: status, maps, table and figure."""
+        return [self.status, self.gallery, self.table, self.download]
+
+    @staticmethod
+    def blank() -> tuple:
+        """What `shown` holds before any run: no status, no maps, an empty table, no file."""
+        return "", [], None, None
+
+    def clear_on(self, triggers: Sequence) -> None:
+        """Clear the shown maps, table and figure whenever one of `triggers` fires (the tab's
+        inputs changing), so a map never sits beside a photo or target it does not explain.
+        A private, unqueued helper event: it answers at once, even behind a long run."""
+        if self.target is not None:
+            triggers = [*triggers, self.target.change]
+        gr.on(triggers=list(triggers), fn=self.blank, outputs=self.shown, queue=False,
+              show_progress="hidden", api_visibility="private")
 
     def run(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
             seed: int = 0, budgets: Mapping[str, int | None] | None = None,

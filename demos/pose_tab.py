@@ -174,6 +174,12 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
                           title=f"What in your photo drives its {target} to the post")
 
 
+def cleared() -> tuple:
+    """The comparison's outputs with nothing compared: the empty card, and no numbers or
+    pictures."""
+    return (EMPTY_VERDICT, *[None] * 8)
+
+
 def target_info(gradcam: bool) -> str:
     """The target picker's hint, naming Grad-CAM's scope when it is offered."""
     return ("What in your photo keeps it close to the post? Grad-CAM explains the background "
@@ -237,12 +243,10 @@ def build() -> list:
     with gr.Accordion("The numbers", open=False):
         numbers = gr.JSON(label="Comparison", elem_id="pose-numbers")
 
-    button.click(
-        compare, inputs=[post, photo, mirror],
-        outputs=[verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b, background_a,
-                 background_b],
-        api_name=KEY,
-    )
+    comparison_outputs = [verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b,
+                          background_a, background_b]
+    button.click(compare, inputs=[post, photo, mirror], outputs=comparison_outputs,
+                 api_name=KEY)
 
     reasons = gradcam_reasons()
     panel = ExplanationPanel.build(
@@ -264,4 +268,9 @@ def build() -> list:
         return picker, note, gr.Dropdown(info=target_info(not available))
 
     panel.wire([post, photo, mirror], explain_request)
+    # Either photo, or the mirror rule, changing voids every result derived from them.
+    changes = [post.change, photo.change, mirror.change]
+    panel.clear_on(changes)
+    gr.on(changes, cleared, outputs=comparison_outputs, queue=False, show_progress="hidden",
+          api_visibility="private")
     return [(refresh, [panel.picker], [panel.picker, panel.unavailable_note, panel.target])]

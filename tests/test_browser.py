@@ -142,6 +142,39 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
     page.screenshot(path=str(out_dir / "aesthetic-tab.png"), full_page=True)
 
 
+def test_a_new_example_clears_every_old_result(page):
+    """After a full run (rating, attributes, chart, a map), picking another example leaves no
+    score, table, chart or map of the old photo beside the new one; the same on the Pose tab."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    page.locator("#aesthetic-examples").get_by_text("A cup of coffee", exact=False).click()
+    expect(page.locator("#aesthetic-photo img")).to_have_count(1, timeout=20_000)
+    page.locator("#aesthetic-rate").click()
+    expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10", timeout=90_000)
+    page.locator("#aesthetic-explain-run").click()
+    expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(timeout=90_000)
+
+    page.locator("#aesthetic-examples").get_by_text("A cat", exact=False).click()
+    expect(page.locator("#aesthetic-verdict .iv-score")).to_have_count(0, timeout=10_000)
+    expect(page.locator("#aesthetic-verdict")).to_contain_text("press Rate")
+    expect(page.locator("#aesthetic-chart img")).to_have_count(0)
+    expect(page.locator("#aesthetic-attributes")).not_to_contain_text("sharpness")
+    expect(page.locator("#aesthetic-explain-gallery img")).to_have_count(0)
+    expect(page.locator("#aesthetic-explain-table")).not_to_contain_text("Grad-CAM")
+    expect(page.locator("#aesthetic-explain-status")).not_to_contain_text("Explained")
+
+    page.get_by_role("tab", name="Pose").click()
+    page.locator("#pose-examples").get_by_text("Same pose, same place", exact=False).click()
+    expect(page.locator("#pose-photo-b img")).to_have_count(1, timeout=20_000)
+    page.locator("#pose-compare").click()
+    expect(page.locator("#pose-skeleton-b img")).to_have_count(1, timeout=60_000)
+    page.locator("#pose-examples").get_by_text("Different pose", exact=False).click()
+    expect(page.locator("#pose-verdict .iv-headline")).to_have_count(0, timeout=10_000)
+    expect(page.locator("#pose-skeleton-b img")).to_have_count(0)
+    expect(page.locator("#pose-chart img")).to_have_count(0)
+
+
 def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
     page.get_by_role("tab", name="Models").click()
     from playwright.sync_api import expect
