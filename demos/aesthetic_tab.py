@@ -210,7 +210,9 @@ def build() -> list:
     content = aesthetic.content_available()
     panel = ExplanationPanel.build(
         methods=("gradcam", "lime", "shap"), default=("gradcam",), key=KEY,
-        targets=targets(content), target_value=OUTPUTS[0], target_label="Explain which score",
+        # Both scores are valid on the server (content may arrive while the app runs; a request
+        # for it without CLIP gets one line); the refresher narrows what the page offers.
+        targets=targets(True), target_value=OUTPUTS[0], target_label="Explain which score",
         target_info=target_info(content),
         label="Why? What in the photo drives each score",
     )

@@ -199,8 +199,11 @@ class ExplanationPanel:
         with gr.Column(elem_id=f"{key}-explain", elem_classes=["explain-panel"]):
             gr.Markdown(f"### {label}")
             with gr.Row():
+                # Every offerable method is a valid choice on the server, so an API client can
+                # ask for one whose weights arrived after start; the tab's refresher (page load,
+                # tab select) narrows what the page shows to what is usable now.
                 picker = gr.CheckboxGroup(
-                    choices=[(info.title, name) for name, info in usable.items()],
+                    choices=[(info.title, name) for name, info in offerable.items()],
                     value=chosen, label="Methods", scale=3, elem_id=f"{key}-explain-methods",
                     info=methods_hint(usable),
                 )

@@ -142,16 +142,22 @@ def test_content_cannot_be_explained_without_clip(monkeypatch):
 
 @pytest.mark.parametrize("content, expected", [(False, ["quality"]),
                                                (True, ["quality", "content"])])
-def test_the_panel_offers_content_only_with_clip(monkeypatch, content, expected):
+def test_the_page_offers_content_only_with_clip(monkeypatch, content, expected):
     from models.aesthetic import rating as aesthetic
 
     monkeypatch.setattr(aesthetic, "content_available", lambda: content)
     with gr.Blocks() as demo:
-        aesthetic_tab.build()
+        refreshers = aesthetic_tab.build()
     (picker,) = [block for block in demo.blocks.values() if isinstance(block, gr.Dropdown)
                  and block.elem_id == "aesthetic-explain-target"]
-    assert [value for _, value in picker.choices] == expected
+    # The server accepts both scores (content can arrive while the app runs) ...
+    assert [value for _, value in picker.choices] == ["quality", "content"]
     assert picker.value == "quality"
+    # ... and the refresher the page runs on load shows only what this machine has now.
+    ((refresh, inputs, outputs),) = refreshers
+    assert inputs == outputs == [picker]
+    shown = refresh("quality")
+    assert [value for _, value in shown.choices] == expected and shown.value == "quality"
 
 
 # === Verdict card ===

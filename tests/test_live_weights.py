@@ -82,3 +82,28 @@ def test_refreshing_before_the_weights_arrive_keeps_grad_cam_out(empty_weights_d
     assert [value for _, value in picker.choices] == ["lime", "shap"]
     assert picker.value == ["lime"]
     assert note.visible is True and "python -m weights pull clip" in note.value
+
+
+def test_api_clients_get_content_once_clip_arrives(empty_weights_dir, tiny_weights_root):
+    from gradio_client import handle_file
+
+    from models.aesthetic import rating as aesthetic
+    from tests.served import app_client
+
+    photo = str(aesthetic_tab.EXAMPLES_DIR / "coffee.jpg")
+    with app_client() as client:
+        def explain_content():
+            return client.predict(handle_file(photo), ["lime"], "content", 0, 10, 10,
+                                  api_name="/aesthetic_explain")
+
+        # Without CLIP: the one line that names the fix, not a choices error.
+        with pytest.raises(Exception, match="python -m weights pull clip"):
+            explain_content()
+        (empty_weights_dir / "clip").symlink_to(tiny_weights_root / "clip",
+                                                target_is_directory=True)
+        aesthetic._adapters.clear()
+        status, gallery, _, _ = explain_content()
+        assert status.startswith("Explained **content** = ") and len(gallery) == 1
+        _, numbers, _, _ = client.predict(handle_file(photo), api_name="/aesthetic")
+        assert numbers["content_source"] == "zero-shot"
+    aesthetic._adapters.clear()
