@@ -1,13 +1,22 @@
 """Explainer speed against DESIGN.md's budgets, on a CLIP ViT-B/32-sized and a ResNet50-sized
-model with random weights at 224 x 224.
+model with random weights at 224 x 224; with --quality, how well LIME's defaults find a region.
 
-For each method it prints the seconds for one map at the default budget (faithfulness off, as the
-budgets are for the map alone), the model evaluations used, the model's own time for that many
-evaluations in the same batches, and their ratio. Grad-CAM and CAM are compared with one forward
-pass. LIME and SHAP are also compared with the libraries called as their docs show
+Speed. For each method it prints the seconds for one map at the default budget (faithfulness off,
+as the budgets are for the map alone), the model evaluations used, the model's own time for that
+many evaluations in the same batches, and their ratio. Grad-CAM and CAM are compared with one
+forward pass. LIME and SHAP are also compared with the libraries called as their docs show
 (`lime_image` with its default batch_size=10; shap's Partition explainer with its default batch
-size), given the same model function and the same number of evaluations. All ratios come from one
-run on one machine, so the machine's speed cancels out.
+size), given the same model function and the same number of evaluations. The last columns give
+what faithfulness adds when it is on: its evaluations, its seconds, and the map's and its seconds
+together. All ratios come from one run on one machine, so the machine's speed cancels out.
+
+Quality (--quality). On ten photos no other test uses (tests/explain_models.NATURAL_SCENES), a
+small conv net reads brightness and edges inside one disk and nothing else. For LIME's old
+defaults (quickshift, hidden segments filled with their mean colour) and the new ones (150 SLIC
+segments, hidden in black) it prints the share of the map's top pixels inside the disk (as many
+top pixels as the disk has) and the deletion and insertion AUC against the random maps' mean and
+spread. Then it checks the faithfulness pass's shortcut: how often the verdict with random
+curves of 4 steps (the default) or 8 agrees with the one at 16, over maps good and bad.
 """
 
 from __future__ import annotations
@@ -95,6 +104,11 @@ def benchmark(name: str, keras_model, cam_layer: str, image: np.ndarray, repeats
     adapter = KerasModel(keras_model, cam_layer=cam_layer, batch_size=32)
     forward = lambda images: adapter._predict_batch(np.asarray(images, np.uint8))  # noqa: E731
     one_pass = timed(lambda: adapter.predict(image[None]), repeats=max(repeats, 5))
+    from explain.metrics import faithfulness_evaluations
+
+    passes = faithfulness_evaluations()
+    print(f"{name}: the model alone takes {model_time(adapter, image, passes):.3f} s for the "
+          f"{passes} evaluations of a faithfulness pass", flush=True)
     rows = []
     for method in methods:
         if method == "cam" and name.startswith("CLIP"):
@@ -120,13 +134,27 @@ def benchmark(name: str, keras_model, cam_layer: str, image: np.ndarray, repeats
             else:
                 run_library = lambda n=evaluations: library_shap(forward, image, n)  # noqa: E731
             row["library_seconds"] = timed(run_library, repeats=1)
+        add_faithfulness(row, adapter, method, image, repeats)
         rows.append(row)
         print_row(row)
     return rows
 
 
+def add_faithfulness(row: dict, adapter, method: str, image: np.ndarray, repeats: int) -> None:
+    """Time the same explanation with faithfulness on: the pass's evaluations and seconds, and
+    the map's and the pass's seconds together (medians over `repeats` runs)."""
+    from explain import explain
+
+    metas = [dict(explain(method, adapter, image, 0, seed=0).meta) for _ in range(repeats)]
+    row["faith_evaluations"] = metas[0]["faithfulness_evaluations"]
+    row["faith_seconds"] = statistics.median(m["faithfulness_seconds"] for m in metas)
+    row["total_seconds"] = statistics.median(m["seconds"] + m["faithfulness_seconds"]
+                                             for m in metas)
+
+
 HEADER = (f"{'model':<22}{'method':<9}{'evals':>6}{'seconds':>9}{'reference':>11}"
-          f"{'ratio':>7}{'limit':>7}{'library s':>11}{'ours/lib':>9}  verdict")
+          f"{'ratio':>7}{'limit':>7}{'library s':>11}{'ours/lib':>9}  {'verdict':<15}"
+          f"{'+faith evals':>13}{'+faith s':>9}{'total s':>9}")
 
 
 def print_row(row: dict) -> None:
@@ -139,9 +167,111 @@ def print_row(row: dict) -> None:
     print(
         f"{row['model']:<22}{row['method']:<9}{row['evaluations']:>6}{row['seconds']:>9.3f}"
         f"{row['reference']:>11.3f}{ratio:>7.2f}{row['limit']:>7.1f}"
-        f"{library_text:>11}{versus_text:>9}  {verdict}",
+        f"{library_text:>11}{versus_text:>9}  {verdict:<15}"
+        f"{row['faith_evaluations']:>13}{row['faith_seconds']:>9.3f}{row['total_seconds']:>9.3f}",
         flush=True,
     )
+
+
+# === Quality: LIME's defaults, and the verdict's 4-step shortcut ===
+
+OLD_LIME = {"segmentation": "quickshift", "hide_color": None}
+"""LIME's own defaults, which explain/ used until the --quality table below replaced them."""
+ALTERNATIVES = {
+    "slic 100 segments, black": {"n_segments": 100},
+    "slic 200 segments, black": {"n_segments": 200},
+    "slic 150 segments, mean colour": {"hide_color": None},
+    "slic 150 segments, grey 128": {"hide_color": 128},
+    "slic 150 segments, black, 300 samples": {"budget": 300},
+    "quickshift, black": {"segmentation": "quickshift"},
+    "felzenszwalb, black": {"segmentation": "felzenszwalb"},
+}
+"""Near neighbours of the new defaults, summarised in one line each."""
+
+
+def band_margin(scores) -> float:
+    """How far past the random maps' band the map gets on its weaker curve, in spreads
+    (positive: faithful; near 0: at the band's edge)."""
+    deletion = ((scores.random_deletion_auc - scores.compared_deletion_auc)
+                / scores.random_deletion_spread - 1)
+    insertion = ((scores.compared_insertion_auc - scores.random_insertion_auc)
+                 / scores.random_insertion_spread - 1)
+    return min(deletion, insertion)
+
+
+def quality(side: int, seed: int) -> None:
+    """Print the LIME defaults table and the verdict-agreement count (see the module doc)."""
+    from scipy.ndimage import gaussian_filter
+
+    from explain import KerasModel, explain
+    from explain.metrics import faithfulness
+    from explain.targets import resolve_target
+    from tests.explain_models import (
+        NATURAL_SCENES,
+        natural_photo,
+        region_model,
+        scene_disk,
+        top_fraction_inside,
+    )
+
+    print(f"LIME on photos at {side} pixels (seed {seed}); inside = share of the map's top "
+          f"pixels (as many as the disk has) inside the disk; AUCs: map vs random maps' mean "
+          f"± spread")
+    print(f"{'photo':<22}{'disk':>6}  {'defaults':<9}{'segs':>5}{'inside':>8}"
+          f"{'deletion':>26}{'insertion':>26}  verdict")
+    target = resolve_target(0, None, 1)
+    summary = {"old": [], "new": [], **{label: [] for label in ALTERNATIVES}}
+    agreement = {4: 0, 8: 0}
+    maps_seen = 0
+    for name in NATURAL_SCENES:
+        image = natural_photo(name, side)
+        mask = scene_disk(name, image.shape[:2])
+        model = KerasModel(region_model(mask), output_names=["disk"])
+        maps = {}
+        for label, options in (("old", OLD_LIME), ("new", {})):
+            exp = explain("lime", model, image, seed=seed, **options)
+            scores = exp.faithfulness
+            inside = top_fraction_inside(exp.heatmap, mask, float(mask.mean()))
+            summary[label].append((inside, scores.beats_random))
+            deletion = (f"{scores.compared_deletion_auc:.2f} vs {scores.random_deletion_auc:.2f}"
+                        f" ± {scores.random_deletion_spread:.2f}")
+            insertion = (f"{scores.compared_insertion_auc:.2f} vs "
+                         f"{scores.random_insertion_auc:.2f} ± "
+                         f"{scores.random_insertion_spread:.2f}")
+            print(f"{name:<22}{mask.mean():>6.0%}  {label:<9}{exp.meta['segments']:>5}"
+                  f"{inside:>8.2f}{deletion:>26}{insertion:>26}  {scores.verdict}", flush=True)
+            maps[f"lime {label}"] = exp.heatmap
+        for label, options in ALTERNATIVES.items():
+            exp = explain("lime", model, image, seed=seed, **options)
+            summary[label].append((top_fraction_inside(exp.heatmap, mask, float(mask.mean())),
+                                   exp.faithfulness.beats_random))
+        # Maps good, bad and in between, for the verdict's agreement across random-curve steps.
+        maps["shap"] = explain("shap", model, image, seed=seed, faithfulness=False).heatmap
+        maps["gradcam"] = explain("gradcam", model, image, faithfulness=False).heatmap
+        maps["disk"] = mask
+        maps["inverted disk"] = 1 - mask
+        maps["blurred disk"] = gaussian_filter(mask, max(mask.shape) / 12)
+        maps["shifted disk"] = np.roll(mask, mask.shape[1] // 5, axis=1)
+        maps["noisy disk"] = mask + np.random.default_rng(seed).normal(0, 0.7, mask.shape)
+        for label, heatmap in maps.items():
+            passes = {steps: faithfulness(model, image, heatmap, target, seed=seed,
+                                          random_steps=steps) for steps in (4, 8, 16)}
+            verdicts = {steps: scores.verdict for steps, scores in passes.items()}
+            agreement[4] += verdicts[4] == verdicts[16]
+            agreement[8] += verdicts[8] == verdicts[16]
+            maps_seen += 1
+            if len(set(verdicts.values())) > 1:
+                margins = ", ".join(f"{steps} steps {band_margin(scores):+.2f}"
+                                    for steps, scores in passes.items())
+                print(f"  verdicts differ: {name}, {label}: margin in spreads {margins}")
+    for label, results in summary.items():
+        shares = [inside for inside, _ in results]
+        label = f"{label} defaults" if label in ("old", "new") else label
+        print(f"{label}: inside mean {np.mean(shares):.2f}, min {min(shares):.2f}, "
+              f">= 0.6 on {sum(s >= 0.6 for s in shares)} of {len(shares)}; faithful on "
+              f"{sum(beats for _, beats in results)} of {len(results)}")
+    print(f"verdict with random curves of 4 steps agrees with 16 steps on {agreement[4]} of "
+          f"{maps_seen} maps; 8 steps on {agreement[8]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["gradcam", "cam", "lime", "shap"])
     parser.add_argument("--models", nargs="+", default=["clip", "resnet50"],
                         choices=["clip", "resnet50"])
+    parser.add_argument("--quality", action="store_true",
+                        help="LIME's defaults on ten photos and the verdict's agreement, "
+                             "instead of speed")
+    parser.add_argument("--side", type=int, default=256,
+                        help="--quality: photos' longest side (256: the work size)")
+    parser.add_argument("--seed", type=int, default=0, help="--quality: explainers' seed")
     args = parser.parse_args(argv)
+    if args.quality:
+        quality(args.side, args.seed)
+        return 0
 
     from skimage.data import astronaut
     from skimage.transform import resize
