@@ -7,6 +7,7 @@ import logging
 
 import gradio as gr
 
+from explain import Cancelled
 from models.images import InvalidImage, load_image
 from weights import WeightsUnavailable
 
@@ -51,6 +52,25 @@ def read_upload(value, what: str = "photo"):
         raise gr.Error(f"That {what} can't be used: {error}", print_exception=False) from None
 
 
+def request_gone() -> bool:
+    """Whether the request this worker thread serves was cancelled or lost its client.
+
+    Gradio runs a handler in a worker thread, which a cancel or a closed page cannot stop: it
+    cancels the request's asyncio task, frees the queue slot and, for a lost client, marks the
+    event not alive, while the thread computes on. Long work asks this between batches
+    (`explain.stop_when`) and stops. Reads Gradio's queue through the same context variables
+    `gr.Progress` uses; outside a queued request (tests, scripts) nothing is ever gone.
+    """
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not event_id:
+        return False
+    event = queue.event_ids_to_events.get(event_id)
+    return event is None or not event.alive
+
+
 def weights_message(error: WeightsUnavailable) -> str:
     """The one sentence a tab shows when its weights are missing."""
     return error.summary
@@ -73,6 +93,11 @@ def friendly_errors(handler):
             raise gr.Error(f"That photo can't be used: {error}", print_exception=False) from None
         except WeightsUnavailable as error:
             raise gr.Error(weights_message(error), print_exception=False) from None
+        except Cancelled:
+            # Nobody is waiting for the answer; stop quietly, with one log line.
+            log.info("%s stopped: its request was cancelled or its page closed",
+                     handler.__name__)
+            raise gr.Error("Cancelled.", print_exception=False) from None
         except Exception as error:  # noqa: BLE001 - the user gets one line, the log the traceback
             log.exception("unexpected error in %s", handler.__name__)
             raise gr.Error(

@@ -26,7 +26,7 @@ from typing import Any
 
 import gradio as gr
 
-from demos.common import friendly_errors
+from demos.common import friendly_errors, request_gone
 from demos.explain_runs import (
     FAITHFULNESS_EVALUATIONS,
     TABLE_HEADERS,
@@ -301,14 +301,15 @@ class ExplanationPanel:
 
     def run(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
             seed: int = 0, budgets: Mapping[str, int | None] | None = None,
-            progress: Callable[[float, str], None] | None = None) -> PanelView:
+            progress: Callable[[float, str], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> PanelView:
         """`demos.explain_runs.run_request` with this panel's key and default budgets: the
         panel's handler without Gradio in the way, for Python and tests.
 
         Args:
             request: the image, model(s) and target.
             methods: method names (None: every usable method).
-            seed, progress: as in `run_request`.
+            seed, progress, should_stop: as in `run_request`.
             budgets: model evaluations per method (None or missing: this panel's default).
 
         Raises:
@@ -322,7 +323,7 @@ class ExplanationPanel:
                 budgets[name] = info.default_budget
         try:
             return run_request(request, methods, key=self.key, seed=seed, budgets=budgets,
-                               progress=progress)
+                               progress=progress, should_stop=should_stop)
         except RunRefused as refused:
             raise gr.Error(str(refused), print_exception=False) from None
 
@@ -375,7 +376,8 @@ class ExplanationPanel:
             budgets = {name: None if value is None else int(value)
                        for name, value in zip(self.budgets, budget_values, strict=True)}
             view = self.run(request, methods, seed=int(seed or 0), budgets=budgets,
-                            progress=lambda fraction, desc: progress(fraction, desc=desc))
+                            progress=lambda fraction, desc: progress(fraction, desc=desc),
+                            should_stop=request_gone)
             shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
             if self.target_choices is not None:
                 shown.append(target_choices_of(request))

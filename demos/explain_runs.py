@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from explain import explain
+from explain import Cancelled, explain, stop_when
 from explain.explanation import Explanation
 from explain.metrics import faithfulness_evaluations
 from explain.model_base import ModelAdapter
@@ -190,7 +190,8 @@ def one_line(error: BaseException) -> str:
 
 def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: int = 0,
                     budgets: Mapping[str, int | None] | None = None,
-                    progress: Callable[[float, str], None] | None = None) -> list[MethodOutcome]:
+                    progress: Callable[[float, str], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> list[MethodOutcome]:
     """Run each method on the request, with faithfulness, one after another.
 
     A method's failure is caught and recorded, so one broken method never hides the others'
@@ -203,9 +204,14 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
         seed: passed to every method.
         budgets: model evaluations per method (missing or None: the method's default).
         progress: called with (fraction of the whole run, description naming the method).
+        should_stop: asked before every batch of model evaluations; once it is true the run
+            stops (the request was cancelled or its page closed).
 
     Returns:
         One MethodOutcome per method, in order.
+
+    Raises:
+        explain.Cancelled: `should_stop` said stop; no later method runs.
     """
     budgets = dict(budgets or {})
     costs = []
@@ -229,11 +235,14 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
         report(0.0)
         try:
             budget = budgets.get(method)
-            exp = explain(method, request.model_for(method), request.image,
-                          request.target_for(method),
-                          seed=int(seed), budget=None if budget is None else int(budget),
-                          progress=report, **dict(request.options.get(method, {})))
+            with stop_when(should_stop):
+                exp = explain(method, request.model_for(method), request.image,
+                              request.target_for(method),
+                              seed=int(seed), budget=None if budget is None else int(budget),
+                              progress=report, **dict(request.options.get(method, {})))
             outcomes.append(MethodOutcome(method, explanation=exp))
+        except Cancelled:
+            raise  # the whole run stops: nobody is waiting for the other methods
         except Exception as error:  # noqa: BLE001 - one method's failure must not stop the rest
             if not isinstance(error, (ValueError, ImportError, WeightsUnavailable)) \
                     and not isinstance(getattr(error, "message", None), str):
@@ -390,7 +399,8 @@ class PanelView:
 
 def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, seed: int = 0,
                 budgets: Mapping[str, int | None] | None = None,
-                progress: Callable[[float, str], None] | None = None) -> PanelView:
+                progress: Callable[[float, str], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> PanelView:
     """Explain a request with the chosen methods and render what the panel shows.
 
     Args:
@@ -400,16 +410,19 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
         seed: passed to every method.
         budgets: model evaluations per method (None or missing: the method's default).
         progress: called with (fraction, description).
+        should_stop: see `explain_methods`.
 
     Returns:
         The PanelView.
 
     Raises:
         RunRefused: no method was chosen, or every method failed (one line).
+        explain.Cancelled: `should_stop` said stop.
     """
     if not methods:
         raise RunRefused("Pick at least one method to explain with.")
-    outcomes = explain_methods(request, methods, seed=seed, budgets=budgets, progress=progress)
+    outcomes = explain_methods(request, methods, seed=seed, budgets=budgets, progress=progress,
+                               should_stop=should_stop)
     made = [o.explanation for o in outcomes if o.explanation is not None]
     if not made:
         raise RunRefused(all_failed_message(outcomes))

@@ -10,8 +10,9 @@ from explain.explanation import Explanation, Faithfulness
 from explain.function_model import FunctionModel
 from explain.keras_model import KerasModel
 from explain.sanity import SanityCheck, sanity_check
+from explain.stopping import Cancelled, stop_when
 
 __all__ = [
-    "METHODS", "Explanation", "Faithfulness", "FunctionModel", "KerasModel", "SanityCheck",
-    "default_budget", "explain", "sanity_check", "warm_up",
+    "METHODS", "Cancelled", "Explanation", "Faithfulness", "FunctionModel", "KerasModel",
+    "SanityCheck", "default_budget", "explain", "sanity_check", "stop_when", "warm_up",
 ]

@@ -6,6 +6,13 @@ import threading
 
 import numpy as np
 
+from explain.stopping import raise_if_cancelled
+
+MAX_BATCH_BYTES = 128 * 2**20
+"""The most image bytes one model call is handed. A batch of 64 photos at 2048 pixels a side
+would be 800 MB before the model even copies it to float32; capping the bytes, not only the
+count, keeps one request's memory bounded whatever size its photo is."""
+
 
 def check_images(images) -> np.ndarray:
     """A uint8 N x H x W x 3 batch, or one clear ValueError."""
@@ -54,12 +61,25 @@ class ModelAdapter:
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def images_per_call(self, images: np.ndarray) -> int:
+        """`batch_size`, lowered so one call holds at most MAX_BATCH_BYTES of images."""
+        per_image = max(1, int(np.prod(images.shape[1:])) * images.itemsize)
+        return max(1, min(self.batch_size, MAX_BATCH_BYTES // per_image))
+
     def predict(self, images) -> np.ndarray:
-        """Scores for each image: float32 N x K, computed `batch_size` images at a time."""
+        """Scores for each image: float32 N x K, computed a batch at a time (`batch_size`
+        images, fewer for large ones: `images_per_call`).
+
+        Raises:
+            explain.stopping.Cancelled: the caller's `stop_when` check said stop; asked before
+                every batch.
+        """
         images = check_images(images)
         outputs = []
-        for start in range(0, len(images), self.batch_size):
-            batch = images[start : start + self.batch_size]
+        step = self.images_per_call(images)
+        for start in range(0, len(images), step):
+            raise_if_cancelled()
+            batch = images[start : start + step]
             scores = np.asarray(self._predict_batch(batch), dtype=np.float32)
             if scores.ndim == 1:
                 scores = scores[:, None]
