@@ -109,8 +109,8 @@ def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Pose").click()
-    page.locator("#pose-examples").get_by_text("Same pose, same place", exact=False).click()
-    expect(page.locator("#pose-photo-b img")).to_have_count(1, timeout=20_000)
+    show_example(page, page.locator("#pose-examples"), "Same pose, same place", "#pose-photo-b",
+                 "astronaut_mirrored")
     page.locator("#pose-compare").click()
     headline = page.locator("#pose-verdict .iv-headline")
     expect(headline).to_have_text("✓ Same pose, same place", timeout=60_000)
@@ -127,8 +127,8 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Aesthetic").click()
-    page.locator("#aesthetic-examples").get_by_text("A cup of coffee", exact=False).click()
-    expect(page.locator("#aesthetic-photo img")).to_have_count(1, timeout=20_000)
+    show_example(page, page.locator("#aesthetic-examples"), "A cup of coffee", "#aesthetic-photo",
+                 "coffee")
     page.locator("#aesthetic-rate").click()
     expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10", timeout=90_000)
     expect(page.locator("#aesthetic-verdict")).to_contain_text("python -m weights pull clip")
@@ -142,20 +142,35 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
     page.screenshot(path=str(out_dir / "aesthetic-tab.png"), full_page=True)
 
 
+def show_example(page, examples, label: str, photo: str, file_stem: str) -> None:
+    """Click an example and wait until its photo is on screen and the change it makes has
+    reached the server (a result that arrived sooner would be cleared by that change)."""
+    from playwright.sync_api import expect
+
+    examples.get_by_text(label, exact=False).click()
+    expect(page.locator(f"{photo} img")).to_have_attribute(
+        "src", re.compile(rf"{file_stem}\.jpg"), timeout=20_000)
+    page.wait_for_timeout(500)
+
+
 def test_a_new_example_clears_every_old_result(page):
     """After a full run (rating, attributes, chart, a map), picking another example leaves no
     score, table, chart or map of the old photo beside the new one; the same on the Pose tab."""
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Aesthetic").click()
-    page.locator("#aesthetic-examples").get_by_text("A cup of coffee", exact=False).click()
-    expect(page.locator("#aesthetic-photo img")).to_have_count(1, timeout=20_000)
+    examples = page.locator("#aesthetic-examples")
+    gallery = page.locator("#aesthetic-explain-gallery img")
+    # Another photo first, so the coffee is a change whatever an earlier test left on screen.
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    expect(gallery).to_have_count(0, timeout=10_000)
+    show_example(page, examples, "A cup of coffee", "#aesthetic-photo", "coffee")
     page.locator("#aesthetic-rate").click()
     expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10", timeout=90_000)
     page.locator("#aesthetic-explain-run").click()
-    expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(timeout=90_000)
+    expect(gallery.first).to_be_visible(timeout=90_000)
 
-    page.locator("#aesthetic-examples").get_by_text("A cat", exact=False).click()
+    examples.get_by_text("A cat", exact=False).click()
     expect(page.locator("#aesthetic-verdict .iv-score")).to_have_count(0, timeout=10_000)
     expect(page.locator("#aesthetic-verdict")).to_contain_text("press Rate")
     expect(page.locator("#aesthetic-chart img")).to_have_count(0)
@@ -164,12 +179,14 @@ def test_a_new_example_clears_every_old_result(page):
     expect(page.locator("#aesthetic-explain-table")).not_to_contain_text("Grad-CAM")
     expect(page.locator("#aesthetic-explain-status")).not_to_contain_text("Explained")
 
+
     page.get_by_role("tab", name="Pose").click()
-    page.locator("#pose-examples").get_by_text("Same pose, same place", exact=False).click()
-    expect(page.locator("#pose-photo-b img")).to_have_count(1, timeout=20_000)
+    pairs = page.locator("#pose-examples")
+    show_example(page, pairs, "Different pose", "#pose-photo-b", "camera")
+    show_example(page, pairs, "Same pose, same place", "#pose-photo-b", "astronaut_mirrored")
     page.locator("#pose-compare").click()
     expect(page.locator("#pose-skeleton-b img")).to_have_count(1, timeout=60_000)
-    page.locator("#pose-examples").get_by_text("Different pose", exact=False).click()
+    pairs.get_by_text("Different pose", exact=False).click()
     expect(page.locator("#pose-verdict .iv-headline")).to_have_count(0, timeout=10_000)
     expect(page.locator("#pose-skeleton-b img")).to_have_count(0)
     expect(page.locator("#pose-chart img")).to_have_count(0)
