@@ -94,19 +94,22 @@ def status() -> tuple[list[list[str]], str]:
     return table_rows(), network_note()
 
 
-def refresh_choice():
-    """The picker's choices: the Hub artifacts still missing here."""
-    return gr.Dropdown(choices=pullable(), value=None)
+def refresh_choice(current=None):
+    """The picker with the Hub artifacts still missing here, keeping its pick while that is
+    still missing (else the first missing one, as on a fresh page)."""
+    missing = pullable()
+    value = current if current in missing else (missing[0] if missing else None)
+    return gr.Dropdown(choices=missing, value=value)
 
 
-def refresh_after_pull():
+def refresh_after_pull(current=None):
     """The picker and the summary, after a pull (or a failed one)."""
-    return refresh_choice(), network_note()
+    return refresh_choice(current), network_note()
 
 
-def refresh():
+def refresh(current=None):
     """The whole tab read afresh: table, picker and summary."""
-    return table_rows(), refresh_choice(), network_note()
+    return table_rows(), refresh_choice(current), network_note()
 
 
 def build() -> list:
@@ -148,7 +151,8 @@ def build() -> list:
     after = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     pull_button.click(pull_artifact, inputs=choice, outputs=[message, table],
                       api_name=KEY, concurrency_limit=1
-                      ).then(refresh_after_pull, outputs=[choice, note], **after)
+                      ).then(refresh_after_pull, inputs=choice, outputs=[choice, note],
+                             **after)
     refresh_button.click(status, outputs=[table, note], api_name=f"{KEY}_refresh"
-                         ).then(refresh_choice, outputs=choice, **after)
-    return [(refresh, [], [table, choice, note])]
+                         ).then(refresh_choice, inputs=choice, outputs=choice, **after)
+    return [(refresh, [choice], [table, choice, note])]
