@@ -360,9 +360,12 @@ class ExplanationPanel:
         Args:
             source_inputs: the tab's components the request is made from (one or a list).
             make_request: called as make_request(*source_values) -> ExplainRequest, or with
-                target=<picker value> as a keyword too when the panel has a target picker (None
-                when nothing is picked). It may raise gr.Error (e.g. from read_upload) or
-                WeightsUnavailable; the user sees one line.
+                target=<picker value> as a keyword too when the panel has a target picker,
+                checked by `fields["target"]` (None when the requests bring the choices and
+                nothing is picked). It is called only once the panel's own settings passed
+                their checks. It must check its own source values (`demos.fields`), and may
+                raise gr.Error (e.g. from read_upload), InvalidField or WeightsUnavailable; the
+                user sees one line.
             triggers: more events that also run the panel (e.g. [photo.upload]); the button's
                 click always does.
             **event_options: passed on to gr.on (concurrency_limit, ...).
