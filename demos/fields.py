@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 SEED_MAX = 2**31 - 1
 """The largest seed: NumPy, scikit-learn (LIME) and SHAP all take 0 .. 2**31 - 1 as a seed, and
 a JavaScript client can send it exactly."""
@@ -107,7 +109,7 @@ class Flag:
 
     def check(self, value: Any) -> bool:
         # NumPy's bool_ is not a bool subclass; a Python caller may pass one.
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if isinstance(value, (bool, np.bool_)):
             return bool(value)
         raise InvalidField(self.name, value, self.accepts)
 

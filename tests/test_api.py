@@ -102,6 +102,8 @@ def test_only_the_tabs_actions_are_endpoints_and_all_is_named(client):
         assert [re.sub(r"[^a-z0-9_]", "", label.lower().replace(" ", "_"))
                 for label in labels] == returns, name
         assert not any(re.fullmatch(r"value_\d+", label) for label in labels), name
+        # Every parameter of every endpoint gets refused values below.
+        assert set(SPOILED.get(name, {})) == set(parameters), name
 
 
 def test_no_helper_is_callable_by_the_client_libraries_at_all():
