@@ -14,6 +14,7 @@ from demos import styling
 from demos.common import PhotoInput, friendly_errors, read_upload
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
+from demos.fields import OneOf
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
 
 KEY = "aesthetic"
@@ -23,6 +24,9 @@ OUTPUTS = ("quality", "content")
 """What the explanation panel can explain; `models.aesthetic.OUTPUTS`, repeated here so that
 importing the tab does not import the model module (a test checks the two agree)."""
 TARGET_LABELS = {"quality": "technical quality", "content": "content aesthetics"}
+TARGET = OneOf("target", OUTPUTS, default=OUTPUTS[0])
+"""The explanation's `target`: both scores, whatever this machine has (content without the
+CLIP weights is refused in its own words); None means quality."""
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = (
@@ -94,7 +98,8 @@ def summary(rating) -> dict:
 
 @friendly_errors
 def rate(photo, progress=gr.Progress()):
-    """Rate a photo: verdict card, numbers, attribute table and the SHAP chart."""
+    """Rate a photo from 1 to 10. Returns the verdict card (HTML), the rating's numbers (JSON),
+    the measured attributes (table) and the chart of what moves the score."""
     from demos.figures import aesthetic as aesthetic_figures
     from models.aesthetic import rating as aesthetic
 
@@ -130,10 +135,8 @@ def make_request(photo, target=None) -> ExplainRequest:
     """
     from models.aesthetic import rating as aesthetic
 
+    target = TARGET.check(target)
     image = read_upload(photo, "photo")
-    target = target or OUTPUTS[0]
-    if target not in OUTPUTS:
-        raise gr.Error(f"Pick one of {', '.join(OUTPUTS)} to explain.", print_exception=False)
     if target == "content" and not aesthetic.content_available():
         raise gr.Error("There is no content score to explain: it needs the CLIP weights "
                        "(python -m weights pull clip).", print_exception=False)
@@ -190,6 +193,7 @@ def build() -> list:
         example_labels=[label for _, label in EXAMPLES], inputs=[photo],
         label="Example photos (from scikit-image and scikit-learn: CC0 and CC BY 2.0)",
         cache_examples=False, api_name=f"{KEY}_example", elem_id="aesthetic-examples",
+        api_visibility="private",  # a helper that fills the photo, not an action of the tab
     )
     with gr.Row():
         with gr.Column(scale=3, min_width=360):

@@ -1,17 +1,48 @@
-"""Helpers every tab shares: turning uploads and missing weights into one-line UI messages."""
+"""Helpers every tab shares: inputs whose values reach the handler as sent, and turning uploads,
+refused values and missing weights into one-line UI messages."""
 
 from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
+from gradio.data_classes import FileData, GradioRootModel, ImageData
+from pydantic import ValidationError
 
+from demos.fields import InvalidField
 from explain import Cancelled
 from models.images import InvalidImage, load_image
 from weights import WeightsUnavailable
 
 log = logging.getLogger("instavis")
+
+UPLOAD_ACCEPTS = "an uploaded image file (gradio_client: handle_file(path))"
+"""What a photo input accepts, as a refusal says it."""
+
+
+@dataclass(frozen=True)
+class NotAnUpload:
+    """What a photo input hands the handler when the client sent something other than an
+    uploaded file (a number, a bare string, a path on the server): `read_upload` refuses it,
+    naming the field."""
+
+    value: Any
+
+
+class _AnyPayload(GradioRootModel):
+    """Whatever a client sent for a photo, unchecked, so that a wrong type reaches
+    `PhotoInput.preprocess` (and then the handler, which names the field) instead of failing in
+    Gradio's own validation with a generic error and a traceback. The API docs still describe
+    the image payload Gradio expects."""
+
+    root: Any = None
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs):
+        return ImageData.model_json_schema(*args, **kwargs)
 
 
 class PhotoInput(gr.Image):
@@ -21,16 +52,35 @@ class PhotoInput(gr.Image):
     fails inside Gradio with a generic error, and a 60-megapixel header gets decoded. This
     subclass hands over the uploaded file's path instead; `read_upload` then decodes it with
     every check of `load_image`. `is_template` keeps the browser using Gradio's own image widget.
+
+    Only a file Gradio received as an upload is accepted: a payload with Gradio's file marker,
+    whose path Gradio has checked is in its upload cache. Anything else (a number, a string,
+    a bare {"path": ...} naming a file on the server, which gr.Image would open) reaches the
+    handler as `NotAnUpload`.
     """
 
     is_template = True
+    data_model = _AnyPayload
 
     def __init__(self, label: str = "Photo", **kwargs):
         kwargs.setdefault("sources", ["upload", "clipboard"])
         super().__init__(label=label, type="filepath", **kwargs)
 
     def preprocess(self, payload):
-        return None if payload is None else payload.path
+        value = payload.root if isinstance(payload, GradioRootModel) else payload
+        if value is None:
+            return None
+        try:
+            # validate_meta: the file marker Gradio's upload check keys on must be there.
+            upload = FileData.model_validate(value, context={"validate_meta": True})
+        except ValidationError:
+            return NotAnUpload(value)
+        return upload.path
+
+    def api_info(self) -> dict[str, Any]:
+        # ImageData's own description promises "a local filepath or publicly available URL",
+        # neither of which is accepted here.
+        return _described(super().api_info(), UPLOAD_ACCEPTS)
 
     def get_config(self, cls=None):
         # Gradio sends the browser the settings named in the component class's __init__
@@ -38,14 +88,94 @@ class PhotoInput(gr.Image):
         return super().get_config(cls or gr.Image)
 
 
-def read_upload(value, what: str = "photo"):
+# === Inputs checked by their handler ===
+# Gradio checks some inputs itself before the handler runs: gr.Number's bounds, gr.Dropdown and
+# gr.CheckboxGroup's choices. Its messages name no field ("Value -1 is less than minimum value
+# 0."), a wrong type ("abc" for a number, 123 for a list) fails with a generic error and a
+# traceback, and 1.5 for a whole number is silently rounded. These subclasses pass the value on
+# as sent, and each handler checks it with a `demos.fields` field, which names the field in its
+# message. `accepts` (the field's own words) is added to the API docs. The browser shows the
+# same widgets (`is_template`), with the same settings (`get_config` reads the parent's).
+
+
+class NumberInput(gr.Number):
+    """gr.Number whose value reaches the handler unchecked; see above."""
+
+    is_template = True
+
+    def __init__(self, *args, accepts: str = "", **kwargs):
+        self.accepts = accepts
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, payload):
+        return payload
+
+    def api_info(self) -> dict[str, Any]:
+        return _described(super().api_info(), self.accepts)
+
+    def get_config(self, cls=None):
+        return super().get_config(cls or gr.Number)
+
+
+class DropdownInput(gr.Dropdown):
+    """gr.Dropdown whose value reaches the handler unchecked; see above."""
+
+    is_template = True
+
+    def __init__(self, *args, accepts: str = "", **kwargs):
+        self.accepts = accepts
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, payload):
+        return payload
+
+    def api_info(self) -> dict[str, Any]:
+        return _described(super().api_info(), self.accepts)
+
+    def get_config(self, cls=None):
+        return super().get_config(cls or gr.Dropdown)
+
+
+class CheckboxGroupInput(gr.CheckboxGroup):
+    """gr.CheckboxGroup whose value reaches the handler unchecked; see above."""
+
+    is_template = True
+
+    def __init__(self, *args, accepts: str = "", **kwargs):
+        self.accepts = accepts
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, payload):
+        return payload
+
+    def api_info(self) -> dict[str, Any]:
+        return _described(super().api_info(), self.accepts)
+
+    def get_config(self, cls=None):
+        return super().get_config(cls or gr.CheckboxGroup)
+
+
+def _described(info: dict[str, Any], accepts: str) -> dict[str, Any]:
+    # gradio_client's view_api prints "additional_description" after the parameter's type.
+    return {**info, "additional_description": accepts} if accepts else info
+
+
+def read_upload(value, what: str = "photo", field: str = "photo"):
     """An upload (path, PIL image or array from a gr.Image) as a checked uint8 RGB array.
+
+    Args:
+        value: the photo input's value.
+        what: the photo as a person calls it ("photo of the post").
+        field: the API parameter's name ("post").
 
     Raises:
         gr.Error: nothing was uploaded, or `load_image` refused the file; one line, no traceback.
+        InvalidField: the client sent something other than an uploaded file.
     """
     if value is None:
         raise gr.Error(f"Please upload a {what} first.", print_exception=False)
+    if isinstance(value, NotAnUpload):
+        raise InvalidField(field, value.value, UPLOAD_ACCEPTS)
     try:
         return load_image(value)
     except InvalidImage as error:
@@ -79,27 +209,37 @@ def weights_message(error: WeightsUnavailable) -> str:
 def friendly_errors(handler):
     """Wrap an event handler so any failure reaches the user as one clear line, never a traceback.
 
-    gr.Error passes through unchanged; missing weights become their one-sentence summary; anything
-    unexpected is logged in full for the operator and shown as a short message.
+    A refusal (a value the API does not accept, a photo that cannot be used, missing weights, any
+    gr.Error the handler raises) is what the user sees and one INFO line in the log: the
+    operator needs to know it happened, not where in the code. Anything unexpected is logged
+    with its traceback and shown as a short message.
     """
+    name = handler.__name__
+
+    def refused(message: str) -> gr.Error:
+        log.info("%s refused: %s", name, " ".join(message.split()))
+        return gr.Error(message, print_exception=False)
 
     @functools.wraps(handler)
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as error:
+            log.info("%s refused: %s", name, " ".join(str(error.message).split()))
+            error.print_exception = False  # Gradio would print a traceback for a default gr.Error
             raise
+        except InvalidField as error:
+            raise refused(str(error)) from None
         except InvalidImage as error:  # a model's own limit, e.g. a photo too small to rate
-            raise gr.Error(f"That photo can't be used: {error}", print_exception=False) from None
+            raise refused(f"That photo can't be used: {error}") from None
         except WeightsUnavailable as error:
-            raise gr.Error(weights_message(error), print_exception=False) from None
+            raise refused(weights_message(error)) from None
         except Cancelled:
             # Nobody is waiting for the answer; stop quietly, with one log line.
-            log.info("%s stopped: its request was cancelled or its page closed",
-                     handler.__name__)
+            log.info("%s stopped: its request was cancelled or its page closed", name)
             raise gr.Error("Cancelled.", print_exception=False) from None
         except Exception as error:  # noqa: BLE001 - the user gets one line, the log the traceback
-            log.exception("unexpected error in %s", handler.__name__)
+            log.exception("unexpected error in %s", name)
             raise gr.Error(
                 f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).",
                 print_exception=False,

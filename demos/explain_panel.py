@@ -26,7 +26,13 @@ from typing import Any
 
 import gradio as gr
 
-from demos.common import friendly_errors, request_gone
+from demos.common import (
+    CheckboxGroupInput,
+    DropdownInput,
+    NumberInput,
+    friendly_errors,
+    request_gone,
+)
 from demos.explain_runs import (
     FAITHFULNESS_EVALUATIONS,
     TABLE_HEADERS,
@@ -40,6 +46,7 @@ from demos.explain_runs import (
     run_request,
     target_choices_of,
 )
+from demos.fields import SEED_MAX, DistinctChoices, OneOf, WholeNumber
 from explain.metrics import RANDOM_MAPS
 from explain.render import method_name
 
@@ -92,6 +99,10 @@ class ExplanationPanel:
         status, gallery, table, download: the outputs.
         target_choices: State holding the last request's target choices, which a private
             follow-up step puts into `target` (so API users get plain values, not updates).
+        fields: what the run event accepts for each of the panel's own inputs, by API name
+            ("methods", "target", "seed", "<method>_budget"), checked on the server before any
+            work (`demos.fields`); "target" is None when the picker's choices come from the
+            requests (the tab's callback checks it then).
     """
 
     key: str
@@ -111,6 +122,7 @@ class ExplanationPanel:
     missing_library: dict[str, str]
     default: list[str]
     unavailable_note: gr.Markdown
+    fields: dict[str, Any]
 
     def availability(self, reasons: Mapping[str, str], picked: Sequence[str] | None = None):
         """Updates for the method picker and the "Not available here" note, for the reasons
@@ -126,7 +138,9 @@ class ExplanationPanel:
         usable = {m: info for m, info in self.offerable.items() if m not in reasons}
         unavailable = {**{m: r for m, r in reasons.items() if m in self.offerable},
                        **self.missing_library}
-        kept = [m for m in (picked or ()) if m in usable]
+        # `picked` is the page's picker value, as sent: anything but a list means nothing.
+        kept = [m for m in picked if isinstance(m, str) and m in usable] \
+            if isinstance(picked, (list, tuple)) else []
         if not kept:
             kept = [m for m in self.default if m in usable] or list(usable)[:1]
         picker = gr.CheckboxGroup(choices=[(info.title, name) for name, info in usable.items()],
@@ -171,7 +185,7 @@ class ExplanationPanel:
             The panel; call `wire` next.
 
         Raises:
-            ValueError: an unknown method name, or a budget below the method's minimum.
+            ValueError: an unknown method name, or a budget outside the method's range.
         """
         reasons = dict(unavailable or {})
         # Importable methods may still be unavailable for a reason that can change while the
@@ -187,14 +201,15 @@ class ExplanationPanel:
             info = offerable.get(method)
             if info is None or not info.has_budget:
                 continue
-            if int(budget) < info.min_budget:
-                raise ValueError(f"{info.title} needs a budget of at least {info.min_budget} "
-                                 f"model evaluations, got {budget}.")
+            if not info.min_budget <= int(budget) <= info.max_budget:
+                raise ValueError(f"{info.title} needs a budget of {info.min_budget} to "
+                                 f"{info.max_budget} model evaluations, got {budget}.")
             offerable[method] = replace(info, default_budget=int(budget))
         usable = {m: info for m, info in offerable.items() if m not in reasons}
         unavailable = {m: reasons.get(m) or missing_library[m] for m in methods
                        if m in reasons or m in missing_library}
         chosen = [m for m in (default or ()) if m in usable] or list(usable)[:1]
+        fields = panel_fields(offerable, targets, target_value)
 
         with gr.Column(elem_id=f"{key}-explain", elem_classes=["explain-panel"]):
             gr.Markdown(f"### {label}")
@@ -202,16 +217,18 @@ class ExplanationPanel:
                 # Every offerable method is a valid choice on the server, so an API client can
                 # ask for one whose weights arrived after start; the tab's refresher (page load,
                 # tab select) narrows what the page shows to what is usable now.
-                picker = gr.CheckboxGroup(
+                # The inputs pass their values on as sent, for `fields` to check (demos.common).
+                picker = CheckboxGroupInput(
                     choices=[(info.title, name) for name, info in offerable.items()],
                     value=chosen, label="Methods", scale=3, elem_id=f"{key}-explain-methods",
-                    info=methods_hint(usable),
+                    info=methods_hint(usable), accepts=fields["methods"].accepts,
                 )
                 target = None
                 if targets is not None:
-                    target = gr.Dropdown(
+                    target = DropdownInput(
                         choices=list(targets), value=target_value, label=target_label,
                         info=target_info, scale=2, elem_id=f"{key}-explain-target",
+                        accepts=fields["target"].accepts if fields["target"] else "",
                     )
                 with gr.Column(scale=1, min_width=140):
                     button = gr.Button("Explain", variant="primary", size="lg",
@@ -222,15 +239,18 @@ class ExplanationPanel:
             )
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="Seed",
-                                     info="The same seed gives the same maps.",
-                                     elem_id=f"{key}-explain-seed")
+                    seed = NumberInput(value=0, precision=0, minimum=0, maximum=SEED_MAX,
+                                       label="Seed", info="The same seed gives the same maps.",
+                                       elem_id=f"{key}-explain-seed",
+                                       accepts=fields["seed"].accepts)
                     budgets = {
-                        name: gr.Number(
+                        name: NumberInput(
                             value=info.default_budget, precision=0, minimum=info.min_budget,
+                            maximum=info.max_budget,
                             label=f"{info.title} budget (model evaluations)",
                             info=f"Default {info.default_budget}; more is steadier but slower.",
                             elem_id=f"{key}-explain-budget-{name}",
+                            accepts=fields[f"{name}_budget"].accepts,
                         )
                         for name, info in offerable.items() if info.has_budget
                     }
@@ -265,7 +285,7 @@ class ExplanationPanel:
                    unavailable_note=unavailable_note,
                    target=target, seed=seed, budgets=budgets, button=button, status=status,
                    gallery=gallery, table=table, download=download,
-                   target_choices=target_choices)
+                   target_choices=target_choices, fields=fields)
 
     @property
     def inputs(self) -> list:
@@ -313,14 +333,16 @@ class ExplanationPanel:
             budgets: model evaluations per method (None or missing: this panel's default).
 
         Raises:
-            gr.Error: no method was chosen, or every method failed (one line).
+            InvalidField: a method, the seed or a budget outside what the panel accepts
+                (`fields`), e.g. a budget over MAX_BUDGET.
+            gr.Error: every method failed (one line).
         """
-        methods = list(self.methods) if methods is None else list(methods)
+        methods = list(self.methods) if methods is None else self.fields["methods"].check(methods)
+        seed = self.fields["seed"].check(seed)
         # A budget left out means this panel's default, which a tab may have lowered.
         budgets = dict(budgets or {})
-        for name, info in self.offerable.items():
-            if info.has_budget and budgets.get(name) is None:
-                budgets[name] = info.default_budget
+        for name in self.budgets:
+            budgets[name] = self.fields[f"{name}_budget"].check(budgets.get(name))
         try:
             return run_request(request, methods, key=self.key, seed=seed, budgets=budgets,
                                progress=progress, should_stop=should_stop)
@@ -345,9 +367,12 @@ class ExplanationPanel:
         Args:
             source_inputs: the tab's components the request is made from (one or a list).
             make_request: called as make_request(*source_values) -> ExplainRequest, or with
-                target=<picker value> as a keyword too when the panel has a target picker (None
-                when nothing is picked). It may raise gr.Error (e.g. from read_upload) or
-                WeightsUnavailable; the user sees one line.
+                target=<picker value> as a keyword too when the panel has a target picker,
+                checked by `fields["target"]` (None when the requests bring the choices and
+                nothing is picked). It is called only once the panel's own settings passed
+                their checks. It must check its own source values (`demos.fields`), and may
+                raise gr.Error (e.g. from read_upload), InvalidField or WeightsUnavailable; the
+                user sees one line.
             triggers: more events that also run the panel (e.g. [photo.upload]); the button's
                 click always does.
             **event_options: passed on to gr.on (concurrency_limit, ...).
@@ -362,20 +387,18 @@ class ExplanationPanel:
         # gr.Progress is injected only into leading positional parameters, so it comes before
         # the variable number of input values.
         def run_panel(progress=gr.Progress(), *values):
-            source_values, panel_values = values[:count], list(values[count:])
-            methods = panel_values.pop(0) or []
-            kwargs = {}
-            if self.target is not None:
-                kwargs["target"] = panel_values.pop(0)
-            seed, *budget_values = panel_values
+            source_values = values[:count]
+            # The panel's own settings are checked before make_request loads anything.
+            settings = self.checked(dict(zip(self.fields, values[count:], strict=True)))
+            kwargs = {"target": settings["target"]} if self.target is not None else {}
             progress(0.0, desc="Preparing the model")
             request = make_request(*source_values, **kwargs)
             if not isinstance(request, ExplainRequest):
                 raise TypeError(f"make_request must return an ExplainRequest, not "
                                 f"{type(request).__name__}.")
-            budgets = {name: None if value is None else int(value)
-                       for name, value in zip(self.budgets, budget_values, strict=True)}
-            view = self.run(request, methods, seed=int(seed or 0), budgets=budgets,
+            budgets = {name: settings[f"{name}_budget"] for name in self.budgets}
+            view = self.run(request, settings["methods"], seed=settings["seed"],
+                            budgets=budgets,
                             progress=lambda fraction, desc: progress(fraction, desc=desc),
                             should_stop=request_gone)
             shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
@@ -384,6 +407,9 @@ class ExplanationPanel:
             return tuple(shown)
 
         run_panel.__name__ = f"{self.key}_explain"
+        run_panel.__doc__ = (
+            "Explain the judgement with the chosen methods. Returns the status line (Markdown), "
+            "the maps with their captions, the faithfulness table and the PNG figure's path.")
         run_panel.__signature__ = self._api_signature(make_request, count)
         event = gr.on(
             triggers=[self.button.click, *(triggers or ())], fn=friendly_errors(run_panel),
@@ -394,6 +420,16 @@ class ExplanationPanel:
             event.success(refresh_target, inputs=self.target_choices, outputs=self.target,
                           queue=False, show_progress="hidden", api_visibility="private")
         return event
+
+    def checked(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The panel's own inputs, by API name, each checked by its field (a missing one is
+        None, which means its default).
+
+        Raises:
+            InvalidField: the first value its field does not accept, named.
+        """
+        return {name: values.get(name) if field is None else field.check(values.get(name))
+                for name, field in self.fields.items()}
 
     def _api_signature(self, make_request: Callable, count: int) -> inspect.Signature:
         """The signature Gradio reads to name the API's parameters.
@@ -410,8 +446,7 @@ class ExplanationPanel:
                      and p.name != "target"]
         except (TypeError, ValueError):  # a builtin or C callable without a signature
             given = []
-        own = ["methods", *(["target"] if self.target is not None else []), "seed",
-               *(f"{name}_budget" for name in self.budgets)]
+        own = list(self.fields)
         names = []
         for index in range(count):
             name = given[index] if index < len(given) else f"input_{index}"
@@ -421,6 +456,31 @@ class ExplanationPanel:
             inspect.Parameter("progress", kind, default=gr.Progress()),
             *(inspect.Parameter(name, kind, default=None) for name in [*names, *own]),
         ])
+
+
+def panel_fields(offerable: Mapping[str, MethodInfo], targets: Sequence | None,
+                 target_value: Any) -> dict[str, Any]:
+    """What a panel's run event accepts for each of its own inputs, in the event's order:
+    methods, [target,] seed, then one budget per method that takes one.
+
+    Args:
+        offerable: every method the picker may hold, with its budgets.
+        targets: the target picker's choices (strings or (label, value) pairs); None for no
+            picker; empty when requests bring the choices (the field is then None: the tab's
+            callback checks the target).
+        target_value: the picker's first value, which a missing target means.
+    """
+    fields: dict[str, Any] = {"methods": DistinctChoices("methods", tuple(offerable))}
+    if targets is not None:
+        values = tuple(t[1] if isinstance(t, (tuple, list)) else t for t in targets)
+        fields["target"] = OneOf("target", values, default=target_value) if values else None
+    fields["seed"] = WholeNumber("seed", 0, SEED_MAX, default=0)
+    for name, info in offerable.items():
+        if info.has_budget:
+            fields[f"{name}_budget"] = WholeNumber(
+                f"{name}_budget", info.min_budget, info.max_budget, default=info.default_budget,
+                unit="model evaluations")
+    return fields
 
 
 def unavailable_text(unavailable: Mapping[str, str]) -> str:

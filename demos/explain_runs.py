@@ -57,6 +57,15 @@ FAITHFULNESS_EVALUATIONS = faithfulness_evaluations()
 """Model evaluations the faithfulness pass adds to every map (the map's deletion and insertion
 curves and the random maps', sharing their end images)."""
 
+MAX_BUDGET = 2000
+"""The most model evaluations one map may ask for, whatever the method and tab. It is ten times
+the default budget (200), where LIME already found a known region as well as at 300 samples
+(README), so a larger budget buys nothing measurable. It still bounds the work: at the ~30 ms
+an evaluation that a ResNet50- or CLIP-sized model takes batched on 2 cores, 2000 evaluations
+take about a minute (up to 100 s on the Pose tab, where each re-runs MediaPipe), while the
+app's single worker serves nobody else; and LIME's sample matrix (samples x ~150 segments) and
+SHAP's masks stay a few megabytes, where `lime_budget=10**9` asked for 320 GiB."""
+
 FIGURE_MAX_AGE = 3600.0
 """Seconds a figure written for download is kept. Gradio copies it into its own cache when the
 event returns, so ours are only pruned to keep a long-running server's temp folder small."""
@@ -133,12 +142,14 @@ class MethodInfo:
         title: the human-readable name ("LIME").
         default_budget: model evaluations the map uses by default.
         min_budget: the smallest budget the method accepts.
+        max_budget: the largest budget the panel accepts (MAX_BUDGET).
     """
 
     name: str
     title: str
     default_budget: int
     min_budget: int
+    max_budget: int = MAX_BUDGET
 
     @property
     def has_budget(self) -> bool:

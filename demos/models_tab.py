@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 import weights
-from demos.common import friendly_errors
+from demos.common import DropdownInput, friendly_errors
+from demos.fields import OneOf
 from weights.report import artifact_rows
 
 KEY = "models"
@@ -30,6 +31,17 @@ def table_rows() -> list[list[str]]:
     ]
 
 
+def hub_artifacts() -> tuple[str, ...]:
+    """Every manifest artifact that comes from the Hub: what the pull endpoint accepts."""
+    return tuple(name for name, artifact in weights.artifacts().items()
+                 if artifact.source.startswith("hf://"))
+
+
+def artifact_field() -> OneOf:
+    """The pull endpoint's `artifact`: one of the Hub artifacts (one already here is a no-op)."""
+    return OneOf("artifact", hub_artifacts(), required=True)
+
+
 def pullable() -> list[str]:
     """Hub artifacts that are not on this machine yet."""
     return [r.name for r in artifact_rows()
@@ -37,6 +49,7 @@ def pullable() -> list[str]:
 
 
 def network_note() -> str:
+    """How many artifacts are here, and whether this process may download."""
     rows = artifact_rows()
     missing = sum(r.status == weights.MISSING for r in rows)
     present = f"{len(rows) - missing} of {len(rows)} artifacts are on this machine."
@@ -48,10 +61,10 @@ def network_note() -> str:
 
 
 @friendly_errors
-def pull_artifact(name: str | None, progress=gr.Progress(track_tqdm=True)):
-    """Fetch one artifact from the Hub; returns a message, the refreshed table and choices."""
-    if not name:
-        raise gr.Error("Pick an artifact to pull first.", print_exception=False)
+def pull_artifact(artifact, progress=gr.Progress(track_tqdm=True)):
+    """Download one artifact from the Hugging Face Hub (an artifact already here is left as it
+    is). Returns a one-line result (Markdown) and the artifacts table, refreshed."""
+    name = artifact_field().check(artifact)
     if weights.is_offline():
         raise gr.Error(
             f"Can't pull '{name}': InstaVis is offline ({weights.offline_reason()}). Restart "
@@ -71,38 +84,75 @@ def pull_artifact(name: str | None, progress=gr.Progress(track_tqdm=True)):
             print_exception=False,
         ) from None
     verb = "Downloaded" if fetched else "Already present:"
-    return (f"{verb} **{name}** at `{folder}`.", table_rows(),
-            gr.update(choices=pullable(), value=None))
+    return f"{verb} **{name}** at `{folder}`.", table_rows()
 
 
-def refresh():
-    return table_rows(), gr.update(choices=pullable(), value=None), network_note()
+@friendly_errors
+def status() -> tuple[list[list[str]], str]:
+    """Every artifact's status on this machine, read afresh (the table), and the summary
+    above it."""
+    return table_rows(), network_note()
 
 
-def build() -> None:
-    """Add the Models tab's components to the current Blocks."""
+def refresh_choice(current=None):
+    """The picker with the Hub artifacts still missing here, keeping its pick while that is
+    still missing (else the first missing one, as on a fresh page)."""
+    missing = pullable()
+    value = current if current in missing else (missing[0] if missing else None)
+    return gr.Dropdown(choices=missing, value=value)
+
+
+def refresh_after_pull(current=None):
+    """The picker and the summary, after a pull (or a failed one)."""
+    return refresh_choice(current), network_note()
+
+
+def refresh(current=None):
+    """The whole tab read afresh: table, picker and summary."""
+    return table_rows(), refresh_choice(current), network_note()
+
+
+def build() -> list:
+    """Add the Models tab's components to the current Blocks.
+
+    Returns:
+        The tab's refresher (fn, inputs, outputs), which the app runs privately on page load
+        and when the tab is selected, so a page shows what is on this machine now.
+    """
     gr.Markdown(
         "Every model InstaVis can load, where it comes from and whether it is on this machine. "
         "Weights are looked for in `$INSTAVIS_WEIGHTS_DIR`, then in the files shipped with "
         "InstaVis, then in the Hugging Face cache; only then are they downloaded."
     )
-    note = gr.Markdown(network_note, elem_id="models-network")
+    # Plain values, not callables: Gradio would make each callable a public /network_note or
+    # /table_rows endpoint. The refresher reads them afresh on every page load instead.
+    note = gr.Markdown(network_note(), label="Summary", elem_id="models-network")
     table = gr.Dataframe(
-        value=table_rows, headers=HEADERS, interactive=False, wrap=True,
+        value=table_rows(), headers=HEADERS, interactive=False, wrap=True,
         column_widths=["11%", "13%", "14%", "9%", "9%", "17%", "7%", "20%"],
         elem_id="models-table", label="Artifacts",
     )
     with gr.Row():
         missing = pullable()
-        choice = gr.Dropdown(
+        # Checked by the handler, which accepts any Hub artifact: the picker's choices are
+        # only what was missing when this page loaded.
+        choice = DropdownInput(
             choices=missing, value=missing[0] if missing else None, label="Missing artifact",
             scale=3, info="Hub artifacts that are not on this machine yet",
+            accepts=artifact_field().accepts,
         )
         with gr.Column(scale=1, min_width=180):
             pull_button = gr.Button("Pull from the Hub", variant="primary")
             refresh_button = gr.Button("Refresh", size="sm")
-    message = gr.Markdown(elem_id="models-message")
+    message = gr.Markdown(label="Result", elem_id="models-message")
 
-    pull_button.click(pull_artifact, inputs=choice, outputs=[message, table, choice],
-                      api_name=KEY, concurrency_limit=1)
-    refresh_button.click(refresh, outputs=[table, choice, note], api_name=f"{KEY}_refresh")
+    # The public events return plain values; the picker and summary follow in private steps,
+    # so an API client gets the result and the table, not Gradio updates.
+    after = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+    pull_button.click(pull_artifact, inputs=choice, outputs=[message, table],
+                      api_name=KEY, concurrency_limit=1
+                      ).then(refresh_after_pull, inputs=choice, outputs=[choice, note],
+                             **after)
+    refresh_button.click(status, outputs=[table, note], api_name=f"{KEY}_refresh"
+                         ).then(refresh_choice, inputs=choice, outputs=choice, **after)
+    return [(refresh, [choice], [table, choice, note])]

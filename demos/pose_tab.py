@@ -14,6 +14,7 @@ from demos import styling
 from demos.common import PhotoInput, friendly_errors, read_upload
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
+from demos.fields import Flag, OneOf
 from demos.figures import pose as pose_figures
 from models.pose import comparison as pose  # light: MediaPipe loads on first use
 from models.pose import explanations as pose_explain
@@ -22,6 +23,8 @@ KEY = "pose"
 TITLE = "Pose"
 
 OUTPUTS = pose.SIMILARITY_OUTPUTS  # what the explanation panel can explain
+MIRROR = Flag("allow_mirror")
+TARGET = OneOf("target", tuple(OUTPUTS), default=OUTPUTS[0])  # None means the pose
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = (
@@ -123,12 +126,16 @@ def _read_pair(post, photo):
     if post is None or photo is None:
         raise gr.Error("Please upload both photos: the post on the left, yours on the right.",
                        print_exception=False)
-    return read_upload(post, "photo of the post"), read_upload(photo, "photo of yours")
+    return (read_upload(post, "photo of the post", field="post"),
+            read_upload(photo, "photo of yours", field="photo"))
 
 
 @friendly_errors
 def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
-    """Compare your photo with the post: verdict, skeletons, joint chart, masks and numbers."""
+    """Does your photo recreate the post: the same pose in front of the same place? Returns
+    the verdict card (HTML), the comparison's numbers (JSON), each photo's skeleton, the
+    joint-by-joint chart, and each photo's people mask and background."""
+    allow_mirror = MIRROR.check(allow_mirror)
     progress(0.0, desc="Reading the photos")
     image_a, image_b = _read_pair(post, photo)
     progress(0.1, desc="Finding people in the post")
@@ -136,7 +143,7 @@ def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
     progress(0.4, desc="Finding people in your photo")
     b = pose.analyse(image_b)
     progress(0.7, desc="Comparing poses and backgrounds")
-    comparison = pose.compare_analyses(a, b, allow_mirror=bool(allow_mirror))
+    comparison = pose.compare_analyses(a, b, allow_mirror=allow_mirror)
     progress(0.85, desc="Drawing the skeletons")
     skeleton_a, skeleton_b = pose_figures.comparison_skeletons(comparison)
     return (
@@ -157,17 +164,15 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
         target: "pose similarity" or "background similarity" (None: pose).
         gradcam: offer Grad-CAM (the CLIP weights are on this machine now).
     """
+    allow_mirror, target = MIRROR.check(allow_mirror), TARGET.check(target)
     image_a, image_b = _read_pair(post, photo)
     a, b = pose.analyse(image_a), pose.analyse(image_b)
-    target = target or OUTPUTS[0]
-    if target not in OUTPUTS:
-        raise gr.Error(f"Pick one of {', '.join(OUTPUTS)} to explain.", print_exception=False)
-    if target == OUTPUTS[0] and pose.pose_similarity(a, b, bool(allow_mirror))[0] is None:
+    if target == OUTPUTS[0] and pose.pose_similarity(a, b, allow_mirror)[0] is None:
         # Every perturbed photo would score 0: a blank map, not an explanation.
         raise gr.Error("There is no pose similarity to explain: InstaVis could not compare the "
                        "poses (see the verdict). Explain the background similarity instead.",
                        print_exception=False)
-    setup = pose_explain.explanation_setup(a, b, allow_mirror=bool(allow_mirror),
+    setup = pose_explain.explanation_setup(a, b, allow_mirror=allow_mirror,
                                            gradcam=gradcam, target=target)
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=setup.note,
@@ -215,6 +220,7 @@ def build() -> list:
         example_labels=[label for _, _, label in EXAMPLES], inputs=[post, photo, mirror],
         label="Example pairs (photos from scikit-image: public domain and CC0)",
         cache_examples=False, api_name=f"{KEY}_example", elem_id="pose-examples",
+        api_visibility="private",  # a helper that fills the photos, not an action of the tab
     )
 
     with gr.Row():

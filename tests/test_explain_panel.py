@@ -16,7 +16,8 @@ from PIL import Image
 import weights
 from demos.common import PhotoInput, read_upload
 from demos.explain_panel import ExplanationPanel
-from demos.explain_runs import ExplainRequest, explain_methods, target_choices_of
+from demos.explain_runs import MAX_BUDGET, ExplainRequest, explain_methods, target_choices_of
+from demos.fields import InvalidField
 from tests.served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,8 +193,14 @@ def test_missing_weights_get_their_one_sentence(served, photo_path):
 
 
 def test_choosing_no_method_says_so(served, photo_path):
-    with pytest.raises(Exception, match="Pick at least one method"):
+    with pytest.raises(Exception, match=r"^methods: got \[\]; expected a list of one or more "):
         call(served, handle_file(str(photo_path)), [])
+
+
+def test_the_panels_settings_are_checked_before_the_request_is_made(served):
+    # No photo at all: the seed is refused first, so a bad setting never loads a model.
+    with pytest.raises(Exception, match=r"^seed: got 1\.5; expected a whole number from 0 "):
+        call(served, None, ["gradcam"], seed=1.5)
 
 
 # === Direct calls of the handler ===
@@ -324,9 +331,23 @@ def test_a_tab_can_lower_a_methods_default_budget(adapters):
 
 
 @needs("lime")
-def test_a_budget_below_the_methods_minimum_is_a_programming_error():
-    with gr.Blocks(), pytest.raises(ValueError, match="LIME needs a budget of at least 10"):
-        ExplanationPanel.build(methods=("lime",), budgets={"lime": 3})
+@pytest.mark.parametrize("budget", [3, MAX_BUDGET + 1])
+def test_a_budget_outside_the_methods_range_is_a_programming_error(budget):
+    with gr.Blocks(), pytest.raises(ValueError, match=f"LIME needs a budget of 10 to "
+                                                      f"{MAX_BUDGET} model evaluations"):
+        ExplanationPanel.build(methods=("lime",), budgets={"lime": budget})
+
+
+@needs("lime")
+def test_a_direct_run_has_the_same_ranges_as_the_api(adapters):
+    _, function_model = adapters
+    with gr.Blocks():
+        panel = ExplanationPanel.build(methods=("gradcam", "lime"), key="ranged")
+    request = ExplainRequest(photo_array(), function_model, target="vivid")
+    with pytest.raises(InvalidField, match=f"^lime_budget: got {MAX_BUDGET + 1}; "):
+        panel.run(request, ["lime"], budgets={"lime": MAX_BUDGET + 1})
+    with pytest.raises(InvalidField, match=r"^methods: got \['lime', 'lime'\]; "):
+        panel.run(request, ["lime", "lime"])
 
 
 def test_a_tab_names_the_methods_it_cannot_offer_here():

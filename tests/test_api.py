@@ -1,0 +1,215 @@
+"""The app's API as a hostile client sees it: the whole app served in-process and driven with
+gradio_client. Only the tabs' real actions are endpoints, every parameter and output has a name,
+and a value outside what a parameter accepts gets one line naming the field, the value and
+what it accepts, and one line in the log, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from gradio_client import handle_file
+
+from demos import aesthetic_tab
+from demos.explain_runs import MAX_BUDGET
+from demos.fields import SEED_MAX
+from tests.served import app_client
+
+PHOTO = str(aesthetic_tab.EXAMPLES_DIR / "coffee.jpg")
+
+PUBLIC = {
+    "/aesthetic": (["photo"], ["verdict", "rating", "attributes", "what_moves_the_score"]),
+    "/aesthetic_explain": (
+        ["photo", "methods", "target", "seed", "lime_budget", "shap_budget"],
+        ["status", "explanation_maps", "faithfulness", "download_figure_png"]),
+    "/pose": (
+        ["post", "photo", "allow_mirror"],
+        ["verdict", "comparison", "the_post_the_pose_instavis_found",
+         "your_photo_the_pose_instavis_found", "joint_by_joint", "the_post_people_found",
+         "your_photo_people_found", "the_post_background_only", "your_photo_background_only"]),
+    "/pose_explain": (
+        ["post", "photo", "allow_mirror", "methods", "target", "seed", "lime_budget",
+         "shap_budget"],
+        ["status", "explanation_maps", "faithfulness", "download_figure_png"]),
+    "/models": (["artifact"], ["result", "artifacts"]),
+    "/models_refresh": ([], ["artifacts", "summary"]),
+}
+"""Each public endpoint's parameter names and output names, as view_api names them."""
+
+
+@pytest.fixture(scope="module")
+def client():
+    with app_client() as served:
+        yield served
+
+
+def valid(endpoint: str) -> dict:
+    """Values every parameter of `endpoint` accepts, apart from the one a case spoils. The
+    cases below never get past the check, so nothing here is rated or explained."""
+    photo = handle_file(PHOTO)
+    panel = {"methods": ["lime"], "seed": 0, "lime_budget": 10, "shap_budget": 10}
+    return {
+        "/aesthetic": {"photo": photo},
+        "/aesthetic_explain": {"photo": photo, "target": "quality", **panel},
+        "/pose": {"post": photo, "photo": handle_file(PHOTO), "allow_mirror": True},
+        "/pose_explain": {"post": photo, "photo": handle_file(PHOTO), "allow_mirror": True,
+                          "target": "background similarity", **panel},
+        "/models": {"artifact": "clip"},
+    }[endpoint]
+
+
+NOT_AN_UPLOAD = [123, "abc", {"path": "/etc/hostname"}, [PHOTO]]
+SPOILED = {
+    "/aesthetic": {"photo": NOT_AN_UPLOAD},
+    "/aesthetic_explain": {
+        "photo": [123, {"path": PHOTO}],
+        "methods": [123, "lime", ["lime", "lime"], ["lime", "nope"], [], None, [["lime"]]],
+        "target": ["nope", 1, ["quality"], "Quality"],
+        "seed": ["abc", -1, 1.5, SEED_MAX + 1, True, [0]],  # JSON cannot carry NaN or inf
+        "lime_budget": ["lots", 10.5, 9, MAX_BUDGET + 1, 10**9, False, "200"],
+        "shap_budget": [-5, MAX_BUDGET + 1, {"evals": 100}],
+    },
+    "/pose": {"post": [123], "photo": ["abc"], "allow_mirror": ["yes", 1, None, "true"]},
+    "/pose_explain": {
+        "post": [123], "photo": [{"path": "/etc/hostname"}],
+        "allow_mirror": ["yes", 0], "methods": [["shap", "shap"], "gradcam"],
+        "target": ["pose", 0], "seed": [-1, 2.5], "lime_budget": [MAX_BUDGET + 1, 9.5],
+        "shap_budget": ["lots", 10**9],
+    },
+    "/models": {"artifact": [5, "nope", None, "mediapipe", ["clip"]]},
+}
+CASES = [pytest.param(endpoint, field, value, id=f"{endpoint[1:]}-{field}={value!r}"[:60])
+         for endpoint, fields in SPOILED.items()
+         for field, values in fields.items() for value in values]
+
+
+def refusal(client, endpoint: str, **spoiled) -> str:
+    """The message the client gets for a call that must be refused."""
+    with pytest.raises(Exception) as caught:  # gradio_client raises AppError with the message
+        client.predict(**{**valid(endpoint), **spoiled}, api_name=endpoint)
+    return str(caught.value)
+
+
+def test_only_the_tabs_actions_are_endpoints_and_all_is_named(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    assert info["unnamed_endpoints"] == {}
+    endpoints = info["named_endpoints"]
+    assert set(endpoints) == set(PUBLIC)
+    for name, (parameters, returns) in PUBLIC.items():
+        assert [p["parameter_name"] for p in endpoints[name]["parameters"]] == parameters, name
+        labels = [r["label"] for r in endpoints[name]["returns"]]
+        assert [re.sub(r"[^a-z0-9_]", "", label.lower().replace(" ", "_"))
+                for label in labels] == returns, name
+        assert not any(re.fullmatch(r"value_\d+", label) for label in labels), name
+        # Every parameter of every endpoint gets refused values below.
+        assert set(SPOILED.get(name, {})) == set(parameters), name
+
+
+def test_no_helper_is_callable_by_the_client_libraries_at_all():
+    # view_api hides "undocumented" events, which clients can still call (gr.Examples makes
+    # its example loaders undocumented unless told otherwise); only "private" is closed.
+    import app
+
+    demo = app.build_app(offline=True)
+    callable_by_clients = {f"/{fn.api_name}" for fn in demo.fns.values()
+                           if fn.api_visibility != "private"}
+    assert callable_by_clients == set(PUBLIC)
+
+
+def test_the_docs_say_what_each_setting_accepts(client):
+    text = client.view_api(print_info=False, return_format="str")
+    assert f"seed: int (not required, defaults to:   0)  (a whole number from 0 to {SEED_MAX})" \
+        in text
+    assert (f"lime_budget: int (not required, defaults to:   100)  (a whole number of model "
+            f"evaluations from 10 to {MAX_BUDGET})") in text  # the Pose tab's lower default
+    assert "each at most once" in text and "handle_file(path)" in text
+
+
+@pytest.mark.parametrize("endpoint, field, value", CASES)
+def test_a_refused_value_gets_one_line_naming_the_field(client, endpoint, field, value):
+    message = refusal(client, endpoint, **{field: value})
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"{field}: got "), message
+    assert "; expected " in message, message
+
+
+@pytest.mark.parametrize("endpoint, field, value, expected", [
+    ("/aesthetic_explain", "seed", -1,
+     f"seed: got -1; expected a whole number from 0 to {SEED_MAX}."),
+    ("/aesthetic_explain", "lime_budget", "lots",
+     f"lime_budget: got 'lots'; expected a whole number of model evaluations from 10 to "
+     f"{MAX_BUDGET}."),
+    ("/aesthetic_explain", "methods", ["lime", "lime"],
+     "methods: got ['lime', 'lime']; expected a list of one or more of 'gradcam', 'lime', "
+     "'shap', each at most once."),
+    ("/pose", "allow_mirror", "yes", "allow_mirror: got 'yes'; expected true or false."),
+    ("/aesthetic", "photo", 123,
+     "photo: got 123; expected an uploaded image file (gradio_client: handle_file(path))."),
+    ("/models", "artifact", "nope",
+     "artifact: got 'nope'; expected one of 'clip', 'resnet50', 'vgg16', 'efficientnet_b0'."),
+])
+def test_the_message_says_what_was_got_and_what_is_accepted(client, endpoint, field, value,
+                                                             expected):
+    assert refusal(client, endpoint, **{field: value}) == expected
+
+
+def test_a_long_value_is_cut_in_the_message(client):
+    message = refusal(client, "/aesthetic_explain", seed="9" * 100_000)
+    assert len(message) < 200 and message.startswith("seed: got '999")
+
+
+def test_a_file_on_the_server_is_not_an_upload(client):
+    # gr.Image would open any path a client names; PhotoInput takes only Gradio's uploads.
+    message = refusal(client, "/aesthetic", photo={"path": PHOTO})
+    assert message.startswith("photo: got {'path': ") and "uploaded image file" in message
+
+
+def test_a_refusal_logs_one_line_and_no_traceback(client, caplog, capfd):
+    capfd.readouterr()  # start from a clean slate
+    with caplog.at_level(logging.INFO):
+        refusal(client, "/aesthetic_explain", seed=-1)
+        refusal(client, "/pose", allow_mirror="yes")
+    ours = [r for r in caplog.records if r.name == "instavis"]
+    assert [r.getMessage() for r in ours] == [
+        f"aesthetic_explain refused: seed: got -1; expected a whole number from 0 to "
+        f"{SEED_MAX}.",
+        "compare refused: allow_mirror: got 'yes'; expected true or false.",
+    ]
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in ours)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+    _, stderr = capfd.readouterr()
+    assert "Traceback" not in stderr, stderr[-2000:]
+
+
+# === The fields themselves, without a server ===
+
+
+def test_whole_numbers_accept_what_clients_send_for_them():
+    import numpy as np
+
+    from demos.fields import InvalidField, WholeNumber
+
+    seed = WholeNumber("seed", 0, SEED_MAX, default=0)
+    assert seed.check(None) == 0  # a cleared field or a left-out setting: the default
+    assert seed.check(7) == 7 and seed.check(7.0) == 7 and seed.check(np.int64(7)) == 7
+    assert type(seed.check(7.0)) is int
+    assert seed.check(SEED_MAX) == SEED_MAX
+    for bad in (float("nan"), float("inf"), 7.5, np.float32(0.5), True, "7", b"7"):
+        with pytest.raises(InvalidField, match=r"^seed: got "):
+            seed.check(bad)
+
+
+def test_choices_are_compared_by_type_and_lists_must_be_distinct():
+    from demos.fields import DistinctChoices, Flag, InvalidField, OneOf
+
+    methods = DistinctChoices("methods", ("gradcam", "lime"))
+    assert methods.check(("lime", "gradcam")) == ["lime", "gradcam"]  # the order given
+    target = OneOf("target", (0, 1), default=0)
+    assert target.check(None) == 0 and target.check(1) == 1
+    for bad in (True, 1.0, "1"):  # equal to 1 in Python, but not the choice
+        with pytest.raises(InvalidField, match=r"^target: got "):
+            target.check(bad)
+    with pytest.raises(InvalidField, match=r"^artifact: got None; expected one of 'clip'\.$"):
+        OneOf("artifact", ("clip",), required=True).check(None)
+    assert Flag("allow_mirror").check(False) is False
