@@ -209,7 +209,8 @@ def build() -> list:
     with gr.Accordion("The numbers", open=False):
         numbers = gr.JSON(label="Rating", elem_id="aesthetic-numbers")
 
-    button.click(rate, inputs=[photo], outputs=[verdict, numbers, table, chart], api_name=KEY)
+    rating = button.click(rate, inputs=[photo], outputs=[verdict, numbers, table, chart],
+                          api_name=KEY)
 
     content = aesthetic.content_available()
     panel = ExplanationPanel.build(
@@ -224,6 +225,7 @@ def build() -> list:
     # A new photo (an upload, an example, the clear button) voids every result derived from
     # the old one.
     panel.clear_on([photo.change])
+    # A rating still running for the old photo is cancelled, so it cannot land after this.
     photo.change(cleared, outputs=[verdict, numbers, table, chart], queue=False,
-                 show_progress="hidden", api_visibility="private")
+                 show_progress="hidden", api_visibility="private", cancels=[rating])
     return [(refresh_targets, [panel.target], [panel.target])]

@@ -123,6 +123,7 @@ class ExplanationPanel:
     default: list[str]
     unavailable_note: gr.Markdown
     fields: dict[str, Any]
+    run_event: Any = None  # the run event's Dependency, once `wire` has made it
 
     def availability(self, reasons: Mapping[str, str], picked: Sequence[str] | None = None):
         """Updates for the method picker and the "Not available here" note, for the reasons
@@ -313,11 +314,14 @@ class ExplanationPanel:
     def clear_on(self, triggers: Sequence) -> None:
         """Clear the shown maps, table and figure whenever one of `triggers` fires (the tab's
         inputs changing), so a map never sits beside a photo or target it does not explain.
+        A run still going for the old input is cancelled (it stops within a batch, see
+        `demos.common.request_gone`), so its maps cannot land after the clearing either.
         A private, unqueued helper event: it answers at once, even behind a long run."""
         if self.target is not None:
             triggers = [*triggers, self.target.change]
         gr.on(triggers=list(triggers), fn=self.blank, outputs=self.shown, queue=False,
-              show_progress="hidden", api_visibility="private")
+              show_progress="hidden", api_visibility="private",
+              cancels=[self.run_event] if self.run_event is not None else None)
 
     def run(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
             seed: int = 0, budgets: Mapping[str, int | None] | None = None,
@@ -416,6 +420,7 @@ class ExplanationPanel:
             inputs=[*sources, *self.inputs], outputs=self.outputs,
             api_name=f"{self.key}_explain", **event_options,
         )
+        self.run_event = event
         if self.target is not None:
             event.success(refresh_target, inputs=self.target_choices, outputs=self.target,
                           queue=False, show_progress="hidden", api_visibility="private")

@@ -251,8 +251,8 @@ def build() -> list:
 
     comparison_outputs = [verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b,
                           background_a, background_b]
-    button.click(compare, inputs=[post, photo, mirror], outputs=comparison_outputs,
-                 api_name=KEY)
+    comparing = button.click(compare, inputs=[post, photo, mirror],
+                             outputs=comparison_outputs, api_name=KEY)
 
     reasons = gradcam_reasons()
     panel = ExplanationPanel.build(
@@ -278,5 +278,5 @@ def build() -> list:
     changes = [post.change, photo.change, mirror.change]
     panel.clear_on(changes)
     gr.on(changes, cleared, outputs=comparison_outputs, queue=False, show_progress="hidden",
-          api_visibility="private")
+          api_visibility="private", cancels=[comparing])
     return [(refresh, [panel.picker], [panel.picker, panel.unavailable_note, panel.target])]

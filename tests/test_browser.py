@@ -179,6 +179,15 @@ def test_a_new_example_clears_every_old_result(page):
     expect(page.locator("#aesthetic-explain-table")).not_to_contain_text("Grad-CAM")
     expect(page.locator("#aesthetic-explain-status")).not_to_contain_text("Explained")
 
+    # A run still going when the photo changes is cancelled: its maps never land.
+    page.locator("#aesthetic-explain-methods label", has_text="LIME").click()
+    page.locator("#aesthetic-explain-run").click()
+    page.wait_for_timeout(1_000)
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    page.wait_for_timeout(12_000)  # longer than the LIME run would have taken
+    expect(gallery).to_have_count(0)
+    expect(page.locator("#aesthetic-explain-status")).not_to_contain_text("Explained")
+
 
     page.get_by_role("tab", name="Pose").click()
     pairs = page.locator("#pose-examples")
