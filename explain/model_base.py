@@ -54,12 +54,19 @@ class ModelAdapter:
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def images_per_call(self, size: tuple[int, int]) -> int:
+        """How many images of `size` (height, width) go to the model at once: `batch_size`.
+        KerasModel lowers it for large images, to bound the memory one call takes."""
+        return self.batch_size
+
     def predict(self, images) -> np.ndarray:
-        """Scores for each image: float32 N x K, computed `batch_size` images at a time."""
+        """Scores for each image: float32 N x K, computed `images_per_call` (at most
+        `batch_size`) images at a time."""
         images = check_images(images)
         outputs = []
-        for start in range(0, len(images), self.batch_size):
-            batch = images[start : start + self.batch_size]
+        step = self.images_per_call(images.shape[1:3]) if len(images) else self.batch_size
+        for start in range(0, len(images), step):
+            batch = images[start : start + step]
             scores = np.asarray(self._predict_batch(batch), dtype=np.float32)
             if scores.ndim == 1:
                 scores = scores[:, None]
