@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -14,6 +15,20 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # Layers that pass a GAP vector to the classifier unchanged in shape at inference time.
 _PASS_THROUGH = ("Dropout", "Activation", "Identity", "SpatialDropout1D")
+
+MAX_BATCH_PIXELS = 2**21
+"""The most pixels one model call takes, counting each image at the larger of its own size and
+the size `preprocess` turns it into. A network's activations grow with the pixels it reads, and
+TensorFlow's CPU allocator keeps the largest call's memory for the rest of the process. 32
+CLIP inputs (224 x 224) fit; 32 panoramas that the quality model's preprocessing upsamples to
+2048 x 256 took over a gigabyte, and now go 4 at a time."""
+
+GRADIENT_FUNCTIONS = 8
+"""Compiled gradient functions kept per model, one per target function, least recently used
+dropped first: a caller who passes a new callable target on each call gets a new function
+each time, and each holds its own traced graphs."""
+
+_INPUT_SIZES = 16  # image sizes whose preprocessed size is remembered
 
 
 class KerasModel(ModelAdapter):
@@ -62,8 +77,9 @@ class KerasModel(ModelAdapter):
         self._cam_model = None
         self._lock = threading.Lock()
         self._forward = tf.function(self._forward_graph, reduce_retracing=True)
-        self._gradient_fns: dict = {}
+        self._gradient_fns: OrderedDict = OrderedDict()
         self._activations_fn = None
+        self._input_pixels: OrderedDict[tuple[int, int], int] = OrderedDict()
 
     # === Prediction ===
 
@@ -88,6 +104,31 @@ class KerasModel(ModelAdapter):
 
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
         return self._forward(self._tf.constant(images)).numpy()
+
+    def images_per_call(self, size: tuple[int, int]) -> int:
+        """Images of `size` per model call: `batch_size`, fewer when they would exceed
+        MAX_BATCH_PIXELS (never fewer than one)."""
+        pixels = max(int(size[0]) * int(size[1]), self.model_input_pixels(size))
+        return max(1, min(super().images_per_call(size), MAX_BATCH_PIXELS // max(pixels, 1)))
+
+    def model_input_pixels(self, size: tuple[int, int]) -> int:
+        """Pixels of one image of `size` (height, width) after `preprocess`, which may resize
+        it (the quality model's preprocessing brings the shorter side to 256, so a 512 x 64
+        panorama becomes 2048 x 256). Found by preprocessing one blank image, once per size."""
+        key = (int(size[0]), int(size[1]))
+        with self._lock:
+            if key in self._input_pixels:
+                self._input_pixels.move_to_end(key)
+                return self._input_pixels[key]
+        tf = self._tf
+        shape = tf.nest.flatten(self.preprocess(tf.zeros((1, *key, 3), tf.uint8)))[0].shape
+        # A token input or a model without spatial input: count the image's own pixels.
+        pixels = int(shape[1]) * int(shape[2]) if len(shape) == 4 else key[0] * key[1]
+        with self._lock:
+            self._input_pixels[key] = pixels
+            while len(self._input_pixels) > _INPUT_SIZES:
+                self._input_pixels.popitem(last=False)
+        return pixels
 
     # === The layer CAM methods read ===
 
@@ -143,11 +184,14 @@ class KerasModel(ModelAdapter):
     def gradients(self, images: np.ndarray, score: Callable) -> tuple[np.ndarray, ...]:
         """(activations, d score / d activations, outputs) for a uint8 batch.
 
-        One forward and one backward pass, compiled once per target function.
+        One forward and one backward pass, compiled once per target function (the
+        GRADIENT_FUNCTIONS most recently used are kept).
         """
         tf = self._tf
         with self._lock:
             fn = self._gradient_fns.get(score)
+            if fn is not None:
+                self._gradient_fns.move_to_end(score)
         if fn is None:
             model = self.cam_model()
 
@@ -162,6 +206,8 @@ class KerasModel(ModelAdapter):
             fn = tf.function(run, reduce_retracing=True)
             with self._lock:
                 fn = self._gradient_fns.setdefault(score, fn)
+                while len(self._gradient_fns) > GRADIENT_FUNCTIONS:
+                    self._gradient_fns.popitem(last=False)
         acts, grads, outs = fn(tf.constant(images))
         self._count(len(images))
         return np.asarray(acts), np.asarray(grads), np.asarray(outs)

@@ -4,6 +4,9 @@ calls this module, so keeping it here made the two import each other."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 
 from explain.explanation import Faithfulness
@@ -66,6 +69,28 @@ def curve_images(image: np.ndarray, order: np.ndarray, steps: int, canvas: np.nd
     return out.reshape(-1, height, width, 3)
 
 
+def _curve_points(image: np.ndarray, heatmap: np.ndarray, rng: np.random.Generator,
+                  steps: int, random_maps: int, random_steps: int) -> Iterator[np.ndarray]:
+    """Every image one faithfulness pass scores, one at a time, in the order of its scores: the
+    photo, all black and all blurred; the inner points of the map's deletion and insertion
+    curves; then those of each random map's two curves. Each pixel order is made when its
+    curves are reached, using `rng` in the same order as making them all first would."""
+    black = np.zeros_like(image)
+    canvas = blurred(image)
+    yield from (image, black, canvas)
+    yield from _inner_points(image, pixel_order(heatmap, rng), steps, black, canvas)
+    for _ in range(random_maps):
+        order = pixel_order(random_map(image.shape[:2], rng), rng)
+        yield from _inner_points(image, order, random_steps, black, canvas)
+
+
+def _inner_points(image, order, steps, black, canvas) -> Iterator[np.ndarray]:
+    """The deletion curve's inner points (steps 1 to steps - 1), then the insertion curve's."""
+    for fill, insert in ((black, False), (canvas, True)):
+        for step in range(1, steps):
+            yield curve_images(image, order, steps, fill, insert, step, step)[0]
+
+
 def auc(curve: np.ndarray) -> float:
     """Area under a curve sampled at equal steps on [0, 1] (trapezoid rule)."""
     curve = np.asarray(curve, np.float64)
@@ -76,8 +101,8 @@ def faithfulness(model, image: np.ndarray, heatmap: np.ndarray, target: Target, 
                  seed: int = 0, steps: int = DEFAULT_STEPS, random_maps: int = RANDOM_MAPS,
                  random_steps: int = RANDOM_STEPS,
                  progress: Progress | None = None) -> Faithfulness:
-    """Deletion and insertion curves of `heatmap` and of `random_maps` random maps, in one
-    batched pass.
+    """Deletion and insertion curves of `heatmap` and of `random_maps` random maps, scored in
+    the model's batches.
 
     Deletion sets pixels to black, most important first; insertion paints original pixels onto
     a blurred copy, most important first (the choices of the RISE paper). The map's curves take
@@ -104,22 +129,20 @@ def faithfulness(model, image: np.ndarray, heatmap: np.ndarray, target: Target, 
     progress = progress or Progress(None)
     rng = np.random.default_rng(seed)
     heatmap = resize_map(heatmap, image.shape[:2])
-    black = np.zeros_like(image)
-    canvas = blurred(image)
-    # Interior points only: the end points are the same three images for every curve.
-    batches = [np.stack([image, black, canvas])]
-    order = pixel_order(heatmap, rng)
-    batches.append(curve_images(image, order, steps, black, False, 1, steps - 1))
-    batches.append(curve_images(image, order, steps, canvas, True, 1, steps - 1))
-    for _ in range(random_maps):
-        order = pixel_order(random_map(image.shape[:2], rng), rng)
-        batches.append(curve_images(image, order, random_steps, black, False, 1,
-                                    random_steps - 1))
-        batches.append(curve_images(image, order, random_steps, canvas, True, 1,
-                                    random_steps - 1))
+    images = _curve_points(image, heatmap, rng, steps, random_maps, random_steps)
+    total = faithfulness_evaluations(steps, random_maps, random_steps)
     progress(0.1)
-    scores = np.asarray(target.score(model.predict(np.concatenate(batches))), np.float64)
-    progress(1.0)
+    scores = np.empty(total, np.float64)
+    # The images go to the model a batch at a time, made as they are needed: all 81 at once
+    # held 81 copies of the photo (and its float conversions) in memory together. Each batch
+    # is a new array, as a black box may keep the images it was given.
+    done = 0
+    while done < total:
+        batch = np.stack(list(itertools.islice(images, model.batch_size)))
+        scores[done : done + len(batch)] = np.asarray(target.score(model.predict(batch)),
+                                                      np.float64)
+        done += len(batch)
+        progress(0.1 + 0.9 * done / total)
 
     photo, deleted, blur = scores[:3]
     inner, random_inner = steps - 1, random_steps - 1

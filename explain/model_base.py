@@ -61,14 +61,16 @@ class ModelAdapter:
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def images_per_call(self, images: np.ndarray) -> int:
-        """`batch_size`, lowered so one call holds at most MAX_BATCH_BYTES of images."""
-        per_image = max(1, int(np.prod(images.shape[1:])) * images.itemsize)
+    def images_per_call(self, size: tuple[int, int]) -> int:
+        """How many images of `size` (height, width) go to the model at once: `batch_size`,
+        fewer when their uint8 pixels would pass MAX_BATCH_BYTES (never fewer than one).
+        KerasModel lowers it further for what its preprocessing makes of large images."""
+        per_image = max(1, int(size[0]) * int(size[1]) * 3)
         return max(1, min(self.batch_size, MAX_BATCH_BYTES // per_image))
 
     def predict(self, images) -> np.ndarray:
-        """Scores for each image: float32 N x K, computed a batch at a time (`batch_size`
-        images, fewer for large ones: `images_per_call`).
+        """Scores for each image: float32 N x K, computed `images_per_call` (at most
+        `batch_size`) images at a time.
 
         Raises:
             explain.stopping.Cancelled: the caller's `stop_when` check said stop; asked before
@@ -76,7 +78,7 @@ class ModelAdapter:
         """
         images = check_images(images)
         outputs = []
-        step = self.images_per_call(images)
+        step = self.images_per_call(images.shape[1:3]) if len(images) else self.batch_size
         for start in range(0, len(images), step):
             raise_if_cancelled()
             batch = images[start : start + step]
