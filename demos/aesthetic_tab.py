@@ -209,8 +209,7 @@ def build() -> list:
     with gr.Accordion("The numbers", open=False):
         numbers = gr.JSON(label="Rating", elem_id="aesthetic-numbers")
 
-    rating = button.click(rate, inputs=[photo], outputs=[verdict, numbers, table, chart],
-                          api_name=KEY)
+    button.click(rate, inputs=[photo], outputs=[verdict, numbers, table, chart], api_name=KEY)
 
     content = aesthetic.content_available()
     panel = ExplanationPanel.build(
@@ -225,7 +224,8 @@ def build() -> list:
     # A new photo (an upload, an example, the clear button) voids every result derived from
     # the old one.
     panel.clear_on([photo.change])
-    # A rating still running for the old photo is cancelled, so it cannot land after this.
+    # Not `cancels=[rating]`: an example's change can reach the server after a Rate pressed
+    # at once for that same photo, and would cancel it (a rating takes 0.3 s when warm).
     photo.change(cleared, outputs=[verdict, numbers, table, chart], queue=False,
-                 show_progress="hidden", api_visibility="private", cancels=[rating])
+                 show_progress="hidden", api_visibility="private")
     return [(refresh_targets, [panel.target], [panel.target])]

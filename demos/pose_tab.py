@@ -251,8 +251,8 @@ def build() -> list:
 
     comparison_outputs = [verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b,
                           background_a, background_b]
-    comparing = button.click(compare, inputs=[post, photo, mirror],
-                             outputs=comparison_outputs, api_name=KEY)
+    button.click(compare, inputs=[post, photo, mirror], outputs=comparison_outputs,
+                 api_name=KEY)
 
     reasons = gradcam_reasons()
     panel = ExplanationPanel.build(
@@ -277,6 +277,8 @@ def build() -> list:
     # Either photo, or the mirror rule, changing voids every result derived from them.
     changes = [post.change, photo.change, mirror.change]
     panel.clear_on(changes)
+    # Not `cancels=` the comparison: a pair's late change would cancel a Compare pressed at
+    # once for that same pair (a comparison takes a fraction of a second when warm).
     gr.on(changes, cleared, outputs=comparison_outputs, queue=False, show_progress="hidden",
-          api_visibility="private", cancels=[comparing])
+          api_visibility="private")
     return [(refresh, [panel.picker], [panel.picker, panel.unavailable_note, panel.target])]
