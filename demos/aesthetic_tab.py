@@ -15,9 +15,12 @@ from demos.common import PhotoInput, friendly_errors, read_upload
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import OneOf
+from demos.freshness import clear_on_change, fresh_only
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
 
 KEY = "aesthetic"
+RATING_SCOPE = f"{KEY} rating"
+"""The rating's outputs and the photo they are derived from (`demos.freshness`)."""
 TITLE = "Aesthetic"
 
 OUTPUTS = ("quality", "content")
@@ -97,6 +100,7 @@ def summary(rating) -> dict:
 
 
 @friendly_errors
+@fresh_only(RATING_SCOPE, count=1, outputs=4)
 def rate(photo, progress=gr.Progress()):
     """Rate a photo from 1 to 10. Returns the verdict card (HTML), the rating's numbers (JSON),
     the measured attributes (table) and the chart of what moves the score."""
@@ -224,8 +228,6 @@ def build() -> list:
     # A new photo (an upload, an example, the clear button) voids every result derived from
     # the old one.
     panel.clear_on([photo.change])
-    # Not `cancels=[rating]`: an example's change can reach the server after a Rate pressed
-    # at once for that same photo, and would cancel it (a rating takes 0.3 s when warm).
-    photo.change(cleared, outputs=[verdict, numbers, table, chart], queue=False,
-                 show_progress="hidden", api_visibility="private")
+    clear_on_change([photo.change], [photo], [verdict, numbers, table, chart], cleared,
+                    RATING_SCOPE)
     return [(refresh_targets, [panel.target], [panel.target])]

@@ -47,6 +47,7 @@ from demos.explain_runs import (
     target_choices_of,
 )
 from demos.fields import SEED_MAX, DistinctChoices, OneOf, WholeNumber
+from demos.freshness import LEDGER, clear_on_change, current_session, skipped
 from explain.metrics import RANDOM_MAPS
 from explain.render import method_name
 
@@ -124,6 +125,17 @@ class ExplanationPanel:
     unavailable_note: gr.Markdown
     fields: dict[str, Any]
     run_event: Any = None  # the run event's Dependency, once `wire` has made it
+    sources: list = ()  # the tab's components the requests are made from, once wired
+
+    @property
+    def scope(self) -> str:
+        """The ledger scope of the panel's shown outputs (`demos.freshness`)."""
+        return f"{self.key} explanation"
+
+    @property
+    def derived_from(self) -> list:
+        """The inputs the shown outputs are derived from: the tab's sources and the target."""
+        return [*self.sources, *([self.target] if self.target is not None else [])]
 
     def availability(self, reasons: Mapping[str, str], picked: Sequence[str] | None = None):
         """Updates for the method picker and the "Not available here" note, for the reasons
@@ -312,16 +324,12 @@ class ExplanationPanel:
         return "", [], None, None
 
     def clear_on(self, triggers: Sequence) -> None:
-        """Clear the shown maps, table and figure whenever one of `triggers` fires (the tab's
-        inputs changing), so a map never sits beside a photo or target it does not explain.
-        A run still going for the old input is cancelled (it stops within a batch, see
-        `demos.common.request_gone`), so its maps cannot land after the clearing either.
-        A private, unqueued helper event: it answers at once, even behind a long run."""
-        if self.target is not None:
-            triggers = [*triggers, self.target.change]
-        gr.on(triggers=list(triggers), fn=self.blank, outputs=self.shown, queue=False,
-              show_progress="hidden", api_visibility="private",
-              cancels=[self.run_event] if self.run_event is not None else None)
+        """Clear the shown maps, table and figure whenever one of `triggers` (the tab's inputs
+        changing), or the target, brings other values than the maps explain, so a map never
+        sits beside a photo or target it does not explain. A run still going for the old
+        values stops within a batch and lands nothing (`wire`). Call after `wire`."""
+        triggers = [*triggers, *([self.target.change] if self.target is not None else [])]
+        clear_on_change(triggers, self.derived_from, self.shown, self.blank, self.scope)
 
     def run(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
             seed: int = 0, budgets: Mapping[str, int | None] | None = None,
@@ -387,13 +395,33 @@ class ExplanationPanel:
         sources = list(source_inputs) if isinstance(source_inputs, (list, tuple)) \
             else [source_inputs]
         count = len(sources)
+        self.sources = sources
 
         # gr.Progress is injected only into leading positional parameters, so it comes before
         # the variable number of input values.
         def run_panel(progress=gr.Progress(), *values):
             source_values = values[:count]
+            raw = dict(zip(self.fields, values[count:], strict=True))
+            # What the page shows now, as the change handlers record it; a change to other
+            # values stops this run between batches, and it then lands nothing.
+            session = current_session()
+            shown_values = [*source_values, *([raw["target"]] if self.target is not None else [])]
+            LEDGER.record(session, self.scope, shown_values)
+
+            def stale() -> bool:
+                return not LEDGER.is_current(session, self.scope, shown_values)
+
+            try:
+                shown = explained(source_values, raw, progress, stale)
+            except Exception:
+                if stale():  # the page moved on: its outputs are already cleared
+                    return skipped(len(self.outputs))
+                raise
+            return skipped(len(self.outputs)) if stale() else shown
+
+        def explained(source_values, raw, progress, stale) -> tuple:
             # The panel's own settings are checked before make_request loads anything.
-            settings = self.checked(dict(zip(self.fields, values[count:], strict=True)))
+            settings = self.checked(raw)
             kwargs = {"target": settings["target"]} if self.target is not None else {}
             progress(0.0, desc="Preparing the model")
             request = make_request(*source_values, **kwargs)
@@ -404,7 +432,7 @@ class ExplanationPanel:
             view = self.run(request, settings["methods"], seed=settings["seed"],
                             budgets=budgets,
                             progress=lambda fraction, desc: progress(fraction, desc=desc),
-                            should_stop=request_gone)
+                            should_stop=lambda: request_gone() or stale())
             shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
             if self.target_choices is not None:
                 shown.append(target_choices_of(request))

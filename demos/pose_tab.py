@@ -16,10 +16,14 @@ from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import Flag, OneOf
 from demos.figures import pose as pose_figures
+from demos.freshness import clear_on_change, fresh_only
 from models.pose import comparison as pose  # light: MediaPipe loads on first use
 from models.pose import explanations as pose_explain
 
 KEY = "pose"
+COMPARISON_SCOPE = f"{KEY} comparison"
+"""The comparison's outputs and the pair and mirror rule they are derived from
+(`demos.freshness`)."""
 TITLE = "Pose"
 
 OUTPUTS = pose.SIMILARITY_OUTPUTS  # what the explanation panel can explain
@@ -131,6 +135,7 @@ def _read_pair(post, photo):
 
 
 @friendly_errors
+@fresh_only(COMPARISON_SCOPE, count=3, outputs=9)
 def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
     """Does your photo recreate the post: the same pose in front of the same place? Returns
     the verdict card (HTML), the comparison's numbers (JSON), each photo's skeleton, the
@@ -277,8 +282,6 @@ def build() -> list:
     # Either photo, or the mirror rule, changing voids every result derived from them.
     changes = [post.change, photo.change, mirror.change]
     panel.clear_on(changes)
-    # Not `cancels=` the comparison: a pair's late change would cancel a Compare pressed at
-    # once for that same pair (a comparison takes a fraction of a second when warm).
-    gr.on(changes, cleared, outputs=comparison_outputs, queue=False, show_progress="hidden",
-          api_visibility="private")
+    clear_on_change(changes, [post, photo, mirror], comparison_outputs, cleared,
+                    COMPARISON_SCOPE)
     return [(refresh, [panel.picker], [panel.picker, panel.unavailable_note, panel.target])]

@@ -143,14 +143,14 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
 
 
 def show_example(page, examples, label: str, photo: str, file_stem: str) -> None:
-    """Click an example and wait until its photo is on screen and the change it makes has
-    reached the server (a result that arrived sooner would be cleared by that change)."""
+    """Click an example and wait until its photo is on screen, and no longer: a run pressed
+    then must keep its result even when the example's change reaches the server after it
+    (`demos.freshness`)."""
     from playwright.sync_api import expect
 
     examples.get_by_text(label, exact=False).click()
     expect(page.locator(f"{photo} img")).to_have_attribute(
         "src", re.compile(rf"{file_stem}\.jpg"), timeout=20_000)
-    page.wait_for_timeout(500)
 
 
 def test_a_new_example_clears_every_old_result(page):
@@ -179,7 +179,7 @@ def test_a_new_example_clears_every_old_result(page):
     expect(page.locator("#aesthetic-explain-table")).not_to_contain_text("Grad-CAM")
     expect(page.locator("#aesthetic-explain-status")).not_to_contain_text("Explained")
 
-    # A run still going when the photo changes is cancelled: its maps never land.
+    # A run still going when the photo changes stops: its maps never land.
     page.locator("#aesthetic-explain-methods label", has_text="LIME").click()
     page.locator("#aesthetic-explain-run").click()
     page.wait_for_timeout(1_000)
@@ -199,6 +199,37 @@ def test_a_new_example_clears_every_old_result(page):
     expect(page.locator("#pose-verdict .iv-headline")).to_have_count(0, timeout=10_000)
     expect(page.locator("#pose-skeleton-b img")).to_have_count(0)
     expect(page.locator("#pose-chart img")).to_have_count(0)
+
+
+def test_a_result_pressed_for_at_once_stays(page):
+    """Rate, Compare and Explain pressed the moment an example shows: each result lands and
+    stays, though the example's own change may reach the server after the run started."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    examples = page.locator("#aesthetic-examples")
+    for label, stem in (("A flower", "flower"), ("A cup of coffee", "coffee")):
+        show_example(page, examples, label, "#aesthetic-photo", stem)
+        page.locator("#aesthetic-rate").click()
+        page.locator("#aesthetic-explain-run").click()
+        expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text(
+            "/ 10", timeout=90_000)
+        expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(
+            timeout=90_000)
+        page.wait_for_timeout(2_000)
+        expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10")
+        expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible()
+
+    page.get_by_role("tab", name="Pose").click()
+    pairs = page.locator("#pose-examples")
+    for label, stem in (("Different pose", "camera"),
+                        ("Same pose, same place", "astronaut_mirrored")):
+        show_example(page, pairs, label, "#pose-photo-b", stem)
+        page.locator("#pose-compare").click()
+        expect(page.locator("#pose-verdict .iv-headline")).to_have_count(1, timeout=60_000)
+        page.wait_for_timeout(2_000)
+        expect(page.locator("#pose-verdict .iv-headline")).to_have_count(1)
+        expect(page.locator("#pose-skeleton-b img")).to_have_count(1)
 
 
 def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
