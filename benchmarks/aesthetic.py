@@ -45,7 +45,7 @@ def photo(side: int = 224):
 
 def build_clip_sized_preset(root: Path) -> None:
     """A ViT-B/32-sized vision tower with random weights, saved as the `clip` preset in root."""
-    from tests.tiny_clip import build_tiny_clip_preset
+    from benchmarks.stand_ins.tiny_clip import build_tiny_clip_preset
 
     build_tiny_clip_preset(root / "clip", image_size=224, patch_size=32, vision_width=768,
                            vision_layers=12, vision_heads=12, vision_intermediate=3072)

@@ -203,16 +203,16 @@ def quality(side: int, seed: int) -> None:
     """Print the LIME defaults table and the verdict-agreement count (see the module doc)."""
     from scipy.ndimage import gaussian_filter
 
-    from explain import KerasModel, explain
-    from explain.metrics import faithfulness
-    from explain.targets import resolve_target
-    from tests.explain_models import (
+    from benchmarks.stand_ins.region_models import (
         NATURAL_SCENES,
         natural_photo,
         region_model,
         scene_disk,
         top_fraction_inside,
     )
+    from explain import KerasModel, explain
+    from explain.metrics import faithfulness
+    from explain.targets import resolve_target
 
     print(f"LIME on photos at {side} pixels (seed {seed}); inside = share of the map's top "
           f"pixels (as many as the disk has) inside the disk; AUCs: map vs random maps' mean "

@@ -247,7 +247,7 @@ def clip_sized_preset(root: Path) -> Path:
     import keras
     import keras_hub
 
-    from tests import tiny_clip
+    from benchmarks.stand_ins import tiny_clip
 
     folder = root / "clip"
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def isolated_weights(monkeypatch, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_weights_root(tmp_path_factory):
     """A weights root holding a tiny keras-hub CLIP preset at <root>/clip/, built once."""
-    from tests.tiny_clip import build_tiny_clip_preset
+    from benchmarks.stand_ins.tiny_clip import build_tiny_clip_preset
 
     root = tmp_path_factory.mktemp("weights")
     build_tiny_clip_preset(root / "clip")

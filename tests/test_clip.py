@@ -11,7 +11,7 @@ import pytest
 
 import models.clip as clip
 import weights
-from tests.tiny_clip import LOGIT_SCALE, PATCH_GRID, PROJECTION_DIM
+from benchmarks.stand_ins.tiny_clip import LOGIT_SCALE, PATCH_GRID, PROJECTION_DIM
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from explain import FunctionModel, KerasModel, explain, sanity_check
-from explain.base_cam import tokens_to_grid
-from explain.sanity import randomised_copy
-from tests.explain_models import (
+from benchmarks.stand_ins.region_models import (
     disk_mask,
     photo,
     rectangle_mask,
@@ -18,6 +15,9 @@ from tests.explain_models import (
     token_model,
     top_fraction_inside,
 )
+from explain import FunctionModel, KerasModel, explain, sanity_check
+from explain.base_cam import tokens_to_grid
+from explain.sanity import randomised_copy
 
 # A 4 x 4 image with small integer values keeps the hand computation exact.
 IMAGE_4x4 = np.arange(48, dtype=np.uint8).reshape(4, 4, 3) % 5

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from benchmarks.stand_ins.region_models import photo, rectangle_mask, region_model
 from explain import METHODS, Explanation, FunctionModel, KerasModel, explain
-from tests.explain_models import photo, rectangle_mask, region_model
 
 GRADIENT = ("gradcam", "cam")
 SMALL_BUDGET = {"gradcam": 1, "cam": 1, "lime": 40, "shap": 40}

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.stand_ins.region_models import photo, rectangle_mask, region_model
 from explain import Faithfulness, FunctionModel, KerasModel, explain
 from explain.metrics import faithfulness, faithfulness_evaluations
 from explain.targets import resolve_target
-from tests.explain_models import photo, rectangle_mask, region_model
 
 HEIGHT, WIDTH = 64, 96
 REGION = (slice(20, 44), slice(32, 64))

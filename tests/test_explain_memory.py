@@ -10,11 +10,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from benchmarks.stand_ins.region_models import photo, rectangle_mask, region_model
 from explain import FunctionModel, KerasModel, explain
 from explain.keras_model import GRADIENT_FUNCTIONS, MAX_BATCH_PIXELS
 from explain.metrics import faithfulness
 from explain.targets import resolve_target
-from tests.explain_models import photo, rectangle_mask, region_model
 
 UPSCALE = 8
 

@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 from gradio.context import LocalContext
 
-from demos.freshness import InputLedger, fresh_only, fingerprint
+from demos.freshness import InputLedger, fingerprint, fresh_only
 
 SCOPE = "test rating"
 

@@ -20,15 +20,15 @@ from skimage import segmentation as skseg
 from skimage.draw import disk
 from skimage.transform import resize
 
-from explain import FunctionModel, KerasModel, default_budget, explain
-from explain.lime_explainer import default_segmentation_options
-from tests.explain_models import (
+from benchmarks.stand_ins.region_models import (
     NATURAL_SCENES,
     natural_photo,
     region_model,
     scene_disk,
     top_fraction_inside,
 )
+from explain import FunctionModel, KerasModel, default_budget, explain
+from explain.lime_explainer import default_segmentation_options
 
 HEIGHT, WIDTH = 64, 96
 

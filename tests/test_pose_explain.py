@@ -7,10 +7,10 @@ import gradio as gr
 import numpy as np
 import pytest
 
+from benchmarks.stand_ins.region_models import photo
 from explain import FunctionModel, KerasModel, explain
 from models.pose import comparison as pose
 from models.pose import explanations as pose_explain
-from tests.explain_models import photo
 
 
 def person_analysis(image: np.ndarray, mask: np.ndarray) -> pose.PersonAnalysis:

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 
-@keras.saving.register_keras_serializable(package="instavis_tests")
+@keras.saving.register_keras_serializable(package="instavis_stand_ins")
 class FixedMask(keras.layers.Layer):
     """Multiplies N x h x w x C features by a constant h x w mask (no weights)."""
 
@@ -21,7 +21,7 @@ class FixedMask(keras.layers.Layer):
         return {**super().get_config(), "mask": self.mask.tolist()}
 
 
-@keras.saving.register_keras_serializable(package="instavis_tests")
+@keras.saving.register_keras_serializable(package="instavis_stand_ins")
 class PrependClassToken(keras.layers.Layer):
     """Puts a zero "class token" in front of N x T x C tokens, as a ViT does."""
 
@@ -30,7 +30,7 @@ class PrependClassToken(keras.layers.Layer):
         return keras.ops.concatenate([zeros, tokens], axis=1)
 
 
-@keras.saving.register_keras_serializable(package="instavis_tests")
+@keras.saving.register_keras_serializable(package="instavis_stand_ins")
 class TokenMask(keras.layers.Layer):
     """Zeroes the patch tokens (N x g*g x C) outside a g x g mask."""
 
@@ -45,7 +45,7 @@ class TokenMask(keras.layers.Layer):
         return {**super().get_config(), "mask": self.mask.tolist()}
 
 
-@keras.saving.register_keras_serializable(package="instavis_tests")
+@keras.saving.register_keras_serializable(package="instavis_stand_ins")
 class DropClassToken(keras.layers.Layer):
     """N x (1 + T) x C tokens -> the T patch tokens."""
 

@@ -97,7 +97,7 @@ def region_model(mask: np.ndarray, seed: int = 0):
     """
     import keras
 
-    from tests.explain_layers import FixedMask
+    from benchmarks.stand_ins.mask_layers import FixedMask
 
     rng = np.random.default_rng(seed)
     height, width = mask.shape
@@ -129,7 +129,7 @@ def token_model(mask: np.ndarray, patch: int = 8, seed: int = 0):
     """
     import keras
 
-    from tests.explain_layers import DropClassToken, PrependClassToken, TokenMask
+    from benchmarks.stand_ins.mask_layers import DropClassToken, PrependClassToken, TokenMask
 
     rng = np.random.default_rng(seed)
     grid = mask.shape[0]
