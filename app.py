@@ -158,6 +158,10 @@ def start_warm_up() -> threading.Thread:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Before TensorFlow loads and before the server's threads start (see demos.memory).
+    from demos.memory import tune_allocator
+
+    tune_allocator()
     import gradio as gr
 
     demo = build_app(offline=args.offline)

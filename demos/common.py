@@ -13,6 +13,7 @@ from gradio.data_classes import FileData, GradioRootModel, ImageData
 from pydantic import ValidationError
 
 from demos.fields import InvalidField
+from demos.memory import return_freed_memory
 from explain import Cancelled
 from models.images import InvalidImage, load_image
 from weights import WeightsUnavailable
@@ -212,7 +213,8 @@ def friendly_errors(handler):
     A refusal (a value the API does not accept, a photo that cannot be used, missing weights, any
     gr.Error the handler raises) is what the user sees and one INFO line in the log: the
     operator needs to know it happened, not where in the code. Anything unexpected is logged
-    with its traceback and shown as a short message.
+    with its traceback and shown as a short message. When the handler ends, malloc gives the
+    request's freed memory back to the system (`demos.memory`).
     """
     name = handler.__name__
 
@@ -244,5 +246,7 @@ def friendly_errors(handler):
                 f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).",
                 print_exception=False,
             ) from None
+        finally:
+            return_freed_memory()
 
     return wrapper

@@ -1,0 +1,53 @@
+"""The server's allocator settings (demos.memory), each in a fresh interpreter, whose memory no
+other test moves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"),
+    reason="the settings are glibc's; elsewhere they are no-ops")
+
+
+def run(code: str, **env) -> str:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
+                            env={**environment, **env}, capture_output=True, text=True,
+                            timeout=120, check=True)
+    return result.stdout.strip()
+
+
+def test_freed_heap_memory_goes_back_to_the_system():
+    """400 MB in 100 KB blocks (below the mapping threshold: they come from the heap) is freed,
+    all but the last block, which pins the top of the heap so malloc cannot shrink it by
+    itself. The freed pages stay resident until return_freed_memory gives them back."""
+    out = run("""
+        import numpy as np, psutil
+        from demos.memory import return_freed_memory, tune_allocator
+        assert tune_allocator()
+        rss = lambda: psutil.Process().memory_info().rss
+        blocks = [np.ones(100_000, np.uint8) for _ in range(4000)]
+        last = blocks[-1]
+        del blocks
+        before = rss()
+        return_freed_memory()
+        print(before - rss())
+    """)
+    assert int(out) > 300 * 2**20
+
+
+def test_an_operators_own_malloc_settings_are_kept():
+    code = "from demos.memory import tune_allocator; print(tune_allocator())"
+    assert run(code) == "True"
+    assert run(code, MALLOC_ARENA_MAX="4") == "False"
+    assert run(code, GLIBC_TUNABLES="glibc.malloc.arena_max=4") == "False"
