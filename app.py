@@ -145,6 +145,10 @@ def warm_up() -> None:
                         _one_line(error))
         else:
             log.info("warm-up: %s ready in %.1f s", name, time.perf_counter() - step_started)
+    # The models are loaded: later collections need not look at them (demos.memory).
+    from demos.memory import settle
+
+    settle()
     log.info("warm-up: done in %.1f s", time.perf_counter() - started)
 
 

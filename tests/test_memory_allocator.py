@@ -51,3 +51,32 @@ def test_an_operators_own_malloc_settings_are_kept():
     assert run(code) == "True"
     assert run(code, MALLOC_ARENA_MAX="4") == "False"
     assert run(code, GLIBC_TUNABLES="glibc.malloc.arena_max=4") == "False"
+
+
+def test_after_settling_a_requests_cycles_are_freed_when_it_ends():
+    """A cycle holding a large array (what a Keras model built for one request leaves) is freed
+    by return_freed_memory once the start-up objects are frozen; without the freeze, the full
+    collection it needs is left to Python's rare automatic one."""
+    out = run("""
+        import gc, weakref
+        import numpy as np
+        from demos.memory import return_freed_memory, settle
+        gc.disable()  # only the calls below collect
+
+        class Holder:
+            pass
+
+        def leave_a_cycle():
+            holder = Holder()
+            holder.itself, holder.pixels = holder, np.ones(50_000_000, np.uint8)
+            return weakref.ref(holder)
+
+        before_settling = leave_a_cycle()
+        return_freed_memory()
+        kept = before_settling() is not None
+        settle()  # collects it, then freezes what is left
+        after_settling = leave_a_cycle()
+        return_freed_memory()
+        print(kept, before_settling() is None, after_settling() is None, gc.get_freeze_count() > 0)
+    """)
+    assert out == "True True True True"
