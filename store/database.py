@@ -78,7 +78,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session in one read transaction (a consistent snapshot on both engines)."""
+        """A session in one read transaction, ended (never committing anything) with the block."""
         with self._sessions.begin() as session:
             yield session
 

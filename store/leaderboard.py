@@ -19,7 +19,7 @@ Refusals are `store.Refused` subclasses with a one-line message (see `store.erro
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -71,7 +71,8 @@ class LeaderboardEntry:
     probability: float
     source: str
     created_at: datetime
-    thumbnail: bytes  # JPEG, at most 160 px on the longest side, no metadata
+    # JPEG, at most 160 px on the longest side, no metadata; left out of repr (kilobytes).
+    thumbnail: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
