@@ -18,7 +18,9 @@ rolls back whole, and that no other writer of the same lock key can interleave w
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,6 +119,26 @@ def advisory_lock_key(key: str | bytes) -> int:
     return int.from_bytes(hashlib.sha256(data).digest()[:8], "big", signed=True)
 
 
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database file in WAL mode: readers never block the writer, nor it them.
+
+    The mode is kept in the file, so this changes something only on a new database. There the
+    switch needs the file to itself, and SQLite answers "database is locked" at once, without
+    its busy timeout, while another connection (a second process starting at the same moment)
+    has it open; so retry until the timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def make_engine(url: URL) -> Engine:
     """An engine for `url` with the settings each backend needs for safe concurrent writes."""
     if url.get_backend_name() != "sqlite":
@@ -132,9 +154,8 @@ def make_engine(url: URL) -> Engine:
         # begins only before DML, so reads and DDL would run outside the transaction.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL: readers never block the writer and the writer never blocks readers.
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
