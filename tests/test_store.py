@@ -185,7 +185,8 @@ def test_downgrade_to_base_and_upgrade_again(store_db):
     assert row_count(store_db) == 1
 
 
-def test_processes_opening_a_fresh_database_at_once_migrate_it_once(store_url):
+def test_engines_opening_a_fresh_database_at_once_migrate_it_once(store_url):
+    # Four engines with pools of their own, as four app processes would have; threads start them.
     outcomes = run_at_once(4, lambda _: store.open_database(store_url))
     databases = [o for o in outcomes if isinstance(o, store.Database)]
     try:
