@@ -52,3 +52,24 @@ def tiny_clip_model(tiny_clip):
     import models.clip as clip
 
     return clip.get_clip()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A URL to an empty database, once a SQLite file and once a fresh PostgreSQL schema
+    (skipped without $INSTAVIS_TEST_DATABASE_URL, failed so in CI); see tests/store_engines.py."""
+    from tests.store_engines import engine_url
+
+    with engine_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def store_db(store_url, monkeypatch):
+    """An open, migrated store on `store_url`, at the default rate limit of 5 a minute."""
+    import store
+
+    monkeypatch.delenv("INSTAVIS_SHARES_PER_MINUTE", raising=False)
+    database = store.open_database(store_url)
+    yield database
+    database.close()

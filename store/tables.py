@@ -1,0 +1,112 @@
+"""The store's tables, as typed SQLAlchemy 2 mappings.
+
+The schema itself is made by the Alembic migrations in `store/migrations/versions/`, never by
+`create_all`; these classes must describe what the migrations build (a test compares the two).
+The Tags gallery's table joins this module; every table that takes public posts carries the
+same four bookkeeping columns as `StyleShare` (id, created_at, delete_token_hash,
+client_key_hash), so `store.entries` can delete and rate-limit any of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so a later migration can drop or alter them by name on either engine.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NICKNAME_MAX_CHARS = 32
+NAME_MAX_CHARS = 64
+HASH_HEX_CHARS = 64
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on both engines.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so the value is stored as naive
+    UTC text and read back as aware UTC. Naive datetimes are refused on the way in, because
+    their zone would be a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class StoreSecret(Base):
+    """Random secrets made once per database by the first migration.
+
+    `client_key` keys the HMAC that turns a client's address into `client_key_hash`, so the
+    stored hash cannot be reversed by trying every IPv4 address without this row too.
+    """
+
+    __tablename__ = "store_secrets"
+
+    name: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class StyleShare(Base):
+    """One result shared on the Style tab's leaderboard."""
+
+    __tablename__ = "style_shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    nickname: Mapped[str] = mapped_column(String(NICKNAME_MAX_CHARS), nullable=False)
+    label_set: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), nullable=False)
+    style: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), nullable=False)
+    probability: Mapped[float] = mapped_column(Float, nullable=False)
+    source: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), nullable=False)
+    thumbnail: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # sha256 of the delete token, hex; the token itself is shown once and never stored.
+    delete_token_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
+    # HMAC-SHA256 of the client's address (or session), hex; only the rate limit reads it.
+    client_key_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+        # top() and style_counts() read only this index: it holds every column they rank and
+        # group by, in the leaderboard's own order, so they never touch the wide rows (each
+        # carries a thumbnail) until the few winners are fetched.
+        Index("ix_style_shares_leaderboard", "label_set", "style", probability.desc(), "id"),
+        # The rate limit counts one client's rows of the last minute.
+        Index("ix_style_shares_client_created", "client_key_hash", "created_at"),
+    )

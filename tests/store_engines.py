@@ -1,0 +1,66 @@
+"""The two engines every store test runs on: a SQLite file and a real PostgreSQL.
+
+PostgreSQL comes from `$INSTAVIS_TEST_DATABASE_URL` (`.ci/run` starts a throwaway cluster and
+sets it). Each test gets a schema of its own, made before and dropped after, reached by a URL
+whose search_path names it, so tests share no state and leave nothing behind on the server.
+
+Without the variable, PostgreSQL tests are skipped with the reason, except in CI (`$CI` set),
+where they fail: a CI run must never pass by silently skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+ENV_TEST_DATABASE_URL = "INSTAVIS_TEST_DATABASE_URL"
+ENGINES = ("sqlite", "postgresql")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def postgres_base_url() -> URL:
+    """The test server's URL, or skip (fail in CI) when none is given."""
+    raw = os.environ.get(ENV_TEST_DATABASE_URL, "").strip()
+    if not raw:
+        reason = (f"PostgreSQL store tests need ${ENV_TEST_DATABASE_URL} "
+                  "(postgresql+psycopg://...); .ci/run starts a throwaway server and sets it")
+        if in_ci():
+            pytest.fail(f"CI is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return make_url(raw).set(drivername="postgresql+psycopg")
+
+
+@contextmanager
+def postgres_schema_url() -> Iterator[URL]:
+    """A URL into a fresh, empty schema of the test server, dropped afterwards."""
+    base = postgres_base_url()
+    schema = f"instavis_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield base.update_query_dict({"options": f"-csearch_path={schema}"})
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def engine_url(engine: str, folder: Path) -> Iterator[URL]:
+    """A URL to an empty database on `engine` ("sqlite" or "postgresql")."""
+    if engine == "sqlite":
+        yield URL.create("sqlite+pysqlite", database=str(folder / "store.sqlite3"))
+    else:
+        with postgres_schema_url() as url:
+            yield url
