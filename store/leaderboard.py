@@ -32,7 +32,13 @@ from store.errors import InvalidEntry
 from store.tables import NAME_MAX_CHARS, NICKNAME_MAX_CHARS, StyleShare
 from store.thumbnails import make_thumbnail
 from store.tokens import hash_delete_token, new_delete_token
-from store.validation import check_label, check_name, check_probability, check_text, check_whole
+from store.validation import (
+    check_label,
+    check_name,
+    check_nickname,
+    check_probability,
+    check_whole,
+)
 
 MAX_TOP = 100
 # A client key is an address or a session id; anything longer is not one.
@@ -91,8 +97,8 @@ def share(*, nickname: str, label_set: str, style: str,
     """Store a style result on the leaderboard, in one transaction.
 
     Args:
-        nickname: 1-32 printable characters once stripped (stored NFC-normalised, as typed:
-            never interpreted, so text that looks like SQL is just a nickname).
+        nickname: 1-32 printable characters once stripped, stored NFC-normalised; text that
+            reads as SQL is refused (`store.validation.check_nickname`).
         label_set: the name of the label set the result came from; one of `label_sets`.
         style: the label shared; one of `label_sets[label_set]`.
         label_sets: every label set the app offers, name -> its labels. The store knows no
@@ -113,7 +119,7 @@ def share(*, nickname: str, label_set: str, style: str,
         RateLimited: this client shared `database.shares_per_minute` entries in the last
             minute; nothing is stored.
     """
-    nickname = check_text("nickname", nickname, NICKNAME_MAX_CHARS)
+    nickname = check_nickname("nickname", nickname, NICKNAME_MAX_CHARS)
     label_set, style = check_label(label_set, style, label_sets)
     probability = check_probability("probability", probability)
     source = check_name("source", source, NAME_MAX_CHARS)

@@ -1,14 +1,16 @@
 """Checks for the fields of an entry, each returning the value as stored or raising
 `InvalidEntry` with one line naming the field, the value and what it accepts.
 
-Text is checked, never escaped: every value reaches the database as a bound parameter, so a
-nickname such as `'; DROP TABLE style_shares; --` is stored and shown as the characters it is.
+Text is checked, never escaped: every value reaches the database as a bound parameter, so no
+value can change a query. Nicknames that read as SQL are refused all the same (`check_nickname`):
+a public leaderboard should not show them, and the refusal tells whoever tries that it was seen.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 import unicodedata
 from collections.abc import Collection, Mapping
 
@@ -33,6 +35,28 @@ def check_text(field: str, value: object, max_chars: int) -> str:
         bad = next(ch for ch in text if not ch.isprintable())
         raise InvalidEntry(field, value, f"{accepts}, with no control characters",
                            described=f"{text!r:.60} (holds U+{ord(bad):04X})")
+    return text
+
+
+_SQL_PUNCTUATION = re.compile(r";|--|/\*|\*/")
+"""A statement separator or a comment: nothing a person's nickname needs."""
+_SQL_STATEMENT = re.compile(
+    r"\b(select|insert|update|delete|drop|alter|create|truncate|union|exec)\b"
+    r".*\b(from|into|table|where|set|select|database|values)\b", re.IGNORECASE)
+"""A statement's keyword followed by one of its clauses ("DROP ... TABLE", "SELECT ... FROM")."""
+_SQL_TAUTOLOGY = re.compile(r"'\s*(or|and)\b.*=", re.IGNORECASE)
+"""A quote closing a string literal, then a condition: "x' OR '1'='1"."""
+SQL_REFUSAL = "a nickname, not SQL (no ';', '--', '/*' or SQL statements)"
+
+
+def check_nickname(field: str, value: object, max_chars: int) -> str:
+    """`check_text`, and no text that reads as SQL: a statement separator or comment, a
+    statement's keyword with one of its clauses, or a closed quote then a condition. An
+    apostrophe alone is fine (O'Brien)."""
+    text = check_text(field, value, max_chars)
+    if any(pattern.search(text) for pattern in (_SQL_PUNCTUATION, _SQL_STATEMENT,
+                                                _SQL_TAUTOLOGY)):
+        raise InvalidEntry(field, value, SQL_REFUSAL)
     return text
 
 
