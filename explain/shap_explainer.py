@@ -175,8 +175,11 @@ class SHAPExplainer:
 
         def score(masks: np.ndarray) -> np.ndarray:
             nonlocal done
-            shown = np.asarray(masks).reshape(-1, *grid, 3)[:, rows][:, :, cols] > 0
-            masked = np.stack([fill(image, one) for one in shown]).astype(np.uint8, copy=False)
+            cells = np.asarray(masks).reshape(-1, *grid, 3) > 0
+            # One photo-sized mask at a time: the batch holds only the masked photos.
+            masked = np.empty((len(cells), height, width, 3), np.uint8)
+            for index, shown in enumerate(cells):
+                masked[index] = fill(image, shown[rows][:, cols])
             scores = np.asarray(target.score(model.predict(masked)), np.float64)
             done += len(masked)
             progress(done / max_evals)
