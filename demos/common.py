@@ -156,6 +156,25 @@ class CheckboxGroupInput(gr.CheckboxGroup):
         return super().get_config(cls or gr.CheckboxGroup)
 
 
+class TextInput(gr.Textbox):
+    """gr.Textbox whose value reaches the handler unchecked (a number, a list); see above."""
+
+    is_template = True
+
+    def __init__(self, *args, accepts: str = "", **kwargs):
+        self.accepts = accepts
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, payload):
+        return payload
+
+    def api_info(self) -> dict[str, Any]:
+        return _described(super().api_info(), self.accepts)
+
+    def get_config(self, cls=None):
+        return super().get_config(cls or gr.Textbox)
+
+
 def _described(info: dict[str, Any], accepts: str) -> dict[str, Any]:
     # gradio_client's view_api prints "additional_description" after the parameter's type.
     return {**info, "additional_description": accepts} if accepts else info

@@ -25,6 +25,19 @@ def isolated_weights(monkeypatch, tmp_path_factory):
     yield hf_home
 
 
+@pytest.fixture(autouse=True)
+def isolated_data_dir(monkeypatch, tmp_path_factory):
+    """Every test's default database (the Style leaderboard) is a fresh SQLite file of its own,
+    never the user's."""
+    import store
+
+    monkeypatch.setenv("INSTAVIS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.delenv("INSTAVIS_DATABASE_URL", raising=False)
+    store.reset_default()
+    yield
+    store.reset_default()
+
+
 @pytest.fixture(scope="session")
 def tiny_weights_root(tmp_path_factory):
     """A weights root holding a tiny keras-hub CLIP preset at <root>/clip/, built once."""

@@ -32,6 +32,15 @@ PUBLIC = {
         ["post", "photo", "allow_mirror", "methods", "target", "seed", "lime_budget",
          "shap_budget"],
         ["status", "explanation_maps", "faithfulness", "download_figure_png"]),
+    "/style": (["photo", "label_set", "labels"],
+               ["verdict", "what_was_classified", "every_style", "result"]),
+    "/style_explain": (
+        ["photo", "label_set", "labels", "methods", "target", "seed", "lime_budget",
+         "shap_budget"],
+        ["status", "explanation_maps", "faithfulness", "download_figure_png"]),
+    "/style_share": (["photo", "label_set", "labels", "nickname"], ["shared"]),
+    "/style_leaderboard": (["style"], ["top_10_of_each_style", "entries_per_style"]),
+    "/style_delete": (["entry_id", "token"], ["deleted"]),
     "/models": (["artifact"], ["result", "artifacts"]),
     "/models_refresh": ([], ["artifacts", "summary"]),
 }
@@ -55,6 +64,13 @@ def valid(endpoint: str) -> dict:
         "/pose": {"post": photo, "photo": handle_file(PHOTO), "allow_mirror": True},
         "/pose_explain": {"post": photo, "photo": handle_file(PHOTO), "allow_mirror": True,
                           "target": "background similarity", **panel},
+        "/style": {"photo": photo, "label_set": "custom", "labels": "punk, preppy"},
+        "/style_explain": {"photo": photo, "label_set": "custom", "labels": "punk, preppy",
+                           "target": "punk", **panel},
+        "/style_share": {"photo": photo, "label_set": "custom", "labels": "punk, preppy",
+                         "nickname": "ada"},
+        "/style_leaderboard": {"style": "all styles"},
+        "/style_delete": {"entry_id": 1, "token": "a" * 43},
         "/models": {"artifact": "clip"},
     }[endpoint]
 
@@ -77,6 +93,18 @@ SPOILED = {
         "target": ["pose", 0], "seed": [-1, 2.5], "lime_budget": [MAX_BUDGET + 1, 9.5],
         "shap_budget": ["lots", 10**9],
     },
+    "/style": {"photo": [123, {"path": PHOTO}], "label_set": ["goth", 3, ["everyday"]],
+               "labels": [123, "", "only one", "punk, PUNK", ["punk", "goth"]]},
+    "/style_explain": {
+        "photo": ["abc"], "label_set": [0, "Everyday"], "labels": [" ,  , ", 5],
+        "methods": [["cam", "cam"], "gradcam", ["nope"]], "target": [123, "", ["punk"]],
+        "seed": [-1, 0.5], "lime_budget": [9, "lots"], "shap_budget": [10**9],
+    },
+    "/style_share": {"photo": [123], "label_set": ["goth"], "labels": ["x" * 41 + ", b"],
+                     "nickname": ["", "x" * 33, "a\u0007b", "'; DROP TABLE style_shares; --",
+                                  123, None]},
+    "/style_leaderboard": {"style": ["goth", 5, ["street"]]},
+    "/style_delete": {"entry_id": ["abc", -1, 1.5, 0, None], "token": [123, "", None]},
     "/models": {"artifact": [5, "nope", None, "mediapipe", ["clip"]]},
 }
 CASES = [pytest.param(endpoint, field, value, id=f"{endpoint[1:]}-{field}={value!r}"[:60])

@@ -58,6 +58,7 @@ def app_url(tmp_path_factory):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
     env["HF_HOME"] = str(tmp_path_factory.mktemp("browser_hf_home"))
+    env["INSTAVIS_DATA_DIR"] = str(tmp_path_factory.mktemp("browser_data"))
     server = subprocess.Popen(
         [sys.executable, "app.py", "--offline", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

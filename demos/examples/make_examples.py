@@ -1,4 +1,4 @@
-"""(Re)generate the Pose and Aesthetic tabs' example photos from images that packages ship.
+"""(Re)generate the tabs' example photos from images that packages ship.
 
 Run from the repository root: `python -m demos.examples.make_examples`. The output is
 deterministic, so running it again rewrites the same files. Sources and licences are in
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import cbook
 from PIL import Image, ImageFilter
 from skimage import data
 from sklearn.datasets import load_sample_image
@@ -36,6 +37,12 @@ def dark_blurry_copy(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(dark), 0, 255).astype(np.uint8)
 
 
+def grace_hopper() -> np.ndarray:
+    """matplotlib's sample portrait of Rear Admiral Grace Hopper in uniform (US Navy)."""
+    with cbook.get_sample_data("grace_hopper.jpg") as file, Image.open(file) as photo:
+        return np.asarray(photo.convert("RGB"))
+
+
 def examples() -> dict[str, np.ndarray]:
     """File name -> pixels, for every example photo."""
     astronaut = data.astronaut()
@@ -47,6 +54,7 @@ def examples() -> dict[str, np.ndarray]:
         "coffee_dark_blurry.jpg": dark_blurry_copy(data.coffee()),
         "chelsea.jpg": data.chelsea(),
         "flower.jpg": load_sample_image("flower.jpg"),
+        "grace_hopper.jpg": grace_hopper(),
     }
 
 

@@ -1,0 +1,170 @@
+"""`classify(image)`: which fashion style is this outfit?
+
+The photo is judged as its `judged_copy` (at most 512 pixels a side), like every task's. The
+main person is found and cropped with a margin (`models.style.crop`), and the crop is
+classified by the best source this machine has:
+
+1. a trained VGG16-GAP (`style_vgg16`) or CLIP head (`style_head`), when the manifest names one
+   and the request uses its labels (`models.style.trained`);
+2. CLIP zero-shot: each label's prompts averaged into one text vector (prompt ensembling), and
+   a softmax over the crop's cosines at CLIP's own learned temperature (its logit scale, read
+   from the checkpoint; never set by hand).
+
+Without either, `StyleUnavailable` says in one sentence what is missing and the commands that
+fix it; nothing is made up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.images import judged_copy, load_image
+from models.style.crop import Box, cropped, person_box
+from models.style.labels import LabelSet, resolve_label_set
+
+ZERO_SHOT = "CLIP zero-shot"
+TRAIN_COMMAND = "python -m models.train style --data DIR --backbone clip|vgg16"
+NO_PERSON_NOTE = "No person found: the whole photo was classified."
+
+
+class StyleUnavailable(RuntimeError):
+    """Neither the CLIP weights nor a trained classifier are here; `summary` says so in one
+    sentence, with the commands that fix it."""
+
+    def __init__(self):
+        self.summary = ("Style needs the CLIP weights (python -m weights pull clip) or a trained "
+                        f"classifier ({TRAIN_COMMAND}); neither is on this machine.")
+        super().__init__(self.summary)
+
+
+@dataclass(frozen=True)
+class StyleResult:
+    """A photo's style.
+
+    Attributes:
+        probabilities: label -> probability, every label of the set, in its order; they sum
+            to 1.
+        top: the most probable label.
+        margin: its probability minus the runner-up's.
+        source: what classified it ("CLIP zero-shot", or the trained model's description).
+        label_set: the set's name ("everyday", "fashionstyle14", "custom", or a trained
+            model's).
+        crop: (top, left, height, width) of the classified region in `photo`, or None when no
+            person was found and the whole photo was classified.
+        photo: the judged copy of the photo (what `crop` refers to).
+        notes: sentences a user should read beside the result.
+    """
+
+    probabilities: dict[str, float]
+    top: str
+    margin: float
+    source: str
+    label_set: str
+    crop: Box | None
+    photo: np.ndarray
+    notes: tuple[str, ...] = ()
+
+    @property
+    def crop_image(self) -> np.ndarray:
+        """The region that was classified."""
+        return cropped(self.photo, self.crop)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.probabilities)
+
+
+def result_of(probabilities: np.ndarray, labels, *, source: str, label_set: str,
+              crop: Box | None, photo: np.ndarray, notes=()) -> StyleResult:
+    """A StyleResult from one row of probabilities over `labels`."""
+    probabilities = np.asarray(probabilities, np.float64)
+    order = np.argsort(-probabilities, kind="stable")
+    runner_up = probabilities[order[1]] if len(order) > 1 else 0.0
+    return StyleResult({label: float(p) for label, p in zip(labels, probabilities, strict=True)},
+                       labels[int(order[0])], float(probabilities[order[0]] - runner_up),
+                       source, label_set, crop, photo, tuple(notes))
+
+
+def clip_available() -> bool:
+    """Whether the CLIP weights are on this machine (never downloads)."""
+    import weights
+
+    return weights.available("clip")
+
+
+def trained_model():
+    """The trained classifier the manifest names and this machine has, or None."""
+    from models.style.trained import trained_style_model
+
+    return trained_style_model()
+
+
+def describe(trained) -> str:
+    """A trained model as a result's source names it."""
+    kind = "VGG16-GAP" if trained.backbone == "vgg16" else "CLIP head"
+    return f"trained {kind} ({trained.name})"
+
+
+def choose_source(label_set: str | None, custom: bool):
+    """The trained model when it serves this request, else None for CLIP zero-shot.
+
+    A trained model serves a request for the default or its own label set; a request for
+    another set, or for the user's own labels, goes to CLIP zero-shot. With no CLIP, the
+    trained model answers any request but one with the user's own labels (a note says so).
+
+    Raises:
+        StyleUnavailable: nothing here can answer the request.
+    """
+    trained = None if custom else trained_model()
+    if trained is not None and label_set in (None, trained.label_set):
+        return trained
+    if clip_available():
+        return None
+    if trained is not None:
+        return trained
+    raise StyleUnavailable()
+
+
+def zero_shot_probabilities(crops, label_set: LabelSet) -> np.ndarray:
+    """CLIP zero-shot probabilities (N, L) of each crop over the set's labels."""
+    from models import clip
+
+    return clip.get_clip().zero_shot(list(crops), label_set.prompts)
+
+
+def classify(image, labels=None, label_set: str | None = None) -> StyleResult:
+    """Classify the main person's outfit in a photo.
+
+    Args:
+        image: anything `load_image` takes.
+        labels: the user's own style names (2 to 30), classified zero-shot; None uses
+            `label_set`.
+        label_set: a shipped set's name ("everyday", the default, or "fashionstyle14").
+
+    Returns:
+        A StyleResult.
+
+    Raises:
+        models.images.InvalidImage: the photo cannot be used.
+        models.style.labels.InvalidLabels: an unknown set or unusable labels.
+        StyleUnavailable: no classifier on this machine.
+    """
+    chosen = resolve_label_set(label_set, labels)  # a bad set or list fails before any work
+    photo = judged_copy(load_image(image))
+    source = choose_source(label_set, custom=labels is not None)
+    box = person_box(photo)
+    notes = [] if box is not None else [NO_PERSON_NOTE]
+    crop = cropped(photo, box)
+    if source is None:
+        probabilities = zero_shot_probabilities([crop], chosen)[0]
+        return result_of(probabilities, chosen.labels, source=ZERO_SHOT, label_set=chosen.name,
+                         crop=box, photo=photo, notes=notes)
+    if label_set not in (None, source.label_set):
+        notes.append(f"Classified by the {describe(source)} with its own labels "
+                     f"({source.label_set}): the CLIP weights for the {label_set!r} set are "
+                     f"not on this machine.")
+    probabilities = source.probabilities([crop])[0]
+    return result_of(probabilities, source.labels, source=describe(source),
+                     label_set=source.label_set, crop=box, photo=photo, notes=notes)

@@ -1,0 +1,92 @@
+"""What the Style tab's explanation panel explains: the probability of any label, on the crop
+that was classified.
+
+The maps explain exactly the number the tab shows: the classifier that produced the result
+(CLIP zero-shot or the trained model) scores the same crop, and each label is one output, so
+the user can ask about the top style or any other.
+- Grad-CAM: CLIP's patch grid (the zero-shot softmax, or the trained CLIP head), or VGG16's last
+  conv features.
+- CAM: only the VGG16-GAP network, whose head is the GAP -> Dense that CAM is defined for.
+- LIME and SHAP: the same classifier as a black box.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from models.images import JUDGED_SIDE
+from models.style.classify import ZERO_SHOT, StyleResult, describe, trained_model
+from models.style.labels import resolve_label_set
+
+CAM_NEEDS_VGG16 = ("CAM needs the VGG16-GAP classifier (python -m models.train style --data DIR "
+                   "--backbone vgg16); Grad-CAM reads CLIP's patch grid instead.")
+CAM_NOT_FOR_HEAD = ("CAM is defined for a GAP -> Dense head on conv features; the trained CLIP "
+                    "head reads an embedding. Grad-CAM reads CLIP's patch grid instead.")
+
+_zero_shot_adapters: dict[tuple, object] = {}
+_adapters_lock = threading.Lock()
+_ADAPTERS_KEPT = 4
+
+
+def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[str, ...]]):
+    """A KerasModel computing exactly the zero-shot probabilities: CLIP's vision tower -> unit
+    embedding -> cosines with the label vectors -> softmax at CLIP's logit scale. Built once per
+    label list (a few are kept)."""
+    import keras
+
+    from explain import KerasModel
+    from models import clip as clip_module
+
+    clip = clip_module.get_clip()
+    key = (id(clip), labels, tuple(prompts[label] for label in labels))
+    with _adapters_lock:
+        if key in _zero_shot_adapters:
+            return _zero_shot_adapters[key]
+    cosines = clip.similarity_model(clip.label_embeddings(prompts))
+    scaled = keras.layers.Rescaling(clip.logit_scale, name="logit_scale")(cosines.output)
+    probabilities = keras.layers.Softmax(name="style_probabilities")(scaled)
+    adapter = KerasModel(keras.Model(cosines.input, probabilities),
+                         preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+                         output_names=list(labels), input_box=clip.crop_box,
+                         work_side=JUDGED_SIDE)
+    with _adapters_lock:
+        adapter = _zero_shot_adapters.setdefault(key, adapter)
+        while len(_zero_shot_adapters) > _ADAPTERS_KEPT:
+            _zero_shot_adapters.pop(next(iter(_zero_shot_adapters)))
+    return adapter
+
+
+def explanation_setup(result: StyleResult):
+    """How to explain any label's probability of `result`, on its crop.
+
+    Returns:
+        An ExplanationSetup whose photo is the crop that was classified, with one adapter per
+        method ("gradcam", "cam", "lime", "shap") whose outputs are the result's labels, or the
+        sentence saying why a method cannot explain this result.
+    """
+    from explain import FunctionModel
+    from models.explaining import ExplanationSetup
+    from models.style.classify import zero_shot_probabilities
+
+    crop = np.ascontiguousarray(result.crop_image)
+    labels = result.labels
+    if result.source == ZERO_SHOT:
+        chosen = (resolve_label_set(result.label_set) if result.label_set != "custom"
+                  else resolve_label_set(labels=list(labels)))
+        black_box = FunctionModel(lambda images: zero_shot_probabilities(list(images), chosen),
+                                  list(labels), batch_size=16, work_side=JUDGED_SIDE)
+        return ExplanationSetup(crop, {
+            "gradcam": zero_shot_gradcam_adapter(labels, chosen.prompts),
+            "cam": CAM_NEEDS_VGG16, "lime": black_box, "shap": black_box})
+    trained = trained_model()
+    if trained is None or describe(trained) != result.source:
+        raise ValueError("The classifier that made this result is no longer on this machine; "
+                         "classify the photo again.")
+    black_box = FunctionModel(lambda images: trained.probabilities(list(images)), list(labels),
+                              batch_size=16, work_side=JUDGED_SIDE)
+    gradient = trained.explain_adapter()
+    return ExplanationSetup(crop, {
+        "gradcam": gradient, "cam": gradient if trained.backbone == "vgg16" else CAM_NOT_FOR_HEAD,
+        "lime": black_box, "shap": black_box})
