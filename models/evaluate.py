@@ -17,6 +17,7 @@ PROG = "python -m models.evaluate"
 TASKS: dict[str, str] = {
     "quality": "models.aesthetic.evaluate_quality",  # the shipped quality CNN, held-out photos
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
+    "style": "models.style.evaluate",  # a trained style classifier's test-split report
 }
 """Task name -> module in its task package."""
 

@@ -28,6 +28,7 @@ TASKS: dict[str, str] = {
     "quality": "models.aesthetic.train_quality",  # technical quality CNN on synthetic distortions
     "aesthetic": "models.aesthetic.train_pipeline",  # Image Rating: MultiGAP + PCA + GA + FC
     "aesthetic_head": "models.aesthetic.train_head",  # content head on CLIP embeddings
+    "style": "models.style.train",  # evaranks: VGG16-GAP with CAM, or a head on CLIP
 }
 """Task name -> module in its task package."""
 

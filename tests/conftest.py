@@ -86,3 +86,14 @@ def store_db(store_url, monkeypatch):
     database = store.open_database(store_url)
     yield database
     database.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg_weights_root(tmp_path_factory):
+    """A weights root holding a tiny keras-hub VGG backbone preset at <root>/vgg16/, built once
+    (benchmarks/stand_ins/tiny_vgg.py)."""
+    from benchmarks.stand_ins.tiny_vgg import build_tiny_vgg_preset
+
+    root = tmp_path_factory.mktemp("vgg_weights")
+    build_tiny_vgg_preset(root / "vgg16")
+    return root
