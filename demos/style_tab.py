@@ -33,11 +33,13 @@ CLASSIFICATION_SCOPE = f"{KEY} classification"
 """The classification's outputs and the photo and labels they are derived from."""
 
 CUSTOM = "custom"
-LABEL_SET_CHOICES = (("8 everyday styles", "everyday"),
+DEFAULT = "default"
+"""The best classifier here: a trained one with its own styles, else CLIP on the 8 everyday."""
+LABEL_SET_CHOICES = (("Best here (a trained classifier, else 8 everyday styles)", DEFAULT),
+                     ("8 everyday styles", "everyday"),
                      ("FashionStyle14 (14 styles)", "fashionstyle14"),
                      ("Your own labels", CUSTOM))
-LABEL_SET = OneOf("label_set", tuple(value for _, value in LABEL_SET_CHOICES),
-                  default="everyday")
+LABEL_SET = OneOf("label_set", tuple(value for _, value in LABEL_SET_CHOICES), default=DEFAULT)
 LABELS_ACCEPTS = ("your own style names, separated by commas (2 to 30, each 1 to 40 "
                   "characters), used when label_set is 'custom'")
 ENTRY_ID = WholeNumber("entry_id", 1, 2**63 - 1)
@@ -82,6 +84,8 @@ TABLE_HEADERS = ["Rank", "Nickname", "Style", "Probability", "Label set", "Sourc
 def labels_of(label_set, labels) -> tuple[str | None, list[str] | None]:
     """(label set name, own labels) for `models.style.classify` from the tab's inputs."""
     label_set = LABEL_SET.check(label_set)
+    if label_set == DEFAULT:
+        return None, None
     if label_set != CUSTOM:
         return label_set, None
     if not isinstance(labels, str) or not labels.strip():
@@ -135,7 +139,7 @@ def summary(result) -> dict:
 
 @friendly_errors
 @fresh_only(CLASSIFICATION_SCOPE, count=3, outputs=5)
-def classify_photo(photo, label_set="everyday", labels=None, progress=gr.Progress()):
+def classify_photo(photo, label_set=DEFAULT, labels=None, progress=gr.Progress()):
     """Classify the outfit's style. Returns the verdict card (HTML), the crop that was
     classified, the chart of every style's probability and the result's numbers (JSON)."""
     from demos.figures.style import probability_chart
@@ -152,7 +156,7 @@ def cleared() -> tuple:
     return EMPTY_VERDICT, None, None, None, {}
 
 
-def make_request(photo, label_set="everyday", labels=None, target=None) -> ExplainRequest:
+def make_request(photo, label_set=DEFAULT, labels=None, target=None) -> ExplainRequest:
     """What the explanation panel explains: any style's probability, on the crop classified.
 
     Args:
@@ -227,7 +231,7 @@ def show_leaderboard(style=None):
 
 
 @friendly_errors
-def share(photo, label_set="everyday", labels=None, nickname=None,
+def share(photo, label_set=DEFAULT, labels=None, nickname=None,
           request: gr.Request = None):
     """Share this photo's style on the leaderboard, under a nickname. The result is worked out
     again here (a client cannot send its own numbers). Returns what happened, with the delete
@@ -280,7 +284,7 @@ def build() -> list:
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             photo = PhotoInput("Your photo", height=360, elem_id="style-photo")
-            label_set = DropdownInput(choices=list(LABEL_SET_CHOICES), value="everyday",
+            label_set = DropdownInput(choices=list(LABEL_SET_CHOICES), value=DEFAULT,
                                       label="Styles", accepts=LABEL_SET.accepts,
                                       elem_id="style-label-set")
             labels = TextInput(label="Your own styles (comma-separated)", visible=False,

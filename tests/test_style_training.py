@@ -417,3 +417,31 @@ def test_importing_the_style_task_modules_loads_no_tensorflow():
               "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", script], check=True,
                    cwd=Path(__file__).resolve().parents[1])
+
+
+def test_a_trained_model_in_the_manifest_becomes_the_tabs_source(style_weights):
+    """classify() and the Style tab switch to the manifest's trained VGG16-GAP for the default
+    request; another label set, or the user's own labels, still go to CLIP zero-shot; and CAM,
+    which zero-shot cannot offer, explains the trained model's result."""
+    from skimage import data
+
+    from demos import style_tab
+    from explain import explain
+    from models.style import classify
+    from models.style.explanations import explanation_setup
+
+    photo = data.astronaut()
+    result = classify(photo)
+    assert result.source == "trained VGG16-GAP (style_vgg16)"
+    assert result.labels == CLASSES and result.label_set == "custom"
+    expected = trained.trained_style_model().probabilities([result.crop_image])[0]
+    np.testing.assert_allclose(list(result.probabilities.values()), expected, rtol=1e-5)
+    assert classify(photo, label_set="fashionstyle14").source == "CLIP zero-shot"
+    assert classify(photo, labels=["a", "b"]).source == "CLIP zero-shot"
+
+    verdict = style_tab.classify_photo(str(style_tab.EXAMPLES_DIR / "astronaut.jpg"))[0]
+    assert "trained VGG16-GAP (style_vgg16)" in verdict
+    setup = explanation_setup(result)
+    cam = explain("cam", setup.models["cam"], setup.photo, target=result.top,
+                  faithfulness=False)
+    assert cam.heatmap.shape == setup.photo.shape[:2]
