@@ -21,9 +21,9 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
+
+from benchmarks.stand_ins.postgres import throwaway_schema
 
 PREDICTION_BUDGET = 0.150
 QUERY_BUDGET = 0.050
@@ -73,25 +73,6 @@ def classify_rows(root: Path, repeats: int) -> None:
 
 
 # === The leaderboard ===
-
-
-@contextmanager
-def postgres_schema(base_url: str):
-    """A URL into a fresh schema of the given server, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(base_url).set(drivername="postgresql+psycopg")
-    schema = f"instavis_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"})
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def fill(database, rows: int) -> float:
@@ -160,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                                               database=str(folder / "bench.sqlite3")),
                          args.rows, args.repeats)
         if args.postgres:
-            with postgres_schema(args.postgres) as url:
+            with throwaway_schema(args.postgres, prefix="instavis_bench") as url:
                 leaderboard_rows("PostgreSQL", url, args.rows, args.repeats)
         else:
             print(f"PostgreSQL: skipped (no server: pass --postgres URL or set ${ENV_POSTGRES})")

@@ -11,14 +11,14 @@ where they fail: a CI run must never pass by silently skipping them.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+
+from benchmarks.stand_ins.postgres import throwaway_schema
 
 ENV_TEST_DATABASE_URL = "INSTAVIS_TEST_DATABASE_URL"
 ENGINES = ("sqlite", "postgresql")
@@ -43,17 +43,8 @@ def postgres_base_url() -> URL:
 @contextmanager
 def postgres_schema_url() -> Iterator[URL]:
     """A URL into a fresh, empty schema of the test server, dropped afterwards."""
-    base = postgres_base_url()
-    schema = f"instavis_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"})
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema(postgres_base_url()) as url:
+        yield url
 
 
 @contextmanager

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,12 +55,13 @@ def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 120) -> N
     raise AssertionError(f"app.py did not answer at {url} within {seconds} s")
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+@contextmanager
+def app_process(env: dict, stem: str, tmp_path_factory) -> Iterator[str]:
+    """`python app.py --offline` on a free port with `env`, a Hugging Face home and a data
+    folder of its own; yields its URL and stops it afterwards."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
-    env["HF_HOME"] = str(tmp_path_factory.mktemp("browser_hf_home"))
-    env["INSTAVIS_DATA_DIR"] = str(tmp_path_factory.mktemp("browser_data"))
+    env = {**env, "HF_HOME": str(tmp_path_factory.mktemp(f"{stem}_hf_home")),
+           "INSTAVIS_DATA_DIR": str(tmp_path_factory.mktemp(f"{stem}_data"))}
     server = subprocess.Popen(
         [sys.executable, "app.py", "--offline", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -73,6 +76,13 @@ def app_url(tmp_path_factory):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
+    with app_process(env, "browser", tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.served import free_port
-from tests.test_browser import CHROMIUM_FLAGS, ROOT, chromium_path, wait_until_up
+from tests.test_browser import CHROMIUM_FLAGS, app_process, chromium_path
 
 pytestmark = pytest.mark.browser
 
@@ -28,23 +25,9 @@ def style_app_url(tmp_path_factory):
 
     weights_dir = tmp_path_factory.mktemp("style_weights")
     build_tiny_clip_preset(weights_dir / "clip")
-    port = free_port()
-    env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir),
-           "INSTAVIS_DATA_DIR": str(tmp_path_factory.mktemp("style_data")),
-           "HF_HOME": str(tmp_path_factory.mktemp("style_hf_home"))}
-    server = subprocess.Popen([sys.executable, "app.py", "--offline", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(url, server)
+    env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
+    with app_process(env, "style", tmp_path_factory) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture(scope="module")

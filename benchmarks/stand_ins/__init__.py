@@ -6,6 +6,8 @@
   only), on photos that installed packages ship.
 - `mask_layers`: the Keras layers those models are made of (a fixed spatial mask, and class
   tokens for the ViT-like ones).
+- `tiny_vgg`: a tiny keras-hub VGG preset in the `vgg16` slot.
+- `postgres`: a throwaway schema on a PostgreSQL server, for the store's tests and benchmark.
 
 They live here, not under tests/, because the benchmarks use them too and the product's code
 never imports tests.
