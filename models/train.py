@@ -29,6 +29,7 @@ TASKS: dict[str, str] = {
     "aesthetic": "models.aesthetic.train_pipeline",  # Image Rating: MultiGAP + PCA + GA + FC
     "aesthetic_head": "models.aesthetic.train_head",  # content head on CLIP embeddings
     "style": "models.style.train",  # evaranks: VGG16-GAP with CAM, or a head on CLIP
+    "style_temperature": "models.style.calibrate",  # zero-shot's temperature, fitted on photos
 }
 """Task name -> module in its task package."""
 

@@ -7,8 +7,9 @@ classified by the best source this machine has:
 1. a trained VGG16-GAP (`style_vgg16`) or CLIP head (`style_head`), when the manifest names one
    and the request uses its labels (`models.style.trained`);
 2. CLIP zero-shot: each label's prompts averaged into one text vector (prompt ensembling), and
-   a softmax over the crop's cosines at CLIP's own learned temperature (its logit scale, read
-   from the checkpoint; never set by hand).
+   a softmax over the crop's cosines at a temperature fitted on labelled photos when the
+   manifest names one for the label set (`style_temperature`), else at CLIP's own learned
+   temperature (its logit scale, read from the checkpoint). Never set by hand.
 
 Without either, `StyleUnavailable` says in one sentence what is missing and the commands that
 fix it; nothing is made up.
@@ -127,11 +128,38 @@ def choose_source(label_set: str | None, custom: bool):
     raise StyleUnavailable()
 
 
-def zero_shot_probabilities(crops, label_set: LabelSet) -> np.ndarray:
-    """CLIP zero-shot probabilities (N, L) of each crop over the set's labels."""
-    from models import clip
+TEMPERATURE = "style_temperature"
+"""Manifest name of a zero-shot temperature fitted on labelled photos
+(`python -m models.train style_temperature`); the shipped manifest names none."""
 
-    return clip.get_clip().zero_shot(list(crops), label_set.prompts)
+
+def zero_shot_temperature(label_set: LabelSet) -> float:
+    """The softmax temperature for zero-shot on `label_set`: the fitted one when the manifest
+    names one for exactly these labels, else CLIP's own learned logit scale."""
+    import json
+
+    import weights
+    from models import clip
+    from models.style.calibrate import TEMPERATURE_FILE
+
+    if weights.available(TEMPERATURE):
+        fitted = json.loads((weights.locate(TEMPERATURE).path / TEMPERATURE_FILE).read_text())
+        if (fitted.get("label_set") == label_set.name
+                and fitted.get("labels") == list(label_set.labels)):
+            return float(fitted["temperature"])
+    return clip.get_clip().logit_scale
+
+
+def zero_shot_probabilities(crops, label_set: LabelSet) -> np.ndarray:
+    """CLIP zero-shot probabilities (N, L) of each crop over the set's labels: a softmax of the
+    cosines at `zero_shot_temperature`."""
+    from models import clip as clip_module
+
+    clip = clip_module.get_clip()
+    cosines = clip.embed_images(list(crops)) @ clip.label_embeddings(label_set.prompts).T
+    logits = zero_shot_temperature(label_set) * cosines.astype(np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def classify(image, labels=None, label_set: str | None = None) -> StyleResult:

@@ -30,22 +30,23 @@ _adapters_lock = threading.Lock()
 _ADAPTERS_KEPT = 4
 
 
-def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[str, ...]]):
+def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[str, ...]],
+                              temperature: float):
     """A KerasModel computing exactly the zero-shot probabilities: CLIP's vision tower -> unit
-    embedding -> cosines with the label vectors -> softmax at CLIP's logit scale. Built once per
-    label list (a few are kept)."""
+    embedding -> cosines with the label vectors -> softmax at `temperature`. Built once per
+    label list and temperature (a few are kept)."""
     import keras
 
     from explain import KerasModel
     from models import clip as clip_module
 
     clip = clip_module.get_clip()
-    key = (id(clip), labels, tuple(prompts[label] for label in labels))
+    key = (id(clip), labels, tuple(prompts[label] for label in labels), temperature)
     with _adapters_lock:
         if key in _zero_shot_adapters:
             return _zero_shot_adapters[key]
     cosines = clip.similarity_model(clip.label_embeddings(prompts))
-    scaled = keras.layers.Rescaling(clip.logit_scale, name="logit_scale")(cosines.output)
+    scaled = keras.layers.Rescaling(temperature, name="temperature")(cosines.output)
     probabilities = keras.layers.Softmax(name="style_probabilities")(scaled)
     adapter = KerasModel(keras.Model(cosines.input, probabilities),
                          preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
@@ -68,7 +69,7 @@ def explanation_setup(result: StyleResult):
     """
     from explain import FunctionModel
     from models.explaining import ExplanationSetup
-    from models.style.classify import zero_shot_probabilities
+    from models.style.classify import zero_shot_probabilities, zero_shot_temperature
 
     crop = np.ascontiguousarray(result.crop_image)
     labels = result.labels
@@ -78,7 +79,8 @@ def explanation_setup(result: StyleResult):
         black_box = FunctionModel(lambda images: zero_shot_probabilities(list(images), chosen),
                                   list(labels), batch_size=16, work_side=JUDGED_SIDE)
         return ExplanationSetup(crop, {
-            "gradcam": zero_shot_gradcam_adapter(labels, chosen.prompts),
+            "gradcam": zero_shot_gradcam_adapter(labels, chosen.prompts,
+                                                 zero_shot_temperature(chosen)),
             "cam": CAM_NEEDS_VGG16, "lime": black_box, "shap": black_box})
     trained = trained_model()
     if trained is None or describe(trained) != result.source:
