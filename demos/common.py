@@ -99,80 +99,59 @@ class PhotoInput(gr.Image):
 # same widgets (`is_template`), with the same settings (`get_config` reads the parent's).
 
 
-class NumberInput(gr.Number):
+class _Unchecked:
+    """What the unchecked inputs below share; each names its Gradio widget in `_widget`.
+
+    Gradio names a template component's widget after its class's first base, which here is this
+    mixin; `get_block_name` and `get_block_class` name the widget instead (Gradio documents
+    overriding the first for this), so the browser and the API docs see a Number, a Dropdown...
+    """
+
+    is_template = True
+    _widget: type
+
+    def get_block_name(self) -> str:
+        return self._widget.__name__.lower()
+
+    def get_block_class(self) -> str:
+        return self._widget.__name__.lower()
+
+    def __init__(self, *args, accepts: str = "", **kwargs):
+        self.accepts = accepts
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, payload):
+        return payload
+
+    def api_info(self) -> dict[str, Any]:
+        return _described(super().api_info(), self.accepts)
+
+    def get_config(self, cls=None):
+        return super().get_config(cls or self._widget)
+
+
+class NumberInput(_Unchecked, gr.Number):
     """gr.Number whose value reaches the handler unchecked; see above."""
 
-    is_template = True
-
-    def __init__(self, *args, accepts: str = "", **kwargs):
-        self.accepts = accepts
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, payload):
-        return payload
-
-    def api_info(self) -> dict[str, Any]:
-        return _described(super().api_info(), self.accepts)
-
-    def get_config(self, cls=None):
-        return super().get_config(cls or gr.Number)
+    _widget = gr.Number
 
 
-class DropdownInput(gr.Dropdown):
+class DropdownInput(_Unchecked, gr.Dropdown):
     """gr.Dropdown whose value reaches the handler unchecked; see above."""
 
-    is_template = True
-
-    def __init__(self, *args, accepts: str = "", **kwargs):
-        self.accepts = accepts
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, payload):
-        return payload
-
-    def api_info(self) -> dict[str, Any]:
-        return _described(super().api_info(), self.accepts)
-
-    def get_config(self, cls=None):
-        return super().get_config(cls or gr.Dropdown)
+    _widget = gr.Dropdown
 
 
-class CheckboxGroupInput(gr.CheckboxGroup):
+class CheckboxGroupInput(_Unchecked, gr.CheckboxGroup):
     """gr.CheckboxGroup whose value reaches the handler unchecked; see above."""
 
-    is_template = True
-
-    def __init__(self, *args, accepts: str = "", **kwargs):
-        self.accepts = accepts
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, payload):
-        return payload
-
-    def api_info(self) -> dict[str, Any]:
-        return _described(super().api_info(), self.accepts)
-
-    def get_config(self, cls=None):
-        return super().get_config(cls or gr.CheckboxGroup)
+    _widget = gr.CheckboxGroup
 
 
-class TextInput(gr.Textbox):
+class TextInput(_Unchecked, gr.Textbox):
     """gr.Textbox whose value reaches the handler unchecked (a number, a list); see above."""
 
-    is_template = True
-
-    def __init__(self, *args, accepts: str = "", **kwargs):
-        self.accepts = accepts
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, payload):
-        return payload
-
-    def api_info(self) -> dict[str, Any]:
-        return _described(super().api_info(), self.accepts)
-
-    def get_config(self, cls=None):
-        return super().get_config(cls or gr.Textbox)
+    _widget = gr.Textbox
 
 
 def _described(info: dict[str, Any], accepts: str) -> dict[str, Any]:
