@@ -133,17 +133,32 @@ TEMPERATURE = "style_temperature"
 (`python -m models.train style_temperature`); the shipped manifest names none."""
 
 
+def _fitted_temperature(path) -> dict:
+    """The fitted temperature's file, read once per version of it (LIME and SHAP ask for every
+    batch)."""
+    import json
+
+    stamp = path.stat().st_mtime_ns
+    cached = _temperature_cache.get(str(path))
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, json.loads(path.read_text()))
+        _temperature_cache.clear()
+        _temperature_cache[str(path)] = cached
+    return cached[1]
+
+
+_temperature_cache: dict[str, tuple[int, dict]] = {}
+
+
 def zero_shot_temperature(label_set: LabelSet) -> float:
     """The softmax temperature for zero-shot on `label_set`: the fitted one when the manifest
     names one for exactly these labels, else CLIP's own learned logit scale."""
-    import json
-
     import weights
     from models import clip
     from models.style.calibrate import TEMPERATURE_FILE
 
     if weights.available(TEMPERATURE):
-        fitted = json.loads((weights.locate(TEMPERATURE).path / TEMPERATURE_FILE).read_text())
+        fitted = _fitted_temperature(weights.locate(TEMPERATURE).path / TEMPERATURE_FILE)
         if (fitted.get("label_set") == label_set.name
                 and fitted.get("labels") == list(label_set.labels)):
             return float(fitted["temperature"])
