@@ -4,9 +4,11 @@ Starts `python app.py --offline` on a free port, waits for its warm-up, and driv
 through gradio_client as a visitor would: Aesthetic (rate, then explain the technical quality
 and, with CLIP, the content, each with Grad-CAM, LIME and SHAP), Pose (compare with the post,
 then explain the pose and the background similarity with every method the tab offers) and
-Models (refresh). Each photo goes through both tabs: an ordinary example photo (or pair), then
-odd shapes: a 4000 x 500 panorama strip, a 500 x 4000 tall strip, a tiny 64 x 64 and a
-2048 x 2048 square.
+Style (classify, then explain the top style with Grad-CAM, LIME and SHAP) and Models (refresh).
+Each photo goes through every tab: an ordinary example photo (or pair), then odd shapes: a
+4000 x 500 panorama strip, a 500 x 4000 tall strip, a tiny 64 x 64 and a 2048 x 2048 square.
+Under the odd-photo policy (models.images.prepare_photo) the strips are judged on their
+central 3:1 part; the tiny photos are the smallest every tab still judges.
 
 After each step it prints the server's resident set (psutil: the process and its children) and
 the highest value seen during the step, sampled every 20 ms; the kernel's own high-water mark of
@@ -14,7 +16,7 @@ the server process (VmHWM) gives the overall peak, which is compared with the bu
 read as 3 x 10^9 bytes (2861 MiB), the stricter reading.
 
 The sequence runs twice with the same photos, then once more with photos of new shapes (3600 x
-450, 450 x 3600, 80 x 48, 1900 x 2000). A process that keeps something per shape grows in the
+450, 450 x 3600, 96 x 72, 1900 x 2000). A process that keeps something per shape grows in the
 last round, and one that leaks per request grows in the second; the growth of each round's
 last RSS over the round before is printed.
 
@@ -49,7 +51,7 @@ SHAPES = {"panorama": (500, 4000), "tall": (4000, 500), "tiny": (64, 64),
           "square": (2048, 2048)}
 """Odd shapes as (height, width): the issue's 4000 x 500 strip, its transpose, a thumbnail
 and the largest side load_image keeps."""
-NEW_SHAPES = {"panorama": (450, 3600), "tall": (3600, 450), "tiny": (48, 80),
+NEW_SHAPES = {"panorama": (450, 3600), "tall": (3600, 450), "tiny": (72, 96),
               "square": (2000, 1900)}
 """The same kinds at sizes the process has not seen: the last round."""
 
@@ -216,6 +218,15 @@ class Visit:
                   methods=methods, target="background similarity", seed=0, **self.budgets,
                   **pair)
 
+    def style(self, label: str, photo: Path, clip: bool) -> None:
+        from gradio_client import handle_file
+
+        upload = handle_file(str(photo))
+        self.step(f"style classify, {label}", "/style", photo=upload)
+        if clip:  # without CLIP (or a trained classifier) the tab has nothing to explain
+            self.step(f"style explain, {label}", "/style_explain", photo=upload,
+                      methods=["gradcam", "lime", "shap"], seed=0, **self.budgets)
+
     def round_of(self, photos: dict[str, Path], clip: bool, ordinary: bool = True) -> None:
         self.round += 1
         print(f"-- round {self.round}", flush=True)
@@ -228,6 +239,10 @@ class Visit:
             self.pose("astronaut, mirrored", post, EXAMPLES / "astronaut_mirrored.jpg", clip)
         for label, photo in photos.items():
             self.pose(label, post, photo, clip)
+        if ordinary:
+            self.style("astronaut 512 x 512", post, clip)
+        for label, photo in photos.items():
+            self.style(label, photo, clip)
         self.step("models refresh", "/models_refresh")
 
 

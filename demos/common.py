@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from demos.fields import InvalidField
 from demos.memory import return_freed_memory
 from explain import Cancelled
-from models.images import InvalidImage, load_image
+from models.images import InvalidImage, prepare_photo
 from weights import WeightsUnavailable
 
 log = logging.getLogger("instavis")
@@ -47,12 +47,13 @@ class _AnyPayload(GradioRootModel):
 
 
 class PhotoInput(gr.Image):
-    """A gr.Image whose upload reaches `load_image` as the raw file, undecoded.
+    """A gr.Image whose upload reaches `prepare_photo` as the raw file, undecoded.
 
     gr.Image decodes uploads with PIL before the handler runs, so a truncated or non-image file
     fails inside Gradio with a generic error, and a 60-megapixel header gets decoded. This
     subclass hands over the uploaded file's path instead; `read_upload` then decodes it with
-    every check of `load_image`. `is_template` keeps the browser using Gradio's own image widget.
+    every check of `load_image` and the odd-photo policy. `is_template` keeps the browser using
+    Gradio's own image widget.
 
     Only a file Gradio received as an upload is accepted: a payload with Gradio's file marker,
     whose path Gradio has checked is in its upload cache. Anything else (a number, a string,
@@ -160,7 +161,8 @@ def _described(info: dict[str, Any], accepts: str) -> dict[str, Any]:
 
 
 def read_upload(value, what: str = "photo", field: str = "photo"):
-    """An upload (path, PIL image or array from a gr.Image) as a checked uint8 RGB array.
+    """An upload (path, PIL image or array from a gr.Image), loaded under the odd-photo policy
+    (`models.images.prepare_photo`): a PreparedPhoto, which every task takes as its photo.
 
     Args:
         value: the photo input's value.
@@ -168,7 +170,8 @@ def read_upload(value, what: str = "photo", field: str = "photo"):
         field: the API parameter's name ("post").
 
     Raises:
-        gr.Error: nothing was uploaded, or `load_image` refused the file; one line, no traceback.
+        gr.Error: nothing was uploaded, or `prepare_photo` refused the file (unreadable, or too
+            small to judge); one line, no traceback.
         InvalidField: the client sent something other than an uploaded file.
     """
     if value is None:
@@ -176,9 +179,19 @@ def read_upload(value, what: str = "photo", field: str = "photo"):
     if isinstance(value, NotAnUpload):
         raise InvalidField(field, value.value, UPLOAD_ACCEPTS)
     try:
-        return load_image(value)
+        return prepare_photo(value)
     except InvalidImage as error:
-        raise gr.Error(f"That {what} can't be used: {error}", print_exception=False) from None
+        raise gr.Error(f"That {what} can't be used: {as_clause(error)}",
+                       print_exception=False) from None
+
+
+def as_clause(error: InvalidImage) -> str:
+    """An InvalidImage's sentence, to follow "That photo can't be used:" (first letter lowered,
+    unless it starts an acronym such as "EPS")."""
+    reason = error.reason
+    if len(reason) > 1 and reason[0].isupper() and not reason[1].isupper():
+        return reason[0].lower() + reason[1:]
+    return reason
 
 
 def request_gone() -> bool:
@@ -231,7 +244,7 @@ def friendly_errors(handler):
         except InvalidField as error:
             raise refused(str(error)) from None
         except InvalidImage as error:  # a model's own limit, e.g. a photo too small to rate
-            raise refused(f"That photo can't be used: {error}") from None
+            raise refused(f"That photo can't be used: {as_clause(error)}") from None
         except WeightsUnavailable as error:
             raise refused(weights_message(error)) from None
         except Cancelled:

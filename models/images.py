@@ -17,12 +17,16 @@ import os
 import re
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["MAX_MEGAPIXELS", "MAX_SIDE", "InvalidImage", "load_image"]
+__all__ = [
+    "JUDGED_SIDE", "MAX_ASPECT_RATIO", "MAX_MEGAPIXELS", "MAX_SIDE", "MIN_SIDE", "InvalidImage",
+    "PreparedPhoto", "judged_copy", "load_image", "prepare_photo",
+]
 
 MAX_MEGAPIXELS = 50
 """Largest accepted picture, in millions of pixels, judged from the file header."""
@@ -92,21 +96,34 @@ def load_image(source: ImageSource | None) -> np.ndarray:
         TypeError: If ``source`` is of a type that can never hold an image,
             which is a programming error rather than a bad upload.
     """
+    return _load(source).pixels
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    pixels: np.ndarray
+    transparent: bool  # some pixel was less than opaque, and now sits on white
+    uncropped_size: tuple[int, int]  # (width, height), upright, before any crop or shrink
+
+
+def _load(source: ImageSource | None, max_aspect_ratio: float | None = None) -> _Decoded:
+    """`load_image`, optionally keeping only the central part of an extreme aspect ratio
+    (`central_box`) before shrinking, so a long strip keeps its resolution."""
     if source is None:
         raise InvalidImage("No image was given.")
 
     if isinstance(source, np.ndarray):
         image = _image_from_array(source)
         with _refuse_unusable_images():
-            return _decode(image, may_mutate=True)
+            return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
 
     if isinstance(source, Image.Image):
         # The caller still owns this object, so it is not drafted in place.
         with _refuse_unusable_images():
-            return _decode(source, may_mutate=False)
+            return _decode(source, may_mutate=False, max_aspect_ratio=max_aspect_ratio)
 
     if isinstance(source, str | os.PathLike):
-        return _load_from_path(os.fspath(source))
+        return _load_from_path(os.fspath(source), max_aspect_ratio)
 
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
@@ -120,7 +137,7 @@ def load_image(source: ImageSource | None) -> np.ndarray:
 
     if not data:
         raise InvalidImage("The file is empty.")
-    return _open_and_decode(io.BytesIO(data))
+    return _open_and_decode(io.BytesIO(data), max_aspect_ratio)
 
 
 JUDGED_SIDE = 512
@@ -153,7 +170,82 @@ def judged_copy(image: np.ndarray, max_side: int = JUDGED_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
-def _load_from_path(path: str) -> np.ndarray:
+MIN_SIDE = 64
+"""Shortest side, in pixels, of a photo any tab judges. Blown up to the 224-256 pixels the
+models read, a thumbnail is mostly interpolation, and a single pixel would be judged as a
+flawless photo; so smaller photos are refused, in every tab, with one line."""
+
+MAX_ASPECT_RATIO = 3.0
+"""Longest side / shortest side of the part of a photo a tab judges. Every model reads a
+square-ish view (CLIP a 224 centre crop, MediaPipe a 256 letterbox, the quality CNN five square
+crops), so a 4000 x 500 strip is not judged whole by any of them: it is squeezed, letterboxed
+to a sliver or sampled in five spots, and its score belongs to no photo in it. Photos up to
+3:1 (every phone panorama mode's default crop is wider, Instagram's own limits are 1.91:1 and
+4:5) are judged whole; a longer strip is judged on its central 3:1 part, and the result says
+so. Cropping rather than refusing keeps a panorama usable; the centre is kept because it is
+where a photographer puts the subject more often than at either end."""
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """A photo as every tab judges it, with what was done to get there (`prepare_photo`).
+
+    Attributes:
+        image: uint8 H x W x 3, at most MAX_SIDE a side and MAX_ASPECT_RATIO long; tasks judge
+            its `judged_copy`.
+        uploaded_size: (width, height) of the upright upload before any crop or shrink (shrunk
+            sizes for photos over MAX_SIDE keep their ratio, which is all the notes use).
+        cropped: only the central MAX_ASPECT_RATIO part of a longer strip is kept.
+        transparent: some pixels were transparent and were filled with white.
+    """
+
+    image: np.ndarray
+    uploaded_size: tuple[int, int]
+    cropped: bool = False
+    transparent: bool = False
+
+    def notes(self, subject: str = "The photo") -> tuple[str, ...]:
+        """Plain-words sentences on what was done to the photo, naming it `subject`."""
+        notes = []
+        if self.cropped:
+            width, height = self.uploaded_size
+            ratio = max(width, height) / min(width, height)
+            shape = "wide as it is tall" if width > height else "tall as it is wide"
+            notes.append(f"{subject} is {ratio:.1f} times as {shape}; InstaVis judges at most "
+                         f"{MAX_ASPECT_RATIO:g}:1, so only its central "
+                         f"{MAX_ASPECT_RATIO:g}:1 part was judged (shown in the results).")
+        if self.transparent:
+            notes.append(f"{subject} has transparent areas; they were judged as white, as a "
+                         "white page shows them (white counts as bright highlights).")
+        return tuple(notes)
+
+
+def prepare_photo(source: ImageSource | PreparedPhoto | None) -> PreparedPhoto:
+    """Load a photo under the odd-photo policy every tab applies (docs/CONTRACTS.md).
+
+    `load_image`'s checks, then: a photo under MIN_SIDE on its shorter side is refused; one
+    longer than MAX_ASPECT_RATIO is cut to its central part before it is shrunk; transparency
+    is filled with white, and the result records both so the tab can say so.
+
+    Args:
+        source: anything `load_image` takes, or a PreparedPhoto (returned as it is, so tasks can
+            take either and a tab's upload is prepared once).
+
+    Raises:
+        InvalidImage: unreadable (see `load_image`), or too small to judge.
+    """
+    if isinstance(source, PreparedPhoto):
+        return source
+    decoded = _load(source, MAX_ASPECT_RATIO)
+    width, height = decoded.uncropped_size
+    if min(width, height) < MIN_SIDE:
+        raise InvalidImage(f"The photo is {width} x {height} pixels; InstaVis judges photos "
+                           f"with at least {MIN_SIDE} pixels on each side.")
+    cropped = central_box(width, height, MAX_ASPECT_RATIO) != (0, 0, width, height)
+    return PreparedPhoto(decoded.pixels, decoded.uncropped_size, cropped, decoded.transparent)
+
+
+def _load_from_path(path: str, max_aspect_ratio: float | None) -> _Decoded:
     """Open a file on disk, refusing missing, empty or unreadable files clearly."""
     if not path:
         raise InvalidImage("No image was given.")
@@ -167,7 +259,7 @@ def _load_from_path(path: str) -> np.ndarray:
         with open(path, "rb") as stream:
             if os.fstat(stream.fileno()).st_size == 0:
                 raise InvalidImage("The file is empty.")
-            return _open_and_decode(stream)
+            return _open_and_decode(stream, max_aspect_ratio)
     except OSError as exc:
         # Only failures of open() itself get here: decoding errors have
         # already been turned into InvalidImage, which is not an OSError.
@@ -185,11 +277,11 @@ def _read_stream(stream: IO[bytes]) -> bytes:
     return bytes(data)
 
 
-def _open_and_decode(stream: IO[bytes]) -> np.ndarray:
+def _open_and_decode(stream: IO[bytes], max_aspect_ratio: float | None) -> _Decoded:
     """Identify and decode an encoded image held in a binary stream."""
     with _refuse_unusable_images():
         with Image.open(stream, formats=_openable_formats()) as image:
-            return _decode(image, may_mutate=True)
+            return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
 
 
 def _openable_formats() -> list[str]:
@@ -264,16 +356,19 @@ def _check_dimensions(width: int, height: int) -> None:
         )
 
 
-def _decode(image: Image.Image, *, may_mutate: bool) -> np.ndarray:
+def _decode(image: Image.Image, *, may_mutate: bool,
+            max_aspect_ratio: float | None = None) -> _Decoded:
     """Run a (possibly still lazy) PIL image through the normalisation steps.
 
     Args:
         image: The image; for files it has been opened but not yet decoded.
         may_mutate: Whether ``image`` belongs to us. Only then is it asked to
             decode at reduced size (``draft``), which changes it in place.
+        max_aspect_ratio: Keep only the central part of a longer strip (`central_box`),
+            cut before the shrink to MAX_SIDE so the part keeps its resolution.
 
     Returns:
-        The final RGB array, see :func:`load_image`.
+        The final RGB array (see :func:`load_image`) and what was done to it.
     """
     # Animations: only the first frame is meaningful for a single prediction.
     if image.tell() != 0:
@@ -287,7 +382,12 @@ def _decode(image: Image.Image, *, may_mutate: bool) -> np.ndarray:
         # JPEG can decode at 1/2, 1/4 or 1/8 scale almost for free; ask for
         # the smallest such scale that is still at least the final size.
         # Orientation does not matter here because only the ratio is used.
-        target = _fitted_size(*image.size)
+        # A strip that will be cut needs only enough pixels for its kept part.
+        width, height = image.size
+        kept = central_box(width, height, max_aspect_ratio)
+        kept_width, kept_height = kept[2] - kept[0], kept[3] - kept[1]
+        scale = _fitted_size(kept_width, kept_height)[0] / kept_width
+        target = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
         if target != image.size:
             image.draft(None, target)
 
@@ -296,14 +396,37 @@ def _decode(image: Image.Image, *, may_mutate: bool) -> np.ndarray:
     image.load()
 
     upright = _apply_exif_orientation(image)
-    rgb = _to_rgb(upright)
+    rgb, transparent = _to_rgb(upright)
+    uncropped_size = rgb.size
+    box = central_box(*rgb.size, max_aspect_ratio)
+    if box != (0, 0, *rgb.size):
+        rgb = rgb.crop(box)
     target = _fitted_size(*rgb.size)
     if target != rgb.size:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
 
     # np.asarray() on a PIL image is read-only; np.array() gives callers a
     # private, writable copy.
-    return np.ascontiguousarray(np.array(rgb, dtype=np.uint8))
+    return _Decoded(np.ascontiguousarray(np.array(rgb, dtype=np.uint8)), transparent,
+                    uncropped_size)
+
+
+def central_box(width: int, height: int,
+                max_aspect_ratio: float | None = None) -> tuple[int, int, int, int]:
+    """The central part of a photo whose long side is at most `max_aspect_ratio` times its
+    short side, as a PIL box (left, top, right, bottom); the whole photo when it fits or when
+    `max_aspect_ratio` is None."""
+    if max_aspect_ratio is None:
+        return 0, 0, width, height
+    if width > height * max_aspect_ratio:
+        kept = max(1, math.floor(height * max_aspect_ratio))
+        left = (width - kept) // 2
+        return left, 0, left + kept, height
+    if height > width * max_aspect_ratio:
+        kept = max(1, math.floor(width * max_aspect_ratio))
+        top = (height - kept) // 2
+        return 0, top, width, top + kept
+    return 0, 0, width, height
 
 
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:
@@ -326,10 +449,14 @@ def _fitted_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+def _to_rgb(image: Image.Image) -> tuple[Image.Image, bool]:
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white.
+
+    Returns:
+        The RGB image, and whether any pixel was less than fully opaque.
+    """
     if image.mode == "RGB" and "transparency" not in image.info:
-        return image
+        return image, False
 
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         # Pillow's own conversions clip 16-bit values to 255 and truncate
@@ -344,9 +471,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
                 # Premultiplied LA cannot go straight to RGBA in Pillow.
                 image = image.convert("LA")
             rgba = image.convert("RGBA")
+            # Many PNGs carry an alpha channel that is opaque everywhere: nothing to mention.
+            transparent = rgba.getextrema()[3][0] < 255
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, rgba).convert("RGB")
-        return image.convert("RGB")
+            return Image.alpha_composite(white, rgba).convert("RGB"), transparent
+        return image.convert("RGB"), False
     except ValueError as exc:  # a mode Pillow has no conversion path for
         raise InvalidImage(f"Images in the {image.mode} colour mode are not supported.") from exc
 

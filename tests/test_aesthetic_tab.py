@@ -104,8 +104,8 @@ def test_a_thumbnail_is_refused_in_one_line(client, tmp_path):
     with pytest.raises(Exception) as caught:
         rate(client, thumbnail)
     message = str(caught.value)
-    assert message == ("That photo can't be used: it is 60 x 40 pixels; rating needs at least "
-                       "64 pixels on each side.")
+    assert message == ("That photo can't be used: the photo is 60 x 40 pixels; InstaVis judges "
+                       "photos with at least 64 pixels on each side.")
 
 
 def test_the_panel_explains_quality_through_the_api(client):

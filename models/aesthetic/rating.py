@@ -24,7 +24,7 @@ import numpy as np
 from models.aesthetic.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
 from models.aesthetic.photos import HELD_OUT_PHOTOS, load_photo
 from models.explaining import ExplanationSetup
-from models.images import JUDGED_SIDE, InvalidImage, judged_copy, load_image
+from models.images import JUDGED_SIDE, judged_copy, prepare_photo
 
 OUTPUTS = ("quality", "content")
 
@@ -44,10 +44,6 @@ CONTENT_PROMPTS = {
 QUALITY_FLOOR = 0.45
 QUALITY_CEILING = 0.85
 CONTENT_WEIGHT = 0.5  # share of content in the combined score when both parts exist
-
-MIN_RATING_SIDE = 64
-"""Photos with a shorter side below this are refused: blown up to the quality model's 256
-pixels, a thumbnail is mostly interpolation, and a single pixel would rate as a flawless photo."""
 
 CLIP_MISSING = ("Content aesthetics need the CLIP ViT-B/32 weights: run "
                 "`python -m weights pull clip`. This rating uses technical quality only.")
@@ -139,11 +135,20 @@ def quality_scores(images) -> np.ndarray:
     """Raw technical quality of each photo (uint8 arrays, any sizes), crops batched together.
 
     Each photo is judged as its `judged_copy`, as everything the tab shows is, so the
-    explainers, which perturb that copy, explain exactly this number."""
+    explainers, which perturb that copy, explain exactly this number.
+
+    The network sees each of its five crops and their mirror images, and the score is the mean
+    over all ten. A CNN trained on a few photos is not mirror-symmetric (the coffee once rated
+    9.34 and its mirror image 9.72), while a photo's technical quality does not change when it
+    is flipped. The five crops (four corners and the centre) are a mirror-symmetric set, so
+    with their mirrors a photo and its mirror image are scored on the same pixels, up to a
+    one-pixel shift of the centre crop when the margin around it is odd."""
     from models.aesthetic import quality
 
-    crops = [quality.crops_for_scoring(quality.resize_short_side(judged_copy(image)))
-             for image in images]
+    crops = []
+    for image in images:
+        five = quality.crops_for_scoring(quality.resize_short_side(judged_copy(image)))
+        crops.append(np.concatenate([five, five[:, :, ::-1]]))
     if not crops:
         return np.zeros(0)
     per_crop = quality.scores_of(np.concatenate(crops))
@@ -362,7 +367,7 @@ def attribute_contributions(image, attributes: PhotoAttributes | None = None,
     import shap
 
     if attributes is None:
-        attributes = measure(ratable_photo(image))
+        attributes = measure(prepare_photo(image).image)
     reference = _reference_set(content_method())
     explainer = shap.LinearExplainer((reference.coefficients, reference.intercept),
                                      reference.attributes)
@@ -382,42 +387,30 @@ def surrogate_fit() -> float:
 # === Rating ===
 
 
-def ratable_photo(image) -> np.ndarray:
-    """`load_image(image)`, refusing photos too small to judge (MIN_RATING_SIDE).
-
-    Raises:
-        InvalidImage: unreadable, or smaller than MIN_RATING_SIDE on its shorter side.
-    """
-    photo = load_image(image)
-    height, width = photo.shape[:2]
-    if min(height, width) < MIN_RATING_SIDE:
-        raise InvalidImage(f"it is {width} x {height} pixels; rating needs at least "
-                           f"{MIN_RATING_SIDE} pixels on each side.")
-    return photo
-
-
 def rate(image) -> AestheticRating:
     """Rate a photo from 1 to 10, with the verdict, its parts and the attributes.
 
     Args:
-        image: anything `load_image` takes.
+        image: anything `prepare_photo` takes. Odd photos follow its policy: a long strip is
+            rated on its central part, and the notes say so.
 
     Returns:
         An AestheticRating. Without the CLIP weights, content is None and the score is
         technical quality alone; a note says so.
 
     Raises:
-        InvalidImage: the photo cannot be read, or is too small to rate (`ratable_photo`).
+        InvalidImage: the photo cannot be read, or is too small to rate (`prepare_photo`).
         weights.WeightsUnavailable: the shipped quality model is missing or corrupt.
     """
-    photo = ratable_photo(image)
+    prepared = prepare_photo(image)
+    photo = prepared.image
     attributes = measure(photo)
     quality = float(quality_scores([photo])[0])
     method = content_method()
     content = float(content_scores([photo])[0]) if method else None
     combined = combine(quality, content)
     percentile = percentile_of(combined, method)
-    notes = []
+    notes = list(prepared.notes())
     if content is None:
         notes.append(CLIP_MISSING)
     elif method == "head":
@@ -481,12 +474,13 @@ _adapters_lock = threading.Lock()
 
 QUALITY_GRADCAM_OUTPUT = "technical quality, whole photo in one pass"
 """What Grad-CAM explains for quality. The card's technical quality is the mean over five
-128-pixel crops; Grad-CAM needs one spatial feature map of the whole photo, so it explains the
-same network reading the whole photo at once, named apart."""
+128-pixel crops and their mirror images (`quality_scores`); Grad-CAM needs one spatial feature
+map of the whole photo, so it explains the same network reading the whole photo at once, named
+apart."""
 
 QUALITY_NOTE = ("LIME and SHAP explain the technical quality on the card (the quality network's "
-                "mean over five crops); Grad-CAM explains the same network reading the whole "
-                "photo in one pass, which is close but not equal.")
+                "mean over five crops and their mirror images); Grad-CAM explains the same "
+                "network reading the whole photo in one pass, which is close but not equal.")
 
 
 def _gradcam_adapter(target: str):
@@ -545,15 +539,16 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
 
     if target not in OUTPUTS:
         raise ValueError(f"Unknown target {target!r}; choose from {OUTPUTS}.")
-    photo = judged_copy(ratable_photo(image))
+    photo = judged_copy(prepare_photo(image).image)
     if target == "content" and not content_available():
         return ExplanationSetup(photo, {method: CLIP_MISSING
                                         for method in ("gradcam", "lime", "shap")})
     score = quality_scores if target == "quality" else content_scores
-    # The quality CNN costs ~15 ms a photo, so SHAP's and LIME's fixed cost per model call
-    # matters; larger batches spread it. CLIP is slower per photo and embeds in batches of 16.
+    # The quality CNN costs ~30 ms a photo (ten crops), so SHAP's and LIME's fixed cost per
+    # model call matters; larger batches spread it, and 32 photos (320 crops) is as many crops a
+    # call as the memory budget was measured with. CLIP is slower and embeds in batches of 16.
     black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None], [target],
-                              batch_size=64 if target == "quality" else 16,
+                              batch_size=32 if target == "quality" else 16,
                               work_side=JUDGED_SIDE)
     models = {"gradcam": _gradcam_adapter(target), "lime": black_box, "shap": black_box}
     if target == "quality":

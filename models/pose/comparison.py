@@ -18,13 +18,14 @@ Thresholds were calibrated on labelled pairs made from photos that installed pac
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.images import judged_copy, load_image
+from models.images import PreparedPhoto, judged_copy, prepare_photo
 from models.pose.mediapipe_runtime import RUNTIME, VISIBLE
 
 # === Keypoints ===
@@ -99,13 +100,15 @@ class PersonAnalysis:
     """What InstaVis found in one photo.
 
     Attributes:
-        image: the photo as compared, uint8 H x W x 3: `load_image`, then `judged_copy`
+        image: the photo as compared, uint8 H x W x 3: `prepare_photo`, then `judged_copy`
             (longest side at most 512), so the explainers perturb exactly this image.
         people: how many people were found (faces, or one body when no face shows).
         keypoints: 13 x 2 pixel coordinates (x, y) of the main subject's joints, or None.
         visibility: 13 visibilities in [0, 1], or None.
         person_mask: float32 H x W in [0, 1], every person in the photo.
         subject_box: (top, left, height, width) searched for the main subject's pose.
+        prepared: how the upload became `image` (a long strip cut, transparency filled), for
+            the comparison's notes; its image is `image`.
     """
 
     image: np.ndarray
@@ -114,6 +117,7 @@ class PersonAnalysis:
     visibility: np.ndarray | None
     person_mask: np.ndarray
     subject_box: tuple[int, int, int, int] | None = None
+    prepared: PreparedPhoto | None = None
 
     @property
     def has_pose(self) -> bool:
@@ -207,7 +211,7 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     """Find the people, the main subject's joints and every person's mask in one photo.
 
     Args:
-        image: anything `load_image` takes.
+        image: anything `prepare_photo` takes (odd photos follow its policy).
         pose: find the people and the main subject's joints (False leaves them out).
         mask: segment the people (False gives an all-zero mask). The explainers ask for only
             the part their target needs, since they analyse hundreds of perturbed copies.
@@ -216,7 +220,9 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
         A PersonAnalysis. With several people the pose is the main subject's: the largest face
         nearest the centre, searched for in a body-sized region around it.
     """
-    image = judged_copy(load_image(image))
+    prepared = prepare_photo(image)
+    image = judged_copy(prepared.image)
+    prepared = dataclasses.replace(prepared, image=image)
     height, width = image.shape[:2]
     faces, person = RUNTIME.faces_and_mask(image, faces=pose, mask=mask)
     if person is None:
@@ -224,7 +230,8 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     box = None
     landmarks = None
     if not pose:
-        return PersonAnalysis(image, 0, None, None, np.asarray(person, np.float32), None)
+        return PersonAnalysis(image, 0, None, None, np.asarray(person, np.float32), None,
+                              prepared)
     if len(faces) >= 2:
         box = _subject_box(_main_face(faces, height, width), height, width)
         top, left, box_h, box_w = box
@@ -241,7 +248,7 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
         visibility = points[:, 2].copy()
     people = max(len(faces), 1 if keypoints is not None else 0)
     return PersonAnalysis(image, people, keypoints, visibility,
-                          np.asarray(person, np.float32), box)
+                          np.asarray(person, np.float32), box, prepared)
 
 
 # === Pose similarity ===
@@ -468,7 +475,7 @@ def compare(a, b, *, allow_mirror: bool = True, use_clip: bool | None = None) ->
     """Do photos `a` and `b` show the same pose in front of the same place?
 
     Args:
-        a: the reference (e.g. the famous post), anything `load_image` takes.
+        a: the reference (e.g. the famous post), anything `prepare_photo` takes.
         b: the photo compared with it.
         allow_mirror: count a left-right mirrored pose as the same pose.
         use_clip: add CLIP background embeddings (None: when the weights are on this machine).
@@ -477,7 +484,7 @@ def compare(a, b, *, allow_mirror: bool = True, use_clip: bool | None = None) ->
         A PoseComparison.
 
     Raises:
-        InvalidImage: a photo cannot be read.
+        InvalidImage: a photo cannot be read, or is too small to judge.
     """
     first, second = analyse(a), analyse(b)
     return compare_analyses(first, second, allow_mirror=allow_mirror, use_clip=use_clip)
@@ -489,6 +496,9 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
     pose, joints, mirrored = pose_similarity(a, b, allow_mirror)
     background = background_similarity(a, b, use_clip, allow_mirror)
     notes = []
+    for label, analysis in (("first", a), ("second", b)):
+        if analysis.prepared is not None:
+            notes.extend(analysis.prepared.notes(f"The {label} photo"))
     for label, analysis in (("first", a), ("second", b)):
         if analysis.people == 0:
             notes.append(f"No person found in the {label} photo, so only the places are compared.")

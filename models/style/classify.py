@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.images import judged_copy, load_image
+from models.images import judged_copy, prepare_photo
 from models.style.crop import Box, cropped, person_box
 from models.style.labels import LabelSet, resolve_label_set
 
@@ -181,7 +181,8 @@ def classify(image, labels=None, label_set: str | None = None) -> StyleResult:
     """Classify the main person's outfit in a photo.
 
     Args:
-        image: anything `load_image` takes.
+        image: anything `prepare_photo` takes (odd photos follow its policy; the notes say what
+            was done).
         labels: the user's own style names (2 to 30), classified zero-shot; None uses
             `label_set`.
         label_set: a shipped set's name ("everyday", the default, or "fashionstyle14").
@@ -195,10 +196,13 @@ def classify(image, labels=None, label_set: str | None = None) -> StyleResult:
         StyleUnavailable: no classifier on this machine.
     """
     chosen = resolve_label_set(label_set, labels)  # a bad set or list fails before any work
-    photo = judged_copy(load_image(image))
+    prepared = prepare_photo(image)
+    photo = judged_copy(prepared.image)
     source = choose_source(label_set, custom=labels is not None)
     box = person_box(photo)
-    notes = [] if box is not None else [NO_PERSON_NOTE]
+    notes = list(prepared.notes())
+    if box is None:
+        notes.append(NO_PERSON_NOTE)
     crop = cropped(photo, box)
     if source is None:
         probabilities = zero_shot_probabilities([crop], chosen)[0]
