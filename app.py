@@ -27,6 +27,11 @@ QUEUE_MAX_SIZE = 32  # beyond this, new requests are refused at once instead of 
 
 log = logging.getLogger("instavis")
 
+SERVING_WEIGHTS = ("clip", "aesthetic_head", "style_vgg16", "style_head")
+"""The Hub artifacts the tabs load while serving (not the training backbones). On a connected
+machine the missing ones are downloaded in the background once the server answers
+(`weights.prefetch`); a name the manifest does not list yet (a head nobody published) is skipped."""
+
 TAGLINE = (
     "See **why** a model judges a photo the way it does. Every judgement comes with explanation "
     "maps (Grad-CAM, CAM, LIME, SHAP) and a score for how faithful each map is to the model."
@@ -159,6 +164,27 @@ def start_warm_up() -> threading.Thread:
     return thread
 
 
+def start_downloads() -> list[str]:
+    """Download the missing serving weights in the background (`weights.prefetch`); nothing
+    when offline. Each one that arrives is warmed up like the shipped models, so the next
+    visitor's request does not pay for loading it."""
+    from weights import prefetch
+
+    return prefetch.start(SERVING_WEIGHTS, on_arrival=lambda name: warm_up())
+
+
+def print_addresses(demo, share: bool) -> None:
+    """Where the app answers. Gradio's own lines are silenced (`quiet`) because its hint, "set
+    `share=True` in `launch()`", speaks to a programmer; a user of app.py has `--share`."""
+    print(f"* InstaVis is running at {demo.local_url}", flush=True)
+    if getattr(demo, "share_url", None):
+        print(f"* Public link (anyone with it can use the app): {demo.share_url}", flush=True)
+    elif share:
+        print("* No public link: Gradio could not open one (see above).", flush=True)
+    elif not os.environ.get("SPACE_ID"):
+        print("* For a public link, run `python app.py --share`.", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -179,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             theme=gr.themes.Soft(primary_hue="pink", secondary_hue="violet"),
             footer_links=["api", "gradio"],
             prevent_thread_lock=True,
+            quiet=True,
         )
     except OSError as error:
         # Port in use, or an address this machine doesn't have: one line, not a traceback.
@@ -186,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    print_addresses(demo, args.share)
+    start_downloads()
     start_warm_up()
     demo.block_thread()  # until Ctrl+C, which it handles by closing the server
     return 0

@@ -24,6 +24,7 @@ from benchmarks.explain import (  # noqa: E402
     GRADIENT_BUDGET,
     HEADER,
     OVERHEAD_BUDGET,
+    add_faithfulness,
     model_time,
     print_row,
     timed,
@@ -79,6 +80,7 @@ def explanation_rows(image, target: str, label: str, repeats: int, methods) -> N
         else:
             row["reference"] = model_time(adapter, image, evaluations)
             row["limit"] = OVERHEAD_BUDGET
+        add_faithfulness(row, adapter, method, image, repeats, target=explained)
         print_row(row)
 
 

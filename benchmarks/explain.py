@@ -140,12 +140,14 @@ def benchmark(name: str, keras_model, cam_layer: str, image: np.ndarray, repeats
     return rows
 
 
-def add_faithfulness(row: dict, adapter, method: str, image: np.ndarray, repeats: int) -> None:
+def add_faithfulness(row: dict, adapter, method: str, image: np.ndarray, repeats: int,
+                     target=0) -> None:
     """Time the same explanation with faithfulness on: the pass's evaluations and seconds, and
     the map's and the pass's seconds together (medians over `repeats` runs)."""
     from explain import explain
 
-    metas = [dict(explain(method, adapter, image, 0, seed=0).meta) for _ in range(repeats)]
+    metas = [dict(explain(method, adapter, image, target, seed=0).meta)
+             for _ in range(repeats)]
     row["faith_evaluations"] = metas[0]["faithfulness_evaluations"]
     row["faith_seconds"] = statistics.median(m["faithfulness_seconds"] for m in metas)
     row["total_seconds"] = statistics.median(m["seconds"] + m["faithfulness_seconds"]

@@ -16,7 +16,9 @@ from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import OneOf
 from demos.freshness import clear_on_change, fresh_only
+from demos.progress import SteadyProgress
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
+from weights.prefetch import missing_advice
 
 KEY = "aesthetic"
 RATING_SCOPE = f"{KEY} rating"
@@ -108,20 +110,20 @@ def rate(photo, progress=gr.Progress()):
     from models.aesthetic import rating as aesthetic
 
     image = read_upload(photo, "photo")
-    # rate() measures the attributes and scores quality and content in one call; the steps
-    # are announced before it in its own order, so a slow first run (loading the quality
-    # model, then CLIP) is not a silent bar.
-    progress(0.0, desc="Measuring attributes")
-    progress(0.1, desc="Scoring quality")
-    if aesthetic.content_available():
-        progress(0.2, desc="Scoring content")
-    rating = aesthetic.rate(image)
-    progress(0.6, desc="Explaining attributes")
-    contributions = aesthetic.attribute_contributions(image, rating.attributes)
-    unmeasured = set(ATTRIBUTE_NAMES) - set(aesthetic.SURROGATE_ATTRIBUTES)
-    chart = aesthetic_figures.contribution_chart(contributions,
-                                                 fit_r2=aesthetic.surrogate_fit(),
-                                                 unmeasured=unmeasured)
+    # rate() measures the attributes and scores quality and content in one call; a slow first
+    # run (loading the quality model, then CLIP) creeps the bar instead of freezing it.
+    with SteadyProgress(progress) as bar:
+        scoring = ("Scoring quality and content" if aesthetic.content_available()
+                   else "Scoring quality")
+        with bar.step(0.0, 0.6, f"Measuring attributes, {scoring[0].lower()}{scoring[1:]}"):
+            rating = aesthetic.rate(image)
+        with bar.step(0.6, 0.9, "Explaining attributes"):
+            contributions = aesthetic.attribute_contributions(image, rating.attributes)
+        with bar.step(0.9, 1.0, "Drawing the chart"):
+            unmeasured = set(ATTRIBUTE_NAMES) - set(aesthetic.SURROGATE_ATTRIBUTES)
+            chart = aesthetic_figures.contribution_chart(contributions,
+                                                         fit_r2=aesthetic.surrogate_fit(),
+                                                         unmeasured=unmeasured)
     return verdict_html(rating), summary(rating), rating.attributes.as_rows(), chart
 
 
@@ -142,8 +144,8 @@ def make_request(photo, target=None) -> ExplainRequest:
     target = TARGET.check(target)
     image = read_upload(photo, "photo")
     if target == "content" and not aesthetic.content_available():
-        raise gr.Error("There is no content score to explain: it needs the CLIP weights "
-                       "(python -m weights pull clip).", print_exception=False)
+        raise gr.Error("There is no content score to explain: it needs the CLIP weights ("
+                       f"{missing_advice('clip')}).", print_exception=False)
     setup = aesthetic.explanation_setup(image, target)
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=setup.note,
@@ -160,7 +162,7 @@ def target_info(content: bool) -> str:
     if content:
         return "What in the photo drives its technical quality, or its content score?"
     return ("Only technical quality here: the content score needs the CLIP weights "
-            "(python -m weights pull clip).")
+            f"({missing_advice('clip')}).")
 
 
 def refresh_targets(current: str | None):

@@ -214,8 +214,12 @@ def request_gone() -> bool:
 
 
 def weights_message(error: WeightsUnavailable) -> str:
-    """The one sentence a tab shows when its weights are missing."""
-    return error.summary
+    """The one sentence a tab shows when its weights are missing: on their way (with how far
+    along), or the summary with the command that fetches them."""
+    from weights.prefetch import waiting_note
+
+    arriving = waiting_note(error.name)
+    return f"{arriving}: try again once it has arrived." if arriving else error.summary
 
 
 def friendly_errors(handler):

@@ -48,8 +48,12 @@ from demos.explain_runs import (
 )
 from demos.fields import SEED_MAX, DistinctChoices, OneOf, WholeNumber
 from demos.freshness import LEDGER, clear_on_change, current_session, skipped
+from demos.progress import SteadyProgress
 from explain.metrics import RANDOM_MAPS
 from explain.render import method_name
+
+PREPARE_SHARE = 0.05
+"""Share of the bar for preparing the model, before the first method starts."""
 
 TABLE_TYPES = ["str", "str", "number", "number", "str", "str", "str", "str", "number",
                "number"]
@@ -423,16 +427,17 @@ class ExplanationPanel:
             # The panel's own settings are checked before make_request loads anything.
             settings = self.checked(raw)
             kwargs = {"target": settings["target"]} if self.target is not None else {}
-            progress(0.0, desc="Preparing the model")
-            request = make_request(*source_values, **kwargs)
-            if not isinstance(request, ExplainRequest):
-                raise TypeError(f"make_request must return an ExplainRequest, not "
-                                f"{type(request).__name__}.")
-            budgets = {name: settings[f"{name}_budget"] for name in self.budgets}
-            view = self.run(request, settings["methods"], seed=settings["seed"],
-                            budgets=budgets,
-                            progress=lambda fraction, desc: progress(fraction, desc=desc),
-                            should_stop=lambda: request_gone() or stale())
+            with SteadyProgress(progress) as bar:
+                # Loading a model (CLIP, MediaPipe) can take seconds: the bar creeps meanwhile.
+                with bar.step(0.0, PREPARE_SHARE, "Preparing the model"):
+                    request = make_request(*source_values, **kwargs)
+                if not isinstance(request, ExplainRequest):
+                    raise TypeError(f"make_request must return an ExplainRequest, not "
+                                    f"{type(request).__name__}.")
+                budgets = {name: settings[f"{name}_budget"] for name in self.budgets}
+                view = self.run(request, settings["methods"], seed=settings["seed"],
+                                budgets=budgets, progress=bar.within(PREPARE_SHARE, 1.0),
+                                should_stop=lambda: request_gone() or stale())
             shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
             if self.target_choices is not None:
                 shown.append(target_choices_of(request))

@@ -7,6 +7,7 @@ import gradio as gr
 import weights
 from demos.common import DropdownInput, friendly_errors
 from demos.fields import OneOf
+from weights import prefetch
 from weights.report import artifact_rows
 
 KEY = "models"
@@ -22,13 +23,31 @@ _STATUS_BADGES = {
 }
 
 
+PROGRESS_SECONDS = 1.0
+"""How often the table is re-read while a background download runs."""
+
+
+def _status(name: str, status: str) -> str:
+    """The Status cell: where the artifact is, or how its background download is doing."""
+    arrival = prefetch.arrival(name)
+    if status == weights.MISSING and arrival is not None and arrival.state != prefetch.ARRIVED:
+        return f"missing, {arrival.describe()}" if arrival.state == prefetch.FAILED \
+            else f"arriving: {arrival.describe()}"
+    return _STATUS_BADGES.get(status, status)
+
+
 def table_rows() -> list[list[str]]:
     """One row per manifest artifact, as the table shows it."""
     return [
-        [r.name, _STATUS_BADGES.get(r.status, r.status), r.used_by, r.size, r.licence,
-         r.source, r.revision, r.title]
+        [r.name, _status(r.name, r.status), r.used_by, r.size, r.licence, r.source, r.revision,
+         r.title]
         for r in artifact_rows()
     ]
+
+
+def downloading() -> bool:
+    """Whether a background download is still on its way (the table then updates itself)."""
+    return any(arrival.pending for arrival in prefetch.arrivals().values())
 
 
 def hub_artifacts() -> tuple[str, ...]:
@@ -56,6 +75,11 @@ def network_note() -> str:
     if weights.is_offline():
         return (f"{present} **Offline** ({weights.offline_reason()}): InstaVis uses only what is "
                 "here and downloads nothing; tabs whose weights are missing say so.")
+    pending = [a for a in prefetch.arrivals().values() if a.pending]
+    if pending:
+        return (f"{present} **Online**, downloading in the background: "
+                + "; ".join(f"{a.name} ({a.describe()})" for a in pending)
+                + ". The tabs that need them work without them until they arrive.")
     return (f"{present} **Online**: pull a missing artifact below, or run "
             "`python -m weights pull` in a terminal.")
 
@@ -108,8 +132,16 @@ def refresh_after_pull(current=None):
 
 
 def refresh(current=None):
-    """The whole tab read afresh: table, picker and summary."""
-    return table_rows(), refresh_choice(current), network_note()
+    """The whole tab read afresh: table, picker, summary, and the progress timer, ticking
+    only while a background download is on its way."""
+    return (table_rows(), refresh_choice(current), network_note(),
+            gr.Timer(active=downloading()))
+
+
+def progress_tick():
+    """The table and summary during a background download; the timer stops once none is
+    left."""
+    return table_rows(), network_note(), gr.Timer(active=downloading())
 
 
 def build() -> list:
@@ -145,6 +177,9 @@ def build() -> list:
             pull_button = gr.Button("Pull from the Hub", variant="primary")
             refresh_button = gr.Button("Refresh", size="sm")
     message = gr.Markdown(label="Result", elem_id="models-message")
+    # Background downloads start after the page is built, so the page's refresher switches
+    # this on when one is running.
+    timer = gr.Timer(PROGRESS_SECONDS, active=False)
 
     # The public events return plain values; the picker and summary follow in private steps,
     # so an API client gets the result and the table, not Gradio updates.
@@ -155,4 +190,6 @@ def build() -> list:
                              **after)
     refresh_button.click(status, outputs=[table, note], api_name=f"{KEY}_refresh"
                          ).then(refresh_choice, inputs=choice, outputs=choice, **after)
-    return [(refresh, [choice], [table, choice, note])]
+    timer.tick(progress_tick, outputs=[table, note, timer], queue=False,
+               show_progress="hidden", api_visibility="private")
+    return [(refresh, [choice], [table, choice, note, timer])]

@@ -17,7 +17,9 @@ from demos.explain_runs import ExplainRequest
 from demos.fields import Flag, OneOf
 from demos.figures import pose as pose_figures
 from demos.freshness import clear_on_change, fresh_only
+from demos.progress import SteadyProgress
 from models.pose import comparison as pose  # light: MediaPipe loads on first use
+from weights.prefetch import missing_advice
 from models.pose import explanations as pose_explain
 
 KEY = "pose"
@@ -51,9 +53,11 @@ main person in each photo and compares the two poses joint by joint (a mirrored 
 unless you untick it). Then it masks the people out and compares what is left: the place.
 Everything runs on this computer, with no download."""
 
-GRADCAM_MISSING = ("explains the background with CLIP, whose weights are not on this machine; "
-                   "run `python -m weights pull clip`")
-"""Shown as "Not available here: Grad-CAM (...)" when the CLIP weights are missing."""
+def gradcam_missing() -> str:
+    """Shown as "Not available here: Grad-CAM (...)" while the CLIP weights are missing: the
+    download under way, or the command that fetches them."""
+    return ("explains the background with CLIP, whose weights are not on this machine; "
+            + missing_advice("clip"))
 # The notes' one-word verdicts repeat the headline, so the verdict block leaves them out.
 _VERDICT_NOTES = {"Same pose.", "Different pose.", "Same place.", "Different place."}
 
@@ -141,16 +145,18 @@ def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
     the verdict card (HTML), the comparison's numbers (JSON), each photo's skeleton, the
     joint-by-joint chart, and each photo's people mask and background."""
     allow_mirror = MIRROR.check(allow_mirror)
-    progress(0.0, desc="Reading the photos")
-    image_a, image_b = _read_pair(post, photo)
-    progress(0.1, desc="Finding people in the post")
-    a = pose.analyse(image_a)
-    progress(0.4, desc="Finding people in your photo")
-    b = pose.analyse(image_b)
-    progress(0.7, desc="Comparing poses and backgrounds")
-    comparison = pose.compare_analyses(a, b, allow_mirror=allow_mirror)
-    progress(0.85, desc="Drawing the skeletons")
-    skeleton_a, skeleton_b = pose_figures.comparison_skeletons(comparison)
+    with SteadyProgress(progress) as bar:
+        with bar.step(0.0, 0.1, "Reading the photos"):
+            image_a, image_b = _read_pair(post, photo)
+        # The first analysis of a process may load MediaPipe's graphs: seconds, not a hang.
+        with bar.step(0.1, 0.4, "Finding people in the post"):
+            a = pose.analyse(image_a)
+        with bar.step(0.4, 0.7, "Finding people in your photo"):
+            b = pose.analyse(image_b)
+        with bar.step(0.7, 0.85, "Comparing poses and backgrounds"):
+            comparison = pose.compare_analyses(a, b, allow_mirror=allow_mirror)
+        with bar.step(0.85, 1.0, "Drawing the skeletons"):
+            skeleton_a, skeleton_b = pose_figures.comparison_skeletons(comparison)
     return (
         verdict_html(comparison), summary(comparison), skeleton_a, skeleton_b,
         pose_figures.joint_chart(comparison),
@@ -172,16 +178,27 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
     allow_mirror, target = MIRROR.check(allow_mirror), TARGET.check(target)
     image_a, image_b = _read_pair(post, photo)
     a, b = pose.analyse(image_a), pose.analyse(image_b)
+    switched = None
     if target == OUTPUTS[0] and pose.pose_similarity(a, b, allow_mirror)[0] is None:
-        # Every perturbed photo would score 0: a blank map, not an explanation.
-        raise gr.Error("There is no pose similarity to explain: InstaVis could not compare the "
-                       "poses (see the verdict). Explain the background similarity instead.",
-                       print_exception=False)
+        # Every perturbed photo would score the same: a blank map, not an explanation. The
+        # pair still has a background similarity, so that is explained instead, and the
+        # picker follows (target_choices), so the default Explain is always a valid one.
+        target = OUTPUTS[1]
+        switched = (NO_POSE_SWITCH_NOTE if b.has_pose and a.has_pose
+                    else NO_PERSON_SWITCH_NOTE)
     setup = pose_explain.explanation_setup(a, b, allow_mirror=allow_mirror,
                                            gradcam=gradcam, target=target)
+    note = " ".join(part for part in (switched, setup.note) if part) or None
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
-                          method_targets=setup.method_targets, note=setup.note,
+                          method_targets=setup.method_targets, note=note,
+                          target_choices=list(OUTPUTS) if switched else None,
                           title=f"What in your photo drives its {target} to the post")
+
+
+NO_PERSON_SWITCH_NOTE = ("There is no pose to compare (a photo shows no person), so this explains "
+                         "the background similarity.")
+NO_POSE_SWITCH_NOTE = ("Too few joints show in both photos to compare the poses, so this explains "
+                       "the background similarity.")
 
 
 def cleared() -> tuple:
@@ -198,7 +215,7 @@ def target_info(gradcam: bool) -> str:
 
 def gradcam_reasons() -> dict[str, str]:
     """Why Grad-CAM cannot be offered now ({} when the CLIP weights are here)."""
-    return {} if pose_explain.gradcam_available() else {"gradcam": GRADCAM_MISSING}
+    return {} if pose_explain.gradcam_available() else {"gradcam": gradcam_missing()}
 
 
 def build() -> list:

@@ -26,6 +26,7 @@ from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import InvalidField, OneOf, WholeNumber
 from demos.freshness import clear_on_change, fresh_only
+from demos.progress import SteadyProgress
 
 KEY = "style"
 TITLE = "Style"
@@ -144,11 +145,14 @@ def classify_photo(photo, label_set=DEFAULT, labels=None, progress=gr.Progress()
     classified, the chart of every style's probability and the result's numbers (JSON)."""
     from demos.figures.style import probability_chart
 
-    progress(0.0, desc="Finding the person and classifying")
-    result = classified(photo, label_set, labels)
-    progress(0.8, desc="Drawing the chart")
-    return (verdict_html(result), result.crop_image, probability_chart(result.probabilities),
-            summary(result), {"styles": list(result.labels), "top": result.top})
+    with SteadyProgress(progress) as bar:
+        # The first classification of a process may load CLIP: the bar creeps meanwhile.
+        with bar.step(0.0, 0.8, "Finding the person and classifying"):
+            result = classified(photo, label_set, labels)
+        with bar.step(0.8, 1.0, "Drawing the chart"):
+            chart = probability_chart(result.probabilities)
+    return (verdict_html(result), result.crop_image, chart, summary(result),
+            {"styles": list(result.labels), "top": result.top})
 
 
 def cleared() -> tuple:

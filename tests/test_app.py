@@ -131,18 +131,29 @@ def test_a_failed_pull_says_why_instead_of_asking_to_pull(monkeypatch):
     assert "\n" not in caught.value.message and "INSTAVIS_WEIGHTS_DIR/vgg16" in caught.value.message
 
 
-def test_main_starts_the_warm_up_after_the_server_answers(monkeypatch):
+def test_main_starts_downloads_and_warm_up_after_the_server_answers(monkeypatch, capsys):
     import app
 
     calls = []
-    monkeypatch.setattr(gr.Blocks, "launch",
-                        lambda self, **kwargs: calls.append(("launch", kwargs)))
+
+    def launch(self, **kwargs):
+        calls.append(("launch", kwargs))
+        self.local_url = "http://127.0.0.1:7999/"
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch)
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: calls.append("serve"))
+    monkeypatch.setattr(app, "start_downloads", lambda: calls.append("downloads"))
     monkeypatch.setattr(app, "start_warm_up", lambda: calls.append("warm up"))
     assert app.main(["--offline", "--port", "7999"]) == 0
-    assert [c if isinstance(c, str) else c[0] for c in calls] == ["launch", "warm up", "serve"]
+    assert [c if isinstance(c, str) else c[0] for c in calls] == \
+        ["launch", "downloads", "warm up", "serve"]
     # launch must return once the server answers, or the warm-up would wait for the exit.
     assert calls[0][1]["prevent_thread_lock"] is True
+    # Gradio's own hint ("set `share=True` in `launch()`") is for programmers; ours names the flag.
+    assert calls[0][1]["quiet"] is True
+    printed = capsys.readouterr().out
+    assert "InstaVis is running at http://127.0.0.1:7999/" in printed
+    assert "For a public link, run `python app.py --share`." in printed
 
 
 def test_the_app_serves_its_page_and_warms_up_behind_it(tmp_path):
@@ -167,9 +178,10 @@ def test_the_app_serves_its_page_and_warms_up_behind_it(tmp_path):
         except OSError:
             return False
 
-    with open(log, "w") as stderr:
+    printed = tmp_path / "stdout.txt"
+    with open(log, "w") as stderr, open(printed, "w") as stdout:
         server = subprocess.Popen([sys.executable, "app.py", "--offline", "--port", str(port)],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+                                  cwd=ROOT, stdout=stdout, stderr=stderr)
     try:
         wait_for(page_answers, "first page", 120)
         wait_for(lambda: "warm-up: done" in log.read_text(), "finished warm-up", 300)
@@ -178,6 +190,10 @@ def test_the_app_serves_its_page_and_warms_up_behind_it(tmp_path):
             assert f"warm-up: {part} ready" in text
         assert "skipped" not in text and "Traceback" not in text
         assert page_answers()  # still serving after the warm-up
+        # Offline: nothing is downloaded, and the only hint about sharing names the flag.
+        assert "weights: downloading" not in text
+        assert "share=True" not in printed.read_text()
+        assert "python app.py --share" in printed.read_text()
     finally:
         server.terminate()
         server.wait(timeout=30)

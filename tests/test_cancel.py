@@ -70,14 +70,14 @@ def test_a_cancelled_explanation_frees_the_worker_and_stops_the_model(tmp_path):
     model = FunctionModel(slow, ["score"], batch_size=5)
 
     def make_request(photo):
-        return ExplainRequest(read_upload(photo), model, target="score")
+        return ExplainRequest(read_upload(photo).image, model, target="score")
 
     with gr.Blocks() as demo:
         photo = PhotoInput()
         panel = ExplanationPanel.build(methods=("lime",), key="slow")
         panel.wire([photo], make_request)
     path = tmp_path / "photo.png"
-    Image.fromarray(np.full((48, 48, 3), 120, np.uint8)).save(path)
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(path)
 
     with serve(demo) as url:
         client = Client(url, verbose=False)

@@ -67,7 +67,8 @@ def photo_array(height=48, width=64) -> np.ndarray:
 @pytest.fixture(scope="module")
 def photo_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("photos") / "photo.png"
-    Image.fromarray(photo_array()).save(path)
+    # The uploaded photo is the smallest every tab judges (models.images.MIN_SIDE).
+    Image.fromarray(photo_array(64, 80)).save(path)
     return path
 
 
@@ -83,7 +84,7 @@ def served(adapters):
                   "shap": function_model}
 
     def make_request(photo, target=None):
-        return ExplainRequest(read_upload(photo), per_method, target=target or "vivid",
+        return ExplainRequest(read_upload(photo).image, per_method, target=target or "vivid",
                               target_choices=OUTPUTS)
 
     def broken_request(photo):
@@ -143,7 +144,7 @@ def test_one_map_row_and_a_png_per_method(served, photo_path, methods):
         assert "vivid = " in item["caption"]  # the explained number, with its value
         assert item["caption"].endswith("random maps")
         with Image.open(item["image"]) as overlaid:
-            assert overlaid.size == (64, 48)  # the overlay has the photo's own size
+            assert overlaid.size == (80, 64)  # the overlay has the photo's own size
 
     assert table["headers"][:4] == ["Method", "Explains (on this photo)",
                                     "Deletion AUC (lower is better)",

@@ -163,10 +163,17 @@ def test_grad_cam_on_the_pose_is_refused_with_its_reason(example_paths):
         request.model_for("gradcam")
 
 
-def test_no_pose_means_no_pose_explanation(example_paths):
-    with pytest.raises(gr.Error, match="no pose similarity to explain"):
-        pose_tab.make_request(example_paths["astronaut.jpg"], example_paths["coffee.jpg"], True,
-                              "pose similarity")
+def test_no_pose_means_the_background_is_explained_and_the_picker_follows(example_paths):
+    # The "No person in your photo" example with the panel's default target.
+    request = pose_tab.make_request(example_paths["astronaut.jpg"], example_paths["coffee.jpg"],
+                                    True, "pose similarity")
+    assert request.target == "background similarity"
+    assert request.note.startswith(pose_tab.NO_PERSON_SWITCH_NOTE)
+    assert list(request.target_choices) == list(pose_tab.OUTPUTS)
+    # With a person in both photos the asked target stands, and the picker is left alone.
+    kept = pose_tab.make_request(example_paths["astronaut.jpg"],
+                                 example_paths["astronaut_mirrored.jpg"], True, "pose similarity")
+    assert kept.target == "pose similarity" and kept.target_choices is None
 
 
 def test_the_tab_says_what_grad_cam_needs_when_clip_is_missing():

@@ -21,7 +21,7 @@ from tests.test_images import png_claiming_size
 
 @friendly_errors
 def describe(path):
-    image = read_upload(path)
+    image = read_upload(path).image
     return f"{image.shape[1]} x {image.shape[0]}"
 
 
@@ -43,8 +43,8 @@ def jpeg(width=64, height=48) -> bytes:
 
 def test_a_good_photo_goes_through(client, tmp_path):
     path = tmp_path / "good.jpg"
-    path.write_bytes(jpeg(64, 48))
-    assert client.predict(handle_file(str(path)), api_name="/describe") == "64 x 48"
+    path.write_bytes(jpeg(96, 72))
+    assert client.predict(handle_file(str(path)), api_name="/describe") == "96 x 72"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import importlib.metadata
 import importlib.util
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,8 +287,44 @@ def _artifact_lock(name: str) -> threading.Lock:
         return _locks.setdefault(name, threading.Lock())
 
 
-def download(artifact: Artifact, *, force: bool = False, revision: str | None = None) -> Path:
-    """Fetch `artifact` from the Hub into the Hugging Face cache; raise WeightsUnavailable."""
+ByteProgress = Callable[[int, int | None], None]
+"""Called with (bytes downloaded so far, bytes in all, or None while the Hub has not said)."""
+
+
+def byte_counter(progress: ByteProgress):
+    """A tqdm class for `snapshot_download(tqdm_class=...)` that reports its byte counts to
+    `progress` and draws nothing.
+
+    huggingface_hub (2.x) makes two bars from the class it is given: the files done, and the
+    bytes of every file together (unit "B"), whose total grows as each file's size becomes
+    known. Only the byte bar is reported.
+    """
+    from tqdm import tqdm
+
+    class _ByteCounter(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True  # nothing on the server's terminal
+            self._bytes = kwargs.get("unit") == "B" and kwargs.get("desc", "").startswith(
+                "Reconstructing")
+            self._done = int(kwargs.get("initial") or 0)
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            # A disabled tqdm does not count, so the count is kept here.
+            if self._bytes and n:
+                self._done += int(n)
+                progress(self._done, int(self.total) if self.total else None)
+            return super().update(n)
+
+    return _ByteCounter
+
+
+def download(artifact: Artifact, *, force: bool = False, revision: str | None = None,
+             progress: ByteProgress | None = None) -> Path:
+    """Fetch `artifact` from the Hub into the Hugging Face cache; raise WeightsUnavailable.
+
+    `progress`, when given, hears the bytes downloaded as they arrive (`byte_counter`).
+    $HF_ENDPOINT (a Hub mirror) is read at each call, not only when huggingface_hub loads."""
     label = f"Hub {artifact.source}@{revision or artifact.revision}"
     if not artifact.on_hub:
         raise WeightsUnavailable(artifact, [f"{label} (not a Hub artifact)"], fix_command(artifact))
@@ -305,6 +342,8 @@ def download(artifact: Artifact, *, force: bool = False, revision: str | None = 
                 cache_dir=hub_cache_dir(),
                 allow_patterns=list(artifact.files) or None,
                 force_download=force,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+                tqdm_class=byte_counter(progress) if progress is not None else None,
             )
         )
     except Exception as error:  # noqa: BLE001 - every Hub failure becomes one clear message
@@ -374,8 +413,10 @@ def resolve(name: str, *, allow_download: bool = True) -> Path:
     return folder
 
 
-def pull(name: str, *, force: bool = False) -> tuple[Path, bool]:
-    """Make sure `name` is on this machine; returns (folder, whether it was downloaded now)."""
+def pull(name: str, *, force: bool = False,
+         progress: ByteProgress | None = None) -> tuple[Path, bool]:
+    """Make sure `name` is on this machine; returns (folder, whether it was downloaded now).
+    `progress` hears the bytes as they arrive (see `download`)."""
     artifact = get_artifact(name)
     if not force:
         where = locate(name)
@@ -384,7 +425,7 @@ def pull(name: str, *, force: bool = False) -> tuple[Path, bool]:
     if not artifact.on_hub:
         raise WeightsUnavailable(artifact, [locate(name).detail], fix_command(artifact))
     with _artifact_lock(name):
-        folder = download(artifact, force=force)
+        folder = download(artifact, force=force, progress=progress)
     check_hashes(artifact, folder)
     return folder, True
 

@@ -45,8 +45,13 @@ QUALITY_FLOOR = 0.45
 QUALITY_CEILING = 0.85
 CONTENT_WEIGHT = 0.5  # share of content in the combined score when both parts exist
 
-CLIP_MISSING = ("Content aesthetics need the CLIP ViT-B/32 weights: run "
-                "`python -m weights pull clip`. This rating uses technical quality only.")
+def clip_missing_note() -> str:
+    """Why a rating has no content score, and how the CLIP weights arrive: the download under
+    way on a connected machine (with how far it is), else the command that fetches them."""
+    from weights.prefetch import missing_advice
+
+    return (f"Content aesthetics need the CLIP ViT-B/32 weights: {missing_advice('clip')}. "
+            "This rating uses technical quality only.")
 
 
 @dataclass(frozen=True)
@@ -412,7 +417,7 @@ def rate(image) -> AestheticRating:
     percentile = percentile_of(combined, method)
     notes = list(prepared.notes())
     if content is None:
-        notes.append(CLIP_MISSING)
+        notes.append(clip_missing_note())
     elif method == "head":
         notes.append(f"Content comes from the trained head `{CONTENT_HEAD}`.")
     # Only attributes with a good end can be "weak"; colourfulness and the like are tastes.
@@ -541,7 +546,7 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
         raise ValueError(f"Unknown target {target!r}; choose from {OUTPUTS}.")
     photo = judged_copy(prepare_photo(image).image)
     if target == "content" and not content_available():
-        return ExplanationSetup(photo, {method: CLIP_MISSING
+        return ExplanationSetup(photo, {method: clip_missing_note()
                                         for method in ("gradcam", "lime", "shap")})
     score = quality_scores if target == "quality" else content_scores
     # The quality CNN costs ~30 ms a photo (ten crops), so SHAP's and LIME's fixed cost per

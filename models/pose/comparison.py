@@ -515,7 +515,12 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
             notes.append("These differ most: " + ", ".join(differ) + ".")
         notes.append("Same pose." if pose >= POSE_THRESHOLD else "Different pose.")
     if background.clip is None:
-        notes.append("Backgrounds compared by colour, texture and layout (CLIP weights absent).")
+        from weights.prefetch import waiting_note
+
+        arriving = waiting_note("clip")
+        notes.append("Backgrounds compared by colour, texture and layout ("
+                     + (f"CLIP joins them when it arrives: {arriving[0].lower()}{arriving[1:]}"
+                        if arriving else "CLIP weights absent") + ").")
     notes.append("Same place." if background.similarity >= BACKGROUND_THRESHOLD
                  else "Different place.")
     similar = (pose is not None and pose >= POSE_THRESHOLD

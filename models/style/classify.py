@@ -35,8 +35,16 @@ class StyleUnavailable(RuntimeError):
     sentence, with the commands that fix it."""
 
     def __init__(self):
-        self.summary = ("Style needs the CLIP weights (python -m weights pull clip) or a trained "
-                        f"classifier ({TRAIN_COMMAND}); neither is on this machine.")
+        from weights.prefetch import waiting_note
+
+        arriving = waiting_note("clip")
+        if arriving:
+            self.summary = (f"Style needs the CLIP weights, and {arriving[0].lower()}"
+                            f"{arriving[1:]}: try again once it has arrived.")
+        else:
+            self.summary = ("Style needs the CLIP weights (python -m weights pull clip) or a "
+                            f"trained classifier ({TRAIN_COMMAND}); neither is on this "
+                            "machine.")
         super().__init__(self.summary)
 
 
