@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     import gradio as gr
 
+    from demos.styling import APP_CSS
+
     demo = build_app(offline=args.offline)
     try:
         # launch returns once the server answers; the warm-up starts only then, so its imports
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             server_port=args.port,
             share=args.share,
             theme=gr.themes.Soft(primary_hue="pink", secondary_hue="violet"),
+            css=APP_CSS,
             footer_links=["api", "gradio"],
             prevent_thread_lock=True,
             quiet=True,

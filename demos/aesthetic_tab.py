@@ -149,6 +149,7 @@ def make_request(photo, target=None) -> ExplainRequest:
     setup = aesthetic.explanation_setup(image, target)
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=setup.note,
+                          target_label=TARGET_LABELS[target],
                           title=f"What in the photo drives its {TARGET_LABELS[target]}")
 
 

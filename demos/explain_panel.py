@@ -20,7 +20,7 @@ loads its models on first use.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -51,6 +51,7 @@ from demos.freshness import LEDGER, clear_on_change, current_session, skipped
 from demos.progress import SteadyProgress
 from explain.metrics import RANDOM_MAPS
 from explain.render import method_name
+from explain.specs import SPECS
 
 PREPARE_SHARE = 0.05
 """Share of the bar for preparing the model, before the first method starts."""
@@ -58,11 +59,7 @@ PREPARE_SHARE = 0.05
 TABLE_TYPES = ["str", "str", "number", "number", "str", "str", "str", "str", "number",
                "number"]
 
-LEGEND = f"""\
-**Reading the maps.** Bright yellow marks what mattered most to the model; where a map fades out,
-the photo shows through. Red-and-blue maps are *signed*: red raised the score, blue lowered it.
-Each caption names the number the map explains and its value on this photo.
-
+FAITHFULNESS_LEGEND = f"""\
 **Is a map faithful?** *Deletion* blacks out the pixels the map ranks highest first: if the map
 is right, the score falls fast, so a **lower** deletion AUC is better. *Insertion* paints those
 pixels first onto a blurred copy of the photo: the score should rise fast, so a **higher**
@@ -75,6 +72,32 @@ photo's at 0, so two targets can be compared ("n/a" when the two score alike, e.
 that no perturbation can erase). Seconds and evaluations are the map's own; the
 check adds {FAITHFULNESS_EVALUATIONS} evaluations.
 """
+
+
+def legend(methods: Iterable[str]) -> str:
+    """How to read the maps of `methods` (the ones the panel offers), then how faithfulness is
+    judged: only the colour scales those methods draw are described."""
+    methods = list(methods)
+    signed = [m for m in methods if SPECS[m].signed]
+    unsigned = [m for m in methods if not SPECS[m].signed]
+    sentences = ["**Reading the maps.** Each map is drawn on the photo in grey, so its colours "
+                 "are the only ones, with its colour scale under it; where a map fades out, the "
+                 "photo shows through."]
+    if unsigned:
+        sentences.append(f"{_names(unsigned)} show how much each part mattered: bright yellow "
+                         "mattered most.")
+    if signed:
+        sentences.append(f"{_names(signed)} are *signed*: red raised the score, blue lowered "
+                         "it.")
+    sentences.append("Each caption names the number the map explains and its value on this "
+                     "photo.")
+    return " ".join(sentences) + "\n\n" + FAITHFULNESS_LEGEND
+
+
+def _names(methods: Sequence[str]) -> str:
+    names = [method_name(m) for m in methods]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{joined} maps"
 
 
 @dataclass(eq=False)
@@ -96,6 +119,7 @@ class ExplanationPanel:
         missing_library: methods whose library cannot be imported, with the reason.
         default: the methods ticked at first.
         unavailable_note: the "Not available here" Markdown (hidden when empty).
+        legend: how to read the maps of the methods offered now (`legend`).
         picker: CheckboxGroup of method names.
         target: Dropdown of targets, or None when the tab has no target picker.
         seed: Number, passed to every method.
@@ -128,6 +152,7 @@ class ExplanationPanel:
     default: list[str]
     unavailable_note: gr.Markdown
     fields: dict[str, Any]
+    legend: gr.Markdown | None = None
     run_event: Any = None  # the run event's Dependency, once `wire` has made it
     sources: list = ()  # the tab's components the requests are made from, once wired
 
@@ -150,7 +175,7 @@ class ExplanationPanel:
         tab is selected, so weights pulled while the app runs show up without a restart.
 
         Returns:
-            (picker update, note update).
+            (picker update, note update, legend update).
         """
         usable = {m: info for m, info in self.offerable.items() if m not in reasons}
         unavailable = {**{m: r for m, r in reasons.items() if m in self.offerable},
@@ -163,7 +188,7 @@ class ExplanationPanel:
         picker = gr.CheckboxGroup(choices=[(info.title, name) for name, info in usable.items()],
                                   value=kept, info=methods_hint(usable))
         note = gr.Markdown(unavailable_text(unavailable), visible=bool(unavailable))
-        return picker, note
+        return picker, note, gr.Markdown(legend(usable))
 
     @classmethod
     def build(cls, methods: Sequence[str] = ("gradcam", "lime", "shap"),
@@ -289,7 +314,7 @@ class ExplanationPanel:
                                "8%"],
             )
             with gr.Row():
-                gr.Markdown(LEGEND, elem_id=f"{key}-explain-legend")
+                legend_text = gr.Markdown(legend(usable), elem_id=f"{key}-explain-legend")
                 # Always enabled: before the first run it has no file and does nothing, and
                 # enabling it afterwards would make the API return an update, not a path.
                 download = gr.DownloadButton(
@@ -299,7 +324,7 @@ class ExplanationPanel:
             target_choices = gr.State() if target is not None else None
         return cls(key=key, methods=usable, unavailable=unavailable, picker=picker,
                    offerable=offerable, missing_library=missing_library, default=chosen,
-                   unavailable_note=unavailable_note,
+                   unavailable_note=unavailable_note, legend=legend_text,
                    target=target, seed=seed, budgets=budgets, button=button, status=status,
                    gallery=gallery, table=table, download=download,
                    target_choices=target_choices, fields=fields)

@@ -33,8 +33,8 @@ from explain.model_base import ModelAdapter
 from explain.render import (
     comparison_figure,
     format_score,
+    gallery_picture,
     method_name,
-    overlay,
     save_png,
     verdict,
 )
@@ -92,6 +92,8 @@ class ExplainRequest:
         title: the downloaded figure's title (default: "Explaining <target>").
         options: extra `explain` options per method, e.g. {"lime": {"segments": 50}}.
         note: a sentence the status line adds on how to read this request's maps.
+        target_label: how the status line and captions name `target` when its output name is
+            terser than the tab's picker ("technical quality" for the output "quality").
     """
 
     image: np.ndarray
@@ -102,10 +104,17 @@ class ExplainRequest:
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     method_targets: Mapping[str, Any] = field(default_factory=dict)
     note: str | None = None
+    target_label: str | None = None
 
     def target_for(self, method: str):
         """What `method` explains: its own target, or the request's."""
         return self.method_targets.get(method, self.target)
+
+    def name_of(self, exp: Explanation) -> str:
+        """How the status line and captions name what `exp` explains."""
+        if self.target_label and exp.target == self.target:
+            return self.target_label
+        return str(exp.target)
 
     def model_for(self, method: str) -> ModelAdapter:
         """The adapter `method` runs on.
@@ -316,16 +325,19 @@ def explained_value(exp: Explanation) -> float | None:
     return float(exp.faithfulness.deletion_curve[0])
 
 
-def _quantity(exp: Explanation, bold: bool = False) -> str:
-    """"technical quality = 0.72": what a map explains, with its value on this photo."""
-    name = f"**{exp.target}**" if bold else str(exp.target)
+def _quantity(exp: Explanation, bold: bool = False, name: str | None = None) -> str:
+    """"technical quality = 0.72": what a map explains (`name`, else its target), with its
+    value on this photo."""
+    name = name or str(exp.target)
+    name = f"**{name}**" if bold else name
     value = explained_value(exp)
     return name if value is None else f"{name} = {format_score(value, 2)}"
 
 
-def caption(exp: Explanation) -> str:
-    """A gallery caption: the method, the number it explains and whether its map is faithful."""
-    return f"{method_name(exp.method)} · {_quantity(exp)} · {verdict(exp)}"
+def caption(exp: Explanation, name: str | None = None) -> str:
+    """A gallery caption: the method, the number it explains (named `name`, else its target)
+    and whether its map is faithful."""
+    return f"{method_name(exp.method)} · {_quantity(exp, name=name)} · {verdict(exp)}"
 
 
 def status_line(outcomes: Sequence[MethodOutcome], request: ExplainRequest) -> str:
@@ -339,10 +351,11 @@ def status_line(outcomes: Sequence[MethodOutcome], request: ExplainRequest) -> s
              if o.explanation is not None and o.method in request.method_targets]
     parts = []
     if main:
-        parts.append(f"Explained {_quantity(main[0], bold=True)} with "
+        parts.append(f"Explained {_quantity(main[0], bold=True, name=request.name_of(main[0]))} "
+                     "with "
                      f"{', '.join(method_name(e.method) for e in main)}.")
-    parts += [f"{method_name(e.method)} explains {_quantity(e, bold=True)} instead."
-              for e in other]
+    parts += [f"{method_name(e.method)} explains {_quantity(e, bold=True, name=request.name_of(e))}"
+              " instead." for e in other]
     measured = [e for e in made if e.faithfulness is not None]
     if measured:
         faithful = sum(e.faithfulness.beats_random for e in measured)
@@ -396,7 +409,8 @@ class PanelView:
 
     Attributes:
         outcomes: one per chosen method, in order.
-        gallery: (overlay uint8 H x W x 3, caption) per method that made a map.
+        gallery: (map on the grey photo with its colour scale under it, uint8, caption) per
+            method that made a map (`explain.render.gallery_picture`).
         rows: the table's rows (TABLE_HEADERS), one per method.
         status: the Markdown line above the gallery.
         figure_path: the side-by-side PNG to download.
@@ -444,12 +458,13 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
         raise RunRefused(all_failed_message(outcomes))
     if progress is not None:
         progress(1.0, "Drawing the figure")
-    label = made[0].target
+    label = request.name_of(made[0])
     figure = comparison_figure(request.image, made, title=request.title or f"Explaining {label}")
     path = save_png(figure, _figure_file(key))
     return PanelView(
         outcomes=tuple(outcomes),
-        gallery=[(overlay(request.image, exp), caption(exp)) for exp in made],
+        gallery=[(gallery_picture(request.image, exp), caption(exp, request.name_of(exp)))
+                 for exp in made],
         rows=table_rows(outcomes), status=status_line(outcomes, request),
         figure_path=path,
     )

@@ -292,8 +292,8 @@ def build() -> list:
 
     def refresh(picked):
         available = gradcam_reasons()
-        picker, note = panel.availability(available, picked)
-        return picker, note, gr.Dropdown(info=target_info(not available))
+        picker, note, legend = panel.availability(available, picked)
+        return picker, note, legend, gr.Dropdown(info=target_info(not available))
 
     panel.wire([post, photo, mirror], explain_request)
     # Either photo, or the mirror rule, changing voids every result derived from them.
@@ -301,4 +301,5 @@ def build() -> list:
     panel.clear_on(changes)
     clear_on_change(changes, [post, photo, mirror], comparison_outputs, cleared,
                     COMPARISON_SCOPE)
-    return [(refresh, [panel.picker], [panel.picker, panel.unavailable_note, panel.target])]
+    return [(refresh, [panel.picker],
+             [panel.picker, panel.unavailable_note, panel.legend, panel.target])]

@@ -46,6 +46,22 @@ CARD_CSS = f"""
 """
 
 
+APP_CSS = """
+/* Explanation galleries. A caption names the method, the number and the verdict; Gradio draws
+   it as a one-line label over the picture's corner, cut to "not faithful: does not beat th..."
+   and covering the colour scale under the map. Here the caption is a line of its own under
+   the picture, wrapped, at full strength, and the picture shrinks to make room. */
+.explain-panel .thumbnail-item { display: flex; flex-direction: column; }
+.explain-panel .thumbnail-item img { flex: 1 1 0; min-height: 0; width: 100%;
+  object-fit: contain; }
+.explain-panel .thumbnail-item .caption-label { position: static; flex: 0 0 auto;
+  max-width: none; white-space: normal; overflow: visible; opacity: 1; line-height: 1.3;
+  border: none; border-top: 1px solid var(--border-color-primary); border-radius: 0; }
+"""
+"""The app's page-wide CSS (`app.py` passes it to `launch`); per-component CSS stays with its
+component, as CARD_CSS does."""
+
+
 def inline_code(text: str) -> str:
     """Escape `text`, showing `command` spans as code (notes name commands that way)."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))

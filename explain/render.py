@@ -126,6 +126,17 @@ def _check_heatmap(heatmap, size: tuple[int, int], signed: bool) -> np.ndarray:
     return np.clip(heatmap, low, 1.0)
 
 
+def muted(image: np.ndarray) -> np.ndarray:
+    """The photo in grey (Rec. 601 luma), as a backdrop for a map.
+
+    Red and blue read as the photo's own colours on a warm photo (a red cup on brown wood)
+    and orange-to-yellow as its highlights; on grey every colour of a map is the map's."""
+    image = _check_image(image)
+    luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
 def overlay_map(image: np.ndarray, heatmap: np.ndarray, signed: bool,
                 alpha: float = 0.5) -> np.ndarray:
     """Colour a heat map over a photo, letting the photo show where the map is near zero.
@@ -162,13 +173,15 @@ def overlay_map(image: np.ndarray, heatmap: np.ndarray, signed: bool,
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, exp: Explanation, alpha: float = 0.5) -> np.ndarray:
+def overlay(image: np.ndarray, exp: Explanation, alpha: float = 0.5,
+            grey: bool = False) -> np.ndarray:
     """`overlay_map` for an Explanation: its heatmap, coloured by whether it is signed.
 
     Args:
         image: uint8 H x W x 3, the image the explanation was made for.
         exp: the explanation; its heatmap must have the image's height and width.
         alpha: opacity of the colour where |value| is 1, in [0, 1].
+        grey: draw on the photo in grey (`muted`), so the map's colours are the only ones.
 
     Returns:
         A new uint8 H x W x 3 image.
@@ -178,7 +191,43 @@ def overlay(image: np.ndarray, exp: Explanation, alpha: float = 0.5) -> np.ndarr
     """
     if not isinstance(exp, Explanation):
         raise ValueError(f"exp must be an Explanation, got {type(exp).__name__}.")
-    return overlay_map(image, exp.heatmap, exp.signed, alpha)
+    return overlay_map(muted(image) if grey else image, exp.heatmap, exp.signed, alpha)
+
+
+SCALE_WORDS = {True: ("lowers the score", "raises the score"),
+               False: ("unimportant", "most important")}
+"""The words at the two ends of each colour scale (signed maps are centred at 0)."""
+
+
+def colour_bar_strip(width: int, signed: bool) -> np.ndarray:
+    """A colour scale to put under a map: the colour map's gradient across the width, with
+    the words for its two ends (`SCALE_WORDS`) under it. uint8 h x width x 3, on white."""
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw, ImageFont
+
+    width = int(width)
+    font_size = max(10, round(width / 34))
+    bar_height = max(5, round(font_size * 0.6))
+    gap = max(2, font_size // 4)
+    height = gap + bar_height + gap + font_size + gap
+    cmap = colormaps[SIGNED_CMAP if signed else UNSIGNED_CMAP]
+    ramp = (cmap(np.linspace(0.0, 1.0, width))[:, :3] * 255).round().astype(np.uint8)
+    strip = Image.new("RGB", (width, height), (255, 255, 255))
+    strip.paste(Image.fromarray(np.repeat(ramp[None], bar_height, axis=0)), (0, gap))
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=font_size)
+    low, high = SCALE_WORDS[bool(signed)]
+    top = gap + bar_height + gap
+    draw.text((2, top), low, fill=(60, 60, 66), font=font)
+    draw.text((width - 2, top), high, fill=(60, 60, 66), font=font, anchor="ra")
+    return np.asarray(strip)
+
+
+def gallery_picture(image: np.ndarray, exp: Explanation, alpha: float = 0.5) -> np.ndarray:
+    """A map as an app shows it on its own: on the photo in grey, with its colour scale under
+    it (a gallery has no room for a separate colour bar)."""
+    picture = overlay(image, exp, alpha, grey=True)
+    return np.concatenate([picture, colour_bar_strip(picture.shape[1], exp.signed)], axis=0)
 
 
 # === The side-by-side figure ===
@@ -215,7 +264,8 @@ def comparison_figure(image: np.ndarray, explanations: Sequence[Explanation],
         ValueError: see `overlay`.
     """
     image = _check_image(image)
-    overlays = [overlay(image, exp, alpha) for exp in explanations]
+    # On the photo in grey: the first panel shows its colours, the others only the maps'.
+    overlays = [overlay(image, exp, alpha, grey=True) for exp in explanations]
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize

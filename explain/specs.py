@@ -19,6 +19,8 @@ class MethodSpec:
             chosen with `python -m benchmarks.explain` to stay under 10 s on 2 cores.
         min_budget: the fewest evaluations that make sense.
         needs_gradients: it works only on a KerasModel.
+        signed: its maps are signed (what raised and what lowered the score), not only how
+            much each region mattered.
     """
 
     name: str
@@ -27,6 +29,7 @@ class MethodSpec:
     default_budget: int
     min_budget: int
     needs_gradients: bool
+    signed: bool = False
 
     @property
     def installed(self) -> bool:
@@ -38,8 +41,10 @@ SPECS = {
     "cam": MethodSpec("cam", "explain.cam:CAM", None, 1, 1, True),
     # Below about 10 samples a fit over dozens of segments is noise. 200 samples over the
     # default ~150 SLIC segments found a region as well as 300 did (README), in ~6 s on CLIP.
-    "lime": MethodSpec("lime", "explain.lime_explainer:LIMEExplainer", "lime", 200, 10, False),
-    "shap": MethodSpec("shap", "explain.shap_explainer:SHAPExplainer", "shap", 200, 10, False),
+    "lime": MethodSpec("lime", "explain.lime_explainer:LIMEExplainer", "lime", 200, 10, False,
+                       signed=True),
+    "shap": MethodSpec("shap", "explain.shap_explainer:SHAPExplainer", "shap", 200, 10, False,
+                       signed=True),
 }
 
 

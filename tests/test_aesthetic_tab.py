@@ -112,8 +112,10 @@ def test_the_panel_explains_quality_through_the_api(client):
     status, gallery, table, png = client.predict(
         handle_file(str(PHOTO)), ["lime"], "quality", 0, 10, 10, api_name="/aesthetic_explain",
     )
-    assert status.startswith("Explained **quality** = ") and " with LIME." in status
+    # Named as the target picker names it, not by the output's terse name.
+    assert status.startswith("Explained **technical quality** = ") and " with LIME." in status
     assert len(gallery) == 1 and table["data"][0][0] == "LIME"
+    assert gallery[0]["caption"].startswith("LIME · technical quality = ")
     assert table["data"][0][9] == 10  # the budget typed in Advanced reached LIME
 
 
@@ -227,7 +229,31 @@ def test_the_chart_marks_what_the_surrogate_cannot_measure():
     (ax,) = figure.axes
     texts = [text.get_text() for text in ax.texts]
     assert texts == ["-0.50", "not measured"]
-    assert "40%" in ax.get_xlabel()
+    assert "40%" in figure.get_supxlabel().replace("\n", " ")
+
+
+def _drawn_boxes(figure):
+    """The boxes, in display pixels, of what a drawn figure shows: each axes with everything
+    it draws (title, tick labels, texts) and each figure-level text."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = [("axes", ax.get_tightbbox(renderer)) for ax in figure.axes]
+    return boxes + [(text.get_text(), text.get_window_extent(renderer))
+                    for text in figure.texts if text.get_text().strip()]
+
+
+def test_no_text_of_the_chart_is_cut_off_even_with_long_labels():
+    # Long hints push the axes to the right; the caption under them once ran off the figure.
+    contributions = [("horizon tilt", -0.4, "tilted by 7 degrees, straighten it in any editor"),
+                     ("colourfulness", 0.3, "quite colourful, with a strong warm colour cast"),
+                     ("exposure", 0.1, "well exposed")]
+    figure = aesthetic_drawing.contribution_chart(contributions, fit_r2=0.39)
+    boxes = _drawn_boxes(figure)
+    width, height = figure.canvas.get_width_height()
+    for text, box in boxes:
+        assert box.x0 >= -1 and box.x1 <= width + 1, f"{text!r} leaves the figure sideways"
+        assert box.y0 >= -1 and box.y1 <= height + 1, f"{text!r} leaves the figure"
+    assert any("They account for 39%" in text.replace("\n", " ") for text, _ in boxes)
 
 
 def test_the_chart_draws_nine_real_contributions():

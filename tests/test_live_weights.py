@@ -103,7 +103,7 @@ def test_api_clients_get_content_once_clip_arrives(empty_weights_dir, tiny_weigh
                                                 target_is_directory=True)
         aesthetic._adapters.clear()
         status, gallery, _, _ = explain_content()
-        assert status.startswith("Explained **content** = ") and len(gallery) == 1
+        assert status.startswith("Explained **content aesthetics** = ") and len(gallery) == 1
         _, numbers, _, _ = client.predict(handle_file(photo), api_name="/aesthetic")
         assert numbers["content_source"] == "zero-shot"
     aesthetic._adapters.clear()

@@ -184,6 +184,27 @@ def test_the_tab_says_what_grad_cam_needs_when_clip_is_missing():
     assert len(notes) == 1 and "python -m weights pull clip" in notes[0]
 
 
+def _legend_of_a_built_pose_tab() -> str:
+    with gr.Blocks() as demo:
+        pose_tab.build()
+    (text,) = [block.value for block in demo.blocks.values()
+               if getattr(block, "elem_id", None) == "pose-explain-legend"]
+    return text
+
+
+def test_offline_the_legend_speaks_of_red_and_blue_only():
+    # Without CLIP, Pose offers LIME and SHAP: signed maps, and no yellow to speak of.
+    text = _legend_of_a_built_pose_tab()
+    assert "LIME and SHAP maps are *signed*: red raised the score" in text
+    assert "yellow" not in text and "Grad-CAM" not in text
+
+
+def test_with_clip_the_legend_adds_grad_cams_scale(tiny_clip):
+    text = _legend_of_a_built_pose_tab()
+    assert "Grad-CAM maps show how much each part mattered: bright yellow" in text
+    assert "LIME and SHAP maps are *signed*" in text
+
+
 # === Verdict wording ===
 
 

@@ -13,6 +13,8 @@ from explain.render import (
     faithfulness_rows,
     figure_png,
     format_score,
+    gallery_picture,
+    muted,
     overlay,
     overlay_map,
     save_png,
@@ -143,6 +145,69 @@ def test_unsigned_maps_use_a_sequential_map_hot_at_the_top():
     assert red > 200 and green > 200 and blue < 200  # inferno's top is pale yellow
 
 
+# === Maps a person can read on any photo ===
+
+
+def test_muted_photos_are_grey_with_the_photos_brightness():
+    grey = muted(PHOTO)
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    expected = np.rint(PHOTO @ np.array([0.299, 0.587, 0.114])).astype(int)
+    assert np.abs(grey[..., 0].astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "astronaut", "retina"])
+def test_a_signed_map_stands_out_more_on_the_grey_photo_than_on_a_warm_one(name):
+    """Red marks on a warm photo read as the photo's own reds: how much redder (red minus
+    blue) the marked half is than the rest is the map's visibility."""
+    from skimage import data
+
+    photo = getattr(data, name)()
+    assert photo[..., 0].mean() - photo[..., 2].mean() > 40  # a warm photo: red over blue
+    height, width = photo.shape[:2]
+    heatmap = np.zeros((height, width), np.float32)
+    heatmap[:, : width // 2] = 0.6
+    exp = Explanation(method="lime", target="score", target_index=0, heatmap=heatmap,
+                      signed=True, faithfulness=None, meta={})
+
+    def visibility(picture):
+        redness = picture[..., 0].astype(float) - picture[..., 2]
+        return redness[:, : width // 2].mean() - redness[:, width // 2:].mean()
+
+    # Measured against what the photo itself already shows on each side.
+    on_colour = visibility(overlay(photo, exp)) - visibility(photo)
+    on_grey = visibility(overlay(photo, exp, grey=True))
+    assert on_grey > on_colour
+    # The grey photo is neutral: the unmarked half carries no colour at all.
+    assert np.ptp(overlay(photo, exp, grey=True)[:, width // 2:], axis=-1).max() == 0
+
+
+@pytest.mark.parametrize("signed, low, high", [(True, "blue", "red"), (False, "dark", "yellow")])
+def test_a_gallery_picture_carries_its_colour_scale(signed, low, high):
+    exp = explanation(signed=signed, heatmap=left_half(-0.5 if signed else 0.5))
+    picture = gallery_picture(PHOTO, exp)
+    np.testing.assert_array_equal(picture[:HEIGHT], overlay(PHOTO, exp, grey=True))
+    strip = picture[HEIGHT:].astype(int)
+    assert strip.shape[1] == WIDTH and strip.shape[0] >= 10
+    # The gradient's row: its ends are the colour map's ends.
+    row = next(r for r in strip if np.ptp(r[:, 0]) > 50)
+    left, right = row[0], row[-1]
+    if signed:
+        assert left[2] > left[0] + 50 and right[0] > right[2] + 50  # blue ... red
+    else:
+        assert left.sum() < 60 and right[0] > 200 and right[1] > 200  # black ... yellow
+
+
+def test_the_scale_names_its_ends_in_words_a_person_can_read():
+    from explain.render import SCALE_WORDS, colour_bar_strip
+
+    assert SCALE_WORDS[True] == ("lowers the score", "raises the score")
+    strip = colour_bar_strip(512, signed=True).astype(int)
+    text = strip[strip.shape[0] // 2 + 2:]  # under the gradient
+    dark = text.sum(axis=-1) < 400
+    # Words at both ends, nothing in the middle of a 512-pixel strip.
+    assert dark[:, :100].any() and dark[:, -100:].any() and not dark[:, 230:280].any()
+
+
 # === The side-by-side figure ===
 
 
@@ -154,7 +219,8 @@ def test_comparison_figure_shows_the_photo_then_one_overlay_per_explanation():
     image_axes = [ax for ax in fig.axes if ax.images]
     assert len(image_axes) == 1 + len(exps)
     np.testing.assert_array_equal(image_axes[0].images[0].get_array(), PHOTO)
-    np.testing.assert_array_equal(image_axes[2].images[0].get_array(), overlay(PHOTO, exps[1]))
+    np.testing.assert_array_equal(image_axes[2].images[0].get_array(),
+                                  overlay(PHOTO, exps[1], grey=True))
 
     titles = [ax.get_title() for ax in image_axes]
     assert titles[0] == "Photo"

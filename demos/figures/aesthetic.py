@@ -6,6 +6,7 @@ the figure gets its own Agg canvas (no pyplot state), which is safe from Gradio'
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Collection, Sequence
 
 __all__ = ["GREEN", "RED", "TITLE", "contribution_chart", "warm_up"]
@@ -65,11 +66,14 @@ def contribution_chart(contributions: Sequence[tuple[str, float, str]], width: f
                 va="center", ha="left" if value >= 0 else "right", fontsize=8,
                 color="#333338")
     ax.axvline(0, color="#555560", linewidth=1)
-    label = "Score points against a typical reference photo (green raises, red lowers)"
+    caption = "Score points against a typical reference photo (green raises, red lowers)."
     if fit_r2 is not None:
-        label += (f"\nThey account for {max(fit_r2, 0.0):.0%} of how the score changes when a "
-                  "reference photo is spoiled")
-    ax.set_xlabel(label, fontsize=8)
+        caption += (f" They account for {max(fit_r2, 0.0):.0%} of how the score changes when a "
+                    "reference photo is spoiled.")
+    # Under the whole figure, not the axes: long attribute labels push the axes right, and an
+    # axis label centred under them ran off the figure's right edge. Wrapped to the figure's
+    # width (about 15 characters an inch at 8 points), and laid out by the constrained layout.
+    fig.supxlabel("\n".join(textwrap.wrap(caption, int(width * 15))), fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", alpha=0.25)
     ax.set_axisbelow(True)
