@@ -446,7 +446,15 @@ class ExplanationPanel:
                 if stale():  # the page moved on: its outputs are already cleared
                     return skipped(len(self.outputs))
                 raise
-            return skipped(len(self.outputs)) if stale() else shown
+            if stale():
+                return skipped(len(self.outputs))
+            picked = shown[-1] if self.target_choices is not None else None
+            if picked and picked.get("value") is not None and picked["value"] != raw["target"]:
+                # The run explained another target than the picker showed (the top style, or
+                # the background when there is no pose); the picker follows it, and that
+                # change must not clear the maps that explain it.
+                LEDGER.record(session, self.scope, [*source_values, picked["value"]])
+            return shown
 
         def explained(source_values, raw, progress, stale) -> tuple:
             # The panel's own settings are checked before make_request loads anything.

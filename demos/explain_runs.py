@@ -285,21 +285,22 @@ def _normalised(value: float | None) -> str:
     return "n/a" if value is None else format_score(value, 2)
 
 
-def table_row(exp: Explanation) -> list:
-    """One explanation's row (TABLE_HEADERS): rounded for reading."""
+def table_row(exp: Explanation, name: str | None = None) -> list:
+    """One explanation's row (TABLE_HEADERS): rounded for reading; `name` names what it
+    explains (else its target)."""
     seconds = exp.meta.get("seconds")
     common_end = [None if seconds is None else round(float(seconds), 2),
                   exp.meta.get("evaluations")]
     scores = exp.faithfulness
     if scores is None:
-        return [method_name(exp.method), str(exp.target), None, None, None, None, None,
+        return [method_name(exp.method), name or str(exp.target), None, None, None, None, None,
                 "not measured", *common_end]
     normalised = (f"{_normalised(scores.normalise_deletion(scores.compared_deletion_auc))} / "
                   f"{_normalised(scores.normalise_insertion(scores.compared_insertion_auc))}; "
                   f"{_normalised(scores.random_deletion_auc_normalised)} / "
                   f"{_normalised(scores.random_insertion_auc_normalised)}")
     return [
-        method_name(exp.method), _quantity(exp),
+        method_name(exp.method), _quantity(exp, name=name),
         float(format_score(scores.compared_deletion_auc, 4)),
         float(format_score(scores.compared_insertion_auc, 4)),
         _with_spread(scores.random_deletion_auc, scores.random_deletion_spread),
@@ -308,9 +309,12 @@ def table_row(exp: Explanation) -> list:
     ]
 
 
-def table_rows(outcomes: Sequence[MethodOutcome]) -> list[list]:
-    """The panel's table: one row per method; a failed method with its reason."""
-    return [table_row(o.explanation) if o.explanation is not None else
+def table_rows(outcomes: Sequence[MethodOutcome],
+               request: ExplainRequest | None = None) -> list[list]:
+    """The panel's table: one row per method; a failed method with its reason. `request`
+    names what each map explains (`ExplainRequest.name_of`)."""
+    return [table_row(o.explanation, request.name_of(o.explanation) if request else None)
+            if o.explanation is not None else
             [method_name(o.method), None, None, None, None, None, None,
              f"failed: {o.error}", None, None]
             for o in outcomes]
@@ -465,7 +469,7 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
         outcomes=tuple(outcomes),
         gallery=[(gallery_picture(request.image, exp), caption(exp, request.name_of(exp)))
                  for exp in made],
-        rows=table_rows(outcomes), status=status_line(outcomes, request),
+        rows=table_rows(outcomes, request), status=status_line(outcomes, request),
         figure_path=path,
     )
 

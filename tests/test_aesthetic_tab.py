@@ -116,6 +116,7 @@ def test_the_panel_explains_quality_through_the_api(client):
     assert status.startswith("Explained **technical quality** = ") and " with LIME." in status
     assert len(gallery) == 1 and table["data"][0][0] == "LIME"
     assert gallery[0]["caption"].startswith("LIME · technical quality = ")
+    assert table["data"][0][1].startswith("technical quality = ")
     assert table["data"][0][9] == 10  # the budget typed in Advanced reached LIME
 
 

@@ -145,12 +145,54 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
     expect(page.locator("#aesthetic-verdict")).to_contain_text("python -m weights pull clip")
     expect(page.locator("#aesthetic-chart img")).to_have_count(1, timeout=20_000)
     expect(page.locator("#aesthetic-attributes")).to_contain_text("sharpness")
+    # Every method, at small budgets: signed and unsigned maps side by side.
+    for name in ("LIME", "SHAP"):
+        page.locator("#aesthetic-explain-methods label", has_text=name).click()
+    page.locator("#aesthetic-explain .label-wrap", has_text="Advanced").click()
+    for name in ("lime", "shap"):
+        page.locator(f"#aesthetic-explain-budget-{name} input").fill("40")
     page.locator("#aesthetic-explain-run").click()
-    expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(timeout=90_000)
+    gallery = page.locator("#aesthetic-explain-gallery")
+    expect(gallery.locator("img")).to_have_count(3, timeout=180_000)
     expect(page.locator("#aesthetic-explain-table")).to_contain_text("Grad-CAM")
+    expect(page.locator("#aesthetic-explain-status")).to_contain_text(
+        "Explained technical quality = ")
+    # Each caption is shown whole, on a line of its own under its map, not cut to "...".
+    for caption in gallery.locator(".caption-label").all():
+        layout = caption.evaluate("""e => ({whole: e.scrollWidth <= e.clientWidth + 1,
+            position: getComputedStyle(e).position, text: e.innerText})""")
+        assert layout["whole"] and layout["position"] == "static", layout
+        assert "random maps" in layout["text"]
+    page.locator("#aesthetic-explain .label-wrap", has_text="Advanced").click()
     out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
     out_dir.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out_dir / "aesthetic-tab.png"), full_page=True)
+
+
+def test_pose_with_no_person_explains_the_background_by_default(page, tmp_path_factory):
+    """The "No person in your photo" pair, compared, then explained with the panel's default
+    target (pose similarity): the background is explained instead, the status says why, and
+    the picker follows; the legend speaks only of the maps Pose offers here (no yellow)."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Pose").click()
+    pairs = page.locator("#pose-examples")
+    show_example(page, pairs, "No person in your photo", "#pose-photo-b", "coffee")
+    page.locator("#pose-compare").click()
+    expect(page.locator("#pose-verdict")).to_contain_text("No person found", timeout=60_000)
+    page.locator("#pose-explain-run").click()
+    status = page.locator("#pose-explain-status")
+    expect(status).to_contain_text("There is no pose to compare", timeout=180_000)
+    expect(status).to_contain_text("Explained background similarity = ")
+    expect(page.locator("#pose-explain-gallery img").first).to_be_visible()
+    expect(page.locator("#pose-explain-target input")).to_have_value("background similarity",
+                                                                     timeout=10_000)
+    legend = page.locator("#pose-explain-legend")
+    expect(legend).to_contain_text("red raised the score")
+    expect(legend).not_to_contain_text("yellow")
+    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out_dir / "pose-no-person.png"), full_page=True)
 
 
 def show_example(page, examples, label: str, photo: str, file_stem: str) -> None:
