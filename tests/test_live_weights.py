@@ -69,19 +69,21 @@ def test_clip_pulled_while_running_enables_content_and_grad_cam(empty_weights_di
     with gr.Blocks():
         refreshers = pose_tab.build()
     (refresh, _, _), = refreshers
-    picker, note, _ = refresh(["lime"])
+    picker, note, legend, _ = refresh(["lime"])
     assert [value for _, value in picker.choices] == ["gradcam", "lime", "shap"]
     assert picker.value == ["lime"]  # the user's tick is kept
     assert note.visible is False
+    assert "Grad-CAM maps show how much each part mattered" in legend.value
 
 
 def test_refreshing_before_the_weights_arrive_keeps_grad_cam_out(empty_weights_dir):
     with gr.Blocks():
         (refresh, _, _), = pose_tab.build()
-    picker, note, _ = refresh(["gradcam", "lime"])
+    picker, note, legend, _ = refresh(["gradcam", "lime"])
     assert [value for _, value in picker.choices] == ["lime", "shap"]
     assert picker.value == ["lime"]
     assert note.visible is True and "python -m weights pull clip" in note.value
+    assert "yellow" not in legend.value
 
 
 def test_api_clients_get_content_once_clip_arrives(empty_weights_dir, tiny_weights_root):
