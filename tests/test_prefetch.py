@@ -103,6 +103,10 @@ def test_a_download_shows_its_progress_everywhere_then_arrives(stepped):
         prefetch.missing_advice("clip")
     assert share in rating.clip_missing_note() and "pull clip" not in rating.clip_missing_note()
     assert share in pose_tab.gradcam_missing()
+    from models.style.classify import StyleUnavailable
+
+    assert ("Style needs the CLIP weights, and CLIP ViT-B/32 image-text model is on its way "
+            "(downloading: " + share) in StyleUnavailable().summary
     clip_row = next(row for row in models_tab.table_rows() if row[0] == "clip")
     assert clip_row[1].startswith("arriving: downloading: " + share)
     assert models_tab.downloading() and "downloading in the background" in \

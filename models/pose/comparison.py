@@ -519,7 +519,7 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
 
         arriving = waiting_note("clip")
         notes.append("Backgrounds compared by colour, texture and layout ("
-                     + (f"CLIP joins them when it arrives: {arriving[0].lower()}{arriving[1:]}"
+                     + (f"CLIP joins them when it arrives: {arriving}"
                         if arriving else "CLIP weights absent") + ").")
     notes.append("Same place." if background.similarity >= BACKGROUND_THRESHOLD
                  else "Different place.")

@@ -39,8 +39,9 @@ class StyleUnavailable(RuntimeError):
 
         arriving = waiting_note("clip")
         if arriving:
-            self.summary = (f"Style needs the CLIP weights, and {arriving[0].lower()}"
-                            f"{arriving[1:]}: try again once it has arrived.")
+            # The note starts with the model's name ("CLIP ViT-B/32 ..."), kept as it is.
+            self.summary = (f"Style needs the CLIP weights, and {arriving}: try again once it "
+                            "has arrived.")
         else:
             self.summary = ("Style needs the CLIP weights (python -m weights pull clip) or a "
                             f"trained classifier ({TRAIN_COMMAND}); neither is on this "
