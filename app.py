@@ -27,7 +27,7 @@ QUEUE_MAX_SIZE = 32  # beyond this, new requests are refused at once instead of 
 
 log = logging.getLogger("instavis")
 
-SERVING_WEIGHTS = ("clip", "aesthetic_head", "style_vgg16", "style_head")
+SERVING_WEIGHTS = ("clip", "aesthetic_head", "style_vgg16", "style_head", "tags_head")
 """The Hub artifacts the tabs load while serving (not the training backbones). On a connected
 machine the missing ones are downloaded in the background once the server answers
 (`weights.prefetch`); a name the manifest does not list yet (a head nobody published) is skipped."""

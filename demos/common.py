@@ -149,6 +149,12 @@ class CheckboxGroupInput(_Unchecked, gr.CheckboxGroup):
     _widget = gr.CheckboxGroup
 
 
+class SliderInput(_Unchecked, gr.Slider):
+    """gr.Slider whose value reaches the handler unchecked (out of range, a string); see above."""
+
+    _widget = gr.Slider
+
+
 class TextInput(_Unchecked, gr.Textbox):
     """gr.Textbox whose value reaches the handler unchecked (a number, a list); see above."""
 

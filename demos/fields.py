@@ -98,6 +98,29 @@ class WholeNumber:
 
 
 @dataclass(frozen=True)
+class NumberBetween:
+    """A finite number in [low, high]; None means `default`. Booleans and strings such as
+    "0.5" are refused."""
+
+    name: str
+    low: float
+    high: float
+    default: float | None = None
+
+    @property
+    def accepts(self) -> str:
+        return f"a number from {self.low:g} to {self.high:g}"
+
+    def check(self, value: Any) -> float | None:
+        if value is None:
+            return self.default
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(float(value)) or not self.low <= float(value) <= self.high):
+            raise InvalidField(self.name, value, self.accepts)
+        return float(value)
+
+
+@dataclass(frozen=True)
 class Flag:
     """True or false, and nothing that merely looks like it ("yes", 1, None)."""
 

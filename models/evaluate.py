@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "quality": "models.aesthetic.evaluate_quality",  # the shipped quality CNN, held-out photos
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
+    "tags": "models.tags.evaluate",  # a tag head's test split again, a row in results.csv
 }
 """Task name -> module in its task package."""
 

@@ -30,6 +30,7 @@ TASKS: dict[str, str] = {
     "aesthetic_head": "models.aesthetic.train_head",  # content head on CLIP embeddings
     "style": "models.style.train",  # evaranks: VGG16-GAP with CAM, or a head on CLIP
     "style_temperature": "models.style.calibrate",  # zero-shot's temperature, fitted on photos
+    "tags": "models.tags.train",  # Social Image Description: MLP head on cached embeddings
 }
 """Task name -> module in its task package."""
 

@@ -1,10 +1,10 @@
-"""The database layer: the Style leaderboard now, the Tags gallery next.
+"""The database layer: the Style leaderboard and the Tags gallery.
 
 SQLAlchemy 2 over SQLite (a file, by default) or PostgreSQL, with Alembic migrations that run
 when a database is opened. Plain functions, no Gradio; this package imports nothing else of
-InstaVis. `store.leaderboard` holds the leaderboard's functions; the modules below it
-(`database`, `migrate`, `entries`, `thumbnails`, `tokens`, `validation`) are the machinery a
-second table reuses.
+InstaVis. `store.leaderboard` holds the leaderboard's functions and `store.gallery` the
+gallery's; the modules below them (`database`, `migrate`, `entries`, `thumbnails`, `tokens`,
+`validation`) are the machinery both share.
 """
 
 from store.database import Database, default_database, open_database, reset_default
@@ -16,10 +16,11 @@ from store.errors import (
     Refused,
     WrongToken,
 )
+from store.gallery import GalleryEntry, GalleryPage, GalleryThumb, PostedPhoto
 from store.leaderboard import LeaderboardEntry, SharedEntry, StyleCount
 
 __all__ = [
-    "BadSetting", "Database", "InvalidEntry", "LeaderboardEntry", "NoSuchEntry", "RateLimited",
-    "Refused", "SharedEntry", "StyleCount", "WrongToken", "default_database", "open_database",
-    "reset_default",
+    "BadSetting", "Database", "GalleryEntry", "GalleryPage", "GalleryThumb", "InvalidEntry",
+    "LeaderboardEntry", "NoSuchEntry", "PostedPhoto", "RateLimited", "Refused", "SharedEntry",
+    "StyleCount", "WrongToken", "default_database", "open_database", "reset_default",
 ]

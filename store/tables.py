@@ -2,9 +2,9 @@
 
 The schema itself is made by the Alembic migrations in `store/migrations/versions/`, never by
 `create_all`; these classes must describe what the migrations build (a test compares the two).
-The Tags gallery's table joins this module; every table that takes public posts carries the
-same four bookkeeping columns as `StyleShare` (id, created_at, delete_token_hash,
-client_key_hash), so `store.entries` can delete and rate-limit any of them.
+Every table that takes public posts (`StyleShare`, `GalleryPhoto`) carries the same four
+bookkeeping columns (id, created_at, delete_token_hash, client_key_hash), so `store.entries` can
+delete and rate-limit any of them. `GalleryTag` hangs off `GalleryPhoto` and goes with it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     TypeDecorator,
 )
@@ -37,6 +39,7 @@ NAMING_CONVENTION = {
 NICKNAME_MAX_CHARS = 32
 NAME_MAX_CHARS = 64
 HASH_HEX_CHARS = 64
+TAG_MAX_CHARS = 32
 
 
 class Base(DeclarativeBase):
@@ -109,4 +112,56 @@ class StyleShare(Base):
         Index("ix_style_shares_leaderboard", "label_set", "style", probability.desc(), "id"),
         # The rate limit counts one client's rows of the last minute.
         Index("ix_style_shares_client_created", "client_key_hash", "created_at"),
+    )
+
+
+class GalleryPhoto(Base):
+    """One photo posted to the Tags tab's gallery, re-encoded by the store (no metadata)."""
+
+    __tablename__ = "gallery_photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The stored image's size in pixels, at most 1024 a side.
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    # sha256 of the delete token, hex; the token itself is shown once and never stored.
+    delete_token_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
+    # HMAC-SHA256 of the client's address (or session), hex; only the rate limit reads it.
+    client_key_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
+    # The grid's JPEG, a few kilobytes. The two images come last: SQLite reads a row's columns
+    # in order, so every column before them is read without walking a blob's overflow pages.
+    thumbnail: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # The photo as re-encoded JPEG, at most 1024 px a side; read only when one photo is shown.
+    image: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("width >= 1 AND height >= 1", name="size_positive"),
+        # The gallery's page order (newest first: read backwards); an unfiltered page reads
+        # this index and then only the photos on the page.
+        Index("ix_gallery_photos_newest", "created_at", "id"),
+        # The rate limit counts one client's rows of the last minute.
+        Index("ix_gallery_photos_client_created", "client_key_hash", "created_at"),
+    )
+
+
+class GalleryTag(Base):
+    """One tag of one gallery photo. Deleting the photo deletes its tags (ON DELETE CASCADE).
+
+    The primary key leads with the tag, so finding the photos with a tag is a range scan of
+    the key alone; the index on photo_id reads one photo's tags (and serves the cascade). On
+    SQLite the table is WITHOUT ROWID: the key is the table, so neither lookup needs a second
+    b-tree and each row is stored once instead of twice.
+    """
+
+    __tablename__ = "gallery_tags"
+
+    tag: Mapped[str] = mapped_column(String(TAG_MAX_CHARS), nullable=False)
+    photo_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("gallery_photos.id", ondelete="CASCADE"), nullable=False)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("tag", "photo_id"),
+        Index("ix_gallery_tags_photo_id", "photo_id"),
+        {"sqlite_with_rowid": False},
     )

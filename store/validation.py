@@ -104,3 +104,15 @@ def check_whole(field: str, value: object, low: int, high: int) -> int:
             low <= int(value) <= high):
         raise InvalidEntry(field, value, f"a whole number from {low} to {high}")
     return int(value)
+
+
+CLIENT_MAX_CHARS = 256
+"""A client key is an address or a session id; anything longer is not one."""
+
+
+def check_client(value: object) -> str:
+    """The poster's address or session id, for the rate limit: 1 to 256 characters."""
+    if not isinstance(value, str) or not value or len(value) > CLIENT_MAX_CHARS:
+        raise InvalidEntry("client", value, f"the client's address or session id, 1 to "
+                           f"{CLIENT_MAX_CHARS} characters")
+    return value

@@ -41,6 +41,16 @@ PUBLIC = {
     "/style_share": (["photo", "label_set", "labels", "nickname"], ["shared"]),
     "/style_leaderboard": (["style"], ["top_10_of_each_style", "entries_per_style"]),
     "/style_delete": (["entry_id", "token"], ["deleted"]),
+    "/tags": (["photo", "extra_tags", "rule_thresholds", "threshold"],
+              ["tags", "every_tag", "why_each_tag", "result", "tags_to_post"]),
+    "/tags_explain": (
+        ["photo", "extra_tags", "rule_thresholds", "threshold", "methods", "target", "seed",
+         "lime_budget", "shap_budget"],
+        ["status", "explanation_maps", "faithfulness", "download_figure_png"]),
+    "/tags_post": (["photo", "tags"], ["posted"]),
+    "/tags_gallery": (["search", "page"], ["photos", "found"]),
+    "/tags_edit": (["photo_id", "token", "tags"], ["edited"]),
+    "/tags_delete": (["photo_id", "token"], ["deleted"]),
     "/models": (["artifact"], ["result", "artifacts"]),
     "/models_refresh": ([], ["artifacts", "summary"]),
 }
@@ -71,6 +81,13 @@ def valid(endpoint: str) -> dict:
                          "nickname": "ada"},
         "/style_leaderboard": {"style": "all styles"},
         "/style_delete": {"entry_id": 1, "token": "a" * 43},
+        "/tags": {"photo": photo, "extra_tags": "", "rule_thresholds": True, "threshold": 0.5},
+        "/tags_explain": {"photo": photo, "extra_tags": "", "rule_thresholds": True,
+                          "threshold": 0.5, "target": "sky", **panel},
+        "/tags_post": {"photo": photo, "tags": "coffee, food"},
+        "/tags_gallery": {"search": "", "page": 1},
+        "/tags_edit": {"photo_id": 1, "token": "a" * 43, "tags": "food"},
+        "/tags_delete": {"photo_id": 1, "token": "a" * 43},
         "/models": {"artifact": "clip"},
     }[endpoint]
 
@@ -105,6 +122,20 @@ SPOILED = {
                                   123, None]},
     "/style_leaderboard": {"style": ["goth", 5, ["street"]]},
     "/style_delete": {"entry_id": ["abc", -1, 1.5, 0, None], "token": [123, "", None]},
+    "/tags": {"photo": NOT_AN_UPLOAD[:2], "extra_tags": [5, "a<b>", "x" * 33,
+                                                      ",".join(["t"] * 21)],
+              "rule_thresholds": ["yes", 1, None], "threshold": [0, 1.5, "0.5", True, -1]},
+    "/tags_explain": {
+        "photo": ["abc"], "extra_tags": ["<script>"], "rule_thresholds": ["no"],
+        "threshold": [2], "methods": [["cam"], ["lime", "lime"]], "target": [123, "", ["sky"]],
+        "seed": [-1], "lime_budget": [10**9], "shap_budget": ["lots"],
+    },
+    "/tags_post": {"photo": [123], "tags": ["", 5, "<b>bold</b>", "x" * 10_000,
+                                            ",".join(f"t{i}" for i in range(200)),
+                                            "x'); DROP TABLE gallery_tags;--"]},
+    "/tags_gallery": {"search": [5, "<i>"], "page": [0, -1, 1.5, "2", 10**7]},
+    "/tags_edit": {"photo_id": ["abc", 0, None], "token": [123, ""], "tags": ["", "<b>"]},
+    "/tags_delete": {"photo_id": [-1, 2.5], "token": [None, 5]},
     "/models": {"artifact": [5, "nope", None, "mediapipe", ["clip"]]},
 }
 CASES = [pytest.param(endpoint, field, value, id=f"{endpoint[1:]}-{field}={value!r}"[:60])
@@ -158,7 +189,8 @@ def test_the_docs_say_what_each_setting_accepts(client):
 def test_a_refused_value_gets_one_line_naming_the_field(client, endpoint, field, value):
     message = refusal(client, endpoint, **{field: value})
     assert "\n" not in message and "Traceback" not in message
-    assert message.startswith(f"{field}: got "), message
+    # A list's item is named with its index: "tags[3]: got '<b>'; ...".
+    assert re.match(rf"{re.escape(field)}(\[\d+\])?: got ", message), message
     assert "; expected " in message, message
 
 

@@ -55,6 +55,7 @@ def examples() -> dict[str, np.ndarray]:
         "chelsea.jpg": data.chelsea(),
         "flower.jpg": load_sample_image("flower.jpg"),
         "grace_hopper.jpg": grace_hopper(),
+        "rocket.jpg": data.rocket(),
     }
 
 

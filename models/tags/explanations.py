@@ -1,0 +1,135 @@
+"""What the Tags tab's explanation panel explains: any tag's probability, applied or not, on the
+photo that was tagged.
+
+The maps explain exactly the number the tab shows: the source that answered the tag scores the
+same judged copy, and each tag is one output.
+- Grad-CAM: CLIP's patch grid. For zero-shot, a Keras model computing the tag probabilities
+  exactly as `models.tags.tagging` does (vision tower -> unit embedding -> cosines with the
+  prompt and counter-prompt vectors -> logit scale x margin -> sigmoid). For the trained head,
+  the backbone's last feature grid under the head.
+- LIME and SHAP: the same source as a black box.
+There is no CAM: neither source ends in the GAP -> Dense head CAM is defined for.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from models.images import JUDGED_SIDE
+from models.tags.tagging import (
+    ZERO_SHOT,
+    TagResult,
+    describe_head,
+    head_embedder,
+    head_probabilities,
+    trained_head,
+    zero_shot_probabilities,
+    zero_shot_scale,
+)
+from models.tags.vocabulary import Tag
+
+NO_CAM = ("CAM needs a GAP -> Dense head on conv features, which neither CLIP zero-shot nor the "
+          "tag head has; Grad-CAM reads the backbone's feature grid instead.")
+
+_adapters: dict[tuple, object] = {}
+_adapters_lock = threading.Lock()
+_ADAPTERS_KEPT = 4
+
+
+def _kept(key: tuple, build):
+    """The adapter for `key`, built once; a few are kept (each is a small head over the shared
+    backbone, so keeping them costs little, and rebuilding costs a trace)."""
+    with _adapters_lock:
+        if key in _adapters:
+            return _adapters[key]
+    adapter = build()
+    with _adapters_lock:
+        adapter = _adapters.setdefault(key, adapter)
+        while len(_adapters) > _ADAPTERS_KEPT:
+            _adapters.pop(next(iter(_adapters)))
+    return adapter
+
+
+def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
+    """A KerasModel whose outputs are the zero-shot probabilities of `tags`, for Grad-CAM."""
+    import keras
+
+    from explain import KerasModel
+    from models import clip as clip_module
+
+    clip = clip_module.get_clip()
+    scale = zero_shot_scale()
+    key = (id(clip), scale, tuple((t.name, t.prompts, t.counter_prompts) for t in tags))
+
+    def build():
+        prompts = clip.label_embeddings({t.name: t.prompts for t in tags})
+        counters = clip.label_embeddings({t.name: t.counter_prompts for t in tags})
+        cosines = clip.similarity_model(np.concatenate([prompts, counters]))
+        # margin_t = cos(prompts_t) - cos(counters_t), times the logit scale: one fixed Dense.
+        count = len(tags)
+        weights = np.concatenate([np.eye(count), -np.eye(count)]).astype(np.float32) * scale
+        margin = keras.layers.Dense(count, use_bias=False, trainable=False,
+                                    name="scaled_margin")
+        probabilities = keras.layers.Activation("sigmoid", name="tag_probabilities")(
+            margin(cosines.output))
+        margin.set_weights([weights])
+        return KerasModel(keras.Model(cosines.input, probabilities),
+                          preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+                          output_names=[t.name for t in tags], input_box=clip.crop_box,
+                          work_side=JUDGED_SIDE)
+
+    return _kept(key, build)
+
+
+def _tags_of(result: TagResult, source: str) -> tuple[Tag, ...]:
+    """The result's tags answered by `source`, with their prompts, in the vocabulary's order."""
+    return tuple(t for t in result.vocabulary if result.decision(t.name).source == source)
+
+
+def explanation_setup(result: TagResult, target: str):
+    """How to explain tag `target`'s probability in `result`, on the photo that was tagged.
+
+    Returns:
+        An ExplanationSetup with one adapter per method ("gradcam", "cam", "lime", "shap")
+        whose outputs are the tags of the source that answered `target`, or the sentence saying
+        why a method cannot explain it.
+
+    Raises:
+        KeyError: `target` is not one of the result's tags.
+        ValueError: the trained head that answered is no longer on this machine.
+    """
+    from explain import FunctionModel
+    from models.explaining import ExplanationSetup
+
+    source = result.decision(target).source
+    photo = np.ascontiguousarray(result.photo)
+    if source == ZERO_SHOT:
+        tags = _tags_of(result, ZERO_SHOT)
+        names = [t.name for t in tags]
+        black_box = FunctionModel(lambda images: zero_shot_probabilities(list(images), tags),
+                                  names, batch_size=16, work_side=JUDGED_SIDE)
+        return ExplanationSetup(photo, {"gradcam": zero_shot_gradcam_adapter(tags), "cam": NO_CAM,
+                                        "lime": black_box, "shap": black_box})
+    head = trained_head()
+    embedder = None if head is None else head_embedder(head)[0]
+    if head is None or embedder is None or describe_head(head) != source:
+        raise ValueError("The tag head that made this result is no longer on this machine; tag "
+                         "the photo again.")
+    names = list(head.concepts)
+    black_box = FunctionModel(lambda images: head_probabilities(list(images), head, embedder),
+                              names, batch_size=16, work_side=JUDGED_SIDE)
+    return ExplanationSetup(photo, {"gradcam": head_gradcam_adapter(head, embedder),
+                                    "cam": NO_CAM, "lime": black_box, "shap": black_box})
+
+
+def head_gradcam_adapter(head, embedder):
+    """A KerasModel from pixels to the head's probabilities through the backbone, for Grad-CAM;
+    or the sentence saying why there is none for this head."""
+    build = getattr(embedder, "gradcam_adapter", None)
+    if build is None:
+        return (f"Grad-CAM is not available for the {head.backbone} backbone; LIME and SHAP "
+                "explain the tag head as a black box.")
+    return _kept(("head", id(head), id(embedder)),
+                 lambda: build(head.keras_model, list(head.concepts)))
