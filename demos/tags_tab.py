@@ -241,7 +241,7 @@ def gallery_view(search=None, page=1) -> tuple:
     from store import gallery
 
     result = gallery.search(tag_list(search, "search", SEARCH_ACCEPTS), page=PAGE.check(page),
-                            per_page=PER_PAGE)
+                            per_page=PER_PAGE, field="search")
     items = [(_picture(item.thumbnail), f"#{item.id}: " + ", ".join(item.tags))
              for item in result.photos]
     wanted = f" with {html.escape(search.strip())}" if isinstance(search, str) and search.strip() \

@@ -277,7 +277,7 @@ def post(image: bytes | Image.Image | np.ndarray, tags: list[str] | tuple[str, .
 
 
 def search(tags: list[str] | tuple[str, ...] | None = (), *, page: int = 1, per_page: int = 24,
-           database: Database | None = None) -> GalleryPage:
+           database: Database | None = None, field: str = "tags") -> GalleryPage:
     """One page of the gallery, newest first; with tags, only the photos that have all of them.
 
     Args:
@@ -286,11 +286,12 @@ def search(tags: list[str] | tuple[str, ...] | None = (), *, page: int = 1, per_
         page: which page, from 1; past the last one it is empty, with the totals still right.
         per_page: photos a page, 1 to 100.
         database: None for `store.default_database()`.
+        field: how a refusal names `tags` (the caller's own name for them, e.g. "search").
 
     Raises:
         InvalidEntry: a tag, `page` or `per_page` is not acceptable.
     """
-    wanted = normalise_tags(tags if tags is not None else (), minimum=0)
+    wanted = normalise_tags(tags if tags is not None else (), field=field, minimum=0)
     page = check_whole("page", page, 1, MAX_PAGE)
     per_page = check_whole("per_page", per_page, 1, MAX_PER_PAGE)
 

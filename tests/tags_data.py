@@ -23,7 +23,9 @@ backbone can learn it. The other 18 concepts get empty annotation files, as rare
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import io
 import os
 from pathlib import Path
@@ -250,3 +252,46 @@ def tiny_efficientnet_root(root: Path, seed: int = 1) -> Path:
     )
     backbone.save_to_preset(str(root / "efficientnet_b0"))
     return root
+
+
+# === Pointing the loaders at test weights ===
+
+TAGS_HEAD_MANIFEST_ENTRY = '''
+[tags_head]
+title = "Tag head (test)"
+source = "hf://instavis-tests/tags-head"
+revision = "main"
+files = ["tags_head.keras", "tags_head.json"]
+required = ["tags_head.keras", "tags_head.json"]
+format = "keras"
+licence = "CC0-1.0"
+used_by = ["tags"]
+'''
+"""A manifest entry naming a trained tag head, appended to the real manifest by the tests that
+train one into their weights root."""
+
+
+def point_weights_at(patch, root: Path, manifest: Path) -> None:
+    """Make the resolver read `manifest` and find weights under `root`, offline, and forget
+    every loaded CLIP, backbone and head (`patch`: a pytest MonkeyPatch)."""
+    import models.clip as clip
+    import weights.manifest
+    import weights.resolver
+    from models.tags import head as heads
+    from models.tags.embedders import reset_embedders
+
+    patch.setattr(weights.manifest, "MANIFEST_PATH", manifest)
+    patch.setattr(weights.resolver, "MANIFEST_PATH", manifest)
+    patch.setenv("INSTAVIS_WEIGHTS_DIR", str(root))
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    clip.reset_default()
+    reset_embedders()
+    heads.reset_default()
+
+
+def run_main(module: str, argv: list[str]) -> tuple[int, str, str]:
+    """Run `module.main(argv)` (a project command); (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = importlib.import_module(module).main(argv)
+    return code, out.getvalue(), err.getvalue()

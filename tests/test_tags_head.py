@@ -10,10 +10,7 @@ $INSTAVIS_WEIGHTS_DIR, the real embedding cache, and a test manifest naming `tag
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import importlib
-import io
 import json
 import os
 import subprocess
@@ -25,6 +22,8 @@ import pytest
 
 from models.tags import head as heads
 from models.tags import metrics
+from tests.tags_data import TAGS_HEAD_MANIFEST_ENTRY, point_weights_at
+from tests.tags_data import run_main as _main
 
 # === Configurations ===
 
@@ -70,14 +69,6 @@ def test_bad_configuration_names_are_refused_in_one_line(name, words):
         heads.parse_configuration(name)
     message = str(caught.value)
     assert words in message and "\n" not in message, message
-
-
-def _main(module: str, argv: list[str]) -> tuple[int, str, str]:
-    """Run `models.train.main` or `models.evaluate.main`; (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = importlib.import_module(module).main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("flags,words", [
@@ -328,34 +319,8 @@ def test_average_precision_agrees_with_scikit_learn_on_random_rankings_with_ties
 # === The whole chain on a tiny MIRFLICKR-25K, through the real loaders ===
 
 N_PHOTOS = 150
-MANIFEST_ENTRY = '''
-[tags_head]
-title = "Tag head (test)"
-source = "hf://instavis-tests/tags-head"
-revision = "main"
-files = ["tags_head.keras", "tags_head.json"]
-required = ["tags_head.keras", "tags_head.json"]
-format = "keras"
-licence = "CC0-1.0"
-used_by = ["tags"]
-'''
 TRAINING_FLAGS = ["--seed", "0", "--epochs", "100", "--patience", "10", "--batch-size", "32",
                   "--learning-rate", "0.03"]
-
-
-def _point_weights_at(patch, root: Path, manifest: Path) -> None:
-    import models.clip as clip
-    import weights.manifest
-    import weights.resolver
-    from models.tags.embedders import reset_embedders
-
-    patch.setattr(weights.manifest, "MANIFEST_PATH", manifest)
-    patch.setattr(weights.resolver, "MANIFEST_PATH", manifest)
-    patch.setenv("INSTAVIS_WEIGHTS_DIR", str(root))
-    patch.setenv("HF_HUB_OFFLINE", "1")
-    clip.reset_default()
-    reset_embedders()
-    heads.reset_default()
 
 
 @pytest.fixture(scope="module")
@@ -372,19 +337,19 @@ def tags_run(tmp_path_factory, tiny_weights_root):
     root.mkdir()
     (root / "clip").symlink_to(tiny_weights_root / "clip", target_is_directory=True)
     manifest = base / "manifest.toml"
-    manifest.write_text(MANIFEST_PATH.read_text() + MANIFEST_ENTRY)
+    manifest.write_text(MANIFEST_PATH.read_text() + TAGS_HEAD_MANIFEST_ENTRY)
     cache = base / "cache"
     work = base / "work"
     work.mkdir()
     common = ["tags", "--data", str(base / "data"), "--cache", str(cache), *TRAINING_FLAGS]
     outputs = {}
     with pytest.MonkeyPatch.context() as patch:
-        _point_weights_at(patch, root, manifest)
+        point_weights_at(patch, root, manifest)
         patch.chdir(work)
         outputs["0hidden"] = _main("models.train", [*common, "--model", "0hidden"])
         outputs["best"] = _main("models.train", [*common, "--models", "0hidden,1hidden-64",
                                                  "--out", str(root / heads.TAGS_HEAD)])
-        _point_weights_at(patch, root, manifest)
+        point_weights_at(patch, root, manifest)
     return {"base": base, "root": root, "manifest": manifest, "cache": cache, "work": work,
             "data": base / "data", "truth": truth, "outputs": outputs,
             "folders": {"0hidden": work / "runs" / "tags_0hidden",
@@ -394,7 +359,7 @@ def tags_run(tmp_path_factory, tiny_weights_root):
 @pytest.fixture
 def tags_weights(tags_run, monkeypatch):
     """Point the resolver and the manifest at the trained root, in the run's working folder."""
-    _point_weights_at(monkeypatch, tags_run["root"], tags_run["manifest"])
+    point_weights_at(monkeypatch, tags_run["root"], tags_run["manifest"])
     monkeypatch.chdir(tags_run["work"])
     yield tags_run
     import models.clip as clip
@@ -655,3 +620,34 @@ def test_the_training_flags_offer_exactly_the_backbones_and_annotations_that_exi
 
     assert tags_train.BACKBONE_CHOICES == embedders.BACKBONES
     assert tags_train.ANNOTATION_CHOICES == mirflickr.ANNOTATIONS
+
+
+def test_tag_and_its_grad_cam_answer_from_the_clip_head_the_manifest_names(tags_weights):
+    """With the trained head in the manifest, tag() reports the head's probabilities of the
+    photo's CLIP embedding, and the Grad-CAM adapter (CLIP's patch grid under the head)
+    computes those same numbers."""
+    from PIL import Image
+
+    from explain import explain
+    from models.tags import tag
+    from models.tags.embedders import load_embedder
+    from models.tags.explanations import explanation_setup
+
+    info = _info(tags_weights, "best")
+    with Image.open(tags_weights["truth"]["valid"][0]) as opened:
+        photo = np.asarray(opened.convert("RGB"))
+    result = tag(photo)
+    head = heads.trained_tags_head()
+    expected = head.probabilities(load_embedder("clip").embed_photos([photo]))[0]
+    assert {d.source for d in result.decisions} == {
+        f"trained {info['configuration']} head on clip embeddings"}
+    for column, name in enumerate(head.concepts):
+        assert result.decision(name).probability == pytest.approx(float(expected[column]),
+                                                                  abs=1e-5)
+    adapter = explanation_setup(result, "sky").models["gradcam"]
+    got = adapter.predict(result.photo[None])[0]
+    for column, name in enumerate(adapter.output_names):
+        assert got[column] == pytest.approx(result.decision(name).probability, abs=1e-4)
+    explanation = explain("gradcam", adapter, result.photo, target="flower", faithfulness=False)
+    assert explanation.heatmap.shape == result.photo.shape[:2]
+    assert np.isfinite(explanation.heatmap).all()

@@ -1,5 +1,10 @@
 """`python -m models.tags cache|infer`: the tag research's pipeline commands.
 
+    python -m models.tags infer --image PATH [--json] [--threshold P] [--extra-tag TAG ...]
+
+prints every tag's probability and decision for one photo, highest first (`models.tags.tag`):
+the trained head's when the manifest names one, CLIP zero-shot otherwise.
+
     python -m models.tags cache --data DIR [--annotations all|relevant]
                                 [--backbone clip|efficientnet] [--cache DIR] [--batch-size N]
                                 [--chunk N] [--ray ADDRESS] [--workers N]
@@ -9,9 +14,10 @@ embeds every MIRFLICKR-25K photo under DIR once into the bottleneck cache
 left off, embeds nothing twice, and logs the photos that do not decode to failed.tsv. `--ray
 local` spreads the work over a local Ray instance, `--ray ADDRESS` over a cluster.
 
-Exit codes: 0 done (even when some photos failed: they are listed); 1 the data, the weights or
-the cache folder are unusable, or no photo could be embedded (one line says why); 2 a bad flag
-(one line). Nothing heavy is imported before a command runs, so `--help` is instant.
+Exit codes: 0 done (even when some photos failed: they are listed); 1 the data, the photo, the
+weights or the cache folder are unusable, or no photo could be embedded (one line says why); 2 a
+bad flag or tag (one line). Nothing heavy is imported before a command runs, so `--help` is
+instant.
 """
 
 from __future__ import annotations
@@ -126,18 +132,77 @@ def _run_cache(args: argparse.Namespace) -> int:
 
 
 def _add_infer(commands) -> None:
-    """Register `infer`. The lead wires the trained head in here; until then the command
-    says so and exits with 2."""
-    # --- infer: to be filled in by the lead (tags head inference) ---
-    help_text = "Tag photos with the trained head (not yet wired)."
+    from models.cli import float_in
+
+    help_text = ("Tag one photo: every tag's probability and decision, with the trained head "
+                 "when the manifest names one and CLIP zero-shot otherwise.")
     parser = commands.add_parser("infer", help=help_text, description=help_text)
-    parser.set_defaults(run=_infer_not_wired)
-    # --- end of infer ---
+    parser.add_argument("--image", required=True, type=Path, metavar="PATH",
+                        help="the photo (JPEG, PNG, WebP, ...)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON object instead of a table")
+    parser.add_argument("--threshold", type=float_in(0, 1), default=None, metavar="P",
+                        help="apply every tag from probability P (default: each rule's own: "
+                             "0.5 for zero-shot, the validation-chosen one for the head)")
+    parser.add_argument("--extra-tag", action="append", default=[], metavar="TAG",
+                        dest="extra_tags",
+                        help="a tag of your own to judge too (zero-shot; repeatable)")
+    parser.set_defaults(run=_run_infer)
 
 
-def _infer_not_wired(args: argparse.Namespace) -> int:
-    print("infer: not yet wired", file=sys.stderr)
-    return 2
+def _run_infer(args: argparse.Namespace) -> int:
+    import json
+
+    import weights
+    from models.images import InvalidImage
+    from models.tags.tagging import TagsUnavailable, tag
+    from models.tags.vocabulary import InvalidTags
+
+    if not args.image.is_file():
+        return fail(f"{args.image} is not a file.")
+    try:
+        result = tag(str(args.image), threshold=args.threshold, extra=tuple(args.extra_tags))
+    except InvalidTags as error:
+        print(f"{PROG} infer: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    except InvalidImage as error:
+        return fail(f"{args.image}: {error.reason}")
+    except TagsUnavailable as error:
+        return fail(error.summary)
+    except weights.WeightsUnavailable as error:
+        return fail(error.summary)
+    if args.json:
+        print(json.dumps(_result_as_dict(args.image, result), indent=2))
+    else:
+        print(_result_as_table(args.image, result))
+    return 0
+
+
+def _result_as_dict(image: Path, result) -> dict:
+    return {
+        "image": str(image),
+        "applied": list(result.applied),
+        "threshold": result.threshold,
+        "sources": list(result.sources),
+        "notes": list(result.notes),
+        "tags": [{"tag": d.tag, "probability": round(d.probability, 6), "applied": d.applied,
+                  "threshold": round(d.threshold, 6), "source": d.source, "own": d.own,
+                  "rule": d.rule} for d in result.decisions],
+    }
+
+
+def _result_as_table(image: Path, result) -> str:
+    """Highest first: a mark for applied tags, the probability, the threshold, the source."""
+    width = max(len(d.tag) for d in result.decisions)
+    applied = ", ".join(result.applied) or "none"
+    lines = [f"{image.name}: {len(result.decisions)} tags by {' and '.join(result.sources)}; "
+             f"applied: {applied}"]
+    for decision in result.decisions:
+        mark = "+" if decision.applied else " "
+        lines.append(f"  {mark} {decision.tag:<{width}}  {decision.probability:5.3f}  "
+                     f"(applied from {decision.threshold:.3f})")
+    lines.extend(f"note: {note}" for note in result.notes)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -109,8 +109,10 @@ class Embedder:
     """
 
     def __init__(self, name: str, key: str, folder: Path, input_size: int, dimension: int,
-                 forward: Callable[[np.ndarray], np.ndarray], model=None):
+                 forward: Callable[[np.ndarray], np.ndarray], model=None,
+                 gradcam_graph: Callable[[], tuple] | None = None):
         self.name = name
+        self._gradcam_graph = gradcam_graph
         self.key = key
         self.folder = Path(folder)
         self.input_size = int(input_size)
@@ -152,6 +154,51 @@ class Embedder:
     def square(self, photo: np.ndarray) -> np.ndarray:
         """`square_resize(photo, input_size)` as a uint8 array."""
         return self._square(photo).numpy()
+
+    def input_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, side, side): the central square of a height x width photo, the part
+        `square_resize` keeps, so a heat map is pasted back where the backbone looked."""
+        side = min(int(height), int(width))
+        return (int(height) - side) // 2, (int(width) - side) // 2, side, side
+
+    def gradcam_adapter(self, head_model, output_names: Sequence[str],
+                        work_side: int | None = None):
+        """An `explain.KerasModel` from photos to `head_model`'s outputs through this backbone.
+
+        The graph is the one `embed_photos` runs, with the head on top: `square_resize`, the
+        backbone's own normalisation, the backbone, its unit-length vector, the head. So
+        Grad-CAM explains the very probabilities the head gives for cached vectors. Grad-CAM
+        reads the backbone's last feature grid: EfficientNet's final feature map, CLIP's patch
+        tokens entering its last block.
+
+        Args:
+            head_model: a Keras model from (N, dimension) vectors to (N, T) outputs.
+            output_names: the T output names.
+            work_side: passed to KerasModel (the faithfulness curves' working size).
+
+        Raises:
+            ValueError: this backbone has no Grad-CAM graph.
+        """
+        if self._gradcam_graph is None:
+            raise ValueError(f"The {self.name} backbone has no Grad-CAM graph.")
+        import keras
+
+        from explain import KerasModel
+
+        tf = _tensorflow()
+        inputs, unit, cam_layer, normalise = self._gradcam_graph()
+        model = keras.Model(inputs, head_model(unit), name=f"{self.name}_tags_head")
+        size = self.input_size
+
+        def preprocess(images):
+            # Each photo of a batch exactly as embed_photos squares it, then normalised.
+            squares = tf.map_fn(lambda image: square_resize(image, size), images,
+                                fn_output_signature=tf.TensorSpec((size, size, 3), tf.uint8))
+            return normalise(squares)
+
+        return KerasModel(model, preprocess=preprocess, cam_layer=cam_layer,
+                          output_names=list(output_names), input_box=self.input_box,
+                          work_side=work_side)
 
     def embed_photos(self, photos: Sequence[np.ndarray],
                      batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -291,8 +338,19 @@ def _load_clip(folder: Path, resolved: bool) -> Embedder:
     def forward(batch: np.ndarray) -> np.ndarray:
         return model.embed_images(batch, batch_size=len(batch))
 
+    def gradcam_graph():
+        import keras
+
+        vision = model.backbone.vision_encoder
+        sequence = vision.output
+        if isinstance(sequence, dict):
+            sequence = sequence["sequence_output"]
+        embedding = model.backbone.vision_projection(model.backbone.vision_pooler(sequence))
+        unit = keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(embedding)
+        return vision.input, unit, model.gradcam_layer_name, model._preprocess_graph
+
     return Embedder("clip", f"clip:{fingerprint(folder, height)}", folder, height,
-                    model.embedding_dim, forward, model=model)
+                    model.embedding_dim, forward, model=model, gradcam_graph=gradcam_graph)
 
 
 def _load_efficientnet(folder: Path) -> Embedder:
@@ -316,5 +374,14 @@ def _load_efficientnet(folder: Path) -> Embedder:
     def forward(batch: np.ndarray) -> np.ndarray:
         return pooled(tf.constant(batch)).numpy()
 
+    def gradcam_graph():
+        import keras
+
+        features = backbone.output  # the final feature map, Grad-CAM's grid
+        vector = keras.layers.GlobalAveragePooling2D(name="pooled_features")(features)
+        unit = keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(vector)
+        return (backbone.input, unit, features._keras_history.operation.name,
+                lambda squares: (tf.cast(squares, tf.float32) - mean) / std)
+
     return Embedder("efficientnet", f"efficientnet:{fingerprint(folder, size)}", folder, size,
-                    dimension, forward, model=backbone)
+                    dimension, forward, model=backbone, gradcam_graph=gradcam_graph)

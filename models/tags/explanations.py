@@ -3,10 +3,11 @@ photo that was tagged.
 
 The maps explain exactly the number the tab shows: the source that answered the tag scores the
 same judged copy, and each tag is one output.
-- Grad-CAM: CLIP's patch grid. For zero-shot, a Keras model computing the tag probabilities
-  exactly as `models.tags.tagging` does (vision tower -> unit embedding -> cosines with the
-  prompt and counter-prompt vectors -> logit scale x margin -> sigmoid). For the trained head,
-  the backbone's last feature grid under the head.
+- Grad-CAM: for zero-shot, CLIP's patch grid, in a Keras model computing the tag
+  probabilities exactly as `models.tags.tagging` does (vision tower -> unit embedding ->
+  cosines with the prompt and counter-prompt vectors -> logit scale x margin -> sigmoid). For
+  the trained head, its backbone's last feature grid (EfficientNet's final feature map or CLIP's
+  patch grid) under the head.
 - LIME and SHAP: the same source as a black box.
 There is no CAM: neither source ends in the GAP -> Dense head CAM is defined for.
 """
@@ -125,11 +126,8 @@ def explanation_setup(result: TagResult, target: str):
 
 
 def head_gradcam_adapter(head, embedder):
-    """A KerasModel from pixels to the head's probabilities through the backbone, for Grad-CAM;
-    or the sentence saying why there is none for this head."""
-    build = getattr(embedder, "gradcam_adapter", None)
-    if build is None:
-        return (f"Grad-CAM is not available for the {head.backbone} backbone; LIME and SHAP "
-                "explain the tag head as a black box.")
+    """A KerasModel from pixels to the head's probabilities through its backbone, for
+    Grad-CAM (`Embedder.gradcam_adapter`)."""
     return _kept(("head", id(head), id(embedder)),
-                 lambda: build(head.keras_model, list(head.concepts)))
+                 lambda: embedder.gradcam_adapter(head.keras_model, list(head.concepts),
+                                                  work_side=JUDGED_SIDE))
