@@ -19,8 +19,8 @@ from demos.figures import pose as pose_figures
 from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
 from models.pose import comparison as pose  # light: MediaPipe loads on first use
-from weights.prefetch import missing_advice
 from models.pose import explanations as pose_explain
+from weights.prefetch import missing_advice
 
 KEY = "pose"
 COMPARISON_SCOPE = f"{KEY} comparison"
