@@ -57,6 +57,10 @@ APP_CSS = """
 .explain-panel .thumbnail-item .caption-label { position: static; flex: 0 0 auto;
   max-width: none; white-space: normal; overflow: visible; opacity: 1; line-height: 1.3;
   border: none; border-top: 1px solid var(--border-color-primary); border-radius: 0; }
+
+/* Photo grids (the Tags gallery). Gradio lowers the column count to the number of photos, so
+   one photo would fill the whole width; a grid keeps six columns whatever it holds. */
+.photo-grid .grid-container { --grid-cols: 6 !important; }
 """
 """The app's page-wide CSS (`app.py` passes it to `launch`); per-component CSS stays with its
 component, as CARD_CSS does."""

@@ -435,7 +435,8 @@ def build() -> list:
             search_button = gr.Button("Search", elem_id="tags-search-button")
         page_line = gr.Markdown(label="Found", elem_id="tags-page-line")
         grid = gr.Gallery(label="Photos", columns=6, height=330, object_fit="cover",
-                          allow_preview=False, elem_id="tags-grid")
+                          allow_preview=False, elem_id="tags-grid",
+                          elem_classes=["photo-grid"])
         page_ids = gr.State([])
         with gr.Row():
             chosen_image = gr.Image(label="The photo", interactive=False, height=320,
@@ -443,6 +444,7 @@ def build() -> list:
             with gr.Column():
                 chosen_text = gr.Markdown(NO_GALLERY_PHOTO, elem_id="tags-chosen-text")
                 photo_id = NumberInput(label="Photo", value=None, precision=0,
+                                       placeholder="click a photo, or the number you posted as",
                                        accepts=PHOTO_ID.accepts, elem_id="tags-photo-id")
                 token = TextInput(label="Delete token", max_lines=1, type="password",
                                   accepts="the delete token shown when the photo was posted",
@@ -464,14 +466,21 @@ def build() -> list:
                 api_visibility="public" if trigger == search_button.click else "private")
     grid.select(show_selected, inputs=page_ids, outputs=[chosen_image, chosen_text, photo_id],
                 api_visibility="private")
-    for event in (post_button.click(post, inputs=[photo, post_tags], outputs=post_status,
-                                    api_name=f"{KEY}_post"),
-                  edit_button.click(edit, inputs=[photo_id, token, new_tags],
-                                    outputs=edit_status, api_name=f"{KEY}_edit"),
-                  delete_button.click(delete, inputs=[photo_id, token], outputs=delete_status,
-                                      api_name=f"{KEY}_delete")):
+    posting = post_button.click(post, inputs=[photo, post_tags], outputs=post_status,
+                                api_name=f"{KEY}_post")
+    editing = edit_button.click(edit, inputs=[photo_id, token, new_tags], outputs=edit_status,
+                                api_name=f"{KEY}_edit")
+    deleting = delete_button.click(delete, inputs=[photo_id, token], outputs=delete_status,
+                                   api_name=f"{KEY}_delete")
+    for event in (posting, editing, deleting):
         event.success(browse_safely, inputs=search_inputs, outputs=view,
                       api_visibility="private")
+    # The photo shown beside the grid follows what happened to it: new tags, or gone.
+    editing.success(show_photo, inputs=photo_id, outputs=[chosen_image, chosen_text, photo_id],
+                    api_visibility="private")
+    deleting.success(lambda: (None, NO_GALLERY_PHOTO, ""), outputs=[chosen_image, chosen_text,
+                                                                    edit_status],
+                     queue=False, show_progress="hidden", api_visibility="private")
     # The post status speaks of the photo on screen; a new photo voids it.
     photo.change(lambda: "", outputs=post_status, queue=False, show_progress="hidden",
                  api_visibility="private")

@@ -41,11 +41,11 @@ def chromium_path() -> str:
     return path
 
 
-def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
+def wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise AssertionError(f"app.py exited early:\n{server.stdout.read()}")
+            raise AssertionError(f"app.py exited early:\n{log.read_text(errors='replace')}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -62,13 +62,17 @@ def app_process(env: dict, stem: str, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     env = {**env, "HF_HOME": str(tmp_path_factory.mktemp(f"{stem}_hf_home")),
            "INSTAVIS_DATA_DIR": str(tmp_path_factory.mktemp(f"{stem}_data"))}
-    server = subprocess.Popen(
-        [sys.executable, "app.py", "--offline", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    # The app's output goes to a file: a pipe nobody reads fills up (TensorFlow and the
+    # request log write plenty) and then blocks the app mid-request.
+    log = tmp_path_factory.mktemp(f"{stem}_log") / "app.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "app.py", "--offline", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_until_up(url, server)
+        wait_until_up(url, server, log)
         yield url
     finally:
         server.terminate()

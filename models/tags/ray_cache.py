@@ -154,7 +154,8 @@ def embedded_batches(todo, embedder, *, batch_size: int, address: str,
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         items = [{"path": str(item.path), "key": item.key, "orientation": int(item.orientation)}
                  for item in todo]
-        blocks = max(1, min(len(items), -(-len(items) // batch_size)))
+        # A block per batch, and at least one per worker, so no worker of the pool idles.
+        blocks = max(1, min(len(items), max(workers, -(-len(items) // batch_size))))
         dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
             EmbedPhotos,
             fn_constructor_kwargs={"name": embedder.name, "folder": str(embedder.folder),
