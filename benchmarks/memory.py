@@ -4,7 +4,8 @@ Starts `python app.py --offline` on a free port, waits for its warm-up, and driv
 through gradio_client as a visitor would: Aesthetic (rate, then explain the technical quality
 and, with CLIP, the content, each with Grad-CAM, LIME and SHAP), Pose (compare with the post,
 then explain the pose and the background similarity with every method the tab offers) and
-Style (classify, then explain the top style with Grad-CAM, LIME and SHAP) and Models (refresh).
+Style (classify, then explain the top style with Grad-CAM, LIME and SHAP), Tags (tag, then
+explain the top tag with Grad-CAM, LIME and SHAP) and Models (refresh).
 Each photo goes through every tab: an ordinary example photo (or pair), then odd shapes: a
 4000 x 500 panorama strip, a 500 x 4000 tall strip, a tiny 64 x 64 and a 2048 x 2048 square.
 Under the odd-photo policy (models.images.prepare_photo) the strips are judged on their
@@ -227,6 +228,16 @@ class Visit:
             self.step(f"style explain, {label}", "/style_explain", photo=upload,
                       methods=["gradcam", "lime", "shap"], seed=0, **self.budgets)
 
+    def tags(self, label: str, photo: Path, clip: bool) -> None:
+        from gradio_client import handle_file
+
+        if not clip:  # without CLIP (or a trained head) the tab has nothing to judge
+            return
+        upload = handle_file(str(photo))
+        self.step(f"tags, {label}", "/tags", photo=upload)
+        self.step(f"tags explain, {label}", "/tags_explain", photo=upload,
+                  methods=["gradcam", "lime", "shap"], seed=0, **self.budgets)
+
     def round_of(self, photos: dict[str, Path], clip: bool, ordinary: bool = True) -> None:
         self.round += 1
         print(f"-- round {self.round}", flush=True)
@@ -243,6 +254,10 @@ class Visit:
             self.style("astronaut 512 x 512", post, clip)
         for label, photo in photos.items():
             self.style(label, photo, clip)
+        if ordinary:
+            self.tags("rocket 640 x 427", EXAMPLES / "rocket.jpg", clip)
+        for label, photo in photos.items():
+            self.tags(label, photo, clip)
         self.step("models refresh", "/models_refresh")
 
 

@@ -248,6 +248,9 @@ def gallery_view(search=None, page=1) -> tuple:
         else ""
     if result.total == 0:
         line = f"No photos{wanted} yet." if not wanted else f"No photos{wanted}."
+    elif result.page > result.pages:
+        line = (f"{result.total} photo{'s' if result.total != 1 else ''}{wanted}; page "
+                f"{result.page} is past the last page, {result.pages}.")
     else:
         line = (f"{result.total} photo{'s' if result.total != 1 else ''}{wanted}, newest first; "
                 f"page {result.page} of {result.pages}.")

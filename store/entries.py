@@ -30,7 +30,7 @@ ENTRY_ID_MAX = 2**63 - 1
 
 
 def enforce_rate_limit(session: Session, table: Any, client_key_hash: str, now: datetime,
-                       limit: int) -> None:
+                       limit: int, actions: str = "shares") -> None:
     """Refuse a new entry if this client already added `limit` in the `WINDOW` before `now`.
 
     Call it inside `Database.write(lock=client_key_hash)`, before adding the entry.
@@ -45,7 +45,7 @@ def enforce_rate_limit(session: Session, table: Any, client_key_hash: str, now: 
     ).one()
     if count >= limit:
         wait = max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
-        raise RateLimited(limit, wait)
+        raise RateLimited(limit, wait, actions)
 
 
 def check_entry_id(entry_id: object) -> int:
@@ -56,9 +56,9 @@ def check_entry_id(entry_id: object) -> int:
     return entry_id
 
 
-def check_token(token: object) -> str:
+def check_token(token: object, noun: str = "entry", made: str = "shared") -> str:
     # The message never repeats the token: it is a secret, or a near miss of one.
-    accepts = "the delete token shown when the entry was shared"
+    accepts = f"the delete token shown when the {noun} was {made}"
     if not isinstance(token, str):
         raise InvalidEntry("token", token, accepts, described=f"a {type(token).__name__}")
     stripped = token.strip()
@@ -67,8 +67,10 @@ def check_token(token: object) -> str:
     return stripped
 
 
-def delete_entry(database: Database, table: Any, entry_id: object, token: object) -> None:
-    """Delete one entry if `token` is the one shown when it was made.
+def delete_entry(database: Database, table: Any, entry_id: object, token: object,
+                 noun: str = "entry", made: str = "shared") -> None:
+    """Delete one entry if `token` is the one shown when it was made (`noun` and `made` word
+    the refusals: "photo", "posted").
 
     Raises:
         InvalidEntry: `entry_id` is not a positive int, or `token` is not a string of a token's
@@ -77,7 +79,7 @@ def delete_entry(database: Database, table: Any, entry_id: object, token: object
         WrongToken: the token is not this entry's; the entry stays.
     """
     entry_id = check_entry_id(entry_id)
-    token = check_token(token)
+    token = check_token(token, noun, made)
     with database.write() as session:
         # FOR UPDATE (PostgreSQL; SQLite's IMMEDIATE already excludes other writers): the row
         # cannot change between the check and the delete.
@@ -85,7 +87,7 @@ def delete_entry(database: Database, table: Any, entry_id: object, token: object
             select(table.delete_token_hash).where(table.id == entry_id).with_for_update()
         ).one_or_none()
         if stored_hash is None:
-            raise NoSuchEntry(entry_id)
+            raise NoSuchEntry(entry_id, noun)
         if not token_matches(token, stored_hash):
-            raise WrongToken(entry_id)
+            raise WrongToken(entry_id, noun, made)
         session.execute(delete(table).where(table.id == entry_id))

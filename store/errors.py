@@ -47,33 +47,38 @@ class InvalidEntry(Refused):
 
 
 class RateLimited(Refused):
-    """One client has shared more than the configured number of entries in the last minute."""
+    """One client has added more than the configured number of entries in the last minute.
 
-    def __init__(self, limit: int, retry_after_seconds: int):
+    `actions` names what was added, as the user calls it ("shares", "posts")."""
+
+    def __init__(self, limit: int, retry_after_seconds: int, actions: str = "shares"):
         self.limit = limit
         self.retry_after_seconds = retry_after_seconds
         super().__init__(
-            f"Too many shares: at most {limit} a minute from one client; "
+            f"Too many {actions}: at most {limit} a minute from one client; "
             f"try again in {retry_after_seconds} s."
         )
 
 
 class NoSuchEntry(Refused):
-    """The entry to delete does not exist (never did, or was deleted already)."""
+    """The entry to delete does not exist (never did, or was deleted already). `noun` is what
+    the user calls an entry ("entry", "photo")."""
 
-    def __init__(self, entry_id: int):
+    def __init__(self, entry_id: int, noun: str = "entry"):
         self.entry_id = entry_id
-        super().__init__(f"Entry {entry_id} does not exist; it may have been deleted already.")
+        super().__init__(f"{noun.capitalize()} {entry_id} does not exist; it may have been "
+                         "deleted already.")
 
 
 class WrongToken(Refused):
-    """The delete token does not belong to the entry; the entry is kept."""
+    """The delete token does not belong to the entry; the entry is kept. `noun` and `made`
+    say what an entry is and how it was made ("entry", "shared"; "photo", "posted")."""
 
-    def __init__(self, entry_id: int):
+    def __init__(self, entry_id: int, noun: str = "entry", made: str = "shared"):
         self.entry_id = entry_id
         super().__init__(
-            f"token: wrong delete token for entry {entry_id}; expected the token shown when it "
-            "was shared. The entry was kept."
+            f"token: wrong delete token for {noun} {entry_id}; expected the token shown when it "
+            f"was {made}. The {noun} was kept."
         )
 
 

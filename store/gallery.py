@@ -53,6 +53,9 @@ from store.thumbnails import clean_picture, encode_jpeg
 from store.tokens import hash_delete_token, new_delete_token, token_matches
 from store.validation import check_client, check_whole
 
+PHOTO, POSTED = "photo", "posted"
+"""How refusals name a gallery entry and its making ("wrong delete token for photo 3")."""
+
 MAX_TAGS = 30
 # A list this long is refused before any tag in it is read: nobody types 300 tags, however
 # many of them repeat, and the check should not cost more than the post.
@@ -263,7 +266,7 @@ def post(image: bytes | Image.Image | np.ndarray, tags: list[str] | tuple[str, .
     with database.write(lock=client_key_hash) as session:
         now = database.clock()  # read under the lock, so posts are counted in commit order
         enforce_rate_limit(session, GalleryPhoto, client_key_hash, now,
-                           database.shares_per_minute)
+                           database.shares_per_minute, actions="posts")
         row = GalleryPhoto(
             created_at=now, width=picture.width, height=picture.height,
             delete_token_hash=hash_delete_token(token), client_key_hash=client_key_hash,
@@ -358,7 +361,7 @@ def photo(photo_id: int, *, database: Database | None = None) -> GalleryEntry:
     with _or_default(database).read() as session:
         entry = _entry(session, photo_id)
     if entry is None:
-        raise NoSuchEntry(photo_id)
+        raise NoSuchEntry(photo_id, PHOTO)
     return entry
 
 
@@ -381,7 +384,7 @@ def edit_tags(photo_id: int, token: str, tags: list[str] | tuple[str, ...], *,
         WrongToken: the token is not that photo's; its tags stay as they were.
     """
     photo_id = check_entry_id(photo_id)
-    token = check_token(token)
+    token = check_token(token, PHOTO, POSTED)
     tags = normalise_tags(tags)
     with _or_default(database).write() as session:
         # FOR UPDATE (PostgreSQL; SQLite's IMMEDIATE already excludes other writers): an edit
@@ -391,9 +394,9 @@ def edit_tags(photo_id: int, token: str, tags: list[str] | tuple[str, ...], *,
             .with_for_update()
         ).one_or_none()
         if stored_hash is None:
-            raise NoSuchEntry(photo_id)
+            raise NoSuchEntry(photo_id, PHOTO)
         if not token_matches(token, stored_hash):
-            raise WrongToken(photo_id)
+            raise WrongToken(photo_id, PHOTO, POSTED)
         session.execute(sql_delete(GalleryTag).where(GalleryTag.photo_id == photo_id))
         _add_tags(session, photo_id, tags)
         entry = _entry(session, photo_id)
@@ -412,7 +415,7 @@ def delete(photo_id: int, token: str, *, database: Database | None = None) -> No
         NoSuchEntry: there is no photo `photo_id`.
         WrongToken: the token is not that photo's; the photo stays.
     """
-    delete_entry(_or_default(database), GalleryPhoto, photo_id, token)
+    delete_entry(_or_default(database), GalleryPhoto, photo_id, token, PHOTO, POSTED)
 
 
 def tag_counts(*, database: Database | None = None) -> tuple[tuple[str, int], ...]:
