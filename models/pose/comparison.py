@@ -4,13 +4,15 @@ A creator's photo copies a post when the person strikes the same pose *and* stan
 place. So `compare(a, b)` measures two things:
 
 - pose similarity: MediaPipe Pose keypoints (the legacy solution, which ships inside the
-  mediapipe 0.10.21 wheel and needs no download), aligned by Procrustes for translation, scale
-  and in-plane rotation (no reflection), each joint weighted by its visibility. A mirrored copy
-  counts as the same pose unless `allow_mirror=False`;
-- background similarity: the person is masked out with MediaPipe's selfie segmentation, and what
-  is left is compared with descriptors that need no weights (Lab colour, LBP texture and a coarse
-  colour layout) and, when the CLIP weights are on this machine, CLIP embeddings of the
-  background too.
+  mediapipe 0.10.21 wheel and needs no download), aligned by a similarity transform whose
+  rotation is at most `MAX_ROTATION_DEGREES` (a tilted phone, not a person lying down) and
+  never a reflection, each joint weighted by its visibility. A mirrored copy counts as the same
+  pose unless `allow_mirror=False`;
+- background similarity: the people are masked out with MediaPipe's selfie segmentation, and
+  what is left is compared with descriptors that need no weights: Lab colour, LBP texture, a
+  coarse colour layout, and ORB keypoints that one similarity transform lines up
+  (`models.pose.background`). When the CLIP weights are on this machine, CLIP embeddings of
+  the backgrounds with the people inpainted away join them.
 
 Thresholds were calibrated on labelled pairs made from photos that installed packages ship
 (`python -m benchmarks.pose_calibration`); the README reports their accuracy.
@@ -26,6 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.images import PreparedPhoto, judged_copy, prepare_photo
+from models.pose.background import (
+    StructureFeatures,
+    describe_structure,
+    fill_people,
+    shrink,
+    structure_similarity,
+)
 from models.pose.mediapipe_runtime import RUNTIME, VISIBLE
 
 # === Keypoints ===
@@ -65,16 +74,22 @@ LIMBS = (
     ("right side", "right shoulder", "right hip"),
 )
 
+MAX_ROTATION_DEGREES = 25.0
+"""The largest in-plane rotation the pose alignment may use. A phone held a little crooked
+tilts a photo by a few degrees, a deliberately tilted shot by perhaps 15 to 20; a quarter turn
+is a different pose (lying down, not standing), so it must not be aligned away."""
 MIN_SHARED_JOINTS = 4  # fewer joints seen in both photos cannot define a pose
 JOINT_SIGMA = 0.25  # residual (in units of the pose's RMS radius) at which a joint scores e^-1
 
 # === Thresholds (calibrated; see README "Pose: calibration") ===
 
-POSE_THRESHOLD = 0.29
-BACKGROUND_THRESHOLD = 0.77
+POSE_THRESHOLD = 0.39
+BACKGROUND_THRESHOLD = 0.6155
 MIRROR_MARGIN = 0.02  # a mirrored match must beat the direct one by this much to be called so
 
-WORK_SIDE = 256  # background descriptors run on copies this size (longest side)
+# Background descriptors run on copies this size (longest side): the size ORB's keypoints use
+# too (background.STRUCTURE_SIDE), small enough to keep a comparison near 100 ms.
+WORK_SIDE = 160
 LAYOUT_SCALE = 12.0  # Lab units of average chroma gap per layout cell that score e^-1
 # Texture histograms of any two photos overlap a lot (Bhattacharyya ~0.9); a power spreads them.
 TEXTURE_SHARPNESS = 8.0
@@ -125,14 +140,31 @@ class PersonAnalysis:
 
     @functools.cached_property
     def background(self) -> BackgroundDescriptor:
-        """The weight-free background descriptor, computed once per photo."""
+        """The weight-free colour, texture and layout descriptor, computed once per photo."""
         return describe_background(self.image, self.person_mask)
 
+    @functools.cached_property
+    def _structures(self) -> tuple[StructureFeatures, StructureFeatures]:
+        return describe_structure(self.image, self.person_mask)
+
+    @property
+    def structure(self) -> StructureFeatures:
+        """ORB keypoints of the place (outside the people), computed once per photo."""
+        return self._structures[0]
+
+    @property
+    def mirrored_structure(self) -> StructureFeatures:
+        """The same corners described in the photo's mirror image."""
+        return self._structures[1]
+
+    @functools.cached_property
+    def _filled(self) -> np.ndarray:
+        return fill_people(self.image, self.person_mask)
+
     def background_only(self) -> np.ndarray:
-        """The photo with the people greyed out, as the background descriptors see it."""
-        keep = (self.person_mask < 0.5)[..., None]
-        grey = np.full_like(self.image, 128)
-        return np.where(keep, self.image, grey)
+        """The photo with the people filled in by inpainting, as CLIP and the tab see the
+        place (no silhouette to give the pose away)."""
+        return self._filled.copy()
 
 
 @dataclass(frozen=True)
@@ -144,13 +176,17 @@ class BackgroundScore:
         colour: Lab colour histograms (Bhattacharyya coefficient).
         texture: LBP texture histograms.
         layout: coarse Lab colour layout on a 4 x 4 grid.
-        clip: CLIP embedding similarity of the backgrounds, or None without CLIP weights.
+        structure: ORB keypoints outside the people that one similarity transform lines up
+            (`models.pose.background.structure_similarity`).
+        clip: CLIP embedding similarity of the inpainted backgrounds, or None without CLIP
+            weights.
     """
 
     similarity: float
     colour: float
     texture: float
     layout: float
+    structure: float = 0.0
     clip: float | None = None
 
 
@@ -254,30 +290,59 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
 # === Pose similarity ===
 
 
-def procrustes(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Residual of each point after aligning `moving` onto `reference`.
+def procrustes(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray,
+               max_rotation: float = MAX_ROTATION_DEGREES) -> np.ndarray:
+    """Residual of each point after aligning `moving` onto `reference` by a similarity transform
+    whose rotation is at most `max_rotation` degrees either way.
 
-    Both point sets are centred on their weighted centroid and scaled to unit weighted RMS
-    radius; then the rotation that best maps one onto the other (a proper rotation: no
-    reflection, so a mirrored pose is not matched by accident) is found by weighted Kabsch.
+    Both point sets are centred on their weighted centroid (the best translation for any
+    rotation and scale) and scaled to unit weighted RMS radius. For a rotation by angle t and
+    a scale s, the weighted squared error is
+
+        E(t, s) = sum w |a|^2 - 2 s (C cos t + S sin t) + s^2 sum w |b|^2,
+
+    where a . R(t) b = cos t (a_x b_x + a_y b_y) + sin t (a_y b_x - a_x b_y) gives
+    C = sum w (a_x b_x + a_y b_y) and S = sum w (a_y b_x - a_x b_y). The bracket is
+    rho cos(t - t*) with rho = hypot(C, S) and t* = atan2(S, C), so the best free rotation
+    is t* (weighted Kabsch/Procrustes in 2-D).
+    Constrained to |t| <= limit, the bracket is largest at the point of [-limit, limit]
+    nearest t* on the circle, which, since the interval is symmetric about 0 and t* lies in
+    (-180, 180], is t* clipped to the interval. For that rotation the best scale is
+    s = max(0, rho cos(t - t*)) / sum w |b|^2 (a negative scale would be a half-turn, which
+    the limit forbids). No reflection is ever used, so a mirrored pose is not matched by
+    accident.
 
     Args:
         reference, moving: J x 2 points.
         weights: J non-negative weights; zero-weight points do not shape the fit.
+        max_rotation: the largest in-plane rotation, in degrees, the alignment may use (180:
+            any rotation).
 
     Returns:
-        J residual distances, in units of the pose's RMS radius.
+        J residual distances, in units of the reference pose's RMS radius.
     """
     w = weights / weights.sum()
     a = reference - (w[:, None] * reference).sum(axis=0)
     b = moving - (w[:, None] * moving).sum(axis=0)
     a /= math.sqrt(float((w * (a**2).sum(axis=1)).sum())) or 1.0
     b /= math.sqrt(float((w * (b**2).sum(axis=1)).sum())) or 1.0
-    covariance = (w[:, None] * b).T @ a
-    u, _, vt = np.linalg.svd(covariance)
-    sign = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rotation = vt.T @ np.diag([1.0, sign]) @ u.T
-    return np.linalg.norm(a - b @ rotation.T, axis=1)
+    angle = best_rotation(a, b, w, max_rotation)
+    cos, sin = math.cos(angle), math.sin(angle)
+    rotated = b @ np.array([[cos, -sin], [sin, cos]]).T
+    scale = max(0.0, float((w * (a * rotated).sum(axis=1)).sum()))
+    scale /= float((w * (b**2).sum(axis=1)).sum()) or 1.0
+    return np.linalg.norm(a - scale * rotated, axis=1)
+
+
+def best_rotation(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray,
+                  max_rotation: float = MAX_ROTATION_DEGREES) -> float:
+    """The angle (radians) of the rotation R, |angle| <= max_rotation degrees, that best maps
+    the centred `moving` points onto the centred `reference` (see `procrustes`)."""
+    cosine_part = float((weights * (reference * moving).sum(axis=1)).sum())
+    sine_part = float((weights * (reference[:, 1] * moving[:, 0]
+                                  - reference[:, 0] * moving[:, 1])).sum())
+    limit = math.radians(min(abs(max_rotation), 180.0))
+    return float(np.clip(math.atan2(sine_part, cosine_part), -limit, limit))
 
 
 def _joint_scores(reference, ref_vis, moving, mov_vis):
@@ -332,14 +397,8 @@ def differing_limbs(joints: tuple[JointScore, ...], below: float = 0.5) -> list[
 
 
 def _shrink(image: np.ndarray, mask: np.ndarray, side: int = WORK_SIDE):
-    from skimage.transform import resize
-
-    height, width = image.shape[:2]
-    scale = min(1.0, side / max(height, width))
-    size = (max(8, round(height * scale)), max(8, round(width * scale)))
-    small = resize(image, size, order=1, anti_aliasing=scale < 1, preserve_range=True)
-    small_mask = resize(mask, size, order=1, preserve_range=True)
-    return small.astype(np.float32) / 255.0, small_mask < 0.5
+    small, small_mask = shrink(image, mask, side)
+    return small, small_mask < 0.5
 
 
 def _histogram(values: np.ndarray, bins, ranges) -> np.ndarray:
@@ -406,27 +465,34 @@ def _layout_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.exp(-gap / LAYOUT_SCALE))
 
 
-def background_parts(a: BackgroundDescriptor, b: BackgroundDescriptor,
-                     allow_mirror: bool = True) -> tuple[float, float, float]:
-    """(colour, texture, layout) similarities in [0, 1].
+BACKGROUND_PARTS = ("colour", "texture", "layout", "structure")
 
-    Colour and texture histograms ignore where things are; the layout does not, so a mirrored
-    copy is also compared with its layout flipped back.
+
+def background_parts(a: PersonAnalysis, b: PersonAnalysis,
+                     allow_mirror: bool = True) -> tuple[float, float, float, float]:
+    """(colour, texture, layout, structure) similarities of two photos' backgrounds, in [0, 1].
+
+    Colour and texture histograms ignore where things are; the layout and the keypoints do
+    not, so with `allow_mirror` b is also compared mirrored and the better score kept.
     """
-    colour = _bhattacharyya(a.colour, b.colour)
-    texture = _bhattacharyya(a.texture, b.texture) ** TEXTURE_SHARPNESS
-    layout = _layout_similarity(a.layout, b.layout)
+    first, second = a.background, b.background
+    colour = _bhattacharyya(first.colour, second.colour)
+    texture = _bhattacharyya(first.texture, second.texture) ** TEXTURE_SHARPNESS
+    layout = _layout_similarity(first.layout, second.layout)
+    structure = structure_similarity(a.structure, b.structure).score
     if allow_mirror:
-        layout = max(layout, _layout_similarity(a.layout, b.layout[:, ::-1]))
-    return colour, texture, layout
+        layout = max(layout, _layout_similarity(first.layout, second.layout[:, ::-1]))
+        structure = max(structure,
+                        structure_similarity(a.structure, b.mirrored_structure).score)
+    return colour, texture, layout, structure
 
 
-# colour, texture, layout: the calibration's choice. It gives the layout no weight: crops and
-# rotations move it more than a different place changes colour and texture.
-BACKGROUND_WEIGHTS = (0.85, 0.15, 0.0)
+# colour, texture, layout, structure: the calibration's choice (benchmarks/pose_calibration.py,
+# searched inside its cross-validation; this is the choice on all pairs).
+BACKGROUND_WEIGHTS = (0.15, 0.5, 0.15, 0.2)
 
 
-def offline_background_similarity(parts: tuple[float, float, float]) -> float:
+def offline_background_similarity(parts: tuple[float, ...]) -> float:
     return float(sum(w * p for w, p in zip(BACKGROUND_WEIGHTS, parts, strict=True)))
 
 
@@ -455,11 +521,10 @@ def _clip_background_similarity(a: PersonAnalysis, b: PersonAnalysis) -> float:
 
 def background_similarity(a: PersonAnalysis, b: PersonAnalysis, use_clip: bool | None = None,
                           allow_mirror: bool = True) -> BackgroundScore:
-    colour, texture, layout = background_parts(a.background, b.background, allow_mirror)
-    offline = offline_background_similarity((colour, texture, layout))
+    parts = background_parts(a, b, allow_mirror)
+    offline = offline_background_similarity(parts)
     clip_part = _clip_background_similarity(a, b) if clip_in_use(use_clip) else None
-    return BackgroundScore(combined_background(offline, clip_part), colour, texture, layout,
-                           clip_part)
+    return BackgroundScore(combined_background(offline, clip_part), *parts, clip=clip_part)
 
 
 def combined_background(offline: float, clip_part: float | None) -> float:
@@ -518,7 +583,7 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
         from weights.prefetch import waiting_note
 
         arriving = waiting_note("clip")
-        notes.append("Backgrounds compared by colour, texture and layout ("
+        notes.append("Backgrounds compared by colour, texture, layout and matching keypoints ("
                      + (f"CLIP joins them when it arrives: {arriving}"
                         if arriving else "CLIP weights absent") + ").")
     notes.append("Same place." if background.similarity >= BACKGROUND_THRESHOLD
@@ -597,9 +662,8 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
             columns[SIMILARITY_OUTPUTS[0]] = [no_pose_score if value is None else value
                                               for value in columns[SIMILARITY_OUTPUTS[0]]]
         if want_background:
-            offline = [offline_background_similarity(
-                background_parts(base.background, other.background, allow_mirror))
-                for other in others]
+            offline = [offline_background_similarity(background_parts(base, other, allow_mirror))
+                       for other in others]
             clip_parts = [None] * len(others)
             if with_clip:
                 from models import clip
