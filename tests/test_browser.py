@@ -80,6 +80,9 @@ def app_process(env: dict, stem: str, tmp_path_factory) -> Iterator[str]:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        # pytest shows this only when a test of the module failed: the app's side of it.
+        print(f"--- the end of {log}:\n" + "\n".join(log.read_text(errors="replace")
+                                                    .splitlines()[-80:]))
 
 
 @pytest.fixture(scope="module")
