@@ -234,3 +234,18 @@ def test_a_flat_photo_gets_a_finite_poor_score():
     assert brisque.fit_aggd(np.zeros(50)) == (brisque.FLAT_SHAPE, 0.0, 0.0, 0.0)
     score = brisque.brisque_score(np.full((100, 120, 3), 128, np.uint8))
     assert np.isfinite(score) and score > 50
+
+
+def test_the_mirror_images_features_are_the_photos_with_the_diagonals_swapped():
+    photo = data.astronaut()[::3, ::3]
+    raw = brisque.features(photo)
+    mirror = brisque.features(photo[:, ::-1])
+    np.testing.assert_allclose(brisque.mirrored_features(raw), mirror, rtol=1e-6, atol=1e-9)
+    # and the swap is not a no-op here: the two diagonals of a real photo differ
+    assert not np.allclose(raw[10:14], raw[14:18])
+
+
+def test_a_photo_and_its_mirror_image_get_the_same_score():
+    for photo in (data.astronaut()[::2, ::2], data.coffee()[::2, ::2], data.rocket()[::2, ::2]):
+        assert brisque.brisque_score(photo) == pytest.approx(
+            brisque.brisque_score(np.ascontiguousarray(photo[:, ::-1])), abs=1e-6)
