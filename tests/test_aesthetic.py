@@ -217,7 +217,7 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
     code = main(["aesthetic_head", "--data", str(photos), "--out",
                  str(root / aesthetic.CONTENT_HEAD), "--epochs", "300"])
     assert code == 0
-    assert "validation accuracy" in capsys.readouterr().out
+    assert "test accuracy" in capsys.readouterr().out
     assert aesthetic.content_method() == "head"
 
     bright = np.full((48, 64, 3), 210, np.uint8)

@@ -32,6 +32,46 @@ def _softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+# The expected values below never come from models.clip. They come from keras-hub's own
+# CLIPBackbone (its towers and its CLIPHead, which returns exp(logit_scale) times the cosine of
+# every image with every text) and from formulas written in this file, so a wrong formula in
+# models.clip (normalisation, prompt ensembling, temperature, pixel scaling) makes them differ.
+
+# OpenAI CLIP's pixel statistics, which the tiny preset stores as the real presets do.
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711])
+
+
+def _pixels_by_hand(images):
+    """CLIP's input for pictures already at the model's 32 x 32 size: no crop, no resize, only
+    (x / 255 - mean) / std per channel."""
+    return ((np.stack(images) / 255.0 - CLIP_MEAN) / CLIP_STD).astype(np.float32)
+
+
+def _keras_hub_tokens(model, texts):
+    """Token ids from the preset's keras-hub preprocessor, not from models.clip."""
+    return np.asarray(model.preprocessor({"prompts": list(texts), "images": None})["token_ids"])
+
+
+def _keras_hub_logits(model, images, texts):
+    """keras-hub's CLIP forward pass: (images x texts) logits, exp(logit_scale) * cosine."""
+    outputs = model.backbone({"images": _pixels_by_hand(images),
+                              "token_ids": _keras_hub_tokens(model, texts)})
+    return np.asarray(outputs["vision_logits"], np.float64)
+
+
+def _text_vectors_by_hand(model, texts):
+    """Unit text vectors from keras-hub's text tower, normalised here."""
+    return _unit(np.asarray(model.backbone.get_text_embeddings(
+        _keras_hub_tokens(model, texts)), np.float64))
+
+
+def _image_vectors_by_hand(model, images):
+    """Unit image vectors from keras-hub's vision tower, normalised here."""
+    return _unit(np.asarray(model.backbone.get_vision_embeddings(_pixels_by_hand(images)),
+                            np.float64))
+
+
 # === Loading ===
 
 
@@ -124,6 +164,27 @@ def test_image_embeddings_do_not_depend_on_batching(tiny_clip):
     for batch_size in (1, 3, 5):
         got = clip.embed_images(mixed, batch_size=batch_size)[1:-1]
         np.testing.assert_allclose(got, reference[order], atol=1e-5)
+
+
+def test_image_embeddings_are_keras_hubs_projection_made_unit_length(tiny_clip):
+    model = clip.get_clip()
+    images = _images(sizes=((32, 32),) * 4)
+    # The pixels the towers see are CLIP's normalisation, worked out here.
+    np.testing.assert_allclose(np.asarray(model.preprocess_images(images)),
+                               _pixels_by_hand(images), atol=1e-4)
+    np.testing.assert_allclose(clip.embed_images(images), _image_vectors_by_hand(model, images),
+                               atol=1e-5)
+    # A photo's cosine with itself is 1, with another photo less.
+    twice = clip.embed_images([images[0], images[0], images[1]])
+    assert twice[0] @ twice[1] == pytest.approx(1.0, abs=1e-5)
+    assert twice[0] @ twice[2] < 1.0 - 1e-4
+
+
+def test_text_embeddings_are_keras_hubs_projection_made_unit_length(tiny_clip):
+    model = clip.get_clip()
+    texts = ["a photo of a cat", "a beautiful sunset", "food"]
+    np.testing.assert_allclose(clip.embed_texts(texts), _text_vectors_by_hand(model, texts),
+                               atol=1e-5)
 
 
 def test_batch_array_single_image_and_list_agree(tiny_clip):
@@ -232,34 +293,64 @@ def test_logit_scale_is_capped_at_100(tiny_clip):
     model = clip.CLIPModel.from_preset(tiny_clip / "clip")  # private copy: safe to modify
     model.backbone.clip_head.logit_scale.assign(math.log(500.0))
     assert model.logit_scale == pytest.approx(clip.MAX_LOGIT_SCALE)
-    images = _images(sizes=((32, 32),))
-    cosine = model.embed_images(images) @ model.label_embeddings(PROMPTS).T
-    np.testing.assert_allclose(
-        model.zero_shot(images, PROMPTS), _softmax(100.0 * cosine), atol=1e-5
-    )
+    images = _images(sizes=((32, 32),) * 2)
+    single = {"cat": ["a photo of a cat"], "dog": ["a photo of a dog"], "food": ["food"]}
+    # keras-hub's head multiplies the cosine by 500; the capped temperature is 100.
+    cosine = _keras_hub_logits(model, images, [p[0] for p in single.values()]) / 500.0
+    np.testing.assert_allclose(model.zero_shot(images, single), _softmax(100.0 * cosine),
+                               atol=1e-5)
 
 
-def test_zero_shot_matches_a_hand_computation(tiny_clip):
-    images = _images()
+def test_zero_shot_of_single_prompts_is_keras_hubs_own_clip_softmax(tiny_clip):
+    model = clip.get_clip()
+    images = _images(sizes=((32, 32),) * 3)
+    single = {"cat": ["a photo of a cat"], "dog": ["a photo of a dog"], "food": ["food"]}
+    probabilities = clip.zero_shot(images, single)
+    assert probabilities.shape == (3, 3)
+    # The checkpoint's temperature (30) times the cosine, softmaxed over the labels: what
+    # CLIP's own head gives, with no model.clip code in the expected value.
+    logits = _keras_hub_logits(model, images, [p[0] for p in single.values()])
+    np.testing.assert_allclose(probabilities, _softmax(logits), atol=1e-5)
+    # The same by the formula, from the towers: softmax(30 * cosine).
+    cosine = _image_vectors_by_hand(model, images) @ _text_vectors_by_hand(
+        model, [p[0] for p in single.values()]).T
+    np.testing.assert_allclose(probabilities, _softmax(LOGIT_SCALE * cosine), atol=1e-5)
+
+
+def test_zero_shot_of_prompt_ensembles_matches_a_hand_computation(tiny_clip):
+    model = clip.get_clip()
+    images = _images(sizes=((32, 32),) * 3)
     probabilities = clip.zero_shot(images, PROMPTS)
-    assert probabilities.shape == (len(images), len(PROMPTS))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-
-    image_vectors = clip.embed_images(images)
-    labels = np.stack([_unit(clip.embed_texts(p).mean(axis=0)) for p in PROMPTS.values()])
-    expected = _softmax(LOGIT_SCALE * image_vectors @ labels.T)
+    # CLIP's prompt ensembling (Radford et al. 2021): each label is the re-normalised mean of
+    # its prompts' unit vectors.
+    labels = np.stack([_unit(_text_vectors_by_hand(model, prompts).mean(axis=0))
+                       for prompts in PROMPTS.values()])
+    expected = _softmax(LOGIT_SCALE * _image_vectors_by_hand(model, images) @ labels.T)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+def test_zero_shot_properties_that_need_no_embedding(tiny_clip):
+    images = _images(sizes=((32, 32), (48, 64)))
+    # Two labels with the same prompts are indistinguishable: one half each.
+    twins = clip.zero_shot(images, {"x": ["a photo of a cat"], "y": ["a photo of a cat"]})
+    np.testing.assert_allclose(twins, 0.5, atol=1e-6)
+    # Repeating a prompt does not move its label; the mean of a unit vector with itself is it.
+    once = clip.zero_shot(images, {"cat": ["a photo of a cat"], "dog": ["a dog"]})
+    repeated = clip.zero_shot(images, {"cat": ["a photo of a cat"] * 3, "dog": ["a dog"]})
+    np.testing.assert_allclose(repeated, once, atol=1e-6)
 
 
 def test_prompt_ensembling_averages_normalised_prompt_embeddings(tiny_clip):
     model = clip.get_clip()
     p1, p2 = "a photo of a cat", "a beautiful cat"
     ensemble = model.label_embeddings({"cat": [p1, p2]})[0]
-    expected = _unit(model.embed_texts([p1, p2]).mean(axis=0))
-    np.testing.assert_allclose(ensemble, expected, atol=1e-6)
-    # The mean is a genuinely new vector, not one of the prompts.
-    assert not np.allclose(ensemble, model.embed_texts(p1)[0], atol=1e-3)
-    assert not np.allclose(ensemble, model.embed_texts(p2)[0], atol=1e-3)
+    first, second = _text_vectors_by_hand(model, [p1, p2])
+    expected = _unit((first + second) / 2)
+    np.testing.assert_allclose(ensemble, expected, atol=1e-5)
+    # The mean is a genuinely new vector, not one of the prompts, and it bisects them.
+    assert not np.allclose(ensemble, first, atol=1e-3)
+    assert ensemble @ first == pytest.approx(ensemble @ second, abs=1e-5)
 
 
 def test_zero_shot_columns_follow_label_order(tiny_clip):

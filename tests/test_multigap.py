@@ -283,10 +283,15 @@ def test_train_then_evaluate_end_to_end(tiny_weights, tmp_path, monkeypatch, cap
                        "--epochs", "40", "--batch-size", "8"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert "GA generation 2/2" in printed.out and "validation accuracy:" in printed.out
+    assert "GA generation 2/2" in printed.out and "test accuracy:" in printed.out
+    assert "the paper reported 93.4-95.5%" in printed.out
+    assert "validation accuracy" not in printed.out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["features"]["stages"] == [list(stage) for stage in TINY_STAGES]
-    assert metrics["photos"]["validation"] == 4 and metrics["photos"]["ga_selection"] == 4
+    # 10 photos a class: 2 to test, 2 of the other 8 to validation, 2 of the last 6 to the GA.
+    assert metrics["photos"]["test"] == 4 and metrics["photos"]["validation"] == 4
+    assert metrics["photos"]["ga_selection"] == 4 and metrics["photos"]["training"] == 12
+    assert "validation_accuracy" not in metrics and 0.0 <= metrics["test_accuracy"] <= 1.0
     assert len(metrics["ga"]["best_history"]) == 3
     assert metrics["training_accuracy"] >= 0.9  # smooth colour against grey noise is easy
 
@@ -296,7 +301,7 @@ def test_train_then_evaluate_end_to_end(tiny_weights, tmp_path, monkeypatch, cap
                           str(bench_b)])
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    ours, research = printed.out.split("The research's reported results")
+    ours, research = printed.out.split("What the paper reported")
     rows = [line for line in ours.splitlines() if line.startswith(("Benchmark1 ", "coco "))]
     assert len(rows) == 2, printed.out
     assert rows[0].split()[1:4] == ["6", "3", "3"] and rows[0].endswith("94.59%")
@@ -346,7 +351,7 @@ def test_missing_weights_report_the_resolvers_summary(tmp_path, capsys):
 
     with pytest.raises(weights.WeightsUnavailable) as caught:
         weights.resolve("efficientnet_b0")
-    data = write_folder(tmp_path / "data", 3, 3, seed=0)
+    data = write_folder(tmp_path / "data", 4, 4, seed=0)
     assert train_main(["aesthetic", "--data", str(data), "--out", str(tmp_path / "run")]) == 1
     assert one_line(capsys.readouterr().err) == caught.value.summary
     assert not (tmp_path / "run").exists()

@@ -27,7 +27,7 @@ from models.pose.pairs import (  # noqa: E402
 )
 from models.train import main  # noqa: E402
 
-SITES = ("eiffel", "pisa")
+SITES = ("eiffel", "pisa", "rome")
 # Where the two hands go, relative to the neck, in each posture.
 POSTURES = {"arms_up": ((-6, -14), (6, -14)), "arms_out": ((-14, -2), (14, -2))}
 PHOTOS_PER_POSE = 3
@@ -47,10 +47,14 @@ def draw_scene(site: int, posture: str | None, seed: int) -> Image.Image:
         if site == 0:  # blue and white stripes
             draw.rectangle([0, top, SCENE, top + 3], fill=(40, 80, 200))
             draw.rectangle([0, top + 4, SCENE, top + 7], fill=(230, 230, 240))
-        else:  # green and yellow checks
+        elif site == 1:  # green and yellow checks
             for left in range(0, SCENE, 8):
                 colour = (60, 160, 60) if (top + left) // 8 % 2 else (230, 210, 60)
                 draw.rectangle([left, top, left + 7, top + 7], fill=colour)
+        else:  # red and grey columns
+            for left in range(0, SCENE, 8):
+                draw.rectangle([left, top, left + 3, top + 7], fill=(200, 50, 40))
+                draw.rectangle([left + 4, top, left + 7, top + 7], fill=(120, 120, 120))
     if posture is not None:
         x, y = 32 + int(rng.integers(-6, 7)), 34 + int(rng.integers(-4, 5))
         ink = (20, 20, 20)
@@ -64,7 +68,8 @@ def draw_scene(site: int, posture: str | None, seed: int) -> Image.Image:
 
 
 def write_dataset(root: Path) -> Path:
-    """2 sites x 2 poses x 3 photos, plus 2 photos of each site alone, in the research's layout."""
+    """3 sites x 2 poses x 3 photos, plus 2 photos of each site alone, in the research's layout
+    (three sites: the fewest a split by site into training, validation and test can use)."""
     seed = 0
     for site_index, site in enumerate(SITES):
         for posture in POSTURES:
@@ -77,6 +82,34 @@ def write_dataset(root: Path) -> Path:
         for k in range(SITE_ONLY_PHOTOS):
             draw_scene(site_index, None, seed := seed + 1).save(folder / f"{k}.jpg")
     return root
+
+
+# Joints (x, y in 0..1) of a figure standing in the middle, then each posture's arms.
+BODY_JOINTS = {0: (0.5, 0.15), 11: (0.42, 0.3), 12: (0.58, 0.3), 23: (0.45, 0.6),
+               24: (0.55, 0.6), 25: (0.44, 0.75), 26: (0.56, 0.75), 27: (0.43, 0.9),
+               28: (0.57, 0.9)}
+ARM_JOINTS = {"arms_up": {13: (0.36, 0.18), 14: (0.64, 0.18), 15: (0.34, 0.05),
+                          16: (0.66, 0.05)},
+              "arms_out": {13: (0.28, 0.3), 14: (0.72, 0.3), 15: (0.12, 0.3),
+                           16: (0.88, 0.3)}}
+
+
+def posture_skeleton(posture: str, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """A MediaPipe-shaped (33, 3) skeleton in one posture, moved by `shift`, joints visible."""
+    skeleton = np.zeros((33, 3), np.float32)
+    for index, (x, y) in {**BODY_JOINTS, **ARM_JOINTS[posture]}.items():
+        skeleton[index] = (x + shift[0], y + shift[1], 0.99)
+    return skeleton
+
+
+def posture_skeletons(image) -> list[np.ndarray]:
+    """Stands in for `detect_skeletons` on the synthetic photos: the posture named by the photo's
+    folder, shifted a little per file so that no two masks are copies; nobody in `_zz`."""
+    path = Path(image)
+    if path.parent.name not in ARM_JOINTS:
+        return []
+    rng = np.random.default_rng(sum(path.as_posix().encode()))
+    return [posture_skeleton(path.parent.name, tuple(rng.uniform(-0.06, 0.06, 2)))]
 
 
 @pytest.fixture(scope="module")
@@ -185,8 +218,8 @@ def test_pairs_are_balanced_labelled_by_site_and_pose_and_unique(pose_data):
     pairs = build_pairs(scan_pose_dataset(pose_data), seed=3)
     positives = [p for p in pairs if p.same]
     negatives = [p for p in pairs if not p.same]
-    # Every two photos of a pose folder: C(3, 2) = 3 pairs in each of the 4 folders.
-    assert len(positives) == 4 * 3 == len(negatives)
+    # Every two photos of a pose folder: C(3, 2) = 3 pairs in each of the 6 folders.
+    assert len(positives) == 6 * 3 == len(negatives)
     for pair in positives:
         assert pair.kind == SAME_POSE
         assert pair.a.site == pair.b.site and pair.a.pose == pair.b.pose is not None
@@ -198,9 +231,9 @@ def test_pairs_are_balanced_labelled_by_site_and_pose_and_unique(pose_data):
         else:
             assert pair.kind == SITE_ONLY
             assert pair.a.site == pair.b.site and pair.a.has_person != pair.b.has_person
-    # Every kind has enough candidates here, so the 12 negatives split evenly.
+    # Every kind has enough candidates here, so the 18 negatives split evenly.
     assert {kind: sum(p.kind == kind for p in negatives)
-            for kind in pose_pairs.NEGATIVE_KINDS} == dict.fromkeys(pose_pairs.NEGATIVE_KINDS, 4)
+            for kind in pose_pairs.NEGATIVE_KINDS} == dict.fromkeys(pose_pairs.NEGATIVE_KINDS, 6)
     assert all(pair.a.path != pair.b.path for pair in pairs)
     assert len({pair.key for pair in pairs}) == len(pairs)
     # Both orders occur: the network must not learn that `a` is, say, always the person.
@@ -211,34 +244,10 @@ def test_pairs_and_split_are_determined_by_the_seed(pose_data):
     dataset = scan_pose_dataset(pose_data)
     assert build_pairs(dataset, seed=7) == build_pairs(dataset, seed=7)
     assert build_pairs(dataset, seed=7) != build_pairs(dataset, seed=8)
-    pairs = build_pairs(dataset, seed=7)
-    assert split_pairs(pairs, 0.25, seed=1) == split_pairs(pairs, 0.25, seed=1)
-    assert split_pairs(pairs, 0.25, seed=1) != split_pairs(pairs, 0.25, seed=2)
-
-
-@pytest.mark.parametrize(("fraction", "held_out_per_label"), [(0.1, 1), (0.25, 3), (0.5, 6)])
-def test_split_holds_out_each_label_and_never_leaks_a_pair(pose_data, fraction,
-                                                            held_out_per_label):
-    pairs = build_pairs(scan_pose_dataset(pose_data), seed=0)
-    split = split_pairs(pairs, fraction, seed=0)
-    assert split.counts() == {
-        "train": {"positive": 12 - held_out_per_label, "negative": 12 - held_out_per_label},
-        "validation": {"positive": held_out_per_label, "negative": held_out_per_label},
-    }
-    train_keys = {pair.key for pair in split.train}
-    validation_keys = {pair.key for pair in split.validation}
-    assert not train_keys & validation_keys
-    assert train_keys | validation_keys == {pair.key for pair in pairs}
-
-
-def test_split_refuses_a_repeated_pair_and_a_bad_fraction(pose_data):
-    pairs = build_pairs(scan_pose_dataset(pose_data), seed=0)
-    first = pairs[0]
-    mirrored = pose_pairs.PhotoPair(first.b, first.a, first.same, first.kind)
-    with pytest.raises(ValueError, match="twice"):
-        split_pairs((*pairs, mirrored))
-    with pytest.raises(ValueError, match="validation_fraction"):
-        split_pairs(pairs, 1.0)
+    assert split_pairs(dataset, "site", seed=1) == split_pairs(dataset, "site", seed=1)
+    # Three sites, one a split: some seed among the first few deals them differently.
+    assert len({tuple(split_pairs(dataset, "site", seed=seed).sites("test"))
+                for seed in range(6)}) > 1
 
 
 def make_layout(root: Path, files: list[str]) -> Path:
@@ -384,6 +393,67 @@ def test_pose_branch_adds_two_mask_inputs_through_one_small_cnn():
     assert not np.allclose(forward, other)
 
 
+def write_pose_only_site(root: Path, photos_per_posture: int, seed: int) -> Path:
+    """One site whose photos are the same wall with fresh noise: only the (stand-in) skeleton
+    tells the two postures apart, so only the pose branch can learn the label."""
+    rng = np.random.default_rng(seed)
+    wall = rng.integers(60, 200, (32, 32, 3))
+    for posture in ARM_JOINTS:
+        folder = root / "wall" / posture
+        folder.mkdir(parents=True)
+        for k in range(photos_per_posture):
+            noisy = np.clip(wall + rng.integers(-20, 21, wall.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(folder / f"{k}.png")
+    return root
+
+
+def test_the_pose_branch_learns_a_label_that_only_the_masks_carry(tmp_path, monkeypatch):
+    import keras
+
+    from models.pose import siamese
+    from models.pose import skeleton_mask as skeleton_module
+    from models.pose.train import pair_inputs, skeleton_masks
+
+    monkeypatch.setattr(skeleton_module, "detect_skeletons", posture_skeletons)
+    # Same-site pairs only: positives share a posture, negatives do not.
+    train_set = scan_pose_dataset(write_pose_only_site(tmp_path / "train", 6, seed=0))
+    test_set = scan_pose_dataset(write_pose_only_site(tmp_path / "test", 4, seed=1))
+    train_pairs, test_pairs = build_pairs(train_set, seed=0), build_pairs(test_set, seed=0)
+    assert {p.kind for p in train_pairs if not p.same} == {SAME_SITE_OTHER_POSE}
+
+    def inputs_of(dataset, pairs):
+        photos = list(dataset.photos)
+        masks = skeleton_masks(photos, ["siamese_pose"], 32)  # the CLI's own mask step
+        assert all(mask.sum() > 20 for mask in masks)  # a skeleton in every photo
+        index = {photo.path: row for row, photo in enumerate(photos)}
+        return pair_inputs(pairs, index, pose_pairs.load_photos(photos, 32), masks)
+
+    train_inputs, train_labels = inputs_of(train_set, train_pairs)
+    test_inputs, test_labels = inputs_of(test_set, test_pairs)
+    assert test_labels.mean() == 0.5  # balanced: chance is 50%
+
+    keras.utils.set_random_seed(0)
+    model = siamese.compile_siamese(
+        siamese.siamese_network(tiny_resnet(), 32, pose_branch=True, pose_size=32),
+        learning_rate=0.05, momentum=0.9)
+    model.fit(train_inputs, train_labels, epochs=40, batch_size=16, verbose=0)
+
+    def accuracy(inputs):
+        predictions = model.predict(inputs, verbose=0)
+        return float(np.mean((predictions > 0.5) == (test_labels > 0.5))), predictions
+
+    with_masks, predicted = accuracy(test_inputs)
+    blank = {name: (np.zeros_like(value) if name.startswith("pose") else value)
+             for name, value in test_inputs.items()}
+    without_masks, predicted_blank = accuracy(blank)
+    # The pose branch decides: with the masks the unseen pairs are told apart; with the same
+    # network's masks zeroed, both photos of a pair look alike to it and it does no better
+    # than chance on this balanced set.
+    assert with_masks >= 0.9
+    assert without_masks <= 0.6
+    assert np.abs(predicted - predicted_blank).max() > 0.3
+
+
 def test_saved_network_loads_in_safe_mode_with_the_same_predictions(tmp_path):
     from models.pose import siamese
 
@@ -497,55 +567,80 @@ def test_resnet50_folder_in_no_known_format_is_refused(tmp_path):
 # === The CLI ===
 
 
-def test_cli_trains_prints_the_research_table_and_saves_safe_models(
+def test_cli_trains_on_a_site_split_reports_the_test_pairs_and_saves_safe_models(
         pose_data, tiny_weights_dir, tmp_path, monkeypatch, capsys):
     from models.pose import siamese
+    from models.pose import skeleton_mask as skeleton_module
     from models.pose.skeleton_mask import skeleton_mask
     from models.pose.train import pair_inputs
 
+    # MediaPipe finds nobody in a stick figure, so the posture is handed to the mask drawer
+    # directly: the pose branch then reads masks that carry the label.
+    monkeypatch.setattr(skeleton_module, "detect_skeletons", posture_skeletons)
     monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_dir[0]))
     out = tmp_path / "run"
     code = main(["pose", "--data", str(pose_data), "--variants", "baseline", "siamese",
                  "siamese_pose", "--epochs", "2", "--input-size", "32", "--pose-size", "32",
-                 "--batch-size", "8", "--validation-fraction", "0.25", "--out", str(out)])
+                 "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction",
+                 "0.25", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     table = printed[printed.index("network"):].splitlines()
-    assert table[0].split() == ["network", "input", "size", "val", "accuracy", "research"]
+    assert table[0].split() == ["network", "input", "size", "test", "accuracy", "the", "paper",
+                                "reported"]
     rows = {line[:34].strip(): line for line in table[1:5]}
     assert set(rows) == {"ResNet50 GAP + cosine threshold", "ResNet50 GAP + Euclidean threshold",
                          "ResNet50 Last Layer+FCNN", "ResNet50 Last Layer+FCNN+POSE"}
     assert rows["ResNet50 Last Layer+FCNN"].rstrip().endswith("58%")
     assert "32x32 + 32x32" in rows["ResNet50 Last Layer+FCNN+POSE"]
     assert rows["ResNet50 Last Layer+FCNN+POSE"].rstrip().endswith("68%")
-    assert "train 9 positive / 9 negative, validation 3 positive / 3 negative" in printed
+    # Three sites, one to each split; each site gives 2 poses x C(3, 2) positive pairs.
+    assert ("train 6 positive / 6 negative, validation 6 positive / 6 negative, "
+            "test 6 positive / 6 negative") in printed
+    assert "split by site: no site (so no photo) is in two splits" in printed
+    assert "skeletons: found in 18 of 24 photos" in printed  # the 6 site-alone photos: none
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["pairs"]["validation"] == {"positive": 3, "negative": 3}
+    assert metrics["split"]["by"] == "site" and metrics["split"]["reported_on"] == "test"
+    sites = metrics["split"]["sites"]
+    assert sorted(sites["train"] + sites["validation"] + sites["test"]) == list(SITES)
+    assert metrics["pairs"]["test"] == {"positive": 6, "negative": 6}
     results = {(r["variant"], r["network"]): r for r in metrics["results"]}
     assert len(results) == 4
     for r in metrics["results"]:
-        shown = f"{100 * r['validation_accuracy']:.1f}%"
-        assert shown in rows[r["network"]]
+        assert "validation_accuracy" not in r
+        assert f"{100 * r['test_accuracy']:.1f}%" in rows[r["network"]]
 
-    # The saved networks load in safe mode and reproduce the reported validation numbers.
-    split = pose_pairs.make_pair_split(pose_data, seed=0, validation_fraction=0.25)
-    photos = sorted({p for pair in (*split.train, *split.validation) for p in (pair.a, pair.b)})
+    # The saved networks load in safe mode and reproduce the reported figures on the pairs of
+    # the test site, which no training or validation pair shows.
+    split = pose_pairs.make_pair_split(pose_data, seed=0, validation_fraction=0.25,
+                                       test_fraction=0.25)
+    assert {p.site for pair in split.test for p in (pair.a, pair.b)} == set(sites["test"])
+    photos = sorted({p for pairs in split.splits().values() for pair in pairs
+                     for p in (pair.a, pair.b)})
     index = {photo.path: row for row, photo in enumerate(photos)}
     images = pose_pairs.load_photos(photos, 32)
     masks = np.stack([skeleton_mask(photo.path, 32) for photo in photos])
     for variant, uses_pose in (("siamese", False), ("siamese_pose", True)):
         reported = next(r for r in metrics["results"] if r["variant"] == variant)
         model = siamese.load_siamese(out / f"{variant}.keras")
-        inputs, labels = pair_inputs(split.validation, index, images,
-                                     masks if uses_pose else None)
+        inputs, labels = pair_inputs(split.test, index, images, masks if uses_pose else None)
         predictions = model.predict(inputs, verbose=0)
         loss = float(np.mean(-(labels * np.log(predictions)
                                + (1 - labels) * np.log(1 - predictions))))
-        assert loss == pytest.approx(reported["details"]["validation_loss"], abs=1e-4)
+        assert loss == pytest.approx(reported["details"]["test_loss"], abs=1e-4)
         accuracy = float(np.mean((predictions > 0.5) == (labels > 0.5)))
-        assert accuracy == pytest.approx(reported["validation_accuracy"])
+        assert accuracy == pytest.approx(reported["test_accuracy"])
         assert reported["details"]["epochs_run"] == 2
+
+
+def test_cli_refuses_a_site_split_of_too_few_sites_in_one_line(tmp_path, tiny_weights_dir,
+                                                                monkeypatch, capsys):
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_dir[0]))
+    make_layout(tmp_path / "data", ["a/up/1.jpg", "a/up/2.jpg", "b/up/1.jpg", "b/up/2.jpg"])
+    assert main(["pose", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")]) == 1
+    message = one_line(capsys.readouterr().err)
+    assert "at least 3 sites" in message and "has 2" in message
 
 
 def test_cli_stops_early_when_the_validation_loss_stops_falling(

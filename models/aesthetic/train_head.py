@@ -3,10 +3,13 @@
 The Aesthetic tab scores content with a CLIP zero-shot prompt ensemble until a trained head
 exists. This task trains one from your own labelled photos (`--data DIR` with `DIR/good/*.jpg`
 and `DIR/bad/*.jpg`, the layout of `python -m models.train aesthetic`): every photo's unit-length
-CLIP embedding, then logistic regression (one sigmoid unit with L2 weight decay, early-stopped on
-a stratified validation share). Logistic regression gives calibrated probabilities, which is
-what the tab's [0, 1] content score needs, and it cannot overfit a small set the way a deep head
-would.
+CLIP embedding, then logistic regression (one sigmoid unit with L2 weight decay). Logistic
+regression gives calibrated probabilities, which is what the tab's [0, 1] content score needs,
+and it cannot overfit a small set the way a deep head would.
+
+The photos are split, class by class, into training, validation and test. Training stops early
+on the validation loss; the accuracy printed and saved is on the test photos only, which
+neither the fit nor the stopping saw.
 
 It writes `head.keras` and `metrics.json` to `--out` (default `runs/aesthetic_head`) and prints
 the manifest entry that makes the tab use the head: name it `aesthetic_head`
@@ -34,8 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/aesthetic_head"), metavar="DIR",
                         help="where head.keras and metrics.json go (default: "
                              "runs/aesthetic_head)")
-    parser.add_argument("--validation-fraction", type=float_in(0.0, 1.0), default=0.2,
-                        help="share of photos held out for the reported accuracy (default 0.2)")
+    parser.add_argument("--validation-fraction", type=float_in(0.0, 1.0), default=0.15,
+                        help="share of each class early stopping watches (default 0.15)")
+    parser.add_argument("--test-fraction", type=float_in(0.0, 1.0), default=0.15,
+                        help="share of each class held out for the reported accuracy "
+                             "(default 0.15)")
     parser.add_argument("--epochs", type=int_at_least(1), default=200,
                         help="most epochs; training stops early on validation loss (default 200)")
     parser.add_argument("--weight-decay", type=float_in(0.0, include_low=True), default=1e-3,
@@ -43,17 +49,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def stratified_split(labels: np.ndarray, fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation), with `fraction` of each class (at least one) validating."""
+def three_way_split(labels: np.ndarray, validation_fraction: float, test_fraction: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices (train, validation, test), class by class, no row in two.
+
+    Each class gives round(fraction * its count) photos, and at least one, to validation and to
+    test, and keeps at least one for training.
+
+    Raises:
+        ValueError: a class has fewer than 3 photos, or the fractions leave nothing to train on.
+    """
+    if validation_fraction + test_fraction >= 1.0:
+        raise ValueError("the validation and test fractions leave nothing to train on")
     rng = np.random.default_rng(seed)
-    train, validation = [], []
+    train, validation, test = [], [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        count = max(1, int(round(len(members) * fraction)))
-        validation.extend(members[:count])
-        train.extend(members[count:])
-    return np.sort(train), np.sort(validation)
+        if len(members) < 3:
+            raise ValueError("each class needs at least 3 photos (training, validation and "
+                             "test each need both classes)")
+        held_test = max(1, int(round(len(members) * test_fraction)))
+        held_validation = max(1, int(round(len(members) * validation_fraction)))
+        while held_test + held_validation > len(members) - 1:
+            if held_validation >= held_test:
+                held_validation -= 1
+            else:
+                held_test -= 1
+        test.extend(members[:held_test])
+        validation.extend(members[held_test:held_test + held_validation])
+        train.extend(members[held_test + held_validation:])
+    return np.sort(train), np.sort(validation), np.sort(test)
 
 
 def build_head(dimension: int, weight_decay: float):
@@ -67,7 +92,8 @@ def build_head(dimension: int, weight_decay: float):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Embed the photos, fit and validate the head, save it; the exit code."""
+    """Embed the photos, fit the head (stopping on validation), score it on the test photos,
+    save it; the exit code."""
     import weights
     from models.aesthetic.rating_pipeline import RatingDataError, scan_rating_folder
     from models.images import InvalidImage, load_image
@@ -76,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
         paths, labels = scan_rating_folder(args.data)
     except RatingDataError as error:
         return fail(error)
-    if min(np.sum(labels == 1), np.sum(labels == 0)) < 2:
-        return fail(f"{args.data} needs at least 2 photos in each of good/ and bad/ "
-                    "(training and validation each need both classes).")
+    try:
+        train, validation, test = three_way_split(labels, args.validation_fraction,
+                                                  args.test_fraction, args.seed)
+    except ValueError as error:
+        return fail(f"Cannot split {args.data}: {error}.")
     started = time.perf_counter()
     try:
         from models import clip
@@ -96,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
     import keras
 
     keras.utils.set_random_seed(args.seed)
-    train, validation = stratified_split(labels, args.validation_fraction, args.seed)
     head = build_head(embeddings.shape[1], args.weight_decay)
     head.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                  metrics=["accuracy"])
@@ -106,23 +133,27 @@ def run(args: argparse.Namespace) -> int:
                        batch_size=64, validation_data=(embeddings[validation],
                                                        labels[validation]),
                        callbacks=[stop])
-    probability = np.asarray(head(embeddings[validation], training=False))[:, 0]
-    accuracy = float(((probability >= 0.5) == (labels[validation] == 1)).mean())
+    # The validation photos chose the epoch; only the test photos measure the head.
+    probability = np.asarray(head(embeddings[test], training=False))[:, 0]
+    accuracy = float(((probability >= 0.5) == (labels[test] == 1)).mean())
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     head.save(out / "head.keras")
     metrics = {
         "photos": {"good": int((labels == 1).sum()), "bad": int((labels == 0).sum())},
-        "train": len(train), "validation": len(validation),
-        "validation_accuracy": accuracy,
+        "train": len(train), "validation": len(validation), "test": len(test),
+        "split": "by photo, class by class; early stopping on validation, accuracy on test",
+        "test_accuracy": accuracy,
         "epochs_run": len(history.history["loss"]),
         "embedding_dim": int(embeddings.shape[1]),
         "clip": str(weights.locate("clip").path),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"{'network':<36}{'photos':>8}{'validation accuracy':>22}")
-    print(f"{'CLIP embedding + logistic head':<36}{len(photos):>8}{accuracy:>22.1%}")
+    print(f"split: {len(train)} training, {len(validation)} validation (early stopping), "
+          f"{len(test)} test")
+    print(f"{'network':<36}{'test photos':>12}{'test accuracy':>16}")
+    print(f"{'CLIP embedding + logistic head':<36}{len(test):>12}{accuracy:>16.1%}")
     print(f"\nsaved {out / 'head.keras'}. To use it in the Aesthetic tab, copy the folder to "
           f"$INSTAVIS_WEIGHTS_DIR/aesthetic_head/ (or publish it on the Hub) and add to "
           f"weights/manifest.toml:\n\n[aesthetic_head]\ntitle = \"Content aesthetics head\"\n"

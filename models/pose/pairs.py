@@ -10,7 +10,11 @@ striking that pose there, plus `_zz`, photos of the site with nobody in front::
 A Siamese network learns from pairs. A positive pair shows the same pose at the same site. The
 research generated about as many negative pairs as positive ones, to keep the set balanced
 (363 + 44 positive and 369 + 38 negative pairs), and split the pairs 90/10 into training and
-validation. The negatives here mix three kinds, in equal shares where the photos allow:
+validation, by pair: one photo could be in a training pair and in a validation pair, and every
+site was on both sides. Here the photos are split first, by site (or by photo), into training,
+validation (for early stopping) and test (for the reported accuracy), and pairs are built inside
+each split (`split_pairs`). The negatives mix three kinds, in equal shares where the photos
+allow:
 
 - the same site, a different pose (the background matches, the pose does not);
 - a different site (usually both differ);
@@ -39,6 +43,9 @@ __all__ = [
     "SAME_SITE_OTHER_POSE",
     "SITE_ONLY",
     "SITE_ONLY_FOLDER",
+    "SPLIT_BY_PHOTO",
+    "SPLIT_BY_SITE",
+    "SPLIT_KINDS",
     "DatasetLayoutError",
     "PairSplit",
     "Photo",
@@ -49,6 +56,7 @@ __all__ = [
     "make_pair_split",
     "pair_counts_text",
     "scan_pose_dataset",
+    "split_dataset",
     "split_pairs",
 ]
 
@@ -65,7 +73,19 @@ DIFFERENT_SITE = "different site"
 SITE_ONLY = "site alone vs person"
 NEGATIVE_KINDS = (SAME_SITE_OTHER_POSE, DIFFERENT_SITE, SITE_ONLY)
 
-VALIDATION_FRACTION = 0.1  # the research's 90/10 split
+# The research split its pairs 90/10 into training and validation and had no test split.
+# Here a tenth is held out for early stopping and another tenth for the reported accuracy.
+VALIDATION_FRACTION = 0.1
+TEST_FRACTION = 0.1
+
+SPLIT_BY_SITE = "site"
+SPLIT_BY_PHOTO = "photo"
+SPLIT_KINDS = (SPLIT_BY_SITE, SPLIT_BY_PHOTO)
+SPLIT_DESCRIPTIONS = {
+    SPLIT_BY_SITE: "by site: no site (so no photo) is in two splits",
+    SPLIT_BY_PHOTO: "by photo: no photo is in two splits (whole pose folders together); "
+                    "a site can be",
+}
 
 
 class DatasetLayoutError(ValueError):
@@ -147,23 +167,43 @@ class PoseDataset:
 
 @dataclass(frozen=True)
 class PairSplit:
-    """Training and validation pairs.
+    """Training, validation and test pairs, built inside disjoint sets of photos.
 
     Attributes:
-        train, validation: the pairs; no unordered pair is in both.
+        train: the pairs the network learns from.
+        validation: the pairs early stopping watches (never reported as the result).
+        test: the pairs the reported accuracy is measured on.
+        by: how the photos were split, SPLIT_BY_SITE or SPLIT_BY_PHOTO.
     """
 
     train: tuple[PhotoPair, ...]
     validation: tuple[PhotoPair, ...]
+    test: tuple[PhotoPair, ...]
+    by: str
+
+    def splits(self) -> dict[str, tuple[PhotoPair, ...]]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{"train": {"positive": n, "negative": m}, "validation": {...}}, like the research's
-        pair table."""
+        """{"train": {"positive": n, "negative": m}, "validation": {...}, "test": {...}}."""
         return {
             name: {"positive": sum(p.same for p in pairs),
                    "negative": sum(not p.same for p in pairs)}
-            for name, pairs in (("train", self.train), ("validation", self.validation))
+            for name, pairs in self.splits().items()
         }
+
+    def photos(self, name: str) -> set[Path]:
+        """The files the pairs of one split use."""
+        return {photo.path for pair in self.splits()[name] for photo in (pair.a, pair.b)}
+
+    def sites(self, name: str) -> list[str]:
+        """The sites the pairs of one split show, sorted."""
+        return sorted({photo.site for pair in self.splits()[name]
+                       for photo in (pair.a, pair.b)})
+
+    def description(self) -> str:
+        """One line saying how the photos were split, for the report and metrics.json."""
+        return SPLIT_DESCRIPTIONS[self.by]
 
 
 # === Scanning the folder ===
@@ -303,47 +343,140 @@ def build_pairs(dataset: PoseDataset, seed: int = 0) -> tuple[PhotoPair, ...]:
     return tuple(pairs)
 
 
-def split_pairs(pairs: tuple[PhotoPair, ...] | list[PhotoPair],
-                validation_fraction: float = VALIDATION_FRACTION, seed: int = 0) -> PairSplit:
-    """Split pairs into training and validation, stratified by label (the research: 90/10).
+def _share_count(total: int, fraction: float) -> int:
+    """How many of `total` units a held-out share gets: round(fraction * total), at least one."""
+    return max(1, round(fraction * total))
 
-    The split is by pair, as in the research, so a photo may appear in a training pair and in
-    a validation pair; no pair is in both. Each label gives round(fraction * its count) pairs
-    to validation (at least one when it has two or more), so both sides stay balanced.
+
+def _deal(units: list, validation_fraction: float, test_fraction: float,
+          rng: np.random.Generator) -> tuple[list, list, list]:
+    """Shuffle units and deal them into (train, validation, test), at least one each.
+
+    Raises:
+        ValueError: fewer than three units, so one split would be empty.
+    """
+    if len(units) < 3:
+        raise ValueError(f"need at least 3 to split, got {len(units)}")
+    order = [units[i] for i in rng.permutation(len(units))]
+    test = _share_count(len(units), test_fraction)
+    validation = _share_count(len(units), validation_fraction)
+    while test + validation > len(units) - 1:  # training keeps at least one
+        if validation >= test:
+            validation -= 1
+        else:
+            test -= 1
+    return (order[test + validation:], order[test:test + validation], order[:test])
+
+
+def split_dataset(dataset: PoseDataset, by: str = SPLIT_BY_SITE,
+                  validation_fraction: float = VALIDATION_FRACTION,
+                  test_fraction: float = TEST_FRACTION,
+                  seed: int = 0) -> dict[str, PoseDataset]:
+    """Deal the photos into training, validation and test, so that no photo is in two.
+
+    Pairs are built afterwards inside each split, so a pair never joins photos of two splits
+    and the test pairs show photos the network never trained or stopped on.
+
+    - by site (SPLIT_BY_SITE): whole site folders go to one split, so no site appears in two.
+      The test then measures recognising the same pose at a place never seen in training.
+    - by photo (SPLIT_BY_PHOTO): whole pose folders go to one split (so every split has
+      same-pose pairs), and each site's photos of the site alone are dealt one by one. No photo
+      is in two splits, but a site can be.
 
     Args:
-        pairs: from `build_pairs`.
-        validation_fraction: share of each label's pairs held out, in (0, 1).
+        dataset: from `scan_pose_dataset`.
+        by: SPLIT_BY_SITE or SPLIT_BY_PHOTO.
+        validation_fraction, test_fraction: shares of the sites (or pose folders) held out,
+            each at least one.
         seed: the same seed gives the same split.
 
     Returns:
-        A PairSplit, each side in the input's order.
+        {"train": ..., "validation": ..., "test": ...}, each a PoseDataset with the same root.
 
     Raises:
-        ValueError: the fraction is outside (0, 1), or a pair appears twice.
+        ValueError: an unknown `by`, fractions that leave nothing to train on, or fewer than
+            three sites (three pose folders by photo) to deal; the message is one line.
     """
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    if len({pair.key for pair in pairs}) != len(pairs):
-        raise ValueError("a pair appears twice; validation would leak into training")
+    if by not in SPLIT_KINDS:
+        raise ValueError(f"split by one of {', '.join(SPLIT_KINDS)}, not {by!r}")
+    for name, fraction in (("validation", validation_fraction), ("test", test_fraction)):
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"the {name} fraction must be in (0, 1), got {fraction}")
+    if validation_fraction + test_fraction >= 1.0:
+        raise ValueError("the validation and test fractions leave nothing to train on")
     rng = np.random.default_rng(seed)
-    held_out: set[int] = set()
-    for label in (True, False):
-        indices = [i for i, pair in enumerate(pairs) if pair.same == label]
-        count = round(validation_fraction * len(indices))
-        if len(indices) >= 2:
-            count = min(max(count, 1), len(indices) - 1)
-        held_out.update(int(i) for i in rng.permutation(indices)[:count])
-    train = tuple(pair for i, pair in enumerate(pairs) if i not in held_out)
-    validation = tuple(pair for i, pair in enumerate(pairs) if i in held_out)
-    return PairSplit(train, validation)
+    names = ("train", "validation", "test")
+    chosen: dict[str, list[Photo]] = {name: [] for name in names}
+    if by == SPLIT_BY_SITE:
+        sites = list(dataset.sites)
+        if len(sites) < 3:
+            raise ValueError(f"splitting by site needs at least 3 sites, {dataset.root} has "
+                             f"{len(sites)}; add sites or split by photo")
+        for name, part in zip(names, _deal(sites, validation_fraction, test_fraction, rng),
+                              strict=True):
+            chosen[name] = [photo for photo in dataset.photos if photo.site in set(part)]
+    else:
+        groups = dataset.groups()
+        if len(groups) < 3:
+            raise ValueError(f"splitting by photo needs at least 3 pose folders, "
+                             f"{dataset.root} has {len(groups)}")
+        keys = list(groups)
+        for name, part in zip(names, _deal(keys, validation_fraction, test_fraction, rng),
+                              strict=True):
+            chosen[name] = [photo for key in part for photo in groups[key]]
+        for photos in dataset.site_only().values():
+            shuffled = [photos[i] for i in rng.permutation(len(photos))]
+            test = round(test_fraction * len(shuffled))
+            validation = round(validation_fraction * len(shuffled))
+            chosen["test"].extend(shuffled[:test])
+            chosen["validation"].extend(shuffled[test:test + validation])
+            chosen["train"].extend(shuffled[test + validation:])
+    return {name: PoseDataset(dataset.root, tuple(sorted(photos)))
+            for name, photos in chosen.items()}
 
 
-def make_pair_split(root: str | Path, seed: int = 0,
-                    validation_fraction: float = VALIDATION_FRACTION) -> PairSplit:
-    """`scan_pose_dataset`, `build_pairs` and `split_pairs` in one call."""
-    dataset = scan_pose_dataset(root)
-    return split_pairs(build_pairs(dataset, seed), validation_fraction, seed)
+def split_pairs(dataset: PoseDataset, by: str = SPLIT_BY_SITE,
+                validation_fraction: float = VALIDATION_FRACTION,
+                test_fraction: float = TEST_FRACTION, seed: int = 0) -> PairSplit:
+    """Training, validation and test pairs, with no photo (and, by site, no site) in two.
+
+    The research split its pairs 90/10 by pair, so one photo could sit in a training pair and
+    in a validation pair, and every site was on both sides: its validation accuracy partly
+    measured recognising photos seen in training. Here the photos are split first
+    (`split_dataset`), then `build_pairs` makes balanced pairs inside each split.
+
+    Args:
+        dataset: from `scan_pose_dataset`.
+        by: SPLIT_BY_SITE (the default) or SPLIT_BY_PHOTO.
+        validation_fraction: share of the sites (or pose folders) the early stopping watches.
+        test_fraction: share held out for the reported accuracy.
+        seed: the same seed gives the same split and pairs.
+
+    Returns:
+        A PairSplit.
+
+    Raises:
+        ValueError: the photos cannot be split that way, or a split gets no positive or no
+            negative pair; the message is one line.
+    """
+    parts = split_dataset(dataset, by, validation_fraction, test_fraction, seed)
+    pairs = {name: build_pairs(part, seed) if part.photos else () for name, part in parts.items()}
+    for name, made in pairs.items():
+        if not any(pair.same for pair in made) or all(pair.same for pair in made):
+            sites = ", ".join(parts[name].sites) or "none"
+            raise ValueError(
+                f"the {name} split (sites: {sites}) has no "
+                f"{'positive' if not any(p.same for p in made) else 'negative'} pair when "
+                f"split by {by} with seed {seed}; try another --seed, other fractions or "
+                f"--split-by {SPLIT_BY_PHOTO if by == SPLIT_BY_SITE else SPLIT_BY_SITE}")
+    return PairSplit(pairs["train"], pairs["validation"], pairs["test"], by)
+
+
+def make_pair_split(root: str | Path, seed: int = 0, by: str = SPLIT_BY_SITE,
+                    validation_fraction: float = VALIDATION_FRACTION,
+                    test_fraction: float = TEST_FRACTION) -> PairSplit:
+    """`scan_pose_dataset` and `split_pairs` in one call."""
+    return split_pairs(scan_pose_dataset(root), by, validation_fraction, test_fraction, seed)
 
 
 # === Pixels ===
@@ -381,9 +514,10 @@ def load_photos(photos, size: int) -> np.ndarray:
 
 
 def pair_counts_text(split: PairSplit) -> str:
-    """Pair counts in one line, e.g. "train 363 positive / 369 negative, validation 44 ..."."""
+    """Pair counts in one line, e.g. "train 363 positive / 369 negative, validation 44 ...,
+    test ..."."""
     counts = split.counts()
     return ", ".join(
         f"{name} {counts[name]['positive']} positive / {counts[name]['negative']} negative"
-        for name in ("train", "validation")
+        for name in ("train", "validation", "test")
     )

@@ -5,9 +5,9 @@ networks (Koch et al. 2015) on a ResNet50 backbone (He et al. 2016), without and
 branch fed by skeleton masks (OpenPose in the research, MediaPipe Pose here). It trained with
 binary cross-entropy, SGD at learning rate 1e-4, for up to 100 epochs with early stopping on the
 validation loss, on 224 x 224 photos with flips and colour jitter, and reported validation
-accuracy on a 90/10 split of balanced pairs:
+accuracy on a 90/10 split of balanced pairs, the same pairs it stopped on:
 
-| network | input size | validation accuracy |
+| network | input size | validation accuracy (the paper reported) |
 | --- | --- | --- |
 | ResNet50 Last Layer+FCNN | 224x224 | 58% |
 | ResNet50 Full+FCNN | 224x224 | 65% |
@@ -15,8 +15,12 @@ accuracy on a 90/10 split of balanced pairs:
 | ResNet50 Full+FCNN+POSE | 224x224 + 244x244 | 76% |
 
 This task rebuilds those rows from a folder laid out like the research's data
-(`DIR/SITE/POSE/*.jpg`, `DIR/SITE/_zz/*.jpg`), prints the same table with the research's numbers
-alongside, and saves each trained network as `<variant>.keras` plus `metrics.json` in `--out`.
+(`DIR/SITE/POSE/*.jpg`, `DIR/SITE/_zz/*.jpg`). It splits the photos by site (`--split-by site`,
+the default: no site and no photo is in two splits) or by photo (`--split-by photo`), into
+training, validation and test, and builds pairs inside each split. Training stops early on the
+validation pairs; the accuracy it prints is on the test pairs only, with the research's numbers
+beside it as "the paper reported". It saves each trained network as `<variant>.keras` plus
+`metrics.json` in `--out`.
 
 Differences from the research, each for a stated reason: the batch size defaults to 8 (on the
 project's 2-core CPU machine, fine-tuning ResNet50 at 224 x 224 peaked at 2.7 GB of memory with
@@ -43,6 +47,14 @@ from models.cli import (
     int_at_least,
     output_folder,
     resolve_backbone,
+)
+
+# pairs.py imports only numpy and Pillow, so --help stays fast.
+from models.pose.pairs import (
+    SPLIT_BY_SITE,
+    SPLIT_KINDS,
+    TEST_FRACTION,
+    VALIDATION_FRACTION,
 )
 
 HELP = "InstaModel: same pose and same place? Siamese ResNet50 with and without a pose branch."
@@ -100,15 +112,16 @@ class Result:
         variant: the `--variants` name ("baseline" rows have two metrics).
         network: the row's name.
         input_size: e.g. "224x224" or "224x224 + 64x64".
-        validation_accuracy: on the validation pairs.
-        research_accuracy: the research's number for the row, or None.
+        test_accuracy: on the test pairs (never the pairs training stopped on).
+        research_accuracy: what the paper reported for the row (its validation accuracy on
+            pairs that shared photos with training), or None.
         details: anything else worth keeping (losses, epochs, thresholds, file).
     """
 
     variant: str
     network: str
     input_size: str
-    validation_accuracy: float
+    test_accuracy: float
     research_accuracy: float | None
     details: dict = field(default_factory=dict)
 
@@ -139,9 +152,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float_in(0.0),
                         default=1e-4,
                         help="SGD learning rate (default: the research's 0.0001)")
+    parser.add_argument("--split-by", choices=SPLIT_KINDS, default=SPLIT_BY_SITE,
+                        help="keep whole sites in one split (site, the default: no site or "
+                             "photo in two splits) or only whole photos (photo)")
     parser.add_argument("--validation-fraction",
-                        type=float_in(0.0, 1.0), default=0.1,
-                        help="share of pairs held out (default: the research's 0.1)")
+                        type=float_in(0.0, 1.0), default=VALIDATION_FRACTION,
+                        help="share of the sites (or pose folders) early stopping watches "
+                             f"(default {VALIDATION_FRACTION})")
+    parser.add_argument("--test-fraction",
+                        type=float_in(0.0, 1.0), default=TEST_FRACTION,
+                        help="share of the sites (or pose folders) held out for the reported "
+                             f"accuracy (default {TEST_FRACTION})")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="skip the flips and colour jitter")
     parser.add_argument("--seed", type=int, default=0, help="pairs, split and training seed")
@@ -255,7 +276,8 @@ def _size_text(input_size: int, pose_size: int | None = None) -> str:
 def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
                  batch_size: int) -> list[Result]:
     """The research's baseline: thresholds on cosine similarity and Euclidean distance of
-    ResNet50 GAP features, each threshold chosen on the training pairs."""
+    ResNet50 GAP features, each threshold chosen on the training pairs, scored on the test
+    pairs."""
     from models import backbones
     from models.pose import siamese
 
@@ -270,7 +292,7 @@ def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
         return measure(features[rows_a], features[rows_b])
 
     train_labels = np.array([p.same for p in split.train])
-    val_labels = np.array([p.same for p in split.validation])
+    test_labels = np.array([p.same for p in split.test])
     results = []
     for metric, name, measure, higher in (
         ("cosine", "ResNet50 GAP + cosine threshold", siamese.cosine_similarity, True),
@@ -278,7 +300,7 @@ def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
     ):
         rule = siamese.fit_threshold(scores(split.train, measure), train_labels,
                                      higher_means_same=higher, metric=metric)
-        accuracy = rule.accuracy(scores(split.validation, measure), val_labels)
+        accuracy = rule.accuracy(scores(split.test, measure), test_labels)
         results.append(Result(BASELINE, name, _size_text(input_size), accuracy, None, {
             "metric": metric, "threshold": rule.threshold,
             "same_when": "score >= threshold" if higher else "score <= threshold",
@@ -289,7 +311,8 @@ def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
 
 def run_siamese(variant: Variant, split, photo_index, images, masks, backbone_folder,
                 args, out: Path) -> Result:
-    """Train one Siamese variant, evaluate it on the validation pairs and save it."""
+    """Train one Siamese variant, stopping on the validation pairs; score it on the test pairs
+    and save it."""
     import keras
 
     from models import backbones
@@ -315,25 +338,30 @@ def run_siamese(variant: Variant, split, photo_index, images, masks, backbone_fo
                         callbacks=[stopper], verbose=2)
     seconds = time.perf_counter() - started
     # Evaluated after EarlyStopping restored the best epoch: the numbers describe the saved file.
-    val_loss, val_accuracy = model.evaluate(val_inputs, val_labels, batch_size=args.batch_size,
-                                            verbose=0)
+    # The validation pairs chose that epoch, so only the test pairs measure the network.
+    val_loss, _ = model.evaluate(val_inputs, val_labels, batch_size=args.batch_size, verbose=0)
+    test_inputs, test_labels = pair_inputs(split.test, photo_index, images, variant_masks)
+    test_loss, test_accuracy = model.evaluate(test_inputs, test_labels,
+                                              batch_size=args.batch_size, verbose=0)
     path = out / f"{variant.key}.keras"
     model.save(path)
     return Result(
         variant.key, variant.network,
         _size_text(args.input_size, args.pose_size if variant.pose_branch else None),
-        float(val_accuracy), variant.research_accuracy,
-        {"validation_loss": float(val_loss), "epochs_run": len(history.history["loss"]),
+        float(test_accuracy), variant.research_accuracy,
+        {"test_loss": float(test_loss), "validation_loss": float(val_loss),
+         "epochs_run": len(history.history["loss"]),
          "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
          "training_seconds": round(seconds, 1), "model_file": path.name},
     )
 
 
 def format_table(results: list[Result]) -> str:
-    """The research's results table, with its numbers alongside ours."""
-    header = ("network", "input size", "val accuracy", "research")
+    """The research's results table: our test accuracy, and the paper's own (validation) figure
+    beside it."""
+    header = ("network", "input size", "test accuracy", "the paper reported")
     rows = [
-        (r.network, r.input_size, f"{100 * r.validation_accuracy:.1f}%",
+        (r.network, r.input_size, f"{100 * r.test_accuracy:.1f}%",
          "-" if r.research_accuracy is None else f"{100 * r.research_accuracy:.0f}%")
         for r in results
     ]
@@ -363,14 +391,26 @@ def load_dataset(data: Path):
 
 
 def make_pairs(dataset, args: argparse.Namespace):
-    """Balanced same / not-same pairs, split into training and validation, counted aloud."""
-    from models.pose.pairs import build_pairs, pair_counts_text, split_pairs
+    """The photos split by site (or photo) into training, validation and test, balanced same /
+    not-same pairs inside each, counted aloud.
 
-    split = split_pairs(build_pairs(dataset, args.seed), args.validation_fraction, args.seed)
+    Raises:
+        CommandFailed: the photos cannot be split as asked (too few sites, a split without
+            positive or negative pairs, fractions that leave nothing to train on).
+    """
+    from models.pose.pairs import pair_counts_text, split_pairs
+
+    try:
+        split = split_pairs(dataset, args.split_by, args.validation_fraction,
+                            args.test_fraction, args.seed)
+    except ValueError as error:
+        raise CommandFailed(f"Cannot split {dataset.root}: {error}.") from error
+    print(f"split {split.description()}: " + "; ".join(
+        f"{name} {', '.join(split.sites(name))}" for name in ("train", "validation", "test")))
     research = RESEARCH_PAIRS
-    print(f"pairs: {pair_counts_text(split)} (research: train {research['train']['positive']} "
+    print(f"pairs: {pair_counts_text(split)} (the paper: train {research['train']['positive']} "
           f"/ {research['train']['negative']}, validation {research['validation']['positive']}"
-          f" / {research['validation']['negative']})")
+          f" / {research['validation']['negative']}, split by pair, no test)")
     return split
 
 
@@ -386,7 +426,7 @@ def load_pair_photos(split, input_size: int):
     from models.images import InvalidImage
     from models.pose.pairs import load_photos
 
-    photos = sorted({photo for pair in (*split.train, *split.validation)
+    photos = sorted({photo for pairs in split.splits().values() for pair in pairs
                      for photo in (pair.a, pair.b)})
     photo_index = {photo.path: row for row, photo in enumerate(photos)}
     try:
@@ -427,7 +467,8 @@ def train_variants(variants: list[str], split, photo_index, images, masks, backb
 
 def write_metrics(out: Path, args: argparse.Namespace, variants: list[str], dataset, split,
                   backbone: Path, results: list[Result]) -> None:
-    """metrics.json: the settings, the pair counts (ours and the research's) and every row."""
+    """metrics.json: the settings, how the photos were split, the pair counts (ours and the
+    research's) and every row."""
     metrics = {
         "task": "pose",
         "data": str(dataset.root),
@@ -437,18 +478,28 @@ def write_metrics(out: Path, args: argparse.Namespace, variants: list[str], data
             "input_size": args.input_size, "pose_size": args.pose_size,
             "batch_size": args.batch_size, "learning_rate": args.learning_rate,
             "optimizer": "SGD", "loss": "binary cross-entropy", "augment": args.augment,
-            "validation_fraction": args.validation_fraction, "seed": args.seed,
+            "split_by": split.by, "validation_fraction": args.validation_fraction,
+            "test_fraction": args.test_fraction, "seed": args.seed,
         },
+        "split": {"by": split.by, "description": split.description(),
+                  "sites": {name: split.sites(name) for name in split.splits()},
+                  "photos": {name: len(split.photos(name)) for name in split.splits()},
+                  "reported_on": "test", "early_stopping_on": "validation"},
         "pairs": split.counts(),
         "research_pairs": RESEARCH_PAIRS,
+        "research_note": "research_accuracy is what the paper reported: validation accuracy "
+                         "on pairs split by pair, the same pairs it stopped early on",
         "results": [asdict(result) for result in results],
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
-def print_results(results: list[Result], out: Path) -> None:
+def print_results(results: list[Result], split, out: Path) -> None:
     print()
     print(format_table(results))
+    print(f"\nTest accuracy is on {sum(split.counts()['test'].values())} test pairs, split "
+          f"{split.description()}; training stopped on the validation pairs. The paper "
+          "reported validation accuracy on pairs split by pair, the pairs it stopped on.")
     print(f"\nsaved to {out}")
 
 
@@ -468,5 +519,5 @@ def run(args: argparse.Namespace) -> int:
     masks = skeleton_masks(photos, variants, args.pose_size)
     results = train_variants(variants, split, photo_index, images, masks, backbone, args, out)
     write_metrics(out, args, variants, dataset, split, backbone, results)
-    print_results(results, out)
+    print_results(results, split, out)
     return 0
