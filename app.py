@@ -141,6 +141,12 @@ def warm_up() -> None:
     steps = (("aesthetic rating", rating.warm_up), ("aesthetic chart", aesthetic_figures.warm_up),
              ("pose comparison", comparison.warm_up), ("explainers", explain.warm_up))
     started = time.perf_counter()
+    # TensorFlow first, under the lock the request handlers take too (models.backend): two
+    # threads importing it at once leave it half-initialised for the rest of the process.
+    from models.backend import load_backend
+
+    load_backend()
+    log.info("warm-up: TensorFlow imported in %.1f s", time.perf_counter() - started)
     for name, step in steps:
         step_started = time.perf_counter()
         try:

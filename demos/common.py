@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from demos.fields import InvalidField
 from demos.memory import return_freed_memory
 from explain import Cancelled
+from models.backend import load_backend
 from models.images import InvalidImage, prepare_photo
 from weights import WeightsUnavailable
 
@@ -246,6 +247,9 @@ def friendly_errors(handler):
     @functools.wraps(handler)
     def wrapper(*args, **kwargs):
         try:
+            # Before the handler's own lazy imports: a request that comes while the warm-up
+            # imports TensorFlow waits for it instead of importing alongside (models.backend).
+            load_backend()
             return handler(*args, **kwargs)
         except gr.Error as error:
             log.info("%s refused: %s", name, " ".join(str(error.message).split()))

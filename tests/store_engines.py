@@ -55,3 +55,27 @@ def engine_url(engine: str, folder: Path) -> Iterator[URL]:
     else:
         with postgres_schema_url() as url:
             yield url
+
+
+def run_at_once(count: int, work):
+    """Run `work(i)` in `count` threads released together; return results or exceptions (the
+    store's concurrency tests: every call must land or refuse, none may hang)."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    outcomes: list[object] = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = work(i)
+        except Exception as error:  # collected for the test to inspect
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a call hung"
+    return outcomes

@@ -85,6 +85,34 @@ def app_process(env: dict, stem: str, tmp_path_factory) -> Iterator[str]:
                                                     .splitlines()[-80:]))
 
 
+@contextmanager
+def app_with_tiny_clip(stem: str, tmp_path_factory) -> Iterator[str]:
+    """`app_process` with the tests' tiny CLIP preset (random weights) as the CLIP weights."""
+    from benchmarks.stand_ins.tiny_clip import build_tiny_clip_preset
+
+    weights_dir = tmp_path_factory.mktemp(f"{stem}_weights")
+    build_tiny_clip_preset(weights_dir / "clip")
+    env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
+    with app_process(env, stem, tmp_path_factory) as url:
+        yield url
+
+
+@contextmanager
+def page_on_tab(url: str, tab: str):
+    """A headless Chromium page on the app at `url`, with the tab named `tab` open."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                             args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("#instavis-header", timeout=60_000)
+        page.get_by_role("tab", name=tab).click()
+        yield page
+        browser.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}

@@ -14,35 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM_FLAGS, app_process, chromium_path
+from tests.test_browser import app_with_tiny_clip, page_on_tab
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def style_app_url(tmp_path_factory):
-    from benchmarks.stand_ins.tiny_clip import build_tiny_clip_preset
-
-    weights_dir = tmp_path_factory.mktemp("style_weights")
-    build_tiny_clip_preset(weights_dir / "clip")
-    env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
-    with app_process(env, "style", tmp_path_factory) as url:
+    with app_with_tiny_clip("style", tmp_path_factory) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def page(style_app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                             args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(style_app_url)
-        page.wait_for_selector("#instavis-header", timeout=60_000)
-        page.get_by_role("tab", name="Style").click()
+    with page_on_tab(style_app_url, "Style") as page:
         yield page
-        browser.close()
 
 
 def pick(page, label: str, stem: str) -> None:

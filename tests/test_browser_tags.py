@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM_FLAGS, app_process, chromium_path
+from tests.test_browser import app_with_tiny_clip, page_on_tab
 
 pytestmark = pytest.mark.browser
 
@@ -23,28 +23,14 @@ OWN_TAG = "launch pad"  # a tag no other photo has, so the search finds exactly 
 
 @pytest.fixture(scope="module")
 def tags_app_url(tmp_path_factory):
-    from benchmarks.stand_ins.tiny_clip import build_tiny_clip_preset
-
-    weights_dir = tmp_path_factory.mktemp("tags_weights")
-    build_tiny_clip_preset(weights_dir / "clip")
-    env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
-    with app_process(env, "tags", tmp_path_factory) as url:
+    with app_with_tiny_clip("tags", tmp_path_factory) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def page(tags_app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                             args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(tags_app_url)
-        page.wait_for_selector("#instavis-header", timeout=60_000)
-        page.get_by_role("tab", name="Tags").click()
+    with page_on_tab(tags_app_url, "Tags") as page:
         yield page
-        browser.close()
 
 
 def pick(page, label: str, stem: str) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import itertools
 import random
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ import store
 from store import gallery, migrate, settings
 from store.errors import InvalidEntry, NoSuchEntry, RateLimited, WrongToken
 from store.tables import GalleryPhoto, GalleryTag
+from tests.store_engines import run_at_once
 
 MIRFLICKR = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food",
              "indoor", "lake", "male", "night", "people", "plant_life", "portrait", "river",
@@ -72,27 +72,6 @@ def jpeg(array: np.ndarray, **save) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array).save(out, format="JPEG", **save)
     return out.getvalue()
-
-
-def run_at_once(count: int, work):
-    """Run `work(i)` in `count` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-    outcomes: list[object] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[i] = work(i)
-        except Exception as error:  # collected for the test to inspect
-            outcomes[i] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a post hung"
-    return outcomes
 
 
 # === Round trips ===

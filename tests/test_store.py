@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ import store
 from store import leaderboard, migrate, settings
 from store.errors import InvalidEntry, NoSuchEntry, RateLimited, WrongToken
 from store.tables import Base, StyleShare
+from tests.store_engines import run_at_once
 
 LABEL_SETS = {
     "everyday": ["casual", "street", "formal", "sporty"],
@@ -46,27 +46,6 @@ def share(database, **changes):
 def row_count(database) -> int:
     with database.engine.connect() as connection:
         return connection.execute(text("SELECT count(*) FROM style_shares")).scalar_one()
-
-
-def run_at_once(count: int, work):
-    """Run `work(i)` in `count` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-    outcomes: list[object] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[i] = work(i)
-        except Exception as error:  # collected for the test to inspect
-            outcomes[i] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a share hung"
-    return outcomes
 
 
 # === Round trip ===
