@@ -162,15 +162,19 @@ def photos():
 
 @pytest.mark.parametrize("distortion", ["gaussian_blur", "gaussian_noise", "jpeg"])
 def test_the_score_ranks_blur_noise_and_jpeg_levels(photos, distortion):
-    # Levels 1 to 4 of quality.distort, each worse than the last; the pristine photo beats all
-    # but, for noise, level 1: sigma 5 on a clean photo can score a hair better than the
-    # original (coffee: -9.8 against -7.4), which the whole-photo evaluation also shows.
+    # Levels 1 to 4 of quality.distort, each worse than the last, or level with it: JPEG at
+    # quality 45 and at 28 look alike to BRISQUE on the flower (30.8 and 30.7, averaged with
+    # the mirror image), so a step may fall by up to one point (of 100). Across the four levels
+    # the score climbs by 10 points or more. The pristine photo beats all but, for noise,
+    # level 1: sigma 5 on a clean photo can score better than the original (chelsea: -12.2
+    # against -0.3), which the whole-photo evaluation also shows.
     for name, photo in photos.items():
         copies = [quality.distort(photo, distortion, level, np.random.default_rng(0))
                   for level in range(5)]
         scores = brisque.brisque_scores(copies)
         shown = f"{name}, {distortion}: {np.round(scores, 1)}"
-        assert np.all(np.diff(scores[1:]) > 0), shown
+        assert np.all(np.diff(scores[1:]) > -1), shown
+        assert scores[4] - scores[1] > 10, shown
         assert scores[0] < scores[2:].min(), shown
         if distortion != "gaussian_noise":
             assert scores[0] < scores[1], shown
@@ -192,6 +196,9 @@ the same to 1e-6 (the test below); the features' differences move scores by 1 to
 
 
 def test_scores_agree_with_the_brisque_package(photos):
+    # The package scores the photo as it faces; brisque_scores also averages in the mirror
+    # image (tested below), so the comparison is with the LIVE model on the photo's own features.
+    model = brisque.get_model()
     ours, theirs = [], []
     for key, expected in PACKAGE_SCORES.items():
         name, _, distortion = key.partition(", ")
@@ -199,7 +206,7 @@ def test_scores_agree_with_the_brisque_package(photos):
         if distortion:
             kind, level = distortion.rsplit(" ", 1)
             photo = quality.distort(photo, kind, int(level))
-        ours.append(brisque.brisque_score(photo))
+        ours.append(model.predict(brisque.features(photo))[0])
         theirs.append(expected)
     ours, theirs = np.array(ours), np.array(theirs)
     assert np.abs(ours - theirs).mean() < 10
