@@ -153,9 +153,9 @@ def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
             image_a, image_b = _read_pair(post, photo)
         # The first analysis of a process may load MediaPipe's graphs: seconds, not a hang.
         with bar.step(0.1, 0.4, "Finding people in the post"):
-            a = pose.analyse(image_a)
+            a = pose.analyse(image_a, remember=True)
         with bar.step(0.4, 0.7, "Finding people in your photo"):
-            b = pose.analyse(image_b)
+            b = pose.analyse(image_b, remember=True)
         with bar.step(0.7, 0.85, "Comparing poses and backgrounds"):
             comparison = pose.compare_analyses(a, b, allow_mirror=allow_mirror)
         with bar.step(0.85, 1.0, "Drawing the skeletons"):
@@ -180,7 +180,7 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
     """
     allow_mirror, target = MIRROR.check(allow_mirror), TARGET.check(target)
     image_a, image_b = _read_pair(post, photo)
-    a, b = pose.analyse(image_a), pose.analyse(image_b)
+    a, b = pose.analyse(image_a, remember=True), pose.analyse(image_b, remember=True)
     switched = None
     if target == OUTPUTS[0] and pose.pose_similarity(a, b, allow_mirror)[0] is None:
         # Every perturbed photo would score the same: a blank map, not an explanation. The

@@ -233,3 +233,52 @@ def test_clip_joins_the_background_score_when_its_weights_are_here(astronaut, ti
     offline = pose.compare(astronaut, astronaut, use_clip=False)
     assert offline.background.clip is None
     assert not any("CLIP weights absent" in note for note in same.notes)
+
+
+# === Remembered analyses ===
+
+
+def test_a_remembered_photo_is_analysed_once_and_read_only(monkeypatch):
+    pose.ANALYSIS_MEMORY.clear()
+    calls = []
+    real = pose.RUNTIME.faces_and_mask
+    monkeypatch.setattr(pose.RUNTIME, "faces_and_mask",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    photo = data.astronaut()
+    first = pose.analyse(photo, remember=True)
+    again = pose.analyse(photo.copy(), remember=True)  # same pixels, another array
+    assert again is first and len(calls) == 1
+    # and it equals a fresh analysis, which does not use the memory
+    fresh = pose.analyse(photo)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(fresh.keypoints, first.keypoints)
+    np.testing.assert_array_equal(fresh.person_mask, first.person_mask)
+    with pytest.raises(ValueError):
+        first.image[0, 0] = 0
+    # one changed pixel is another photo
+    changed = photo.copy()
+    changed[0, 0] = 255 - changed[0, 0]
+    assert pose.analyse(changed, remember=True) is not first
+
+
+def test_the_memory_keeps_the_notes_of_each_upload_apart():
+    pose.ANALYSIS_MEMORY.clear()
+    opaque = data.astronaut()
+    see_through = np.dstack([opaque, np.full(opaque.shape[:2], 255, np.uint8)])
+    see_through[:20, :20] = (255, 255, 255, 0)  # judged as white, the same pixels as:
+    white_corner = opaque.copy()
+    white_corner[:20, :20] = 255
+    plain = pose.analyse(white_corner, remember=True)
+    filled = pose.analyse(see_through, remember=True)
+    np.testing.assert_array_equal(plain.image, filled.image)
+    assert plain.prepared.notes() == () and filled.prepared.notes() != ()
+
+
+def test_the_memory_forgets_the_least_recently_used_photo():
+    pose.ANALYSIS_MEMORY.clear()
+    base = data.coffee()[::2, ::2]
+    photos = [np.roll(base, shift, axis=1) for shift in range(pose.REMEMBERED_ANALYSES + 1)]
+    analyses = [pose.analyse(photo, pose=True, mask=True, remember=True) for photo in photos]
+    # all but the first are still there; the first was pushed out by the last
+    assert pose.analyse(photos[1], remember=True) is analyses[1]
+    assert pose.analyse(photos[0], remember=True) is not analyses[0]

@@ -190,27 +190,33 @@ def _corners(grey: np.ndarray):
     return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
 
 
-def describe_structure(image: np.ndarray, person_mask: np.ndarray
-                       ) -> tuple[StructureFeatures, StructureFeatures]:
-    """ORB keypoints and descriptors of the place, as the photo is and mirrored.
+@dataclass(frozen=True)
+class PlaceCorners:
+    """The corners of a photo's place, found once and described on demand.
 
-    Corners are found once on the photo's greyscale copy at `STRUCTURE_SIDE` (finding them is
-    most of the cost); those near a person are dropped, and the `KEYPOINTS` strongest of the
-    rest are described with ORB's rotated BRIEF. (ORB itself keeps the strongest corners of
-    the whole photo, which in a portrait are mostly on the person.) ORB's descriptors are not
-    mirror invariant, so the same corners are also described in the mirror image: a corner at
-    column c with orientation theta sits, mirrored, at column W - 1 - c with orientation
-    pi - theta (the intensity centroid's column moment changes sign, its row moment does not).
+    Attributes:
+        grey: float H' x W' greyscale copy at `STRUCTURE_SIDE`.
+        keypoints: K x 2 (row, col) on `grey`, sorted by pyramid level.
+        scales: K pyramid scales (each a hair above its exact power of `DOWNSCALE`).
+        orientations: K intensity-centroid orientations in radians.
+    """
+
+    grey: np.ndarray
+    keypoints: np.ndarray
+    scales: np.ndarray
+    orientations: np.ndarray
+
+
+def find_place_corners(image: np.ndarray, person_mask: np.ndarray) -> PlaceCorners | None:
+    """The `KEYPOINTS` strongest corners of the photo's greyscale copy at `STRUCTURE_SIDE` that
+    are clear of the people (ORB itself keeps the strongest corners of the whole photo, which in
+    a portrait are mostly on the person). None when there are none: a flat photo has no corners.
 
     Args:
         image: uint8 H x W x 3.
         person_mask: float H x W in [0, 1].
-
-    Returns:
-        (features, mirrored features), each possibly empty: a flat photo has no corners.
     """
     from scipy.ndimage import binary_dilation
-    from skimage.feature import ORB
 
     grey, person = shrink(image, person_mask, STRUCTURE_SIDE)
     grey = np.ascontiguousarray(grey @ np.array([0.2125, 0.7154, 0.0721]))  # as rgb2gray
@@ -223,27 +229,51 @@ def describe_structure(image: np.ndarray, person_mask: np.ndarray
     clear = ~near_person[np.clip(rows, 0, size[0] - 1), np.clip(cols, 0, size[1] - 1)]
     chosen = np.flatnonzero(clear)[np.argsort(-responses[clear], kind="stable")][:KEYPOINTS]
     if len(chosen) == 0:
-        return NO_FEATURES, NO_FEATURES
+        return None
     # ORB.extract describes keypoints level by level and returns them in that order, and finds
     # each one's level by truncating log(scale) / log(downscale): so the keypoints go in sorted
     # by level (the output then lines up with them), each scale a hair above its exact power so
     # the truncation cannot fall one level short.
     chosen = chosen[np.argsort(levels[chosen], kind="stable")]
-    keypoints, orientations = keypoints[chosen], orientations[chosen]
-    scales = DOWNSCALE ** levels[chosen] * (1 + 1e-6)
+    return PlaceCorners(grey, keypoints[chosen], DOWNSCALE ** levels[chosen] * (1 + 1e-6),
+                        orientations[chosen])
+
+
+def describe_corners(corners: PlaceCorners | None, mirrored: bool = False) -> StructureFeatures:
+    """ORB's rotated BRIEF descriptors of the corners, in the photo or in its mirror image.
+
+    ORB's descriptors are not mirror invariant, so a mirrored comparison describes the same
+    corners in the mirror image: a corner at column c with orientation theta sits, mirrored, at
+    column W - 1 - c with orientation pi - theta (the intensity centroid's column moment
+    changes sign, its row moment does not). Finding the corners is most of the cost, so they
+    are found once (`find_place_corners`) and each orientation is described only when asked.
+    """
+    from skimage.feature import ORB
+
+    if corners is None:
+        return NO_FEATURES
+    picture, points, angles = corners.grey, corners.keypoints, corners.orientations
+    if mirrored:
+        picture = np.ascontiguousarray(picture[:, ::-1])
+        points = np.stack([points[:, 0], picture.shape[1] - 1 - points[:, 1]], axis=1)
+        angles = np.pi - angles
     describer = ORB(downscale=DOWNSCALE, n_scales=SCALES)
-    described = []
-    for picture, points, angles in (
-        (grey, keypoints, orientations),
-        (np.ascontiguousarray(grey[:, ::-1]),
-         np.stack([keypoints[:, 0], size[1] - 1 - keypoints[:, 1]], axis=1),
-         np.pi - orientations),
-    ):
-        describer.extract(picture, points.copy(), scales, angles)
-        kept = describer.mask_
-        described.append(StructureFeatures(points[kept][:, ::-1].astype(np.float32),
-                                           describer.descriptors.astype(bool)))
-    return described[0], described[1]
+    describer.extract(picture, points.copy(), corners.scales, angles)
+    kept = describer.mask_
+    return StructureFeatures(points[kept][:, ::-1].astype(np.float32),
+                             describer.descriptors.astype(bool))
+
+
+def describe_structure(image: np.ndarray, person_mask: np.ndarray
+                       ) -> tuple[StructureFeatures, StructureFeatures]:
+    """ORB keypoints and descriptors of the place, as the photo is and mirrored (the corners
+    found once, see `find_place_corners` and `describe_corners`).
+
+    Returns:
+        (features, mirrored features), each possibly empty: a flat photo has no corners.
+    """
+    corners = find_place_corners(image, person_mask)
+    return describe_corners(corners), describe_corners(corners, mirrored=True)
 
 
 @dataclass(frozen=True)

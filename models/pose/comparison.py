@@ -20,18 +20,23 @@ Thresholds were calibrated on labelled pairs made from photos that installed pac
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import hashlib
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.images import PreparedPhoto, judged_copy, prepare_photo
 from models.pose.background import (
+    PlaceCorners,
     StructureFeatures,
-    describe_structure,
+    describe_corners,
     fill_people,
+    find_place_corners,
     shrink,
     structure_similarity,
 )
@@ -144,18 +149,19 @@ class PersonAnalysis:
         return describe_background(self.image, self.person_mask)
 
     @functools.cached_property
-    def _structures(self) -> tuple[StructureFeatures, StructureFeatures]:
-        return describe_structure(self.image, self.person_mask)
+    def _place_corners(self) -> PlaceCorners | None:
+        return find_place_corners(self.image, self.person_mask)
 
-    @property
+    @functools.cached_property
     def structure(self) -> StructureFeatures:
         """ORB keypoints of the place (outside the people), computed once per photo."""
-        return self._structures[0]
+        return describe_corners(self._place_corners)
 
-    @property
+    @functools.cached_property
     def mirrored_structure(self) -> StructureFeatures:
-        """The same corners described in the photo's mirror image."""
-        return self._structures[1]
+        """The same corners described in the photo's mirror image (only when a mirrored match
+        is allowed)."""
+        return describe_corners(self._place_corners, mirrored=True)
 
     @functools.cached_property
     def _filled(self) -> np.ndarray:
@@ -243,7 +249,53 @@ def _subject_box(face, height: int, width: int) -> tuple[int, int, int, int]:
     return y0, x0, height - y0, max(1, x1 - x0)
 
 
-def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
+REMEMBERED_ANALYSES = 8
+"""How many whole-photo analyses `analyse(..., remember=True)` keeps. The Pose tab compares one
+post with photo after photo, re-runs a pair when the mirror rule changes and explains the pair
+it just compared: each of those would otherwise pay MediaPipe's three graphs again for a photo
+it has already seen (about two thirds of a comparison's time)."""
+
+
+class _AnalysisMemory:
+    """The last REMEMBERED_ANALYSES whole-photo analyses, keyed by the judged pixels and what
+    was done to the upload (so the notes stay right), least recently used first out."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._lock = threading.Lock()
+        self._analyses: collections.OrderedDict[tuple, PersonAnalysis] = (
+            collections.OrderedDict())
+
+    @staticmethod
+    def key(prepared: PreparedPhoto) -> tuple:
+        pixels = np.ascontiguousarray(prepared.image)
+        return (hashlib.blake2b(pixels.data, digest_size=16).digest(), pixels.shape,
+                prepared.uploaded_size, prepared.cropped, prepared.transparent)
+
+    def get(self, key: tuple) -> PersonAnalysis | None:
+        with self._lock:
+            found = self._analyses.get(key)
+            if found is not None:
+                self._analyses.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, analysis: PersonAnalysis) -> None:
+        with self._lock:
+            self._analyses[key] = analysis
+            self._analyses.move_to_end(key)
+            while len(self._analyses) > self._size:
+                self._analyses.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._analyses.clear()
+
+
+ANALYSIS_MEMORY = _AnalysisMemory(REMEMBERED_ANALYSES)
+
+
+def analyse(image, *, pose: bool = True, mask: bool = True,
+            remember: bool = False) -> PersonAnalysis:
     """Find the people, the main subject's joints and every person's mask in one photo.
 
     Args:
@@ -251,6 +303,9 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
         pose: find the people and the main subject's joints (False leaves them out).
         mask: segment the people (False gives an all-zero mask). The explainers ask for only
             the part their target needs, since they analyse hundreds of perturbed copies.
+        remember: look the photo up among the last `REMEMBERED_ANALYSES` whole analyses, and
+            keep this one there (with its descriptors, once computed). For photos a user
+            gave, not for the explainers' perturbed copies, which would push them out.
 
     Returns:
         A PersonAnalysis. With several people the pose is the main subject's: the largest face
@@ -259,6 +314,22 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     prepared = prepare_photo(image)
     image = judged_copy(prepared.image)
     prepared = dataclasses.replace(prepared, image=image)
+    if remember and pose and mask:
+        key = ANALYSIS_MEMORY.key(prepared)
+        found = ANALYSIS_MEMORY.get(key)
+        if found is None:
+            found = _analyse_prepared(prepared, pose=True, mask=True)
+            # Shared from now on: a caller writing into it would change every later result.
+            for array in (found.image, found.person_mask, found.keypoints, found.visibility):
+                if array is not None:
+                    array.setflags(write=False)
+            ANALYSIS_MEMORY.put(key, found)
+        return found
+    return _analyse_prepared(prepared, pose=pose, mask=mask)
+
+
+def _analyse_prepared(prepared: PreparedPhoto, *, pose: bool, mask: bool) -> PersonAnalysis:
+    image = prepared.image
     height, width = image.shape[:2]
     faces, person = RUNTIME.faces_and_mask(image, faces=pose, mask=mask)
     if person is None:
@@ -551,7 +622,7 @@ def compare(a, b, *, allow_mirror: bool = True, use_clip: bool | None = None) ->
     Raises:
         InvalidImage: a photo cannot be read, or is too small to judge.
     """
-    first, second = analyse(a), analyse(b)
+    first, second = analyse(a, remember=True), analyse(b, remember=True)
     return compare_analyses(first, second, allow_mirror=allow_mirror, use_clip=use_clip)
 
 
@@ -641,7 +712,8 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     if unknown:
         raise ValueError(f"Unknown similarity output(s) {sorted(unknown)}; choose from "
                          f"{SIMILARITY_OUTPUTS}.")
-    base = reference if isinstance(reference, PersonAnalysis) else analyse(reference)
+    base = (reference if isinstance(reference, PersonAnalysis)
+            else analyse(reference, remember=True))
     want_pose, want_background = (name in outputs for name in SIMILARITY_OUTPUTS)
     no_pose_score = 0.0
     if want_pose and photo is not None:
