@@ -99,7 +99,8 @@ def read_feed(photos: Sequence, names: Sequence[str] | None = None
     if len(readable) < MIN_PHOTOS:
         skipped = f" ({len(unreadable)} could not be read)" if unreadable else ""
         raise ProfileError(f"A feed needs at least {MIN_PHOTOS} readable photos; "
-                           f"{len(readable)} of {len(photos)} were usable{skipped}.")
+                           f"{len(readable)} of {len(photos)} "
+                           f"{'was' if len(readable) == 1 else 'were'} usable{skipped}.")
     return readable, unreadable
 
 
