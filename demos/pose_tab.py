@@ -50,7 +50,9 @@ INTRO = """\
 ### Same pose, same place?
 Recreating a post? Put the original on the left and your photo on the right. InstaVis finds the
 main person in each photo and compares the two poses joint by joint (a mirrored pose counts too,
-unless you untick it). Then it masks the people out and compares what is left: the place.
+unless you untick it; a photo tilted by up to 25 degrees still matches, lying down does not
+match standing). Then it masks the people out and compares what is left, the place, by colour,
+texture and the corners it shares with the post.
 Everything runs on this computer, with no download."""
 
 def gradcam_missing() -> str:
@@ -120,6 +122,7 @@ def summary(comparison) -> dict:
             "colour": comparison.background.colour,
             "texture": comparison.background.texture,
             "layout": comparison.background.layout,
+            "structure": comparison.background.structure,
             "clip": comparison.background.clip,
         },
         "joints": {j.name: j.score for j in comparison.joints},
@@ -150,9 +153,9 @@ def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
             image_a, image_b = _read_pair(post, photo)
         # The first analysis of a process may load MediaPipe's graphs: seconds, not a hang.
         with bar.step(0.1, 0.4, "Finding people in the post"):
-            a = pose.analyse(image_a)
+            a = pose.analyse(image_a, remember=True)
         with bar.step(0.4, 0.7, "Finding people in your photo"):
-            b = pose.analyse(image_b)
+            b = pose.analyse(image_b, remember=True)
         with bar.step(0.7, 0.85, "Comparing poses and backgrounds"):
             comparison = pose.compare_analyses(a, b, allow_mirror=allow_mirror)
         with bar.step(0.85, 1.0, "Drawing the skeletons"):
@@ -177,7 +180,7 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
     """
     allow_mirror, target = MIRROR.check(allow_mirror), TARGET.check(target)
     image_a, image_b = _read_pair(post, photo)
-    a, b = pose.analyse(image_a), pose.analyse(image_b)
+    a, b = pose.analyse(image_a, remember=True), pose.analyse(image_b, remember=True)
     switched = None
     if target == OUTPUTS[0] and pose.pose_similarity(a, b, allow_mirror)[0] is None:
         # Every perturbed photo would score the same: a blank map, not an explanation. The
@@ -258,8 +261,9 @@ def build() -> list:
                               height=360, elem_id="pose-skeleton-b")
     with gr.Accordion("What each photo's background looks like to InstaVis", open=False,
                       elem_id="pose-backgrounds"):
-        gr.Markdown("Pink marks the people InstaVis found; the background comparison looks only "
-                    "at the rest, shown greyed out below.")
+        gr.Markdown("Pink marks the people InstaVis found. The background comparison looks only "
+                    "at the rest; below, the people are filled in from their surroundings, "
+                    "which is the picture CLIP compares.")
         with gr.Row(equal_height=True):
             mask_a = gr.Image(label="The post: people found", interactive=False, height=260)
             mask_b = gr.Image(label="Your photo: people found", interactive=False, height=260)

@@ -15,7 +15,7 @@ from models.cli import run_task_registry
 PROG = "python -m models.evaluate"
 
 TASKS: dict[str, str] = {
-    "quality": "models.aesthetic.evaluate_quality",  # the shipped quality CNN, held-out photos
+    "quality": "models.aesthetic.evaluate_quality",  # quality candidates, on whole photos too
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
     "tags": "models.tags.evaluate",  # a tag head's test split again, a row in results.csv

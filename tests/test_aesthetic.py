@@ -1,4 +1,7 @@
-"""models.aesthetic with the shipped quality model, offline (no CLIP) and with a tiny CLIP."""
+"""models.aesthetic with BRISQUE for quality, offline (no CLIP) and with a tiny CLIP.
+
+Expected scores are worked out here from the documented formulas (the logistic quality scale,
+the 50/50 mix with content, 1 + 9 x), not with the functions under test."""
 
 from __future__ import annotations
 
@@ -15,17 +18,40 @@ from models.images import judged_copy
 
 @pytest.fixture(scope="module")
 def coffee():
-    return data.coffee()  # held out of the quality model's training
+    return data.coffee()
+
+
+def expected_score(brisque_score: float, content: float | None = None) -> float:
+    """The rating's score, from the README's formulas: quality = 1 / (1 + e^((B - 50) / 15)),
+    mixed half and half with content when there is one, on a 1-10 scale."""
+    quality_value = 1 / (1 + np.exp((brisque_score - 50) / 15))
+    combined = quality_value if content is None else (quality_value + content) / 2
+    return 1 + 9 * combined
 
 
 def test_rating_offline_uses_quality_alone_and_says_so(coffee):
+    from models.aesthetic import brisque
+
     rating = aesthetic.rate(coffee)
-    assert 1 <= rating.score <= 10 and rating.content is None
-    assert rating.score == pytest.approx(1 + 9 * aesthetic.quality_scale(rating.quality))
+    assert rating.content is None
+    # The BRISQUE of the copy every score is judged on (coffee is 600 x 400: itself, at most
+    # 512 pixels a side).
+    assert rating.brisque == pytest.approx(brisque.brisque_score(judged_copy(coffee)), abs=1e-9)
+    assert rating.score == pytest.approx(expected_score(rating.brisque), abs=1e-9)
+    assert rating.margin == pytest.approx(rating.score - 5.5, abs=1e-12)
     assert rating.aesthetic == (rating.score >= 5.5)
-    assert 0.5 <= rating.confidence <= 1 and 0 <= rating.percentile <= 100
     assert any("python -m weights pull clip" in note for note in rating.notes)
     assert len(rating.attributes.as_rows()) == len(ATTRIBUTE_NAMES)
+
+
+def test_a_made_up_brisque_gives_the_hand_computed_score(coffee, monkeypatch):
+    # BRISQUE 35 -> quality 1 / (1 + e^-1) = 0.7311; score 1 + 9 x 0.7311 = 7.58; margin 2.08.
+    monkeypatch.setattr(aesthetic, "brisque_scores", lambda images: np.full(len(images), 35.0))
+    rating = aesthetic.rate(coffee)
+    assert rating.quality == pytest.approx(0.7310586, abs=1e-6)
+    assert rating.score == pytest.approx(7.5795274, abs=1e-6)
+    assert rating.margin == pytest.approx(2.0795274, abs=1e-6)
+    assert rating.aesthetic
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (300, 40, 3)])
@@ -41,29 +67,40 @@ def test_photos_too_small_to_judge_are_refused_in_one_line(shape):
         assert "\n" not in str(caught.value)
 
 
-def test_distortions_lower_the_score_of_an_unseen_photo(coffee):
+def test_distortions_lower_the_score_of_a_photo(coffee):
     rng = np.random.default_rng(0)
     pristine = aesthetic.rate(coffee)
-    # Not noise: on a whole photo the quality model misses it (README, "Technical quality").
-    for name in ("gaussian_blur", "low_contrast", "under_exposure", "downscale_upscale"):
+    # The defects BRISQUE models. It reads contrast-normalised luminance, so exposure and
+    # colour casts barely move it (README, "Technical quality").
+    for name in ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "downscale_upscale"):
         damaged = aesthetic.rate(quality.distort(coffee, name, 4, rng))
-        assert damaged.score < pristine.score, name
+        assert damaged.score < pristine.score - 1, name
         assert damaged.percentile <= pristine.percentile, name
 
 
-def test_the_percentile_is_against_photos_and_their_spoiled_copies():
+def test_the_percentile_counts_the_reference_photos_scoring_lower(coffee):
+    # Worked out apart from percentile_of: rate each reference photo and count.
+    from models.aesthetic.photos import load_photo
+
+    assert len(aesthetic.REFERENCE_PHOTOS) == 7
+    reference_scores = [aesthetic.rate(load_photo(name)).score
+                        for name in aesthetic.REFERENCE_PHOTOS]
+    # A reference photo rated again ties its own score (up to rounding either way), which
+    # "lower" must not count: each of the seven is checked.
+    themselves = [load_photo(name) for name in aesthetic.REFERENCE_PHOTOS]
+    for photo in (coffee, quality.distort(coffee, "gaussian_blur", 3), *themselves):
+        rating = aesthetic.rate(photo)
+        lower = sum(score < rating.score - 1e-9 for score in reference_scores)
+        assert rating.percentile == pytest.approx(100 * lower / 7)
+    blurred = aesthetic.rate(quality.distort(coffee, "gaussian_blur", 5))
+    assert blurred.percentile == 0.0  # worse than every real photo
+
+
+def test_the_calibration_set_is_three_photos_and_their_spoiled_copies():
     reference = aesthetic._reference_set(None)
-    per_photo = 1 + len(aesthetic.REFERENCE_VARIANTS)
-    assert len(reference.scores) == len(aesthetic.REFERENCE_PHOTOS) * per_photo
-    assert aesthetic.percentile_of(reference.scores.max() + 1e-9, None) == 100.0
-    assert aesthetic.percentile_of(reference.scores.min(), None) == 0.0
-    # Each pristine photo beats its heavy copies of the kinds the quality model sees on whole
-    # photos (it misses noise, JPEG and casts there; README, "Technical quality").
-    scores = dict(zip(reference.names, reference.scores, strict=True))
-    for photo in aesthetic.REFERENCE_PHOTOS:
-        for distortion in ("gaussian_blur", "motion_blur", "low_contrast", "under_exposure",
-                           "over_exposure", "downscale_upscale"):
-            assert scores[f"{photo} + {distortion} 4"] < scores[photo], (photo, distortion)
+    assert aesthetic.CALIBRATION_PHOTOS == ("coffee", "chelsea", "flower")
+    assert len(reference.scores) == 3 * (1 + 18)
+    assert "coffee + jpeg 4" in reference.names
 
 
 def test_attribute_contributions_are_shap_of_the_surrogate(coffee):
@@ -115,11 +152,14 @@ def test_a_blurred_copy_blames_sharpness(coffee):
     assert contributions["sharpness"] < pristine["sharpness"]
 
 
-def test_quality_explanations_run_through_every_method(coffee):
+def test_quality_explanations_explain_brisque_and_grad_cam_says_why_not(coffee):
     setup = aesthetic.explanation_setup(coffee, "quality")
-    for method, budget in (("gradcam", None), ("lime", 30), ("shap", 30)):
-        exp = explain(method, setup.models[method], setup.photo,
-                      target=setup.method_targets.get(method, "quality"), budget=budget)
+    assert setup.method_targets == {}  # LIME and SHAP explain the number on the card itself
+    reason = setup.models["gradcam"]
+    assert isinstance(reason, str) and "Grad-CAM" in reason and "BRISQUE" in reason
+    assert "\n" not in reason
+    for method in ("lime", "shap"):
+        exp = explain(method, setup.models[method], setup.photo, target="quality", budget=30)
         assert exp.heatmap.shape == setup.photo.shape[:2]
         assert exp.faithfulness is not None
 
@@ -132,7 +172,7 @@ def test_content_without_clip_gives_the_reason_for_every_method(coffee):
         aesthetic.explanation_setup(coffee, "vibes")
 
 
-def test_zero_shot_content_is_calibrated_on_the_reference_set(coffee, tiny_clip):
+def test_zero_shot_content_is_calibrated_on_the_calibration_set(coffee, tiny_clip):
     from models import clip
 
     _, photos = aesthetic.reference_variants()
@@ -143,16 +183,22 @@ def test_zero_shot_content_is_calibrated_on_the_reference_set(coffee, tiny_clip)
     np.testing.assert_allclose(1 / (1 + np.exp(-margins)),
                                clip.zero_shot(judged,
                                               aesthetic.CONTENT_PROMPTS)[:, 0], atol=1e-5)
-    # Recentred on the reference set: its median photo sits at 0.5.
-    content = aesthetic.content_scores(photos)
-    assert np.median(content) == pytest.approx(0.5, abs=1e-6)
-    assert content.min() < 0.5 < content.max()
+    # Recentred on the calibration set, computed here from CLIP's own zero-shot probabilities:
+    # content = sigmoid(logit(p) - median of logit(p) over the calibration photos).
+    def logit(p):
+        return np.log(p / (1 - p))
+
+    judged_set = [judged_copy(photo) for photo in photos]
+    offset = np.median(logit(clip.zero_shot(judged_set, aesthetic.CONTENT_PROMPTS)[:, 0]))
+    p_coffee = clip.zero_shot([judged_copy(coffee)], aesthetic.CONTENT_PROMPTS)[0, 0]
+    expected = 1 / (1 + np.exp(-(logit(p_coffee) - offset)))
+    assert aesthetic.content_scores([coffee])[0] == pytest.approx(expected, abs=1e-4)
 
 
 def test_with_clip_the_content_score_joins_and_grad_cam_reads_its_patch_grid(coffee, tiny_clip):
     rating = aesthetic.rate(coffee)
     assert rating.content is not None and 0 <= rating.content <= 1
-    assert rating.score == pytest.approx(1 + 9 * aesthetic.combine(rating.quality, rating.content))
+    assert rating.score == pytest.approx(expected_score(rating.brisque, rating.content), abs=1e-9)
     assert not any("pull clip" in note for note in rating.notes)
     aesthetic._adapters.clear()
     models = aesthetic.explanation_setup(coffee, "content").models
@@ -217,7 +263,7 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
     code = main(["aesthetic_head", "--data", str(photos), "--out",
                  str(root / aesthetic.CONTENT_HEAD), "--epochs", "300"])
     assert code == 0
-    assert "test accuracy" in capsys.readouterr().out
+    assert "test accuracy" in capsys.readouterr().out  # reported on the test split only
     assert aesthetic.content_method() == "head"
 
     bright = np.full((48, 64, 3), 210, np.uint8)

@@ -65,10 +65,13 @@ def test_the_spoiled_example_is_what_make_examples_writes():
 def test_an_example_photo_is_rated_with_its_attributes(client):
     verdict, numbers, table, chart = rate(client, PHOTO)
     assert 1.0 <= numbers["score"] <= 10.0
-    assert 0.5 <= numbers["confidence"] <= 1.0
+    assert numbers["margin"] == pytest.approx(numbers["score"] - 5.5)
+    assert "confidence" not in numbers and "confident" not in verdict
     assert 0.0 <= numbers["percentile"] <= 100.0
     assert f"{numbers['score']:.1f} <small>/ 10</small>" in verdict
-    assert "of the reference photos" in verdict
+    assert "of the 7 reference photos" in verdict
+    assert "BRISQUE, a model of human quality ratings on LIVE" in verdict
+    assert f"BRISQUE {numbers['brisque']:.1f}" in verdict
     rows = table["data"]
     assert len(rows) == len(ATTRIBUTE_NAMES) == 9
     assert [row[0] for row in rows] == list(ATTRIBUTE_NAMES)
@@ -124,14 +127,16 @@ def test_the_panel_explains_quality_through_the_api(client):
 
 
 def test_the_request_explains_the_photo_by_the_chosen_score():
-    from explain import FunctionModel, KerasModel
+    from explain import FunctionModel
 
     request = aesthetic_tab.make_request(str(PHOTO), "quality")
     # The copy the rating judged, so the explained number is the displayed one.
     assert request.image.shape == judged_copy(np.asarray(Image.open(PHOTO))).shape
     assert request.target == "quality"
     assert isinstance(request.model_for("lime"), FunctionModel)
-    assert isinstance(request.model_for("gradcam"), KerasModel)
+    # BRISQUE is no network: Grad-CAM gets the sentence saying so, not a model.
+    with pytest.raises(ValueError, match="Grad-CAM cannot explain BRISQUE"):
+        request.model_for("gradcam")
     assert aesthetic_tab.make_request(str(PHOTO)).target == "quality"  # the default
 
 
@@ -166,12 +171,12 @@ def test_the_page_offers_content_only_with_clip(monkeypatch, content, expected):
 # === Verdict card ===
 
 
-def rating(score=7.4, aesthetic=True, confidence=0.8, quality=0.7, content=0.6,
-           percentile=62.4, notes=("A note <with> markup.", "Run `python -m weights pull clip`.")):
+def rating(score=7.4, aesthetic=True, margin=1.9, quality=0.7, brisque=37.3, content=0.6,
+           percentile=57.1, notes=("A note <with> markup.", "Run `python -m weights pull clip`.")):
     from models.aesthetic import rating as model
 
-    return model.AestheticRating(score=score, aesthetic=aesthetic, confidence=confidence,
-                                 quality=quality, content=content,
+    return model.AestheticRating(score=score, aesthetic=aesthetic, margin=margin,
+                                 quality=quality, brisque=brisque, content=content,
                                  content_source=None if content is None else "zero-shot",
                                  percentile=percentile,
                                  attributes=None, notes=notes)
@@ -180,8 +185,11 @@ def rating(score=7.4, aesthetic=True, confidence=0.8, quality=0.7, content=0.6,
 def test_the_verdict_card_shows_score_verdict_percentile_and_bars():
     block = aesthetic_tab.verdict_html(rating())
     assert "7.4 <small>/ 10</small>" in block
-    assert "Aesthetic <small>(80% confident)</small>" in block
-    assert "Better than 62% of the reference photos." in block
+    assert "Aesthetic <small>(1.9 points above the 5.5 line)</small>" in block
+    # 57.1% of 7 photos is 4 of them.
+    assert ("Scores higher than 4 of the 7 reference photos (unedited photos that ship with "
+            "scikit-image, scikit-learn and matplotlib).") in block
+    assert "BRISQUE, a model of human quality ratings on LIVE (BRISQUE 37.3: 0 pristine" in block
     assert 'class="iv-card yes"' in block
     assert "<b>0.70</b>" in block and "width:70.0%" in block  # quality bar
     assert "<b>0.60</b>" in block and "width:60.0%" in block  # content bar
@@ -190,9 +198,9 @@ def test_the_verdict_card_shows_score_verdict_percentile_and_bars():
 
 
 def test_the_verdict_card_without_content_says_what_it_needs():
-    block = aesthetic_tab.verdict_html(rating(score=2.0, aesthetic=False, confidence=0.9,
+    block = aesthetic_tab.verdict_html(rating(score=2.0, aesthetic=False, margin=-3.5,
                                               content=None, notes=()))
-    assert "Not aesthetic <small>(90% confident)</small>" in block
+    assert "Not aesthetic <small>(3.5 points below the 5.5 line)</small>" in block
     assert 'class="iv-card no"' in block
     assert aesthetic_tab.CONTENT_MISSING in block
     assert block.count('class="iv-fill"') == 1  # only the quality bar is filled

@@ -66,10 +66,10 @@ def contribution_chart(contributions: Sequence[tuple[str, float, str]], width: f
                 va="center", ha="left" if value >= 0 else "right", fontsize=8,
                 color="#333338")
     ax.axvline(0, color="#555560", linewidth=1)
-    caption = "Score points against a typical reference photo (green raises, red lowers)."
+    caption = "Score points against a typical calibration photo (green raises, red lowers)."
     if fit_r2 is not None:
         caption += (f" They account for {max(fit_r2, 0.0):.0%} of how the score changes when a "
-                    "reference photo is spoiled.")
+                    "calibration photo is spoiled.")
     # Under the whole figure, not the axes: long attribute labels push the axes right, and an
     # axis label centred under them ran off the figure's right edge. Wrapped to the figure's
     # width (about 15 characters an inch at 8 points), and laid out by the constrained layout.

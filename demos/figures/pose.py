@@ -288,5 +288,5 @@ def mask_view(analysis, strength: float = 0.6) -> np.ndarray:
 
 
 def background_view(analysis) -> np.ndarray:
-    """The photo as the background comparison sees it: people greyed out."""
+    """The photo as the background comparison sees it: people filled in by inpainting."""
     return analysis.background_only()

@@ -1,9 +1,10 @@
 """The pristine photos the technical-quality model learns from and is judged on.
 
 None ships with InstaVis: each is read from an installed package (scikit-image, scikit-learn or
-matplotlib) when needed. The training script trains on TRAIN_PHOTOS only; HELD_OUT_PHOTOS are
-what the evaluation and the Aesthetic tab's reference set use, because the model scores the
-photos it trained on too kindly.
+matplotlib) when needed. The CNN's training script trains on TRAIN_PHOTOS only; HELD_OUT_PHOTOS
+and their spoiled copies are the Aesthetic tab's calibration set (the zero-shot content offset
+and the attribute surrogate). The percentile's reference photos are listed in
+`models.aesthetic.rating`.
 """
 
 from __future__ import annotations

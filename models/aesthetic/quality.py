@@ -15,8 +15,12 @@ at the scale of a 2-core CPU and the pristine photos that installed packages shi
   global average pooling and a four-unit sigmoid head (``build_model``), so Grad-CAM works;
 - ``quality_score(image)``: the mean predicted target over five crops of a resized copy.
 
-The shipped model is trained by ``python -m models.train quality`` and loads, lazily and once,
-from ``weights.resolve("quality")`` with ``safe_mode=True``.
+The model is trained by ``python -m models.train quality`` and loads, lazily and once,
+from ``weights.resolve("quality")`` with ``safe_mode=True``. It no longer scores the Aesthetic
+tab's technical quality: on whole photos it never saw, it ranks noise and JPEG levels poorly,
+and BRISQUE (``models.aesthetic.brisque``) ranks them well (``python -m models.evaluate quality
+--whole-photos``). It stays as a candidate in that evaluation; the distortions here are used by
+the evaluation and by the rating's calibration set.
 """
 
 from __future__ import annotations

@@ -3,15 +3,18 @@
 The rating research judged both what a photo shows and how well it is made, so `rate(image)`
 combines two scores:
 
-- quality: InstaVis's own small CNN (`models.aesthetic.quality`), trained on synthetic
-  distortions of pristine photos, shipped in `weights/quality/`; works offline;
+- quality: BRISQUE (`models.aesthetic.brisque`), a model of human quality ratings on the LIVE
+  database (Mittal, Moorthy and Bovik 2012), whose regression ships as plain numbers in
+  `models/aesthetic/brisque_live.npz`; works offline. It was chosen over the project's own CNN
+  by `python -m models.evaluate quality --whole-photos` (README, "Technical quality");
 - content: CLIP ViT-B/32 zero-shot, a prompt ensemble of beautiful, well-composed photos against
-  ugly, badly composed ones, calibrated on the reference set; or a trained head on CLIP
+  ugly, badly composed ones, calibrated on the calibration set; or a trained head on CLIP
   embeddings when the manifest names one (`CONTENT_HEAD`); only with the CLIP weights here.
 
 It also measures nine weight-free attributes (`models.aesthetic.attributes`), places the score
-against a reference set of package photos and spoiled copies of them (the percentile), and
-explains the score over the attributes with SHAP on a linear surrogate fitted within that set.
+among a documented set of real photos that installed packages ship (`REFERENCE_PHOTOS`, the
+percentile), and explains the score over the attributes with SHAP on a linear surrogate fitted
+on a calibration set: three photos and spoiled copies of them (`CALIBRATION_PHOTOS`).
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ CONTENT_PROMPTS = {
     ],
 }
 
-# The shipped quality model scores pristine held-out crops about 0.82 and its heaviest
-# distortions about 0.5-0.6 (weights/quality/evaluation.json), so that range spans the scale.
-QUALITY_FLOOR = 0.45
-QUALITY_CEILING = 0.85
 CONTENT_WEIGHT = 0.5  # share of content in the combined score when both parts exist
+
+QUALITY_SOURCE = "BRISQUE, a model of human quality ratings on LIVE"
+"""What the technical quality on the card is, in the card's words."""
+
+VERDICT_LINE = 0.5
+"""The combined score at and above which a photo is called aesthetic (5.5 on the 1-10 scale)."""
 
 def clip_missing_note() -> str:
     """Why a rating has no content score, and how the CLIP weights arrive: the download under
@@ -60,21 +65,25 @@ class AestheticRating:
 
     Attributes:
         score: from 1 to 10: 1 + 9 x the combined score.
-        aesthetic: the combined score is at least 0.5 (the research's 0/1 verdict).
-        confidence: how far the combined score is from the 0.5 boundary, in [0.5, 1].
-        quality: technical quality in [0, 1] (the CNN's raw score).
+        aesthetic: the combined score is at least VERDICT_LINE (the research's 0/1 verdict).
+        margin: score - 5.5, in score points: how far the score is from the verdict line, and
+            on which side. Not a probability: nothing here is calibrated on rated photos.
+        quality: technical quality in [0, 1], 1 = pristine: BRISQUE on a logistic scale
+            (`models.aesthetic.brisque.quality_from_score`; BRISQUE 50 gives 0.5).
+        brisque: the BRISQUE score itself (about 0 pristine to 100 the worst of LIVE; lower is
+            better).
         content: content aesthetics in [0, 1], or None without the CLIP weights.
         content_source: "head" (a trained head), "zero-shot" (the prompt ensemble) or None.
-        percentile: share of the reference set (REFERENCE_PHOTOS and their spoiled copies,
-            REFERENCE_VARIANTS) whose combined score is lower, in [0, 100].
+        percentile: share of the REFERENCE_PHOTOS whose combined score is lower, in [0, 100].
         attributes: the nine photo attributes with their hints.
         notes: plain-words notes.
     """
 
     score: float
     aesthetic: bool
-    confidence: float
+    margin: float
     quality: float
+    brisque: float
     content: float | None
     content_source: str | None
     percentile: float
@@ -123,42 +132,30 @@ def content_method() -> str | None:
     return "head" if content_head() is not None else "zero-shot"
 
 
-def quality_scale(quality: float) -> float:
-    """The quality CNN's raw score stretched onto [0, 1] (see QUALITY_FLOOR and CEILING)."""
-    return float(np.clip((quality - QUALITY_FLOOR) / (QUALITY_CEILING - QUALITY_FLOOR), 0, 1))
-
-
 def combine(quality: float, content: float | None) -> float:
-    """The combined score in [0, 1]: scaled quality, averaged with content when it exists."""
-    scaled = quality_scale(quality)
+    """The combined score in [0, 1]: quality alone, or the CONTENT_WEIGHT mix with content."""
     if content is None:
-        return scaled
-    return (1 - CONTENT_WEIGHT) * scaled + CONTENT_WEIGHT * float(content)
+        return float(quality)
+    return (1 - CONTENT_WEIGHT) * float(quality) + CONTENT_WEIGHT * float(content)
+
+
+def brisque_scores(images) -> np.ndarray:
+    """BRISQUE score of each photo's `judged_copy` (uint8 arrays, any sizes): lower is better."""
+    from models.aesthetic import brisque
+
+    return brisque.brisque_scores([judged_copy(image) for image in images])
 
 
 def quality_scores(images) -> np.ndarray:
-    """Raw technical quality of each photo (uint8 arrays, any sizes), crops batched together.
+    """Technical quality of each photo in [0, 1]: BRISQUE through `quality_from_score`.
 
     Each photo is judged as its `judged_copy`, as everything the tab shows is, so the
-    explainers, which perturb that copy, explain exactly this number.
+    explainers, which perturb that copy, explain exactly this number. BRISQUE reads the whole
+    photo (no crops), and its statistics do not change when the photo is mirrored, apart from
+    the diagonal neighbour pairs trading places."""
+    from models.aesthetic import brisque
 
-    The network sees each of its five crops and their mirror images, and the score is the mean
-    over all ten. A CNN trained on a few photos is not mirror-symmetric (the coffee once rated
-    9.34 and its mirror image 9.72), while a photo's technical quality does not change when it
-    is flipped. The five crops (four corners and the centre) are a mirror-symmetric set, so
-    with their mirrors a photo and its mirror image are scored on the same pixels, up to a
-    one-pixel shift of the centre crop when the margin around it is odd."""
-    from models.aesthetic import quality
-
-    crops = []
-    for image in images:
-        five = quality.crops_for_scoring(quality.resize_short_side(judged_copy(image)))
-        crops.append(np.concatenate([five, five[:, :, ::-1]]))
-    if not crops:
-        return np.zeros(0)
-    per_crop = quality.scores_of(np.concatenate(crops))
-    counts = np.cumsum([0] + [len(c) for c in crops])
-    return np.array([per_crop[a:b].mean() for a, b in zip(counts[:-1], counts[1:], strict=True)])
+    return brisque.quality_from_score(brisque_scores(images))
 
 
 def zero_shot_margins(images) -> np.ndarray:
@@ -177,10 +174,10 @@ def content_scores(images) -> np.ndarray:
     """Content aesthetics of each photo in [0, 1].
 
     With a trained head (`content_head`), its probability. Otherwise the zero-shot probability,
-    calibrated on the reference set: sigmoid(margin - the reference set's median margin). Raw
+    calibrated on the calibration set: sigmoid(margin - its median margin). Raw
     zero-shot probabilities of a two-label prompt pair sit wherever the prompts' wording puts
     them (CLIP may call most photos "beautiful"); recentring makes 0.5 mean "as aesthetic to
-    CLIP as the middle of the reference set", and keeps the preset's logit scale as the slope.
+    CLIP as the middle of the calibration set", and keeps the preset's logit scale as the slope.
     """
     from models import clip
 
@@ -191,19 +188,25 @@ def content_scores(images) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(zero_shot_margins(images) - zero_shot_offset())))
 
 
-# === The reference set: percentiles and the attribute surrogate ===
+# === The reference photos (percentile) and the calibration set (attribute surrogate) ===
 
-REFERENCE_PHOTOS = HELD_OUT_PHOTOS
-"""Photos that installed packages ship, held out of the quality model's training (a network
-scores the photos it trained on too kindly, which would skew every percentile)."""
+REFERENCE_PHOTOS = ("astronaut", "rocket", "china", "grace_hopper", "coffee", "chelsea",
+                    "flower")
+"""The photos a rating is ranked among: every unedited colour photograph of an everyday scene
+that the installed packages ship (scikit-image's astronaut, rocket, coffee and chelsea the
+cat; scikit-learn's china and flower; matplotlib's Grace Hopper). Neither BRISQUE nor CLIP
+was trained on them. Seven photos: the percentile says "higher than 5 of the 7", no finer."""
 
-REFERENCE_VARIANTS = tuple((name, level) for name in (
+CALIBRATION_PHOTOS = tuple(HELD_OUT_PHOTOS)
+"""The photos whose spoiled copies (CALIBRATION_VARIANTS) calibrate the zero-shot content score
+and fit the attribute surrogate."""
+
+CALIBRATION_VARIANTS = tuple((name, level) for name in (
     "gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "under_exposure", "over_exposure",
     "low_contrast", "colour_cast", "downscale_upscale") for level in (2, 4))
-"""The spoiled copies of each reference photo: every distortion of `models.aesthetic.quality`
-at a mild (2) and a heavy (4) level. With them the reference set spans good and bad photos,
-which the percentile and the attribute surrogate both need; three pristine photos alone could
-not."""
+"""The spoiled copies of each calibration photo: every distortion of `models.aesthetic.quality`
+at a mild (2) and a heavy (4) level. With them the calibration set spans good and bad photos,
+which the attribute surrogate needs; three pristine photos alone could not."""
 
 GOOD_END_ATTRIBUTES = ("exposure", "contrast", "sharpness", "noise", "thirds", "horizon tilt")
 """Attributes whose score has a good end (1 = best). The surrogate may only reward them: a photo
@@ -213,15 +216,20 @@ tastes, and their weight may take either sign."""
 
 SURROGATE_ATTRIBUTES = ("exposure", "contrast", "colourfulness", "saturation", "sharpness",
                         "noise")
-"""The attributes the surrogate can learn from the reference set: those its spoiled copies vary.
+"""The attributes the surrogate can learn from the calibration set: those its spoiled copies vary.
 Blur, noise or a cast do not move the subject, so thirds, symmetry and horizon tilt hardly
 change between a photo and its copies, and their effect on the score cannot be measured here;
 the chart shows them at 0, marked as not measured."""
 
 
 def reference_photos() -> dict[str, np.ndarray]:
-    """The pristine reference photos, read from the installed packages."""
+    """The REFERENCE_PHOTOS, read from the installed packages."""
     return {name: load_photo(name) for name in REFERENCE_PHOTOS}
+
+
+def calibration_photos() -> dict[str, np.ndarray]:
+    """The pristine CALIBRATION_PHOTOS, read from the installed packages."""
+    return {name: load_photo(name) for name in CALIBRATION_PHOTOS}
 
 
 def attribute_scores(attributes: PhotoAttributes) -> np.ndarray:
@@ -232,8 +240,9 @@ def attribute_scores(attributes: PhotoAttributes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Reference:
-    names: tuple[str, ...]  # "coffee" or "coffee + gaussian_blur 4", one per reference entry
-    scores: np.ndarray  # combined score of every entry, in [0, 1]
+    photo_scores: np.ndarray  # combined score of each of REFERENCE_PHOTOS, in [0, 1]
+    names: tuple[str, ...]  # "coffee" or "coffee + gaussian_blur 4", one per calibration entry
+    scores: np.ndarray  # combined score of every calibration entry, in [0, 1]
     attributes: np.ndarray  # attribute scores of every entry (rows)
     coefficients: np.ndarray  # surrogate: score ~ intercept + attribute scores @ coefficients
     intercept: float
@@ -247,17 +256,17 @@ _offsets: dict[str, float] = {}
 
 
 def reference_variants() -> tuple[tuple[str, ...], list[np.ndarray]]:
-    """(names, photos) of the reference set: each reference photo, then its spoiled copies
-    (REFERENCE_VARIANTS, seeded), built once per process."""
+    """(names, photos) of the calibration set: each calibration photo, then its spoiled copies
+    (CALIBRATION_VARIANTS, seeded), built once per process."""
     with _reference_lock:
         if not _variants:
             from models.aesthetic import quality
 
             names, photos = [], []
-            for name, photo in reference_photos().items():
+            for name, photo in calibration_photos().items():
                 names.append(name)
                 photos.append(photo)
-                for distortion, level in REFERENCE_VARIANTS:
+                for distortion, level in CALIBRATION_VARIANTS:
                     names.append(f"{name} + {distortion} {level}")
                     photos.append(quality.distort(photo, distortion, level,
                                                   np.random.default_rng(level)))
@@ -266,7 +275,7 @@ def reference_variants() -> tuple[tuple[str, ...], list[np.ndarray]]:
 
 
 def zero_shot_offset() -> float:
-    """The median zero-shot margin over the reference set, for the CLIP loaded now."""
+    """The median zero-shot margin over the calibration set, for the CLIP loaded now."""
     from models import clip
 
     key = str(clip.get_clip().path)
@@ -318,20 +327,25 @@ def fit_surrogate(features: np.ndarray, scores: np.ndarray, groups: np.ndarray |
 
 def _build_reference(content: str | None, names: tuple[str, ...],
                      variants: list[np.ndarray]) -> _Reference:
-    """Score the reference photos and their spoiled copies with content scored as `content`
-    says, and fit the attribute surrogate: a few seconds of work (`_reference_set` caches it)."""
-    q = quality_scores(variants)
-    c = content_scores(variants) if content else [None] * len(variants)
-    scores = np.array([combine(a, b) for a, b in zip(q, c, strict=True)])
+    """Score the reference photos, and the calibration photos and their spoiled copies, with
+    content scored as `content` says, and fit the attribute surrogate on the calibration set:
+    a few seconds of work (`_reference_set` caches it)."""
+    def combined(images):
+        q = quality_scores(images)
+        c = content_scores(images) if content else [None] * len(images)
+        return np.array([combine(a, b) for a, b in zip(q, c, strict=True)])
+
+    photo_scores = combined(list(reference_photos().values()))
+    scores = combined(variants)
     features = np.stack([attribute_scores(measure(v)) for v in variants])
     groups = np.array([name.split(" + ")[0] for name in names])
     coefficients, intercept, r2 = fit_surrogate(features, scores, groups)
-    return _Reference(tuple(names), scores, features, coefficients, intercept, r2)
+    return _Reference(photo_scores, tuple(names), scores, features, coefficients, intercept, r2)
 
 
 def _reference_set(content: str | None) -> _Reference:
-    """The reference set, built once per process and way of scoring content
-    (`content_method()`).
+    """The reference photos' scores and the calibration set with its surrogate, built once per
+    process and way of scoring content (`content_method()`).
 
     The build runs while holding `_reference_lock`, so a request that arrives while another
     thread (the start-up warm-up, or a first request) is building waits for that result
@@ -344,22 +358,30 @@ def _reference_set(content: str | None) -> _Reference:
 
 
 def percentile_of(combined: float, content: str | None) -> float:
-    """Share of the reference set (photos and spoiled copies) scoring below `combined`, 0-100,
-    with content scored as `content` ("head", "zero-shot" or None) says."""
-    return float((_reference_set(content).scores < combined).mean() * 100)
+    """Share of the REFERENCE_PHOTOS whose combined score is below `combined`, 0-100, with
+    content scored as `content` ("head", "zero-shot" or None) says. A reference photo rated
+    again ties its own score up to rounding (1e-14 either way, as the photo is scored alone or
+    in the reference batch), so scores within `TIE` count as equal, not lower: a reference
+    photo never counts itself."""
+    return float((_reference_set(content).photo_scores < combined - TIE).mean() * 100)
+
+
+TIE = 1e-9
+"""Combined scores (0-1) closer than this are the same score to `percentile_of`."""
 
 
 def attribute_contributions(image, attributes: PhotoAttributes | None = None,
                             ) -> list[tuple[str, float, str]]:
     """How far each attribute moves the score, in score points (SHAP over the attributes).
 
-    The score comes from neural networks, not from the attributes, so this explains a linear
-    surrogate of it: the score regressed on the nine attribute scores over the reference set,
-    within each reference photo's spoiled copies (`fit_surrogate`; `surrogate_fit()` says how
+    The score comes from BRISQUE and CLIP, not from the attributes, so this explains a linear
+    surrogate of it: the score regressed on the nine attribute scores over the calibration set,
+    within each calibration photo's spoiled copies (`fit_surrogate`; `surrogate_fit()` says how
     much of that variation it explains). For a linear model with
     independent features, SHAP values are exact, and shap.LinearExplainer gives each attribute
-    coefficient x (its score here - its mean over the reference set): a positive value means
-    this attribute is better here than in a typical reference photo, and that raises the score.
+    coefficient x (its score here - its mean over the calibration set): a positive value means
+    this attribute is better here than in a typical calibration photo, and that raises the
+    score.
 
     Args:
         image: anything `load_image` takes.
@@ -384,8 +406,8 @@ def attribute_contributions(image, attributes: PhotoAttributes | None = None,
 
 
 def surrogate_fit() -> float:
-    """R^2 of the attribute surrogate: the share of the score's variation across each reference
-    photo's spoiled copies that the attributes account for."""
+    """R^2 of the attribute surrogate: the share of the score's variation across each
+    calibration photo's spoiled copies that the attributes account for."""
     return _reference_set(content_method()).fit_r2
 
 
@@ -405,12 +427,14 @@ def rate(image) -> AestheticRating:
 
     Raises:
         InvalidImage: the photo cannot be read, or is too small to rate (`prepare_photo`).
-        weights.WeightsUnavailable: the shipped quality model is missing or corrupt.
     """
     prepared = prepare_photo(image)
     photo = prepared.image
     attributes = measure(photo)
-    quality = float(quality_scores([photo])[0])
+    brisque = float(brisque_scores([photo])[0])
+    from models.aesthetic.brisque import quality_from_score
+
+    quality = float(quality_from_score(brisque))
     method = content_method()
     content = float(content_scores([photo])[0]) if method else None
     combined = combine(quality, content)
@@ -426,11 +450,11 @@ def rate(image) -> AestheticRating:
                   key=lambda a: a.score)
     if weakest.score < 0.5:
         notes.append(f"Weakest attribute: {weakest.name} ({weakest.hint}).")
+    score = 1 + 9 * combined
     return AestheticRating(
-        score=1 + 9 * combined, aesthetic=combined >= 0.5,
-        confidence=0.5 + abs(combined - 0.5), quality=quality, content=content,
-        content_source=method, percentile=percentile, attributes=attributes,
-        notes=tuple(notes),
+        score=score, aesthetic=combined >= VERDICT_LINE, margin=score - (1 + 9 * VERDICT_LINE),
+        quality=quality, brisque=brisque, content=content, content_source=method,
+        percentile=percentile, attributes=attributes, notes=tuple(notes),
     )
 
 
@@ -440,15 +464,12 @@ def rate(image) -> AestheticRating:
 def warm_up() -> None:
     """Do the first rating's one-off work now, so the first request is as fast as the next.
 
-    Loads the shipped quality model, builds the reference set for the way content is scored
-    on this machine (with CLIP and its offset only when the CLIP weights are here: never a
-    download), and rates one reference photo and explains it over the attributes, which
-    traces the quality model at a request's batch shape and imports SHAP. Safe to call from a
-    background thread while requests arrive, and more than once: every part is built once
-    behind its lock, and a request that needs a part still being built waits for it.
-
-    Raises:
-        weights.WeightsUnavailable: the shipped quality model is missing or corrupt.
+    Reads BRISQUE's model, scores the reference photos and builds the calibration set for the
+    way content is scored on this machine (with CLIP and its offset only when the CLIP weights
+    are here: never a download), and rates one calibration photo and explains it over the
+    attributes, which imports SHAP. Safe to call from a background thread while requests
+    arrive, and more than once: every part is built once behind its lock, and a request that
+    needs a part still being built waits for it.
     """
     _reference_set(content_method())
     _, photos = reference_variants()
@@ -459,75 +480,51 @@ def warm_up() -> None:
 # === What the explanation panel explains ===
 
 
-def _quality_keras_model():
-    """The quality CNN with one output, the mean of its targets (a flat functional model, so
-    Grad-CAM reads its `quality_features` layer)."""
-    import keras
-
-    from models.aesthetic import quality
-
-    net = quality.get_model()
-    mean = keras.layers.Dense(1, use_bias=False, trainable=False, name="quality")
-    score = mean(net.output)
-    mean.set_weights([np.full((net.output.shape[-1], 1), 1 / net.output.shape[-1], np.float32)])
-    return keras.Model(net.input, score)
-
-
 _adapters: dict[str, object] = {}
 _adapters_lock = threading.Lock()
 
 
-QUALITY_GRADCAM_OUTPUT = "technical quality, whole photo in one pass"
-"""What Grad-CAM explains for quality. The card's technical quality is the mean over five
-128-pixel crops and their mirror images (`quality_scores`); Grad-CAM needs one spatial feature
-map of the whole photo, so it explains the same network reading the whole photo at once, named
-apart."""
+QUALITY_GRADCAM_REASON = (
+    "Grad-CAM cannot explain BRISQUE: it needs the gradients of a neural network, and BRISQUE "
+    "is image statistics fed to a support vector regression. LIME and SHAP explain it.")
+"""What the panel says for Grad-CAM on technical quality."""
 
-QUALITY_NOTE = ("LIME and SHAP explain the technical quality on the card (the quality network's "
-                "mean over five crops and their mirror images); Grad-CAM explains the same "
-                "network reading the whole photo in one pass, which is close but not equal.")
+QUALITY_NOTE = (f"LIME and SHAP explain the technical quality on the card ({QUALITY_SOURCE}): "
+                "they hide regions of the photo and watch BRISQUE's score move.")
 
 
-def _gradcam_adapter(target: str):
-    """A KerasModel for Grad-CAM on `target`, built once per process and way of scoring."""
-    method = content_method() if target == "content" else None
-    key = target if target == "quality" else \
-        f"{target}:{method}:{zero_shot_offset() if method == 'zero-shot' else ''}"
+def _content_gradcam_adapter():
+    """A KerasModel for Grad-CAM on content, built once per process and way of scoring it."""
+    method = content_method()
+    key = f"content:{method}:{zero_shot_offset() if method == 'zero-shot' else ''}"
     with _adapters_lock:
         if key in _adapters:
             return _adapters[key]
         import keras
 
         from explain import KerasModel
-        from models.aesthetic import quality
+        from models import clip as clip_module
 
-        if target == "quality":
-            adapter = KerasModel(_quality_keras_model(), preprocess=quality.preprocess,
-                                 cam_layer="quality_features",
-                                 output_names=[QUALITY_GRADCAM_OUTPUT], work_side=JUDGED_SIDE)
+        clip = clip_module.get_clip()
+        labels = clip.label_embeddings(CONTENT_PROMPTS)
+        cosines = clip.similarity_model(labels)
+        head = content_head()
+        if head is not None:
+            # The trained head reads the same unit-length embedding the cosines use.
+            score = head(cosines.get_layer("unit_embedding").output)
         else:
-            from models import clip as clip_module
-
-            clip = clip_module.get_clip()
-            labels = clip.label_embeddings(CONTENT_PROMPTS)
-            cosines = clip.similarity_model(labels)
-            head = content_head()
-            if head is not None:
-                # The trained head reads the same unit-length embedding the cosines use.
-                score = head(cosines.get_layer("unit_embedding").output)
-            else:
-                # Exactly the displayed content: sigmoid(logit scale x (cos aesthetic - cos not
-                # aesthetic) - the reference set's median margin), as content_scores computes.
-                calibrated = keras.layers.Dense(1, activation="sigmoid", trainable=False,
-                                                name="content")
-                score = calibrated(cosines.output)
-                scale = clip.logit_scale
-                calibrated.set_weights([np.array([[scale], [-scale]], np.float32),
-                                        np.array([-zero_shot_offset()], np.float32)])
-            adapter = KerasModel(keras.Model(cosines.input, score),
-                                 preprocess=clip._preprocess_graph,
-                                 cam_layer=clip.gradcam_layer_name, output_names=["content"],
-                                 input_box=clip.crop_box, work_side=JUDGED_SIDE)
+            # Exactly the displayed content: sigmoid(logit scale x (cos aesthetic - cos not
+            # aesthetic) - the calibration set's median margin), as content_scores computes.
+            calibrated = keras.layers.Dense(1, activation="sigmoid", trainable=False,
+                                            name="content")
+            score = calibrated(cosines.output)
+            scale = clip.logit_scale
+            calibrated.set_weights([np.array([[scale], [-scale]], np.float32),
+                                    np.array([-zero_shot_offset()], np.float32)])
+        adapter = KerasModel(keras.Model(cosines.input, score),
+                             preprocess=clip._preprocess_graph,
+                             cam_layer=clip.gradcam_layer_name, output_names=["content"],
+                             input_box=clip.crop_box, work_side=JUDGED_SIDE)
         _adapters[key] = adapter
         return adapter
 
@@ -536,9 +533,11 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
     """How to explain `target` ("quality" or "content") on a photo.
 
     Returns:
-        An ExplanationSetup whose photo is the copy the rating judged, with a Grad-CAM
-        KerasModel and one FunctionModel for LIME and SHAP that score it exactly as `rate`
-        does; for "content" without CLIP weights, each method maps to the one-sentence reason.
+        An ExplanationSetup whose photo is the copy the rating judged, with one FunctionModel
+        for LIME and SHAP that scores it exactly as `rate` does. Content also has a Grad-CAM
+        KerasModel; quality's Grad-CAM maps to the sentence saying why BRISQUE has none
+        (QUALITY_GRADCAM_REASON). For "content" without CLIP weights, each method maps to the
+        one-sentence reason.
     """
     from explain import FunctionModel
 
@@ -549,13 +548,12 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
         return ExplanationSetup(photo, {method: clip_missing_note()
                                         for method in ("gradcam", "lime", "shap")})
     score = quality_scores if target == "quality" else content_scores
-    # The quality CNN costs ~30 ms a photo (ten crops), so SHAP's and LIME's fixed cost per
-    # model call matters; larger batches spread it, and 32 photos (320 crops) is as many crops a
-    # call as the memory budget was measured with. CLIP is slower and embeds in batches of 16.
+    # BRISQUE reads one photo at a time (~30-80 ms at 512 pixels); CLIP embeds in batches of 16.
     black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None], [target],
                               batch_size=32 if target == "quality" else 16,
                               work_side=JUDGED_SIDE)
-    models = {"gradcam": _gradcam_adapter(target), "lime": black_box, "shap": black_box}
     if target == "quality":
-        return ExplanationSetup(photo, models, {"gradcam": QUALITY_GRADCAM_OUTPUT}, QUALITY_NOTE)
-    return ExplanationSetup(photo, models)
+        models = {"gradcam": QUALITY_GRADCAM_REASON, "lime": black_box, "shap": black_box}
+        return ExplanationSetup(photo, models, note=QUALITY_NOTE)
+    return ExplanationSetup(photo, {"gradcam": _content_gradcam_adapter(), "lime": black_box,
+                                    "shap": black_box})

@@ -11,6 +11,9 @@ predicted quality and severity, and the share of (pristine, heavily distorted) c
 pristine crop wins.
 
 Writes ``quality.keras`` and ``evaluation.json`` to ``--out`` (default ``weights/quality``).
+The Aesthetic tab no longer uses this CNN for its technical quality (BRISQUE ranks defects far
+better on whole unseen photos: ``python -m models.evaluate quality --whole-photos``); it is
+kept as a candidate there and as the project's example of the research's FR-IQA recipe.
 """
 
 from __future__ import annotations

@@ -4,13 +4,15 @@ A creator's photo copies a post when the person strikes the same pose *and* stan
 place. So `compare(a, b)` measures two things:
 
 - pose similarity: MediaPipe Pose keypoints (the legacy solution, which ships inside the
-  mediapipe 0.10.21 wheel and needs no download), aligned by Procrustes for translation, scale
-  and in-plane rotation (no reflection), each joint weighted by its visibility. A mirrored copy
-  counts as the same pose unless `allow_mirror=False`;
-- background similarity: the person is masked out with MediaPipe's selfie segmentation, and what
-  is left is compared with descriptors that need no weights (Lab colour, LBP texture and a coarse
-  colour layout) and, when the CLIP weights are on this machine, CLIP embeddings of the
-  background too.
+  mediapipe 0.10.21 wheel and needs no download), aligned by a similarity transform whose
+  rotation is at most `MAX_ROTATION_DEGREES` (a tilted phone, not a person lying down) and
+  never a reflection, each joint weighted by its visibility. A mirrored copy counts as the same
+  pose unless `allow_mirror=False`;
+- background similarity: the people are masked out with MediaPipe's selfie segmentation, and
+  what is left is compared with descriptors that need no weights: Lab colour, LBP texture, a
+  coarse colour layout, and ORB keypoints that one similarity transform lines up
+  (`models.pose.background`). When the CLIP weights are on this machine, CLIP embeddings of
+  the backgrounds with the people inpainted away join them.
 
 Thresholds were calibrated on labelled pairs made from photos that installed packages ship
 (`python -m benchmarks.pose_calibration`); the README reports their accuracy.
@@ -18,14 +20,26 @@ Thresholds were calibrated on labelled pairs made from photos that installed pac
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import hashlib
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.images import PreparedPhoto, judged_copy, prepare_photo
+from models.pose.background import (
+    PlaceCorners,
+    StructureFeatures,
+    describe_corners,
+    fill_people,
+    find_place_corners,
+    shrink,
+    structure_similarity,
+)
 from models.pose.mediapipe_runtime import RUNTIME, VISIBLE
 
 # === Keypoints ===
@@ -65,16 +79,22 @@ LIMBS = (
     ("right side", "right shoulder", "right hip"),
 )
 
+MAX_ROTATION_DEGREES = 25.0
+"""The largest in-plane rotation the pose alignment may use. A phone held a little crooked
+tilts a photo by a few degrees, a deliberately tilted shot by perhaps 15 to 20; a quarter turn
+is a different pose (lying down, not standing), so it must not be aligned away."""
 MIN_SHARED_JOINTS = 4  # fewer joints seen in both photos cannot define a pose
 JOINT_SIGMA = 0.25  # residual (in units of the pose's RMS radius) at which a joint scores e^-1
 
 # === Thresholds (calibrated; see README "Pose: calibration") ===
 
-POSE_THRESHOLD = 0.29
-BACKGROUND_THRESHOLD = 0.77
+POSE_THRESHOLD = 0.39
+BACKGROUND_THRESHOLD = 0.6155
 MIRROR_MARGIN = 0.02  # a mirrored match must beat the direct one by this much to be called so
 
-WORK_SIDE = 256  # background descriptors run on copies this size (longest side)
+# Background descriptors run on copies this size (longest side): the size ORB's keypoints use
+# too (background.STRUCTURE_SIDE), small enough to keep a comparison near 100 ms.
+WORK_SIDE = 160
 LAYOUT_SCALE = 12.0  # Lab units of average chroma gap per layout cell that score e^-1
 # Texture histograms of any two photos overlap a lot (Bhattacharyya ~0.9); a power spreads them.
 TEXTURE_SHARPNESS = 8.0
@@ -125,14 +145,32 @@ class PersonAnalysis:
 
     @functools.cached_property
     def background(self) -> BackgroundDescriptor:
-        """The weight-free background descriptor, computed once per photo."""
+        """The weight-free colour, texture and layout descriptor, computed once per photo."""
         return describe_background(self.image, self.person_mask)
 
+    @functools.cached_property
+    def _place_corners(self) -> PlaceCorners | None:
+        return find_place_corners(self.image, self.person_mask)
+
+    @functools.cached_property
+    def structure(self) -> StructureFeatures:
+        """ORB keypoints of the place (outside the people), computed once per photo."""
+        return describe_corners(self._place_corners)
+
+    @functools.cached_property
+    def mirrored_structure(self) -> StructureFeatures:
+        """The same corners described in the photo's mirror image (only when a mirrored match
+        is allowed)."""
+        return describe_corners(self._place_corners, mirrored=True)
+
+    @functools.cached_property
+    def _filled(self) -> np.ndarray:
+        return fill_people(self.image, self.person_mask)
+
     def background_only(self) -> np.ndarray:
-        """The photo with the people greyed out, as the background descriptors see it."""
-        keep = (self.person_mask < 0.5)[..., None]
-        grey = np.full_like(self.image, 128)
-        return np.where(keep, self.image, grey)
+        """The photo with the people filled in by inpainting, as CLIP and the tab see the
+        place (no silhouette to give the pose away)."""
+        return self._filled.copy()
 
 
 @dataclass(frozen=True)
@@ -144,13 +182,17 @@ class BackgroundScore:
         colour: Lab colour histograms (Bhattacharyya coefficient).
         texture: LBP texture histograms.
         layout: coarse Lab colour layout on a 4 x 4 grid.
-        clip: CLIP embedding similarity of the backgrounds, or None without CLIP weights.
+        structure: ORB keypoints outside the people that one similarity transform lines up
+            (`models.pose.background.structure_similarity`).
+        clip: CLIP embedding similarity of the inpainted backgrounds, or None without CLIP
+            weights.
     """
 
     similarity: float
     colour: float
     texture: float
     layout: float
+    structure: float = 0.0
     clip: float | None = None
 
 
@@ -207,7 +249,53 @@ def _subject_box(face, height: int, width: int) -> tuple[int, int, int, int]:
     return y0, x0, height - y0, max(1, x1 - x0)
 
 
-def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
+REMEMBERED_ANALYSES = 8
+"""How many whole-photo analyses `analyse(..., remember=True)` keeps. The Pose tab compares one
+post with photo after photo, re-runs a pair when the mirror rule changes and explains the pair
+it just compared: each of those would otherwise pay MediaPipe's three graphs again for a photo
+it has already seen (about two thirds of a comparison's time)."""
+
+
+class _AnalysisMemory:
+    """The last REMEMBERED_ANALYSES whole-photo analyses, keyed by the judged pixels and what
+    was done to the upload (so the notes stay right), least recently used first out."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._lock = threading.Lock()
+        self._analyses: collections.OrderedDict[tuple, PersonAnalysis] = (
+            collections.OrderedDict())
+
+    @staticmethod
+    def key(prepared: PreparedPhoto) -> tuple:
+        pixels = np.ascontiguousarray(prepared.image)
+        return (hashlib.blake2b(pixels.data, digest_size=16).digest(), pixels.shape,
+                prepared.uploaded_size, prepared.cropped, prepared.transparent)
+
+    def get(self, key: tuple) -> PersonAnalysis | None:
+        with self._lock:
+            found = self._analyses.get(key)
+            if found is not None:
+                self._analyses.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, analysis: PersonAnalysis) -> None:
+        with self._lock:
+            self._analyses[key] = analysis
+            self._analyses.move_to_end(key)
+            while len(self._analyses) > self._size:
+                self._analyses.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._analyses.clear()
+
+
+ANALYSIS_MEMORY = _AnalysisMemory(REMEMBERED_ANALYSES)
+
+
+def analyse(image, *, pose: bool = True, mask: bool = True,
+            remember: bool = False) -> PersonAnalysis:
     """Find the people, the main subject's joints and every person's mask in one photo.
 
     Args:
@@ -215,6 +303,9 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
         pose: find the people and the main subject's joints (False leaves them out).
         mask: segment the people (False gives an all-zero mask). The explainers ask for only
             the part their target needs, since they analyse hundreds of perturbed copies.
+        remember: look the photo up among the last `REMEMBERED_ANALYSES` whole analyses, and
+            keep this one there (with its descriptors, once computed). For photos a user
+            gave, not for the explainers' perturbed copies, which would push them out.
 
     Returns:
         A PersonAnalysis. With several people the pose is the main subject's: the largest face
@@ -223,6 +314,22 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
     prepared = prepare_photo(image)
     image = judged_copy(prepared.image)
     prepared = dataclasses.replace(prepared, image=image)
+    if remember and pose and mask:
+        key = ANALYSIS_MEMORY.key(prepared)
+        found = ANALYSIS_MEMORY.get(key)
+        if found is None:
+            found = _analyse_prepared(prepared, pose=True, mask=True)
+            # Shared from now on: a caller writing into it would change every later result.
+            for array in (found.image, found.person_mask, found.keypoints, found.visibility):
+                if array is not None:
+                    array.setflags(write=False)
+            ANALYSIS_MEMORY.put(key, found)
+        return found
+    return _analyse_prepared(prepared, pose=pose, mask=mask)
+
+
+def _analyse_prepared(prepared: PreparedPhoto, *, pose: bool, mask: bool) -> PersonAnalysis:
+    image = prepared.image
     height, width = image.shape[:2]
     faces, person = RUNTIME.faces_and_mask(image, faces=pose, mask=mask)
     if person is None:
@@ -254,30 +361,59 @@ def analyse(image, *, pose: bool = True, mask: bool = True) -> PersonAnalysis:
 # === Pose similarity ===
 
 
-def procrustes(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Residual of each point after aligning `moving` onto `reference`.
+def procrustes(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray,
+               max_rotation: float = MAX_ROTATION_DEGREES) -> np.ndarray:
+    """Residual of each point after aligning `moving` onto `reference` by a similarity transform
+    whose rotation is at most `max_rotation` degrees either way.
 
-    Both point sets are centred on their weighted centroid and scaled to unit weighted RMS
-    radius; then the rotation that best maps one onto the other (a proper rotation: no
-    reflection, so a mirrored pose is not matched by accident) is found by weighted Kabsch.
+    Both point sets are centred on their weighted centroid (the best translation for any
+    rotation and scale) and scaled to unit weighted RMS radius. For a rotation by angle t and
+    a scale s, the weighted squared error is
+
+        E(t, s) = sum w |a|^2 - 2 s (C cos t + S sin t) + s^2 sum w |b|^2,
+
+    where a . R(t) b = cos t (a_x b_x + a_y b_y) + sin t (a_y b_x - a_x b_y) gives
+    C = sum w (a_x b_x + a_y b_y) and S = sum w (a_y b_x - a_x b_y). The bracket is
+    rho cos(t - t*) with rho = hypot(C, S) and t* = atan2(S, C), so the best free rotation
+    is t* (weighted Kabsch/Procrustes in 2-D).
+    Constrained to |t| <= limit, the bracket is largest at the point of [-limit, limit]
+    nearest t* on the circle, which, since the interval is symmetric about 0 and t* lies in
+    (-180, 180], is t* clipped to the interval. For that rotation the best scale is
+    s = max(0, rho cos(t - t*)) / sum w |b|^2 (a negative scale would be a half-turn, which
+    the limit forbids). No reflection is ever used, so a mirrored pose is not matched by
+    accident.
 
     Args:
         reference, moving: J x 2 points.
         weights: J non-negative weights; zero-weight points do not shape the fit.
+        max_rotation: the largest in-plane rotation, in degrees, the alignment may use (180:
+            any rotation).
 
     Returns:
-        J residual distances, in units of the pose's RMS radius.
+        J residual distances, in units of the reference pose's RMS radius.
     """
     w = weights / weights.sum()
     a = reference - (w[:, None] * reference).sum(axis=0)
     b = moving - (w[:, None] * moving).sum(axis=0)
     a /= math.sqrt(float((w * (a**2).sum(axis=1)).sum())) or 1.0
     b /= math.sqrt(float((w * (b**2).sum(axis=1)).sum())) or 1.0
-    covariance = (w[:, None] * b).T @ a
-    u, _, vt = np.linalg.svd(covariance)
-    sign = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rotation = vt.T @ np.diag([1.0, sign]) @ u.T
-    return np.linalg.norm(a - b @ rotation.T, axis=1)
+    angle = best_rotation(a, b, w, max_rotation)
+    cos, sin = math.cos(angle), math.sin(angle)
+    rotated = b @ np.array([[cos, -sin], [sin, cos]]).T
+    scale = max(0.0, float((w * (a * rotated).sum(axis=1)).sum()))
+    scale /= float((w * (b**2).sum(axis=1)).sum()) or 1.0
+    return np.linalg.norm(a - scale * rotated, axis=1)
+
+
+def best_rotation(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray,
+                  max_rotation: float = MAX_ROTATION_DEGREES) -> float:
+    """The angle (radians) of the rotation R, |angle| <= max_rotation degrees, that best maps
+    the centred `moving` points onto the centred `reference` (see `procrustes`)."""
+    cosine_part = float((weights * (reference * moving).sum(axis=1)).sum())
+    sine_part = float((weights * (reference[:, 1] * moving[:, 0]
+                                  - reference[:, 0] * moving[:, 1])).sum())
+    limit = math.radians(min(abs(max_rotation), 180.0))
+    return float(np.clip(math.atan2(sine_part, cosine_part), -limit, limit))
 
 
 def _joint_scores(reference, ref_vis, moving, mov_vis):
@@ -332,14 +468,8 @@ def differing_limbs(joints: tuple[JointScore, ...], below: float = 0.5) -> list[
 
 
 def _shrink(image: np.ndarray, mask: np.ndarray, side: int = WORK_SIDE):
-    from skimage.transform import resize
-
-    height, width = image.shape[:2]
-    scale = min(1.0, side / max(height, width))
-    size = (max(8, round(height * scale)), max(8, round(width * scale)))
-    small = resize(image, size, order=1, anti_aliasing=scale < 1, preserve_range=True)
-    small_mask = resize(mask, size, order=1, preserve_range=True)
-    return small.astype(np.float32) / 255.0, small_mask < 0.5
+    small, small_mask = shrink(image, mask, side)
+    return small, small_mask < 0.5
 
 
 def _histogram(values: np.ndarray, bins, ranges) -> np.ndarray:
@@ -406,27 +536,34 @@ def _layout_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.exp(-gap / LAYOUT_SCALE))
 
 
-def background_parts(a: BackgroundDescriptor, b: BackgroundDescriptor,
-                     allow_mirror: bool = True) -> tuple[float, float, float]:
-    """(colour, texture, layout) similarities in [0, 1].
+BACKGROUND_PARTS = ("colour", "texture", "layout", "structure")
 
-    Colour and texture histograms ignore where things are; the layout does not, so a mirrored
-    copy is also compared with its layout flipped back.
+
+def background_parts(a: PersonAnalysis, b: PersonAnalysis,
+                     allow_mirror: bool = True) -> tuple[float, float, float, float]:
+    """(colour, texture, layout, structure) similarities of two photos' backgrounds, in [0, 1].
+
+    Colour and texture histograms ignore where things are; the layout and the keypoints do
+    not, so with `allow_mirror` b is also compared mirrored and the better score kept.
     """
-    colour = _bhattacharyya(a.colour, b.colour)
-    texture = _bhattacharyya(a.texture, b.texture) ** TEXTURE_SHARPNESS
-    layout = _layout_similarity(a.layout, b.layout)
+    first, second = a.background, b.background
+    colour = _bhattacharyya(first.colour, second.colour)
+    texture = _bhattacharyya(first.texture, second.texture) ** TEXTURE_SHARPNESS
+    layout = _layout_similarity(first.layout, second.layout)
+    structure = structure_similarity(a.structure, b.structure).score
     if allow_mirror:
-        layout = max(layout, _layout_similarity(a.layout, b.layout[:, ::-1]))
-    return colour, texture, layout
+        layout = max(layout, _layout_similarity(first.layout, second.layout[:, ::-1]))
+        structure = max(structure,
+                        structure_similarity(a.structure, b.mirrored_structure).score)
+    return colour, texture, layout, structure
 
 
-# colour, texture, layout: the calibration's choice. It gives the layout no weight: crops and
-# rotations move it more than a different place changes colour and texture.
-BACKGROUND_WEIGHTS = (0.85, 0.15, 0.0)
+# colour, texture, layout, structure: the calibration's choice (benchmarks/pose_calibration.py,
+# searched inside its cross-validation; this is the choice on all pairs).
+BACKGROUND_WEIGHTS = (0.15, 0.5, 0.15, 0.2)
 
 
-def offline_background_similarity(parts: tuple[float, float, float]) -> float:
+def offline_background_similarity(parts: tuple[float, ...]) -> float:
     return float(sum(w * p for w, p in zip(BACKGROUND_WEIGHTS, parts, strict=True)))
 
 
@@ -455,11 +592,10 @@ def _clip_background_similarity(a: PersonAnalysis, b: PersonAnalysis) -> float:
 
 def background_similarity(a: PersonAnalysis, b: PersonAnalysis, use_clip: bool | None = None,
                           allow_mirror: bool = True) -> BackgroundScore:
-    colour, texture, layout = background_parts(a.background, b.background, allow_mirror)
-    offline = offline_background_similarity((colour, texture, layout))
+    parts = background_parts(a, b, allow_mirror)
+    offline = offline_background_similarity(parts)
     clip_part = _clip_background_similarity(a, b) if clip_in_use(use_clip) else None
-    return BackgroundScore(combined_background(offline, clip_part), colour, texture, layout,
-                           clip_part)
+    return BackgroundScore(combined_background(offline, clip_part), *parts, clip=clip_part)
 
 
 def combined_background(offline: float, clip_part: float | None) -> float:
@@ -486,7 +622,7 @@ def compare(a, b, *, allow_mirror: bool = True, use_clip: bool | None = None) ->
     Raises:
         InvalidImage: a photo cannot be read, or is too small to judge.
     """
-    first, second = analyse(a), analyse(b)
+    first, second = analyse(a, remember=True), analyse(b, remember=True)
     return compare_analyses(first, second, allow_mirror=allow_mirror, use_clip=use_clip)
 
 
@@ -518,7 +654,7 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
         from weights.prefetch import waiting_note
 
         arriving = waiting_note("clip")
-        notes.append("Backgrounds compared by colour, texture and layout ("
+        notes.append("Backgrounds compared by colour, texture, layout and matching keypoints ("
                      + (f"CLIP joins them when it arrives: {arriving}"
                         if arriving else "CLIP weights absent") + ").")
     notes.append("Same place." if background.similarity >= BACKGROUND_THRESHOLD
@@ -576,7 +712,8 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     if unknown:
         raise ValueError(f"Unknown similarity output(s) {sorted(unknown)}; choose from "
                          f"{SIMILARITY_OUTPUTS}.")
-    base = reference if isinstance(reference, PersonAnalysis) else analyse(reference)
+    base = (reference if isinstance(reference, PersonAnalysis)
+            else analyse(reference, remember=True))
     want_pose, want_background = (name in outputs for name in SIMILARITY_OUTPUTS)
     no_pose_score = 0.0
     if want_pose and photo is not None:
@@ -597,9 +734,8 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
             columns[SIMILARITY_OUTPUTS[0]] = [no_pose_score if value is None else value
                                               for value in columns[SIMILARITY_OUTPUTS[0]]]
         if want_background:
-            offline = [offline_background_similarity(
-                background_parts(base.background, other.background, allow_mirror))
-                for other in others]
+            offline = [offline_background_similarity(background_parts(base, other, allow_mirror))
+                       for other in others]
             clip_parts = [None] * len(others)
             if with_clip:
                 from models import clip

@@ -10,9 +10,9 @@ The pose comparison is not one network, so each explainer gets the view of it th
 - Grad-CAM needs gradients, which MediaPipe and the weight-free descriptors do not give. It
   explains the CLIP part of the background similarity, under that name (`GRADCAM_OUTPUT`): the
   cosine between CLIP's embedding of b's background and of a's, mapped to [0, 1] as the
-  comparison maps it, with b's people greyed out inside the model's preprocessing exactly as
-  `PersonAnalysis.background_only` does. Offered only when the CLIP weights are on this
-  machine.
+  comparison maps it, with b's people filled in inside the model's preprocessing exactly as
+  `PersonAnalysis.background_only` fills them (by inpainting). Offered only when the CLIP
+  weights are on this machine.
 
 Nothing heavy is imported here until an adapter is built.
 """
@@ -32,10 +32,6 @@ small batches keep the progress bar moving."""
 GRADCAM_OUTPUT = "background similarity, CLIP part"
 """The one output Grad-CAM explains, named apart from the background similarity the card shows
 (which also averages in the weight-free descriptors, and has no gradients)."""
-
-BACKGROUND_GREY = 128
-"""The value `PersonAnalysis.background_only` paints people with."""
-
 
 def gradcam_available() -> bool:
     """Whether the CLIP weights are on this machine, so Grad-CAM on the background can run.
@@ -73,9 +69,11 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
     """An `explain.KerasModel` for Grad-CAM: CLIP similarity of photo's background to reference's.
 
     The model scores a picture of photo b by the cosine between CLIP's embedding of it, with
-    b's person mask greyed out, and CLIP's embedding of a's background-only image. The mask is
-    resized to whatever size the explainer sends (the full photo for the map, a smaller copy
-    for the faithfulness curves), so both see the same masking.
+    b's people replaced by b's inpainted fill (`PersonAnalysis.background_only`), and CLIP's
+    embedding of a's background-only image. The fill and its region are resized to whatever
+    size the explainer sends (the full photo for the map, a smaller copy for the faithfulness
+    curves), so both see the same filling; at the photo's own size the model's input is
+    exactly `background_only()`.
 
     Args:
         reference: photo a's analysis.
@@ -94,11 +92,13 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
 
     from explain import KerasModel
     from models import clip as clip_module
+    from models.pose.background import fill_region
 
     clip = clip or clip_module.get_clip()
     reference_embedding = clip.embed_images([reference.background_only()])[0]
     model = clip.similarity_model(reference_embedding)
-    mask = tf.constant(np.asarray(photo.person_mask, np.float32)[None, ..., None])
+    region = tf.constant(fill_region(photo.person_mask).astype(np.float32)[None, ..., None])
+    fill = tf.constant(photo.background_only().astype(np.float32)[None])
 
     # The comparison maps the cosine to [0, 1] by clip((cosine - 0.5) / 0.5); a ReLU of
     # 2 x cosine - 1 is the same below 1 (a cosine never exceeds 1), with the same gradients.
@@ -108,11 +108,15 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
     mapped.set_weights([np.array([[2.0]], np.float32), np.array([-1.0], np.float32)])
 
     def preprocess(images):
-        # Bilinear, then the same 0.5 cut as background_only, at the batch's own size.
+        # At the batch's own size: the region cut at 0.5 after a bilinear resize, and the fill
+        # resized bilinearly (the identity at the photo's own size).
         size = tf.shape(images)[1:3]
-        person = tf.image.resize(mask, size, method="bilinear") >= 0.5
-        grey = tf.cast(tf.fill(tf.shape(images), BACKGROUND_GREY), images.dtype)
-        return clip._preprocess_graph(tf.where(person, grey, images))
+        person = tf.image.resize(region, size, method="bilinear") >= 0.5
+        filled = tf.cast(tf.image.resize(fill, size, method="bilinear"), images.dtype)
+        person = tf.broadcast_to(person, tf.shape(images))
+        return clip._preprocess_graph(tf.where(person, tf.broadcast_to(filled,
+                                                                       tf.shape(images)),
+                                               images))
 
     return KerasModel(keras.Model(model.input, score), preprocess=preprocess,
                       cam_layer=clip.gradcam_layer_name, output_names=[GRADCAM_OUTPUT],
