@@ -6,8 +6,9 @@ Wall time and process CPU time are both shown, with the load average: on a share
 wall time grows with the load, the CPU time much less. A new pair has neither photo in the
 analysis memory; then the two cases the Pose tab meets next, the same post against a new photo
 and the same pair again with the mirror rule changed, as ratios to a new pair from the same run.
-Then each stage on its own, per photo or per pair, so the budget can be read part by part (the inpainting runs only when CLIP compares
-the backgrounds, so it is not part of a weight-free comparison).
+Then each stage on its own, per photo or per pair, so the budget can be read part by part (the
+inpainting runs only when CLIP compares the backgrounds, so it is not part of a weight-free
+comparison).
 """
 
 from __future__ import annotations

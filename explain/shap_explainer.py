@@ -125,7 +125,8 @@ class SHAPExplainer:
 
     def hidden_fill(self, image: np.ndarray) -> tuple[Callable, str]:
         """What a hidden block shows, as fill(image, shown) -> the masked photo, and the
-        masker's description for meta. `shown` is a boolean H x W x 3 mask of the photo."""
+        masker's description for meta. `shown` is a boolean H x W x 3 mask of the photo; the
+        blur's fill also takes a batch of them (B x H x W x 3) and returns B photos."""
         if self.masker == "inpaint":
             def inpainted(image, shown):
                 hidden = (~shown).any(axis=2)
@@ -176,10 +177,13 @@ class SHAPExplainer:
         def score(masks: np.ndarray) -> np.ndarray:
             nonlocal done
             cells = np.asarray(masks).reshape(-1, *grid, 3) > 0
-            # One photo-sized mask at a time: the batch holds only the masked photos.
-            masked = np.empty((len(cells), height, width, 3), np.uint8)
-            for index, shown in enumerate(cells):
-                masked[index] = fill(image, shown[rows][:, cols])
+            # Each cell's mask spread over its pixels, the whole batch in one step: with a
+            # fast model (BRISQUE) composing the photos is SHAP's own main cost.
+            shown = cells.take(rows, axis=1).take(cols, axis=2)
+            if self.masker == "inpaint":
+                masked = np.stack([fill(image, one) for one in shown])
+            else:
+                masked = fill(image, shown)
             scores = np.asarray(target.score(model.predict(masked)), np.float64)
             done += len(masked)
             progress(done / max_evals)

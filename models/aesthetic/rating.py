@@ -359,8 +359,15 @@ def _reference_set(content: str | None) -> _Reference:
 
 def percentile_of(combined: float, content: str | None) -> float:
     """Share of the REFERENCE_PHOTOS whose combined score is below `combined`, 0-100, with
-    content scored as `content` ("head", "zero-shot" or None) says."""
-    return float((_reference_set(content).photo_scores < combined).mean() * 100)
+    content scored as `content` ("head", "zero-shot" or None) says. A reference photo rated
+    again ties its own score up to rounding (1e-14 either way, as the photo is scored alone or
+    in the reference batch), so scores within `TIE` count as equal, not lower: a reference
+    photo never counts itself."""
+    return float((_reference_set(content).photo_scores < combined - TIE).mean() * 100)
+
+
+TIE = 1e-9
+"""Combined scores (0-1) closer than this are the same score to `percentile_of`."""
 
 
 def attribute_contributions(image, attributes: PhotoAttributes | None = None,
