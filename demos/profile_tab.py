@@ -14,7 +14,13 @@ from pathlib import Path
 import gradio as gr
 
 from demos import styling
-from demos.common import DropdownInput, PhotosInput, friendly_errors, read_uploads
+from demos.common import (
+    DropdownInput,
+    PhotosInput,
+    friendly_errors,
+    read_uploads,
+    request_gone,
+)
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import InvalidField, OneOf
@@ -180,11 +186,18 @@ def check_feed(photos, progress=gr.Progress()):
     measure and by photo, the similar profiles (a note and a gallery), the report's numbers
     (JSON) and the photos for the explanation picker."""
     from demos.figures.profile import by_group_chart, by_photo_chart
+    from explain import Cancelled
     from models.profile.feed import GROUP_LABELS
     from models.profile.grid import draw_grid
 
+    def step(fraction: float, desc: str) -> None:
+        # Between photos: a cancelled request or a closed page stops the check here.
+        if request_gone():
+            raise Cancelled("the request is gone")
+        bar(0.9 * fraction, desc)
+
     with SteadyProgress(progress) as bar:
-        report = checked(photos, progress=lambda fraction, desc: bar(0.9 * fraction, desc))
+        report = checked(photos, progress=step)
         bar(0.9, "Drawing the grid and the charts")
         grid = draw_grid([p.image for p in report.photos], marks_of(report))
         group_chart = by_group_chart(report.by_group, GROUP_LABELS, report.baseline,
@@ -271,7 +284,7 @@ def build() -> list:
                                  elem_id="profile-photos")
             button = gr.Button("Check my feed", variant="primary", size="lg",
                                elem_id="profile-check")
-            grid = gr.Image(label="Your grid (photos that break it in red)", interactive=False,
+            grid = gr.Image(label="Your grid (misfits in red)", interactive=False,
                             height=560, elem_id="profile-grid")
         with gr.Column(scale=2, min_width=320):
             verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
