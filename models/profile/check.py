@@ -182,9 +182,6 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
 def _ran56():
     """RAN-56's fits-a-good-feed function when the manifest names a trained one on this
     machine, else None."""
-    try:  # TODO(lead): the helper's RAN-56 API
-        from models.profile import ran56
-    except ImportError:
-        return None
-    finder = getattr(ran56, "trained_fits_good_feed", None)
-    return finder() if finder is not None else None
+    from models.profile.ran56 import trained_fits_good_feed
+
+    return trained_fits_good_feed()
