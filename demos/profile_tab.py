@@ -34,8 +34,11 @@ CHECK_SCOPE = f"{KEY} check"
 
 CONCEPT_LINE = 60.0
 """Scores from here up read "holds together" (the card's green edge)."""
-OUTPUTS = ("quality", "content")
-TARGET_LABELS = {"quality": "technical quality", "content": "content score"}
+OUTPUTS = ("quality", "content", "ran56")
+TARGET_LABELS = {"quality": "technical quality", "content": "content score",
+                 "ran56": "fit with a good feed (RAN-56)"}
+NO_RAN56 = ("There is no trained RAN-56 on this machine: train one with `python -m models.train "
+            "profile --data DIR` and name it `profile_ran56` in weights/manifest.toml.")
 TARGET = OneOf("target", OUTPUTS, default=OUTPUTS[0])
 PHOTO_ACCEPTS = "the position of a photo in the feed, from 1 (None: the first)"
 
@@ -234,12 +237,12 @@ def photo_position(value, count: int) -> int:
 
 def make_request(photos, photo=None, target=None) -> ExplainRequest:
     """What the explanation panel explains: one photo of the feed, scored by its technical
-    quality or its content score.
+    quality, its content score or RAN-56's probability that it fits a good feed.
 
     Args:
         photos: the feed's uploads.
         photo: its position in the feed, from 1 (None: the first).
-        target: "quality" or "content" (None: quality).
+        target: "quality", "content" or "ran56" (None: quality).
     """
     from models.aesthetic import rating as aesthetic
     from models.images import judged_copy, prepare_photo
@@ -251,11 +254,21 @@ def make_request(photos, photo=None, target=None) -> ExplainRequest:
         raise gr.Error("There is no content score to explain: it needs the CLIP weights "
                        "(`python -m weights pull clip`).", print_exception=False)
     image = judged_copy(prepare_photo(paths[position - 1]).image)
+    title = f"What in photo {position} drives its {TARGET_LABELS[target]}"
+    if target == "ran56":
+        from models.profile.ran56 import trained_ran56
+
+        trained = trained_ran56()
+        if trained is None:
+            raise gr.Error(NO_RAN56, print_exception=False)
+        # One adapter over the probability the report shows: Grad-CAM reads RAN-56's last
+        # feature map, LIME and SHAP perturb the photo.
+        return ExplainRequest(image=image, model=trained.explain_adapter(), target="good",
+                              target_label=TARGET_LABELS[target], title=title)
     setup = aesthetic.explanation_setup(image, target)
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=setup.note,
-                          target_label=TARGET_LABELS[target],
-                          title=f"What in photo {position} drives its {TARGET_LABELS[target]}")
+                          target_label=TARGET_LABELS[target], title=title)
 
 
 @friendly_errors
@@ -319,7 +332,8 @@ def build() -> list:
         budgets={"lime": 120, "shap": 120},  # BRISQUE, one photo at a time: as the Aesthetic tab
         targets=[(TARGET_LABELS[o], o) for o in OUTPUTS], target_value=OUTPUTS[0],
         target_label="Explain which score",
-        target_info="Technical quality works offline; the content score needs CLIP.",
+        target_info=("Technical quality works offline; the content score needs CLIP, and RAN-56 "
+                     "a trained model named in the manifest."),
         label="Why? What in one photo drives its score",
     )
     panel.wire([photos, photo_pick], make_request)

@@ -90,6 +90,8 @@ def test_explanations_explain_the_picked_photo(example_result):
         profile_tab.make_request(FEED, 10)
     with pytest.raises(gr.Error, match="needs the CLIP weights"):
         profile_tab.make_request(FEED, 1, target="content")
+    with pytest.raises(gr.Error, match="no trained RAN-56 on this machine"):
+        profile_tab.make_request(FEED, 1, target="ran56")
 
 
 @pytest.mark.parametrize("value, words", [

@@ -138,28 +138,16 @@ def generated_photos(count: int, good: bool, rng, side: int = 64) -> list[np.nda
 
 @pytest.fixture(scope="module")
 def tiny_trained():
-    """A 32 x 32, width-4 RAN-56 fitted on 30 + 30 generated photos; 10 + 10 held out."""
+    """A 32 x 32, width-4 RAN-56 with its initial (random) weights, and 4 photos: saving and
+    loading must keep whatever the weights are. (That a tiny configuration learns is the
+    command's test below, on profiles it never saw.)"""
     import keras
 
     rng = np.random.default_rng(0)
-    photos = generated_photos(40, True, rng) + generated_photos(40, False, rng)
-    labels = np.array([1] * 40 + [0] * 40)
-    held_out = np.r_[30:40, 70:80]
-    train = np.setdiff1d(np.arange(80), held_out)
-    x = ran56.resize_photos(photos, 32)
+    photos = generated_photos(2, True, rng) + generated_photos(2, False, rng)
     keras.utils.set_random_seed(0)
     model = ran56.build_ran56((32, 32, 3), 2, width=4)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  jit_compile=False)
-    model.optimizer.build(model.trainable_variables)  # traced once, not twice
-    model.fit(x[train], labels[train], epochs=8, batch_size=16, verbose=0)
-    return model, [photos[i] for i in held_out], labels[held_out]
-
-
-def test_a_tiny_configuration_learns_a_separable_set_and_beats_chance(tiny_trained):
-    model, photos, labels = tiny_trained
-    predicted = np.asarray(model.predict(ran56.resize_photos(photos, 32), verbose=0)).argmax(1)
-    assert (predicted == labels).mean() >= 0.85  # chance is 0.5
+    return model, photos, np.array([1, 1, 0, 0])
 
 
 def test_the_saved_artifact_predicts_what_the_model_in_memory_does(tiny_trained, tmp_path):
@@ -173,7 +161,7 @@ def test_the_saved_artifact_predicts_what_the_model_in_memory_does(tiny_trained,
                   for p in photos])
     expected = np.asarray(model(x, training=False))[:, 1]
     np.testing.assert_allclose(loaded.fits_good_feed(photos), expected, atol=1e-6)
-    assert expected.std() > 0.01  # not a constant
+    assert expected.std() > 1e-4  # not a constant
     # preprocessing of photos of other sizes and shapes: the whole photo, squeezed
     wide = np.repeat(photos[0], 2, axis=1)  # 64 x 128
     squeezed = tf.image.resize(tf.cast(wide[None], tf.float32), (32, 32), antialias=True)
@@ -239,7 +227,9 @@ def test_the_command_splits_by_profile_and_reports_the_test_split(trained, profi
     confusion = [[int(((truth == t) & (predicted == p)).sum()) for p in (0, 1)] for t in (0, 1)]
     assert info["test"]["confusion"] == confusion
     assert info["test"]["accuracy"] == pytest.approx((predicted == truth).mean())
-    assert info["test"]["accuracy"] >= 0.75  # chance is 0.5
+    # A tiny configuration (32 x 32, width 4) on a separable generated set beats chance (0.5)
+    # clearly on profiles it never saw.
+    assert info["test"]["balanced_accuracy"] >= 0.8
     assert f"accuracy {info['test']['accuracy']:.3f}" in printed
     assert "the paper reported" in printed
     entry = tomllib.loads(printed[printed.index(f"[{ran56.PROFILE_RAN56}]"):])
@@ -321,6 +311,18 @@ used_by = ["profile"]
     exp = explain("gradcam", adapter, report.photos[0].image, target="good",
                   faithfulness=False)
     assert exp.heatmap.shape == report.photos[0].image.shape[:2]
+    # the Profile tab's panel explains the same probability for a picked photo
+    from PIL import Image
+
+    from demos import profile_tab
+
+    paths = []
+    for index, photo in enumerate(photos):
+        paths.append(str(tmp_path / f"{index}.png"))
+        Image.fromarray(photo).save(paths[-1])
+    request = profile_tab.make_request(paths, 4, target="ran56")
+    assert request.target == "good" and "RAN-56" in request.title
+    assert request.model.predict(request.image[None])[0, 1] == pytest.approx(got[3], abs=1e-5)
     ran56.reset_default()
 
 
