@@ -8,7 +8,7 @@ of demos/ (demos.explain_runs, demos.styling, demos.figures) import without Grad
 
 import importlib
 
-TAB_MODULES = ("aesthetic_tab", "pose_tab", "style_tab", "tags_tab", "models_tab")
+TAB_MODULES = ("aesthetic_tab", "pose_tab", "style_tab", "tags_tab", "profile_tab", "models_tab")
 
 
 def __getattr__(name: str):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-from gradio.data_classes import FileData, GradioRootModel, ImageData
+from gradio.data_classes import FileData, GradioRootModel, ImageData, ListFiles
 from pydantic import ValidationError
 
 from demos.fields import InvalidField
@@ -89,6 +89,67 @@ class PhotoInput(gr.Image):
         # Gradio sends the browser the settings named in the component class's __init__
         # signature; this subclass's signature is short, so read gr.Image's instead.
         return super().get_config(cls or gr.Image)
+
+
+class _AnyFilesPayload(_AnyPayload):
+    """`_AnyPayload` for a list of files: the API docs describe Gradio's list of files."""
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs):
+        return ListFiles.model_json_schema(*args, **kwargs)
+
+
+PHOTOS_ACCEPTS = "a list of uploaded image files (gradio_client: [handle_file(path), ...])"
+
+
+class PhotosInput(gr.File):
+    """A gr.File for several photos whose uploads reach the handler as a list of paths, each
+    checked as `PhotoInput` checks its one: only files Gradio received as uploads. Anything
+    else (one file where a list belongs, a number, a bare {"path": ...}) reaches the handler as
+    `NotAnUpload`, which `read_uploads` refuses naming the field. The photos themselves are
+    decoded later, one by one, by the task (a photo that cannot be read is then named)."""
+
+    is_template = True
+
+    def __init__(self, label: str = "Photos", **kwargs):
+        super().__init__(label=label, file_count="multiple", file_types=["image"],
+                         type="filepath", **kwargs)
+        self.data_model = _AnyFilesPayload
+
+    def preprocess(self, payload):
+        value = payload.root if isinstance(payload, GradioRootModel) else payload
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)):
+            return NotAnUpload(value)
+        paths = []
+        for item in value:
+            try:
+                upload = FileData.model_validate(item, context={"validate_meta": True})
+            except ValidationError:
+                return NotAnUpload(value)
+            paths.append(upload.path)
+        return paths
+
+    def api_info(self) -> dict[str, Any]:
+        return _described(super().api_info(), PHOTOS_ACCEPTS)
+
+    def get_config(self, cls=None):
+        return super().get_config(cls or gr.File)
+
+
+def read_uploads(value, what: str = "photos", field: str = "photos") -> list[str]:
+    """The paths of a `PhotosInput`'s uploads, in the order given.
+
+    Raises:
+        gr.Error: nothing was uploaded (one line).
+        InvalidField: the client sent something other than a list of uploaded files.
+    """
+    if value is None or (isinstance(value, list) and not value):
+        raise gr.Error(f"Please upload your {what} first.", print_exception=False)
+    if isinstance(value, NotAnUpload):
+        raise InvalidField(field, value.value, PHOTOS_ACCEPTS)
+    return list(value)
 
 
 # === Inputs checked by their handler ===

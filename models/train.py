@@ -31,6 +31,7 @@ TASKS: dict[str, str] = {
     "style": "models.style.train",  # evaranks: VGG16-GAP with CAM, or a head on CLIP
     "style_temperature": "models.style.calibrate",  # zero-shot's temperature, fitted on photos
     "tags": "models.tags.train",  # Social Image Description: MLP head on cached embeddings
+    "profile": "models.profile.train",  # InstaVis Checker: RAN-56, good vs weak feed photos
 }
 """Task name -> module in its task package."""
 

@@ -51,6 +51,12 @@ PUBLIC = {
     "/tags_gallery": (["search", "page"], ["photos", "found"]),
     "/tags_edit": (["photo_id", "token", "tags"], ["edited"]),
     "/tags_delete": (["photo_id", "token"], ["deleted"]),
+    "/profile": (["photos"], ["verdict", "your_grid_misfits_in_red", "by_measure", "by_photo",
+                              "how_the_similar_profiles_were_found", "similar_profiles",
+                              "report"]),
+    "/profile_explain": (
+        ["photos", "photo", "methods", "target", "seed", "lime_budget", "shap_budget"],
+        ["status", "explanation_maps", "faithfulness", "download_figure_png"]),
     "/models": (["artifact"], ["result", "artifacts"]),
     "/models_refresh": ([], ["artifacts", "summary"]),
 }
@@ -88,6 +94,9 @@ def valid(endpoint: str) -> dict:
         "/tags_gallery": {"search": "", "page": 1},
         "/tags_edit": {"photo_id": 1, "token": "a" * 43, "tags": "food"},
         "/tags_delete": {"photo_id": 1, "token": "a" * 43},
+        "/profile": {"photos": [photo, handle_file(PHOTO), handle_file(PHOTO)]},
+        "/profile_explain": {"photos": [photo, handle_file(PHOTO), handle_file(PHOTO)],
+                             "photo": 1, "target": "quality", **panel},
         "/models": {"artifact": "clip"},
     }[endpoint]
 
@@ -136,6 +145,13 @@ SPOILED = {
     "/tags_gallery": {"search": [5, "<i>"], "page": [0, -1, 1.5, "2", 10**7]},
     "/tags_edit": {"photo_id": ["abc", 0, None], "token": [123, ""], "tags": ["", "<b>"]},
     "/tags_delete": {"photo_id": [-1, 2.5], "token": [None, 5]},
+    "/profile": {"photos": [123, "abc", {"path": "/etc/hostname"}, [123], [{"path": PHOTO}],
+                            [PHOTO]]},
+    "/profile_explain": {
+        "photos": [5, [{"path": "/etc/hostname"}]], "photo": ["a", 0, 4, 2.5, True, [1]],
+        "methods": [["lime", "lime"], "shap"], "target": ["nope", 1], "seed": [-1],
+        "lime_budget": [10**9], "shap_budget": ["lots"],
+    },
     "/models": {"artifact": [5, "nope", None, "mediapipe", ["clip"]]},
 }
 CASES = [pytest.param(endpoint, field, value, id=f"{endpoint[1:]}-{field}={value!r}"[:60])

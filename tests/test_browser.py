@@ -56,12 +56,14 @@ def wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float 
 
 
 @contextmanager
-def app_process(env: dict, stem: str, tmp_path_factory) -> Iterator[str]:
+def app_process(env: dict, stem: str, tmp_path_factory, data_dir: Path | None = None
+                ) -> Iterator[str]:
     """`python app.py --offline` on a free port with `env`, a Hugging Face home and a data
-    folder of its own; yields its URL and stops it afterwards."""
+    folder of its own (or `data_dir`, prepared by the test); yields its URL and stops it
+    afterwards."""
     port = free_port()
     env = {**env, "HF_HOME": str(tmp_path_factory.mktemp(f"{stem}_hf_home")),
-           "INSTAVIS_DATA_DIR": str(tmp_path_factory.mktemp(f"{stem}_data"))}
+           "INSTAVIS_DATA_DIR": str(data_dir or tmp_path_factory.mktemp(f"{stem}_data"))}
     # The app's output goes to a file: a pipe nobody reads fills up (TensorFlow and the
     # request log write plenty) and then blocks the app mid-request.
     log = tmp_path_factory.mktemp(f"{stem}_log") / "app.log"

@@ -59,8 +59,40 @@ def examples() -> dict[str, np.ndarray]:
     }
 
 
+def portrait_crop(image: np.ndarray, top: int, left: int, height: int) -> np.ndarray:
+    """A 3:4 portrait cut of `image` (height x 3/4 height) from (top, left)."""
+    return image[top : top + height, left : left + height * 3 // 4]
+
+
+def regraded(image: np.ndarray, exposure: float = 1.0, warmth: float = 0.0) -> np.ndarray:
+    """The photo re-exposed (a gain in linear light) and re-white-balanced (red up and blue
+    down by `warmth` in linear light), as an editing app's two sliders would."""
+    linear = (image.astype(np.float64) / 255) ** 2.2 * exposure
+    linear *= np.array([1 + warmth, 1.0, 1 - warmth])
+    return np.clip(np.rint(255 * np.clip(linear, 0, 1) ** (1 / 2.2)), 0, 255).astype(np.uint8)
+
+
+def feed_examples() -> dict[str, np.ndarray]:
+    """The Profile tab's example feed, in posting order: nine warm brown-and-cream photos of the
+    cat and the coffee, two of which break the grid on purpose: the rocket's cool blue sky
+    (photo 5) and a cat shot about 1.6 stops under (photo 9)."""
+    cat, coffee = data.chelsea(), data.coffee()
+    return {
+        "feed/01.jpg": portrait_crop(cat, 0, 0, 300),
+        "feed/02.jpg": portrait_crop(coffee, 40, 120, 360),
+        "feed/03.jpg": portrait_crop(cat, 0, 220, 300),
+        "feed/04.jpg": portrait_crop(coffee, 0, 300, 400),
+        "feed/05.jpg": portrait_crop(data.rocket(), 0, 100, 427),
+        "feed/06.jpg": portrait_crop(cat, 20, 120, 280),
+        "feed/07.jpg": portrait_crop(coffee, 80, 0, 320),
+        "feed/08.jpg": regraded(portrait_crop(cat, 0, 160, 300), 1.0, 0.05),
+        "feed/09.jpg": regraded(portrait_crop(cat, 0, 60, 300), 2 ** -1.6),
+    }
+
+
 def main() -> None:
-    for name, pixels in examples().items():
+    (HERE / "feed").mkdir(exist_ok=True)
+    for name, pixels in {**examples(), **feed_examples()}.items():
         path = HERE / name
         Image.fromarray(pixels).save(path, "JPEG", quality=QUALITY, optimize=True)
         size = path.stat().st_size
