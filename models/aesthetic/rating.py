@@ -164,9 +164,16 @@ def zero_shot_margins(images) -> np.ndarray:
     probability of "aesthetic"."""
     from models import clip as clip_module
 
+    return _margins_of_embeddings(
+        clip_module.embed_images([judged_copy(image) for image in images]))
+
+
+def _margins_of_embeddings(embeddings: np.ndarray) -> np.ndarray:
+    """`zero_shot_margins` from the photos' unit CLIP embeddings."""
+    from models import clip as clip_module
+
     clip = clip_module.get_clip()
-    labels = clip.label_embeddings(CONTENT_PROMPTS)
-    cosines = clip.embed_images([judged_copy(image) for image in images]) @ labels.T
+    cosines = np.asarray(embeddings) @ clip.label_embeddings(CONTENT_PROMPTS).T
     return clip.logit_scale * (cosines[:, 0] - cosines[:, 1]).astype(np.float64)
 
 
@@ -181,11 +188,17 @@ def content_scores(images) -> np.ndarray:
     """
     from models import clip
 
+    return content_scores_of_embeddings(
+        clip.embed_images([judged_copy(image) for image in images]))
+
+
+def content_scores_of_embeddings(embeddings: np.ndarray) -> np.ndarray:
+    """`content_scores` of photos whose unit CLIP embeddings (of their judged copies) the caller
+    already has, so a photo goes through the vision tower once (the Profile tab needs both)."""
     head = content_head()
     if head is not None:
-        embeddings = clip.embed_images([judged_copy(image) for image in images])
-        return np.asarray(head(embeddings, training=False), np.float64)[:, 0]
-    return 1.0 / (1.0 + np.exp(-(zero_shot_margins(images) - zero_shot_offset())))
+        return np.asarray(head(np.asarray(embeddings), training=False), np.float64)[:, 0]
+    return 1.0 / (1.0 + np.exp(-(_margins_of_embeddings(embeddings) - zero_shot_offset())))
 
 
 # === The reference photos (percentile) and the calibration set (attribute surrogate) ===

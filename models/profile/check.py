@@ -142,8 +142,9 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
         tell(0.65, f"Embedding {count} photos with CLIP")
         from models import clip
 
-        embeddings = list(clip.embed_images(images))
-        contents = [float(c) for c in rating.content_scores(images)]
+        embedded = clip.embed_images(images)  # the judged copies: once for both uses
+        embeddings = list(embedded)
+        contents = [float(c) for c in rating.content_scores_of_embeddings(embedded)]
     else:
         notes.append("Content cohesion needs the CLIP weights, which are not on this machine: "
                      "the score uses palette, tones and quality only (`python -m weights "
