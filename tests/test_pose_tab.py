@@ -43,7 +43,7 @@ def compare(client, post, photo, allow_mirror=True):
 
 
 def test_the_pose_tab_comes_first_and_offers_its_example_pairs():
-    assert [tab.KEY for tab in TABS] == ["aesthetic", "pose", "style", "tags", "models"]
+    assert [tab.KEY for tab in TABS] == ["aesthetic", "pose", "style", "tags", "profile", "models"]
     assert pose_tab.OUTPUTS == pose.SIMILARITY_OUTPUTS
     readme = (EXAMPLES / "README.md").read_text()
     for post, photo, _ in pose_tab.EXAMPLES:
