@@ -80,8 +80,10 @@ def stages(with_clip: bool, repeats: int) -> None:
         "palette (k-means in Lab), a photo": lambda: measures.palette(photos[0]),
         "tones, a photo": lambda: measures.tones(photos[0]),
         "BRISQUE, a photo": lambda: rating.brisque_scores([photos[0]]),
-        "Shapley by photo, 12 (exact)": lambda: feed_module.shapley_values(12, tables.score),
-        "Shapley by photo, 30 (sampled)": lambda: feed_module.shapley_values(30, tables.score),
+        "Shapley by photo, 12 (exact)": lambda: feed_module.shapley_values(
+            12, feed_module.FeedTables(report.photos[:12]).scores, batched=True),
+        "Shapley by photo, 30 (sampled)": lambda: feed_module.shapley_values(
+            30, tables.scores, batched=True),
     }
     if with_clip:
         from models import clip

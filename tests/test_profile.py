@@ -4,6 +4,7 @@ recommendations that follow the photos."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -160,6 +161,39 @@ def test_shapley_values_of_known_games():
     # and the glove game sampled sums to v(all) - v(none) = 1
     values, _ = feed.shapley_values(3, gloves, exact_up_to=2, permutations=10)
     assert values.sum() == pytest.approx(1.0) and values[0] > values[1]
+
+
+def test_many_sub_feeds_scored_at_once_equal_each_scored_alone():
+    # FeedTables.scores (array arithmetic, what check() uses) against FeedTables.score (the
+    # documented measures, one sub-feed at a time) on random coalitions, with and without CLIP
+    # embeddings, including the empty feed and single photos (the baseline).
+    photos = crops(data.astronaut(), 5) + [regraded(data.coffee(), 0.4), data.chelsea()]
+    readings = check(photos).photos
+    rng = np.random.default_rng(3)
+    with_content = [dataclasses.replace(r, embedding=v / np.linalg.norm(v)) for r, v in
+                    zip(readings, rng.normal(size=(len(readings), 8)), strict=True)]
+    for tables in (feed.FeedTables(readings), feed.FeedTables(with_content)):
+        coalitions = rng.random((200, len(readings))) < 0.5
+        coalitions[:2] = False
+        coalitions[1, 4] = True
+        one_by_one = [tables.score(np.flatnonzero(row).tolist()) for row in coalitions]
+        np.testing.assert_allclose(tables.scores(coalitions), one_by_one, atol=1e-9)
+        assert tables.scores(coalitions)[0] == tables.scores(coalitions)[1] == 50.0
+
+
+def test_batched_and_one_at_a_time_games_give_the_same_shapley_values():
+    def gloves(members):
+        return float(0 in members and (1 in members or 2 in members))
+
+    def gloves_batched(coalitions):
+        return (coalitions[:, 0] & (coalitions[:, 1] | coalitions[:, 2])).astype(float)
+
+    for exact_up_to in (12, 2):  # every coalition, then sampled orders
+        alone, _ = feed.shapley_values(3, gloves, exact_up_to=exact_up_to, permutations=10)
+        batched, _ = feed.shapley_values(3, gloves_batched, batched=True,
+                                         exact_up_to=exact_up_to, permutations=10)
+        np.testing.assert_allclose(batched, alone, atol=1e-12)
+    np.testing.assert_allclose(batched.sum(), 1.0)
 
 
 def test_above_twelve_photos_the_by_photo_values_are_sampled_and_still_sum():

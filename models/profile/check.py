@@ -165,7 +165,7 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
     groups = feed.group_scores(feed_measures)
     score = feed.concept_score(groups)
     tell(0.85, "Sharing the score among the photos (Shapley values)")
-    by_photo, exact = feed.shapley_values(count, tables.score, seed=seed)
+    by_photo, exact = feed.shapley_values(count, tables.scores, batched=True, seed=seed)
     if not exact:
         notes.append(f"The by-photo breakdown samples {feed.SAMPLED_PERMUTATIONS} orders of the "
                      f"{count} photos (exact up to {feed.EXACT_PLAYERS}).")
