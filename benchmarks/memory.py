@@ -5,11 +5,15 @@ through gradio_client as a visitor would: Aesthetic (rate, then explain the tech
 and, with CLIP, the content, each with Grad-CAM, LIME and SHAP), Pose (compare with the post,
 then explain the pose and the background similarity with every method the tab offers) and
 Style (classify, then explain the top style with Grad-CAM, LIME and SHAP), Tags (tag, then
-explain the top tag with Grad-CAM, LIME and SHAP) and Models (refresh).
-Each photo goes through every tab: an ordinary example photo (or pair), then odd shapes: a
-4000 x 500 panorama strip, a 500 x 4000 tall strip, a tiny 64 x 64 and a 2048 x 2048 square.
-Under the odd-photo policy (models.images.prepare_photo) the strips are judged on their
-central 3:1 part; the tiny photos are the smallest every tab still judges.
+explain the top tag with Grad-CAM, LIME and SHAP), Profile (check a feed, then explain its
+largest photo's technical quality and, with CLIP, its content score, each with Grad-CAM, LIME
+and SHAP) and Models (refresh).
+Each photo goes through every tab (in Profile, the odd photos make one feed of their own): an
+ordinary example photo (or pair; in Profile the example feed and a feed of the most photos
+allowed, 30), then odd shapes: a 4000 x 500 panorama strip, a 500 x 4000 tall strip, a tiny
+64 x 64 and a 2048 x 2048 square. Under the odd-photo policy (models.images.prepare_photo) the
+strips are judged on their central 3:1 part; the tiny photos are the smallest every tab still
+judges.
 
 After each step it prints the server's resident set (psutil: the process and its children) and
 the highest value seen during the step, sampled every 20 ms; the kernel's own high-water mark of
@@ -43,6 +47,8 @@ from benchmarks.startup import WARM_UP_DONE, _page_answers, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "demos" / "examples"
+EXAMPLE_FEED = tuple(sorted((EXAMPLES / "feed").glob("*.jpg")))  # the Profile tab's example
+MAX_FEED = 30  # models.profile.MAX_PHOTOS, not imported: this process stays free of models
 BUDGET_BYTES = 3 * 10**9  # DESIGN.md: "<= 3 GB RSS, not growing with new shapes"
 MIB = 2**20
 SAMPLE_SECONDS = 0.02
@@ -238,6 +244,17 @@ class Visit:
         self.step(f"tags explain, {label}", "/tags_explain", photo=upload,
                   methods=["gradcam", "lime", "shap"], seed=0, **self.budgets)
 
+    def profile(self, label: str, feed: list[Path], clip: bool) -> None:
+        from gradio_client import handle_file
+
+        uploads = [handle_file(str(photo)) for photo in feed]
+        self.step(f"profile check, {label}", "/profile", photos=uploads)
+        biggest = 1 + max(range(len(feed)), key=lambda index: feed[index].stat().st_size)
+        for target in ("quality", "content") if clip else ("quality",):
+            self.step(f"profile explain {target}, {label}", "/profile_explain",
+                      photos=uploads, photo=biggest, methods=["gradcam", "lime", "shap"],
+                      target=target, seed=0, **self.budgets)
+
     def round_of(self, photos: dict[str, Path], clip: bool, ordinary: bool = True) -> None:
         self.round += 1
         print(f"-- round {self.round}", flush=True)
@@ -258,6 +275,12 @@ class Visit:
             self.tags("rocket 640 x 427", EXAMPLES / "rocket.jpg", clip)
         for label, photo in photos.items():
             self.tags(label, photo, clip)
+        if ordinary:
+            self.profile(f"example feed of {len(EXAMPLE_FEED)}", list(EXAMPLE_FEED), clip)
+            # the most photos a feed may have: the example feed's photos, again and again
+            longest = [EXAMPLE_FEED[i % len(EXAMPLE_FEED)] for i in range(MAX_FEED)]
+            self.profile(f"{MAX_FEED} photos", longest, clip)
+        self.profile(f"feed of the {len(photos)} odd photos", list(photos.values()), clip)
         self.step("models refresh", "/models_refresh")
 
 
