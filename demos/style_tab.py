@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos import styling
+from demos.clients import client_of
 from demos.common import (
     DropdownInput,
     NumberInput,
@@ -189,18 +190,6 @@ def picker_for(styles) -> dict:
     """The target picker after a classification: its styles, the top one picked."""
     styles = styles or {}
     return gr.Dropdown(choices=list(styles.get("styles", [])), value=styles.get("top"))
-
-
-def client_of(request: gr.Request | None) -> str:
-    """Who shares, for the rate limit: the first forwarded address (a Space's proxy sets it),
-    else the connection's, else the page session."""
-    if request is None:
-        return "local"
-    forwarded = (request.headers or {}).get("x-forwarded-for", "")
-    if forwarded.strip():
-        return forwarded.split(",")[0].strip()[:256]
-    host = getattr(request.client, "host", None)
-    return host or request.session_hash or "unknown"
 
 
 def store_refusal(error) -> gr.Error:

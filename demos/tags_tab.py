@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos import styling
+from demos.clients import client_of
 from demos.common import (
     NumberInput,
     PhotoInput,
@@ -26,7 +27,6 @@ from demos.explain_runs import ExplainRequest
 from demos.fields import Flag, InvalidField, NumberBetween, WholeNumber
 from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
-from demos.style_tab import client_of
 
 KEY = "tags"
 TITLE = "Tags"
