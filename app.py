@@ -193,6 +193,15 @@ def print_addresses(demo, share: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A setting the tabs read per request is checked once here, so a bad value stops the
+    # start with one line instead of failing every share later.
+    from demos.clients import BadTrustedProxies, trusted_proxies
+
+    try:
+        trusted_proxies()
+    except BadTrustedProxies as error:
+        print(f"app.py: error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Before TensorFlow loads and before the server's threads start (see demos.memory).
     from demos.memory import tune_allocator

@@ -6,23 +6,20 @@ imported on first use, not here, so building the app loads no TensorFlow, no CLI
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from demos import styling
-from demos.common import PhotoInput, friendly_errors, read_upload
+from demos.common import PhotoInput, read_upload
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import OneOf
-from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
+from demos.tab_skeleton import EXAMPLES_DIR as EXAMPLES_DIR  # where EXAMPLES are, for callers
+from demos.tab_skeleton import TabSkeleton
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
 from weights.prefetch import missing_advice
 
 KEY = "aesthetic"
-RATING_SCOPE = f"{KEY} rating"
-"""The rating's outputs and the photo they are derived from (`demos.freshness`)."""
 TITLE = "Aesthetic"
 
 OUTPUTS = ("quality", "content")
@@ -33,7 +30,6 @@ TARGET = OneOf("target", OUTPUTS, default=OUTPUTS[0])
 """The explanation's `target`: both scores, whatever this machine has (content without the
 CLIP weights is refused in its own words); None means quality."""
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = (
     ("coffee.jpg", "A cup of coffee"),
     ("chelsea.jpg", "A cat"),
@@ -57,6 +53,12 @@ CONTENT_MISSING = "needs CLIP weights"
 
 EMPTY_VERDICT = styling.empty_card("Pick an example below or upload a photo, then press "
                                    "<b>Rate</b>. The score appears here.")
+
+TAB = TabSkeleton(
+    key=KEY, scope_name="rating", intro=INTRO, action_label="Rate", empty_verdict=EMPTY_VERDICT,
+    numbers_label="Rating",
+    examples_label="Example photos (from scikit-image and scikit-learn: CC0 and CC BY 2.0)")
+"""The parts of the tab every tab shares; the rating is derived from the photo alone."""
 
 
 # === What the outputs show (pure functions of an AestheticRating) ===
@@ -120,8 +122,7 @@ def summary(rating) -> dict:
 # === Events ===
 
 
-@friendly_errors
-@fresh_only(RATING_SCOPE, count=1, outputs=4)
+@TAB.action(inputs=1, outputs=4)
 def rate(photo, progress=gr.Progress()):
     """Rate a photo from 1 to 10. Returns the verdict card (HTML), the rating's numbers (JSON),
     the measured attributes (table) and the chart of what moves the score."""
@@ -206,21 +207,9 @@ def build() -> list:
         rating as aesthetic,  # light at import; needed for what this machine can offer
     )
 
-    gr.Markdown(INTRO, elem_id="aesthetic-intro")
-    with gr.Row():
-        with gr.Column(scale=2, min_width=320):
-            photo = PhotoInput("Your photo", height=360, elem_id="aesthetic-photo")
-            button = gr.Button("Rate", variant="primary", size="lg", elem_id="aesthetic-rate")
-        with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
-                              js_on_load=None, elem_id="aesthetic-verdict")
-    gr.Examples(
-        examples=[[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES],
-        example_labels=[label for _, label in EXAMPLES], inputs=[photo],
-        label="Example photos (from scikit-image and scikit-learn: CC0 and CC BY 2.0)",
-        cache_examples=False, api_name=f"{KEY}_example", elem_id="aesthetic-examples",
-        api_visibility="private",  # a helper that fills the photo, not an action of the tab
-    )
+    TAB.header()
+    top = TAB.top(lambda: [PhotoInput("Your photo", height=360, elem_id="aesthetic-photo")])
+    TAB.examples(top.inputs, EXAMPLES)
     with gr.Row():
         with gr.Column(scale=3, min_width=360):
             table = gr.Dataframe(headers=TABLE_HEADERS, datatype=["str"] * 5,
@@ -232,10 +221,7 @@ def build() -> list:
             # The figure has its own title; Gradio's label badge would sit on top of it.
             chart = gr.Plot(label="What moves the score", show_label=False, format="png",
                             elem_id="aesthetic-chart")
-    with gr.Accordion("The numbers", open=False):
-        numbers = gr.JSON(label="Rating", elem_id="aesthetic-numbers")
-
-    button.click(rate, inputs=[photo], outputs=[verdict, numbers, table, chart], api_name=KEY)
+    numbers = TAB.numbers()
 
     content = aesthetic.content_available()
     panel = ExplanationPanel.build(
@@ -250,10 +236,9 @@ def build() -> list:
         target_info=target_info(content),
         label="Why? What in the photo drives each score",
     )
-    panel.wire([photo], make_request)
     # A new photo (an upload, an example, the clear button) voids every result derived from
     # the old one.
-    panel.clear_on([photo.change])
-    clear_on_change([photo.change], [photo], [verdict, numbers, table, chart], cleared,
-                    RATING_SCOPE)
+    TAB.wire(run=rate, button=top.button, inputs=top.inputs,
+             outputs=[top.verdict, numbers, table, chart], cleared=cleared, panel=panel,
+             make_request=make_request)
     return [(refresh_targets, [panel.target], [panel.target])]

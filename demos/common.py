@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -290,14 +291,26 @@ def weights_message(error: WeightsUnavailable) -> str:
     return f"{arriving}: try again once it has arrived." if arriving else error.summary
 
 
+def is_store_refusal(error: BaseException) -> bool:
+    """Whether `error` is the store's refusal (`store.Refused`: a value it would not take, the
+    rate limit, a wrong token), whose one line is meant for the user as it is.
+
+    Asked of `sys.modules` rather than imported: importing `store` imports SQLAlchemy, which
+    building the app does not need, and a `Refused` can only have been raised once
+    `store.errors` was imported.
+    """
+    errors = sys.modules.get("store.errors")
+    return errors is not None and isinstance(error, errors.Refused)
+
+
 def friendly_errors(handler):
     """Wrap an event handler so any failure reaches the user as one clear line, never a traceback.
 
-    A refusal (a value the API does not accept, a photo that cannot be used, missing weights, any
-    gr.Error the handler raises) is what the user sees and one INFO line in the log: the
-    operator needs to know it happened, not where in the code. Anything unexpected is logged
-    with its traceback and shown as a short message. When the handler ends, malloc gives the
-    request's freed memory back to the system (`demos.memory`).
+    A refusal (a value the API does not accept, a photo that cannot be used, missing weights, a
+    store refusal, any gr.Error the handler raises) is what the user sees and one INFO line in
+    the log: the operator needs to know it happened, not where in the code. Anything
+    unexpected is logged with its traceback and shown as a short message. When the handler
+    ends, malloc gives the request's freed memory back to the system (`demos.memory`).
     """
     name = handler.__name__
 
@@ -327,6 +340,8 @@ def friendly_errors(handler):
             log.info("%s stopped: its request was cancelled or its page closed", name)
             raise gr.Error("Cancelled.", print_exception=False) from None
         except Exception as error:  # noqa: BLE001 - the user gets one line, the log the traceback
+            if is_store_refusal(error):
+                raise refused(str(error)) from None
             log.exception("unexpected error in %s", name)
             raise gr.Error(
                 f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).",

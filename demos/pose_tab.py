@@ -6,33 +6,28 @@ adapters `models.pose.explanations`; MediaPipe and TensorFlow load on the first 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from demos import styling
-from demos.common import PhotoInput, friendly_errors, read_upload
+from demos.common import PhotoInput, read_upload
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import Flag, OneOf
 from demos.figures import pose as pose_figures
-from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
+from demos.tab_skeleton import EXAMPLES_DIR as EXAMPLES_DIR  # where EXAMPLES are, for callers
+from demos.tab_skeleton import TabSkeleton
 from models.pose import comparison as pose  # light: MediaPipe loads on first use
 from models.pose import explanations as pose_explain
 from weights.prefetch import missing_advice
 
 KEY = "pose"
-COMPARISON_SCOPE = f"{KEY} comparison"
-"""The comparison's outputs and the pair and mirror rule they are derived from
-(`demos.freshness`)."""
 TITLE = "Pose"
 
 OUTPUTS = pose.SIMILARITY_OUTPUTS  # what the explanation panel can explain
 MIRROR = Flag("allow_mirror")
 TARGET = OneOf("target", tuple(OUTPUTS), default=OUTPUTS[0])  # None means the pose
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = (
     ("astronaut.jpg", "astronaut_mirrored.jpg",
      "Same pose, same place (mirrored, cropped, brighter)"),
@@ -65,6 +60,14 @@ _VERDICT_NOTES = {"Same pose.", "Different pose.", "Same place.", "Different pla
 
 EMPTY_VERDICT = styling.empty_card("Pick an example below or upload two photos, then press "
                                    "<b>Compare</b>. The verdict appears here.")
+
+TAB = TabSkeleton(
+    key=KEY, scope_name="comparison", intro=INTRO, action_label="Compare",
+    empty_verdict=EMPTY_VERDICT, numbers_label="Comparison",
+    examples_label="Example pairs (photos from scikit-image: public domain and CC0)")
+"""The parts of the tab every tab shares; the comparison is derived from the pair and the
+mirror rule. Its two photos side by side do not fit `TabSkeleton.top`, so it lays them out
+itself."""
 
 
 # === What the outputs show (pure functions of a PoseComparison) ===
@@ -141,8 +144,7 @@ def _read_pair(post, photo):
             read_upload(photo, "photo of yours", field="photo"))
 
 
-@friendly_errors
-@fresh_only(COMPARISON_SCOPE, count=3, outputs=9)
+@TAB.action(inputs=3, outputs=9)
 def compare(post, photo, allow_mirror: bool = True, progress=gr.Progress()):
     """Does your photo recreate the post: the same pose in front of the same place? Returns
     the verdict card (HTML), the comparison's numbers (JSON), each photo's skeleton, the
@@ -228,7 +230,7 @@ def build() -> list:
         The tab's refreshers (fn, inputs, outputs), run on page load and when the tab is
         selected: Grad-CAM joins the picker as soon as the CLIP weights arrive.
     """
-    gr.Markdown(INTRO, elem_id="pose-intro")
+    TAB.header()
     with gr.Row(equal_height=True):
         post = PhotoInput("1 · The post you want to recreate", height=340,
                           elem_id="pose-photo-a")
@@ -238,20 +240,14 @@ def build() -> list:
             value=True, label="Allow mirrored pose", scale=3, elem_id="pose-mirror",
             info="Count a left-right flipped pose as the same (front cameras mirror selfies).",
         )
-        button = gr.Button("Compare", variant="primary", size="lg", scale=1,
-                           elem_id="pose-compare")
-    gr.Examples(
-        examples=[[str(EXAMPLES_DIR / a), str(EXAMPLES_DIR / b), True] for a, b, _ in EXAMPLES],
-        example_labels=[label for _, _, label in EXAMPLES], inputs=[post, photo, mirror],
-        label="Example pairs (photos from scikit-image: public domain and CC0)",
-        cache_examples=False, api_name=f"{KEY}_example", elem_id="pose-examples",
-        api_visibility="private",  # a helper that fills the photos, not an action of the tab
-    )
+        button = TAB.button(scale=1)
+    inputs = [post, photo, mirror]
+    TAB.examples(inputs, [(post_name, photo_name, True, label)
+                          for post_name, photo_name, label in EXAMPLES])
 
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
-                              js_on_load=None, elem_id="pose-verdict")
+            verdict = TAB.verdict()
         with gr.Column(scale=3, min_width=360):
             chart = gr.Plot(label="Joint by joint", format="png", elem_id="pose-chart")
     with gr.Row(equal_height=True):
@@ -272,13 +268,7 @@ def build() -> list:
                                     height=260)
             background_b = gr.Image(label="Your photo: background only", interactive=False,
                                     height=260)
-    with gr.Accordion("The numbers", open=False):
-        numbers = gr.JSON(label="Comparison", elem_id="pose-numbers")
-
-    comparison_outputs = [verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b,
-                          background_a, background_b]
-    button.click(compare, inputs=[post, photo, mirror], outputs=comparison_outputs,
-                 api_name=KEY)
+    numbers = TAB.numbers()
 
     reasons = gradcam_reasons()
     panel = ExplanationPanel.build(
@@ -299,11 +289,10 @@ def build() -> list:
         picker, note, legend = panel.availability(available, picked)
         return picker, note, legend, gr.Dropdown(info=target_info(not available))
 
-    panel.wire([post, photo, mirror], explain_request)
     # Either photo, or the mirror rule, changing voids every result derived from them.
-    changes = [post.change, photo.change, mirror.change]
-    panel.clear_on(changes)
-    clear_on_change(changes, [post, photo, mirror], comparison_outputs, cleared,
-                    COMPARISON_SCOPE)
+    TAB.wire(run=compare, button=button, inputs=inputs,
+             outputs=[verdict, numbers, skeleton_a, skeleton_b, chart, mask_a, mask_b,
+                      background_a, background_b],
+             cleared=cleared, panel=panel, make_request=explain_request)
     return [(refresh, [panel.picker],
              [panel.picker, panel.unavailable_note, panel.legend, panel.target])]

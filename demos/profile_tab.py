@@ -24,13 +24,11 @@ from demos.common import (
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import InvalidField, OneOf
-from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
+from demos.tab_skeleton import EXAMPLES_DIR, Picker, TabSkeleton
 
 KEY = "profile"
 TITLE = "Profile"
-CHECK_SCOPE = f"{KEY} check"
-"""The check's outputs and the feed they are derived from."""
 
 CONCEPT_LINE = 60.0
 """Scores from here up read "holds together" (the card's green edge)."""
@@ -42,7 +40,6 @@ NO_RAN56 = ("There is no trained RAN-56 on this machine: train one with `python 
 TARGET = OneOf("target", OUTPUTS, default=OUTPUTS[0])
 PHOTO_ACCEPTS = "the position of a photo in the feed, from 1 (None: the first)"
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLE_FEED = tuple(sorted((EXAMPLES_DIR / "feed").glob("*.jpg")))
 
 INTRO = """\
@@ -58,6 +55,12 @@ EMPTY_VERDICT = styling.empty_card("Upload your feed or pick the example, then p
                                    "<b>Check my feed</b>. The verdict appears here.")
 NO_INDEX = ("**Similar profiles.** No index of good profiles on this machine yet. Build one from "
             "a folder with one subfolder per profile: `python -m models.profile index DIR`.")
+
+TAB = TabSkeleton(
+    key=KEY, scope_name="check", intro=INTRO, action_label="Check my feed",
+    empty_verdict=EMPTY_VERDICT, numbers_label="Report",
+    examples_label="Example feed (scikit-image: CC0 and public domain)")
+"""The parts of the tab every tab shares; the check is derived from the feed alone."""
 
 
 # === What the outputs show ===
@@ -181,8 +184,7 @@ def checked(photos, progress=None):
         raise gr.Error(str(error), print_exception=False) from None
 
 
-@friendly_errors
-@fresh_only(CHECK_SCOPE, count=1, outputs=8)
+@TAB.action(inputs=1, outputs=8)
 def check_feed(photos, progress=gr.Progress()):
     """Check the feed: is it one visual concept, which photos break it, what to change.
     Returns the verdict card (HTML), the grid with the outliers marked, the Shapley charts by
@@ -290,25 +292,15 @@ def preview(photos):
 
 def build() -> list:
     """Add the Profile tab's components to the current Blocks."""
-    gr.Markdown(INTRO, elem_id="profile-intro")
-    with gr.Row():
-        with gr.Column(scale=2, min_width=320):
-            photos = PhotosInput("Your feed (3 to 30 photos, newest first)", height=200,
-                                 elem_id="profile-photos")
-            button = gr.Button("Check my feed", variant="primary", size="lg",
-                               elem_id="profile-check")
-            grid = gr.Image(label="Your grid (misfits in red)", interactive=False,
-                            height=560, elem_id="profile-grid")
-        with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
-                              elem_id="profile-verdict")
-    gr.Examples(
-        examples=[[[str(path) for path in EXAMPLE_FEED]]],
-        example_labels=["Example feed: the cat and the coffee, with two misfits"],
-        inputs=[photos], label="Example feed (scikit-image: CC0 and public domain)",
-        cache_examples=False, api_name=f"{KEY}_example", elem_id="profile-examples",
-        api_visibility="private",
-    )
+    TAB.header()
+    top = TAB.top(
+        lambda: [PhotosInput("Your feed (3 to 30 photos, newest first)", height=200,
+                             elem_id="profile-photos")],
+        below_button=lambda: gr.Image(label="Your grid (misfits in red)", interactive=False,
+                                      height=560, elem_id="profile-grid"))
+    (photos,), grid = top.inputs, top.below_button
+    TAB.examples([photos], [([str(path) for path in EXAMPLE_FEED],
+                             "Example feed: the cat and the coffee, with two misfits")])
     with gr.Row():
         group_chart = gr.Plot(label="By measure", show_label=False, format="png",
                               elem_id="profile-by-group")
@@ -318,12 +310,8 @@ def build() -> list:
                                elem_id="profile-similar-note")
     similar = gr.Gallery(label="Similar profiles", columns=3, height=420, object_fit="contain",
                          elem_id="profile-similar")
-    with gr.Accordion("The numbers", open=False):
-        numbers = gr.JSON(label="Report", elem_id="profile-numbers")
+    numbers = TAB.numbers()
     choices = gr.State([])
-
-    outputs = [verdict, grid, group_chart, photo_chart, similar_note, similar, numbers, choices]
-    run = button.click(check_feed, inputs=[photos], outputs=outputs, api_name=KEY)
 
     photo_pick = DropdownInput(choices=[], value=None, label="Explain which photo",
                                accepts=PHOTO_ACCEPTS, elem_id="profile-photo-pick")
@@ -336,12 +324,13 @@ def build() -> list:
                      "a trained model named in the manifest."),
         label="Why? What in one photo drives its score",
     )
-    panel.wire([photos, photo_pick], make_request)
-    run.success(picker_for, inputs=choices, outputs=photo_pick, queue=False,
-                show_progress="hidden", api_visibility="private")
-    changes = [photos.change]
-    panel.clear_on([*changes, photo_pick.change])
-    clear_on_change(changes, [photos], outputs, cleared, CHECK_SCOPE)
+    # The maps explain one photo of the feed: the picked photo is theirs to clear on, not the
+    # check's.
+    TAB.wire(run=check_feed, button=top.button, inputs=[photos],
+             outputs=[top.verdict, grid, group_chart, photo_chart, similar_note, similar,
+                      numbers, choices],
+             cleared=cleared, panel=panel, make_request=make_request,
+             panel_inputs=[photos, photo_pick], picker=Picker(picker_for, choices, photo_pick))
     photos.change(preview, inputs=photos, outputs=grid, show_progress="hidden",
                   api_visibility="private")
     # The picker names the checked feed's photos; a new feed has none until it is checked.

@@ -9,11 +9,11 @@ opens no database.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import gradio as gr
 
 from demos import styling
+from demos.clients import client_of
 from demos.common import (
     DropdownInput,
     NumberInput,
@@ -25,13 +25,12 @@ from demos.common import (
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import InvalidField, OneOf, WholeNumber
-from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
+from demos.tab_skeleton import EXAMPLES_DIR as EXAMPLES_DIR  # where EXAMPLES are, for callers
+from demos.tab_skeleton import Picker, TabSkeleton
 
 KEY = "style"
 TITLE = "Style"
-CLASSIFICATION_SCOPE = f"{KEY} classification"
-"""The classification's outputs and the photo and labels they are derived from."""
 
 CUSTOM = "custom"
 DEFAULT = "default"
@@ -57,7 +56,6 @@ def _shipped_styles() -> tuple[str, ...]:
 STYLE_FILTER = OneOf("style", (ALL_STYLES, *_shipped_styles()), default=ALL_STYLES)
 """The leaderboard's filter: every style, or one style of the shipped sets."""
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = (
     ("astronaut.jpg", "The astronaut"),
     ("grace_hopper.jpg", "Grace Hopper"),
@@ -75,6 +73,13 @@ model looks for any style, and share your result on the leaderboard. It needs th
 
 EMPTY_VERDICT = styling.empty_card("Pick an example below or upload a photo, then press "
                                    "<b>Classify</b>. The style appears here.")
+
+TAB = TabSkeleton(
+    key=KEY, scope_name="classification", intro=INTRO, action_label="Classify",
+    empty_verdict=EMPTY_VERDICT, numbers_label="Result",
+    examples_label="Example photos (scikit-image, matplotlib: public domain and CC0)")
+"""The parts of the tab every tab shares; the classification is derived from the photo and
+the labels."""
 TABLE_HEADERS = ["Rank", "Nickname", "Style", "Probability", "Label set", "Source", "Shared (UTC)",
                  "Entry"]
 
@@ -138,8 +143,7 @@ def summary(result) -> dict:
 # === Events ===
 
 
-@friendly_errors
-@fresh_only(CLASSIFICATION_SCOPE, count=3, outputs=5)
+@TAB.action(inputs=3, outputs=5)
 def classify_photo(photo, label_set=DEFAULT, labels=None, progress=gr.Progress()):
     """Classify the outfit's style. Returns the verdict card (HTML), the crop that was
     classified, the chart of every style's probability and the result's numbers (JSON)."""
@@ -191,22 +195,6 @@ def picker_for(styles) -> dict:
     return gr.Dropdown(choices=list(styles.get("styles", [])), value=styles.get("top"))
 
 
-def client_of(request: gr.Request | None) -> str:
-    """Who shares, for the rate limit: the first forwarded address (a Space's proxy sets it),
-    else the connection's, else the page session."""
-    if request is None:
-        return "local"
-    forwarded = (request.headers or {}).get("x-forwarded-for", "")
-    if forwarded.strip():
-        return forwarded.split(",")[0].strip()[:256]
-    host = getattr(request.client, "host", None)
-    return host or request.session_hash or "unknown"
-
-
-def store_refusal(error) -> gr.Error:
-    return gr.Error(str(error), print_exception=False)
-
-
 def leaderboard_view(style=None) -> tuple:
     """The leaderboard's table (best first within each style) and its counts chart."""
     from demos.figures.style import counts_chart
@@ -225,13 +213,7 @@ def leaderboard_view(style=None) -> tuple:
 def show_leaderboard(style=None):
     """The leaderboard: the top 10 of each style (or of one style), and the number of entries
     per style. Returns the table and the chart."""
-    from store import Refused
-
-    style = STYLE_FILTER.check(style)
-    try:
-        return leaderboard_view(style)
-    except Refused as error:
-        raise store_refusal(error) from None
+    return leaderboard_view(STYLE_FILTER.check(style))
 
 
 @friendly_errors
@@ -240,24 +222,18 @@ def share(photo, label_set=DEFAULT, labels=None, nickname=None,
     """Share this photo's style on the leaderboard, under a nickname. The result is worked out
     again here (a client cannot send its own numbers). Returns what happened, with the delete
     token (shown once)."""
-    from store import Refused, leaderboard
+    from store import leaderboard
     from store.leaderboard import NICKNAME_MAX_CHARS
     from store.validation import check_nickname
 
-    try:
-        # Checked before the classification, so a bad nickname costs no model time.
-        nickname = check_nickname("nickname", nickname, NICKNAME_MAX_CHARS)
-    except Refused as error:
-        raise store_refusal(error) from None
+    # Checked before the classification, so a bad nickname costs no model time.
+    nickname = check_nickname("nickname", nickname, NICKNAME_MAX_CHARS)
     result = classified(photo, label_set, labels)
-    try:
-        entry = leaderboard.share(
-            nickname=nickname, label_set=result.label_set,
-            style=result.top, label_sets={result.label_set: result.labels},
-            probability=result.probabilities[result.top], source=result.source[:64],
-            thumbnail=result.crop_image, client=client_of(request))
-    except Refused as error:
-        raise store_refusal(error) from None
+    entry = leaderboard.share(
+        nickname=nickname, label_set=result.label_set,
+        style=result.top, label_sets={result.label_set: result.labels},
+        probability=result.probabilities[result.top], source=result.source[:64],
+        thumbnail=result.crop_image, client=client_of(request))
     message = (f"Shared as entry **{entry.id}**: *{html.escape(result.top)}* at "
                f"{100 * result.probabilities[result.top]:.0f}%. Your delete token, shown only "
                f"now: `{entry.delete_token}`. Keep it to remove the entry later.")
@@ -268,54 +244,45 @@ def share(photo, label_set=DEFAULT, labels=None, nickname=None,
 def delete(entry_id=None, token=None):
     """Delete a leaderboard entry with the token shown when it was shared. Returns what
     happened."""
-    from store import Refused, leaderboard
+    from store import leaderboard
 
     entry_id = ENTRY_ID.check(entry_id)
     if entry_id is None:
         raise InvalidField("entry_id", entry_id, ENTRY_ID.accepts)
     if not isinstance(token, str) or not token.strip():
         raise InvalidField("token", token, "the delete token shown when the entry was shared")
-    try:
-        leaderboard.delete(entry_id, token.strip())
-    except Refused as error:
-        raise store_refusal(error) from None
+    leaderboard.delete(entry_id, token.strip())
     return f"Entry {entry_id} is deleted."
+
+
+def _inputs() -> list:
+    """The tab's inputs, in Classify's parameter order: the photo, the label set and the
+    user's own labels (shown only for the custom set)."""
+    photo = PhotoInput("Your photo", height=360, elem_id="style-photo")
+    label_set = DropdownInput(choices=list(LABEL_SET_CHOICES), value=DEFAULT, label="Styles",
+                              accepts=LABEL_SET.accepts, elem_id="style-label-set")
+    labels = TextInput(label="Your own styles (comma-separated)", visible=False,
+                       placeholder="e.g. preppy, goth, cottagecore", accepts=LABELS_ACCEPTS,
+                       elem_id="style-labels")
+    return [photo, label_set, labels]
+
+
+def _crop() -> gr.Image:
+    """The part of the photo that was classified, under the verdict."""
+    return gr.Image(label="What was classified", interactive=False, height=300,
+                    elem_id="style-crop")
 
 
 def build() -> list:
     """Add the Style tab's components to the current Blocks. Returns its refreshers."""
-    gr.Markdown(INTRO, elem_id="style-intro")
-    with gr.Row():
-        with gr.Column(scale=2, min_width=320):
-            photo = PhotoInput("Your photo", height=360, elem_id="style-photo")
-            label_set = DropdownInput(choices=list(LABEL_SET_CHOICES), value=DEFAULT,
-                                      label="Styles", accepts=LABEL_SET.accepts,
-                                      elem_id="style-label-set")
-            labels = TextInput(label="Your own styles (comma-separated)", visible=False,
-                               placeholder="e.g. preppy, goth, cottagecore",
-                               accepts=LABELS_ACCEPTS, elem_id="style-labels")
-            button = gr.Button("Classify", variant="primary", size="lg",
-                               elem_id="style-classify")
-        with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Verdict", css_template=styling.CARD_CSS,
-                              elem_id="style-verdict")
-            crop = gr.Image(label="What was classified", interactive=False, height=300,
-                            elem_id="style-crop")
-    gr.Examples(
-        examples=[[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES],
-        example_labels=[label for _, label in EXAMPLES], inputs=[photo],
-        label="Example photos (scikit-image, matplotlib: public domain and CC0)",
-        cache_examples=False, api_name=f"{KEY}_example", elem_id="style-examples",
-        api_visibility="private",
-    )
+    TAB.header()
+    top = TAB.top(_inputs, beside_verdict=_crop)
+    photo, label_set, labels = inputs = top.inputs
+    crop = top.beside_verdict
+    TAB.examples([photo], EXAMPLES)
     chart = gr.Plot(label="Every style", show_label=False, format="png", elem_id="style-chart")
-    with gr.Accordion("The numbers", open=False):
-        numbers = gr.JSON(label="Result", elem_id="style-numbers")
+    numbers = TAB.numbers()
     styles = gr.State({})  # the last result's styles and top one, for the target picker
-
-    inputs = [photo, label_set, labels]
-    outputs = [verdict, crop, chart, numbers, styles]
-    classification = button.click(classify_photo, inputs=inputs, outputs=outputs, api_name=KEY)
     label_set.change(lambda chosen: gr.Textbox(visible=chosen == CUSTOM), inputs=label_set,
                      outputs=labels, queue=False, show_progress="hidden",
                      api_visibility="private")
@@ -326,12 +293,10 @@ def build() -> list:
         target_info="Any style of the result; the top one unless you pick another.",
         label="Why? Where the model sees each style",
     )
-    panel.wire(inputs, make_request)
-    classification.success(picker_for, inputs=styles, outputs=panel.target, queue=False,
-                           show_progress="hidden", api_visibility="private")
-    changes = [photo.change, label_set.change, labels.change]
-    panel.clear_on(changes)
-    clear_on_change(changes, inputs, outputs, cleared, CLASSIFICATION_SCOPE)
+    TAB.wire(run=classify_photo, button=top.button, inputs=inputs,
+             outputs=[top.verdict, crop, chart, numbers, styles], cleared=cleared,
+             panel=panel, make_request=make_request,
+             picker=Picker(picker_for, styles, panel.target))
 
     with gr.Accordion("Leaderboard", open=True, elem_id="style-leaderboard"):
         with gr.Row():

@@ -8,11 +8,11 @@ no database.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import gradio as gr
 
 from demos import styling
+from demos.clients import client_of
 from demos.common import (
     NumberInput,
     PhotoInput,
@@ -24,14 +24,12 @@ from demos.common import (
 from demos.explain_panel import ExplanationPanel
 from demos.explain_runs import ExplainRequest
 from demos.fields import Flag, InvalidField, NumberBetween, WholeNumber
-from demos.freshness import clear_on_change, fresh_only
 from demos.progress import SteadyProgress
-from demos.style_tab import client_of
+from demos.tab_skeleton import EXAMPLES_DIR as EXAMPLES_DIR  # where EXAMPLES are, for callers
+from demos.tab_skeleton import Picker, TabSkeleton
 
 KEY = "tags"
 TITLE = "Tags"
-TAGGING_SCOPE = f"{KEY} tagging"
-"""The tagging's outputs and the photo and settings they are derived from."""
 
 THRESHOLD = NumberBetween("threshold", 0.01, 0.99, default=0.5)
 RULE_THRESHOLDS = Flag("rule_thresholds")
@@ -45,7 +43,6 @@ SEARCH_ACCEPTS = "tags separated by commas, all of which a photo must have (empt
 MAX_TARGET_CHARS = 40
 PER_PAGE = 12
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = (
     ("rocket.jpg", "A rocket on its pad"),
     ("chelsea.jpg", "A cat"),
@@ -73,6 +70,13 @@ TAG_CSS = """
 .iv-tag small { color: #166534; font-variant-numeric: tabular-nums; }
 .iv-tag.own { border-color: #8b5cf6; }
 """
+
+TAB = TabSkeleton(
+    key=KEY, scope_name="tagging", intro=INTRO, action_label="Tag", empty_verdict=EMPTY_VERDICT,
+    numbers_label="Result", verdict_label="Tags", verdict_css=styling.CARD_CSS + TAG_CSS,
+    examples_label="Example photos (scikit-image: public domain and CC0)")
+"""The parts of the tab every tab shares; the tagging is derived from the photo and the
+settings."""
 
 
 # === Reading the inputs ===
@@ -139,8 +143,7 @@ def summary(result) -> dict:
 # === Events ===
 
 
-@friendly_errors
-@fresh_only(TAGGING_SCOPE, count=4, outputs=6)
+@TAB.action(inputs=4, outputs=6)
 def tag_photo(photo, extra_tags=None, rule_thresholds=True, threshold=0.5,
               progress=gr.Progress()):
     """Tag the photo. Returns the verdict card (HTML), the chart of every tag's probability,
@@ -204,10 +207,6 @@ def picker_for(tags) -> dict:
 # === The gallery ===
 
 
-def store_refusal(error) -> gr.Error:
-    return gr.Error(str(error), print_exception=False)
-
-
 def tag_list(text, field: str, accepts: str) -> list[str]:
     """Comma-separated tags from a text box, as the store takes them (it checks each)."""
     if text is None:
@@ -222,16 +221,13 @@ def post(photo, tags=None, request: gr.Request = None):
     """Post the photo to the gallery with these tags (comma-separated; edit the suggestion
     freely). The stored copy is re-encoded, at most 1024 pixels a side, with EXIF and GPS
     removed. Returns what happened, with the delete token (shown once)."""
-    from store import Refused, gallery
+    from store import gallery
 
     chosen = tag_list(tags, "tags", TAGS_ACCEPTS)
     if not chosen:
         raise InvalidField("tags", tags, TAGS_ACCEPTS)
     prepared = read_upload(photo, "photo")
-    try:
-        posted = gallery.post(prepared.image, chosen, client=client_of(request))
-    except Refused as error:
-        raise store_refusal(error) from None
+    posted = gallery.post(prepared.image, chosen, client=client_of(request))
     return (f"Posted as photo **{posted.id}**. Your delete token, shown only now: "
             f"`{posted.token}`. Keep it to edit the tags or remove the photo later.")
 
@@ -270,27 +266,18 @@ def _picture(jpeg: bytes):
 def browse(search=None, page=1):
     """The gallery, newest first, a page of 12 at a time; with tags, only the photos that have
     all of them. Returns the grid and a line saying how many photos and which page."""
-    from store import Refused
-
-    try:
-        items, line, ids = gallery_view(search, page)
-    except Refused as error:
-        raise store_refusal(error) from None
-    return items, line, ids
+    return gallery_view(search, page)
 
 
 @friendly_errors
 def show_photo(photo_id=None):
     """One gallery photo, full size, with its tags."""
-    from store import Refused, gallery
+    from store import gallery
 
     photo_id = PHOTO_ID.check(photo_id)
     if photo_id is None:
         raise InvalidField("photo_id", photo_id, PHOTO_ID.accepts)
-    try:
-        entry = gallery.photo(photo_id)
-    except Refused as error:
-        raise store_refusal(error) from None
+    entry = gallery.photo(photo_id)
     return (_picture(entry.image),
             f"**Photo {entry.id}** ({entry.width} x {entry.height}), posted "
             f"{entry.created_at:%Y-%m-%d %H:%M} UTC. Tags: "
@@ -313,7 +300,7 @@ def _token(token) -> str:
 @friendly_errors
 def edit(photo_id=None, token=None, tags=None):
     """Replace a gallery photo's tags, with the token shown when it was posted."""
-    from store import Refused, gallery
+    from store import gallery
 
     photo_id = PHOTO_ID.check(photo_id)
     if photo_id is None:
@@ -322,26 +309,20 @@ def edit(photo_id=None, token=None, tags=None):
     chosen = tag_list(tags, "tags", TAGS_ACCEPTS)
     if not chosen:
         raise InvalidField("tags", tags, TAGS_ACCEPTS)
-    try:
-        entry = gallery.edit_tags(photo_id, token, chosen)
-    except Refused as error:
-        raise store_refusal(error) from None
+    entry = gallery.edit_tags(photo_id, token, chosen)
     return f"Photo {entry.id} now has the tags: " + ", ".join(entry.tags) + "."
 
 
 @friendly_errors
 def delete(photo_id=None, token=None):
     """Delete a gallery photo with the token shown when it was posted."""
-    from store import Refused, gallery
+    from store import gallery
 
     photo_id = PHOTO_ID.check(photo_id)
     if photo_id is None:
         raise InvalidField("photo_id", photo_id, PHOTO_ID.accepts)
     token = _token(token)
-    try:
-        gallery.delete(photo_id, token)
-    except Refused as error:
-        raise store_refusal(error) from None
+    gallery.delete(photo_id, token)
     return f"Photo {photo_id} is deleted."
 
 
@@ -358,51 +339,45 @@ def browse_safely(search=None, page=1):
         return [], "The gallery is not available right now.", []
 
 
+def _inputs() -> list:
+    """The tab's inputs, in Tag's parameter order: the photo, the user's own tags, whether
+    each tag keeps its own rule, and the one threshold used when it does not."""
+    photo = PhotoInput("Your photo", height=360, elem_id="tags-photo")
+    extra_tags = TextInput(label="Your own tags (comma-separated, optional)",
+                           placeholder="e.g. golden hour, street art",
+                           accepts=EXTRA_TAGS_ACCEPTS, max_lines=1, elem_id="tags-extra")
+    with gr.Row():
+        rule_thresholds = gr.Checkbox(
+            value=True, label="Each tag's own rule",
+            info="Off: one threshold for every tag, from the slider.",
+            elem_id="tags-rule-thresholds")
+        threshold = SliderInput(minimum=0.01, maximum=0.99, step=0.01, value=0.5,
+                                label="Threshold", interactive=False,
+                                accepts=THRESHOLD.accepts, elem_id="tags-threshold")
+    return [photo, extra_tags, rule_thresholds, threshold]
+
+
+def _chart() -> gr.Plot:
+    """Every tag's probability, under the verdict."""
+    return gr.Plot(label="Every tag", show_label=False, format="png", elem_id="tags-chart")
+
+
 def build() -> list:
     """Add the Tags tab's components to the current Blocks. Returns its refreshers."""
-    gr.Markdown(INTRO, elem_id="tags-intro")
-    with gr.Row():
-        with gr.Column(scale=2, min_width=320):
-            photo = PhotoInput("Your photo", height=360, elem_id="tags-photo")
-            extra_tags = TextInput(label="Your own tags (comma-separated, optional)",
-                                   placeholder="e.g. golden hour, street art",
-                                   accepts=EXTRA_TAGS_ACCEPTS, max_lines=1,
-                                   elem_id="tags-extra")
-            with gr.Row():
-                rule_thresholds = gr.Checkbox(
-                    value=True, label="Each tag's own rule",
-                    info="Off: one threshold for every tag, from the slider.",
-                    elem_id="tags-rule-thresholds")
-                threshold = SliderInput(minimum=0.01, maximum=0.99, step=0.01, value=0.5,
-                                        label="Threshold", interactive=False,
-                                        accepts=THRESHOLD.accepts, elem_id="tags-threshold")
-            button = gr.Button("Tag", variant="primary", size="lg", elem_id="tags-tag")
-        with gr.Column(scale=2, min_width=320):
-            verdict = gr.HTML(EMPTY_VERDICT, label="Tags",
-                              css_template=styling.CARD_CSS + TAG_CSS, elem_id="tags-verdict")
-            chart = gr.Plot(label="Every tag", show_label=False, format="png",
-                            elem_id="tags-chart")
-    gr.Examples(
-        examples=[[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES],
-        example_labels=[label for _, label in EXAMPLES], inputs=[photo],
-        label="Example photos (scikit-image: public domain and CC0)",
-        cache_examples=False, api_name=f"{KEY}_example", elem_id="tags-examples",
-        api_visibility="private",
-    )
+    TAB.header()
+    top = TAB.top(_inputs, beside_verdict=_chart)
+    photo, _, rule_thresholds, threshold = inputs = top.inputs
+    chart = top.beside_verdict
+    TAB.examples([photo], EXAMPLES)
     with gr.Accordion("Why each tag", open=False):
         decisions = gr.Dataframe(headers=DECISION_HEADERS, interactive=False, wrap=True,
                                  label="Why each tag",
                                  elem_id="tags-decisions")
-    with gr.Accordion("The numbers", open=False):
-        numbers = gr.JSON(label="Result", elem_id="tags-numbers")
+    numbers = TAB.numbers()
     tags_state = gr.State({})  # the last result's tags and top one, for the target picker
     post_tags = TextInput(label="Tags to post", max_lines=2, accepts=TAGS_ACCEPTS,
                           info="The applied tags; edit them freely.", render=False,
                           elem_id="tags-post-tags")
-
-    inputs = [photo, extra_tags, rule_thresholds, threshold]
-    outputs = [verdict, chart, decisions, numbers, post_tags, tags_state]
-    tagging = button.click(tag_photo, inputs=inputs, outputs=outputs, api_name=KEY)
     rule_thresholds.change(lambda own: gr.Slider(interactive=not own), inputs=rule_thresholds,
                            outputs=threshold, queue=False, show_progress="hidden",
                            api_visibility="private")
@@ -414,12 +389,10 @@ def build() -> list:
                     "another.",
         label="Why? Where the model finds each tag",
     )
-    panel.wire(inputs, make_request)
-    tagging.success(picker_for, inputs=tags_state, outputs=panel.target, queue=False,
-                    show_progress="hidden", api_visibility="private")
-    changes = [photo.change, extra_tags.change, rule_thresholds.change, threshold.change]
-    panel.clear_on(changes)
-    clear_on_change(changes, inputs, outputs, cleared, TAGGING_SCOPE)
+    TAB.wire(run=tag_photo, button=top.button, inputs=inputs,
+             outputs=[top.verdict, chart, decisions, numbers, post_tags, tags_state],
+             cleared=cleared, panel=panel, make_request=make_request,
+             picker=Picker(picker_for, tags_state, panel.target))
 
     with gr.Accordion("Gallery", open=True, elem_id="tags-gallery"):
         gr.Markdown("Post your photo with its tags, find photos by tag, and remove yours with "
