@@ -54,12 +54,14 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models import artifacts
+from models.artifacts import ArtifactKind, BoundedCache, identity_key
 
 PROFILE_RAN56 = "profile_ran56"
 """Manifest name of a trained good-versus-weak RAN-56."""
@@ -252,12 +254,14 @@ class TrainedRAN56:
         keras_model: photos (N, S, S, 3) float 0..255 -> (N, 2) probabilities of weak, good.
         image_size: S.
         info: the artifact's ran56.json (split, test report, settings).
+        identity: the `models.artifacts.ArtifactIdentity` of the files it was loaded from
+            (None when built in memory); what its adapter is cached under.
     """
 
     keras_model: Any
     image_size: int
     info: dict = field(default_factory=dict, compare=False, repr=False)
-    _adapter: list = field(default_factory=list, init=False, compare=False, repr=False)
+    identity: Any = field(default=None, compare=False, repr=False)
 
     def probabilities(self, images) -> np.ndarray:
         """float32 (N, 2): the probabilities of weak and good for uint8 photos of any sizes."""
@@ -275,17 +279,22 @@ class TrainedRAN56:
 
     def explain_adapter(self):
         """An `explain.KerasModel` over the same two probabilities (output names `LABELS`),
-        Grad-CAM on `FEATURES_LAYER`, working on the judged copy; built once."""
-        with _adapter_lock:
-            if not self._adapter:
-                from explain import KerasModel
-                from models.images import JUDGED_SIDE
+        Grad-CAM on `FEATURES_LAYER`, working on the judged copy; built once per model
+        identity (a few are kept)."""
+        return _adapters.get(identity_key(self), self._build_adapter)
 
-                # The default preprocessing is resize_photos's (see its docstring).
-                self._adapter.append(KerasModel(self.keras_model, cam_layer=FEATURES_LAYER,
-                                                output_names=list(LABELS),
-                                                work_side=JUDGED_SIDE))
-            return self._adapter[0]
+    def _build_adapter(self):
+        from explain import KerasModel
+        from models.images import JUDGED_SIDE
+
+        # The default preprocessing is resize_photos's (see its docstring).
+        return KerasModel(self.keras_model, cam_layer=FEATURES_LAYER,
+                          output_names=list(LABELS), work_side=JUDGED_SIDE)
+
+
+_ADAPTERS_KEPT = 2
+_adapters = BoundedCache(_ADAPTERS_KEPT)
+"""Grad-CAM adapters, keyed by the model's identity."""
 
 
 def save_artifact(model, folder: str | Path, info: dict) -> Path:
@@ -301,71 +310,55 @@ def save_artifact(model, folder: str | Path, info: dict) -> Path:
     return folder
 
 
+def _check_info(info: dict) -> str | None:
+    if not isinstance(info.get("image_size"), int):
+        return "names no image_size"
+    return None
+
+
+def _build(*, model, info: dict, folder: Path, name: str | None, identity) -> TrainedRAN56:
+    outputs = int(model.output.shape[-1])
+    if outputs != len(LABELS):
+        raise ValueError(f"{folder / MODEL_FILE} has {outputs} outputs; a good-versus-weak "
+                         "RAN-56 has 2.")
+    return TrainedRAN56(model, int(info["image_size"]), info, identity)
+
+
+KIND = ArtifactKind("RAN-56", MODEL_FILE, INFO_FILE, _check_info, _build)
+"""A trained good-versus-weak RAN-56, for `models.artifacts`."""
+
+
 def read_info(folder: str | Path) -> dict:
     """The artifact's ran56.json.
 
     Raises:
         ValueError: it is missing, not JSON, or names no image size.
     """
-    path = Path(folder) / INFO_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is missing or not JSON ({error}).") from error
-    if not isinstance(info, dict) or not isinstance(info.get("image_size"), int):
-        raise ValueError(f"{path} names no image_size.")
-    return info
-
-
-def _from_parts(model, info: dict, where: Path) -> TrainedRAN56:
-    outputs = int(model.output.shape[-1])
-    if outputs != len(LABELS):
-        raise ValueError(f"{where} has {outputs} outputs; a good-versus-weak RAN-56 has 2.")
-    return TrainedRAN56(model, int(info["image_size"]), info)
+    return artifacts.read_info(folder, KIND)
 
 
 def load_from_folder(folder: str | Path) -> TrainedRAN56:
-    """Load an artifact folder (ran56.keras + ran56.json) with `safe_mode=True`.
+    """Load an artifact folder (ran56.keras + ran56.json) with `safe_mode=True`, uncached.
 
     Raises:
         ValueError: ran56.json is missing or malformed, or the model is not two-way.
         OSError, ValueError: ran56.keras cannot be read.
     """
-    import keras
-
-    folder = Path(folder)
-    info = read_info(folder)
-    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
-    return _from_parts(model, info, folder / MODEL_FILE)
-
-
-_loaded: dict[str, TrainedRAN56] = {}
-_loaded_lock = threading.Lock()
-_adapter_lock = threading.Lock()
+    return artifacts.load_folder(folder, KIND)
 
 
 def trained_ran56() -> TrainedRAN56 | None:
     """The trained RAN-56 the manifest names as `profile_ran56` and this machine has, else
     None (the manifest names none, or no copy is here).
 
-    Asked afresh on each call (weights pulled while the app runs are seen); loaded once per
-    location, thread-safely.
+    Asked afresh on each call (weights pulled while the app runs are seen), loaded once per
+    copy of the files and again when they change (`models.artifacts`), thread-safely.
 
     Raises:
+        weights.WeightsUnavailable: the copy fails its recorded checksums.
         ValueError: the copy's ran56.json is missing or malformed.
     """
-    import weights
-
-    if not weights.available(PROFILE_RAN56):
-        return None
-    key = str(weights.locate(PROFILE_RAN56).path)
-    with _loaded_lock:
-        if key not in _loaded:
-            _loaded.clear()  # at most one trained RAN-56 in memory
-            folder = weights.resolve(PROFILE_RAN56)
-            model = weights.load_keras(PROFILE_RAN56, MODEL_FILE)
-            _loaded[key] = _from_parts(model, read_info(folder), folder / MODEL_FILE)
-        return _loaded[key]
+    return artifacts.load_if_available(PROFILE_RAN56, KIND)
 
 
 def trained_fits_good_feed():
@@ -375,6 +368,6 @@ def trained_fits_good_feed():
 
 
 def reset_default() -> None:
-    """Forget the loaded model and its adapter (for tests, and after retraining in place)."""
-    with _loaded_lock:
-        _loaded.clear()
+    """Forget the loaded model and its adapter (for tests)."""
+    artifacts.forget(PROFILE_RAN56)
+    _adapters.clear()

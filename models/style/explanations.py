@@ -12,10 +12,9 @@ the user can ask about the top style or any other.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
+from models.artifacts import BoundedCache, SameObject
 from models.images import JUDGED_SIDE
 from models.style.classify import ZERO_SHOT, StyleResult, describe, trained_model
 from models.style.labels import resolve_label_set
@@ -25,9 +24,9 @@ CAM_NEEDS_VGG16 = ("CAM needs the VGG16-GAP classifier (python -m models.train s
 CAM_NOT_FOR_HEAD = ("CAM is defined for a GAP -> Dense head on conv features; the trained CLIP "
                     "head reads an embedding. Grad-CAM reads CLIP's patch grid instead.")
 
-_zero_shot_adapters: dict[tuple, object] = {}
-_adapters_lock = threading.Lock()
 _ADAPTERS_KEPT = 4
+_zero_shot_adapters = BoundedCache(_ADAPTERS_KEPT)
+"""Zero-shot Grad-CAM adapters, keyed by the CLIP they run on and the labels' prompts."""
 
 
 def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[str, ...]],
@@ -41,22 +40,20 @@ def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[
     from models import clip as clip_module
 
     clip = clip_module.get_clip()
-    key = (id(clip), labels, tuple(prompts[label] for label in labels), temperature)
-    with _adapters_lock:
-        if key in _zero_shot_adapters:
-            return _zero_shot_adapters[key]
-    cosines = clip.similarity_model(clip.label_embeddings(prompts))
-    scaled = keras.layers.Rescaling(temperature, name="temperature")(cosines.output)
-    probabilities = keras.layers.Softmax(name="style_probabilities")(scaled)
-    adapter = KerasModel(keras.Model(cosines.input, probabilities),
-                         preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
-                         output_names=list(labels), input_box=clip.crop_box,
-                         work_side=JUDGED_SIDE)
-    with _adapters_lock:
-        adapter = _zero_shot_adapters.setdefault(key, adapter)
-        while len(_zero_shot_adapters) > _ADAPTERS_KEPT:
-            _zero_shot_adapters.pop(next(iter(_zero_shot_adapters)))
-    return adapter
+    # Keyed by the very CLIP object (not its id, which a later model may reuse once this one
+    # is collected): an adapter is that model's tower.
+    key = (SameObject(clip), labels, tuple(prompts[label] for label in labels), temperature)
+
+    def build():
+        cosines = clip.similarity_model(clip.label_embeddings(prompts))
+        scaled = keras.layers.Rescaling(temperature, name="temperature")(cosines.output)
+        probabilities = keras.layers.Softmax(name="style_probabilities")(scaled)
+        return KerasModel(keras.Model(cosines.input, probabilities),
+                          preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+                          output_names=list(labels), input_box=clip.crop_box,
+                          work_side=JUDGED_SIDE)
+
+    return _zero_shot_adapters.get(key, build)
 
 
 def explanation_setup(result: StyleResult):

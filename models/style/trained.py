@@ -9,13 +9,14 @@ manifest names neither: no fashion dataset ships with InstaVis.
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models import artifacts
+from models.artifacts import ArtifactKind, BoundedCache, SameObject, identity_key
 
 STYLE_VGG16 = "style_vgg16"
 """Manifest name of a trained VGG16-GAP: photos (N, S, S, 3) in 0..255 -> probabilities (N, K)."""
@@ -76,6 +77,8 @@ class TrainedStyleModel:
         image_size: S, the side photos are resized to (vgg16); None for the clip head.
         info: the artifact's style.json (split, test report, training settings).
         folder: where the artifact was loaded from.
+        identity: the `models.artifacts.ArtifactIdentity` of the files it was loaded from
+            (None when built in memory); what its adapters are cached under.
     """
 
     name: str
@@ -86,7 +89,7 @@ class TrainedStyleModel:
     image_size: int | None = None
     info: dict = field(default_factory=dict, compare=False, repr=False)
     folder: Path | None = None
-    _adapter: list = field(default_factory=list, init=False, compare=False, repr=False)
+    identity: Any = field(default=None, compare=False, repr=False)
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """Class probabilities of uint8 H x W x 3 photos of any sizes.
@@ -111,35 +114,40 @@ class TrainedStyleModel:
         return np.concatenate(outputs)
 
     def explain_adapter(self):
-        """An `explain.KerasModel` over exactly the displayed probabilities, built once.
+        """An `explain.KerasModel` over exactly the displayed probabilities, built once per
+        model identity (and, for the clip head, per loaded CLIP); a few are kept.
 
         vgg16: the whole network with `cam_layer="style_features"` (the last convolution), so
         CAM (the research's map) and Grad-CAM both work. clip: CLIP's vision tower -> unit
         embedding -> this head, with `cam_layer` CLIP's patch-token layer (Grad-CAM; CAM needs
         a GAP -> Dense head). Output names are the labels either way.
         """
-        with _adapter_lock:
-            if not self._adapter:
-                self._adapter.append(self._build_adapter())
-            return self._adapter[0]
-
-    def _build_adapter(self):
-        from explain import KerasModel
-        from models.images import JUDGED_SIDE
-
         if self.backbone == VGG16_BACKBONE:
-            from models.style.networks import FEATURES_LAYER, resize_photos
-
-            size = self.image_size
-            return KerasModel(self.keras_model,
-                              preprocess=lambda batch: resize_photos(batch, size),
-                              cam_layer=FEATURES_LAYER, output_names=list(self.labels),
-                              work_side=JUDGED_SIDE)
-        import keras
-
+            return _adapters.get(("vgg16", identity_key(self)), self._vgg16_adapter)
         from models import clip as clip_module
 
         clip = clip_module.get_clip()
+        # The adapter is CLIP's tower under this head: it is derived from both.
+        return _adapters.get(("clip", identity_key(self), SameObject(clip)),
+                             lambda: self._clip_adapter(clip))
+
+    def _vgg16_adapter(self):
+        from explain import KerasModel
+        from models.images import JUDGED_SIDE
+        from models.style.networks import FEATURES_LAYER, resize_photos
+
+        size = self.image_size
+        return KerasModel(self.keras_model,
+                          preprocess=lambda batch: resize_photos(batch, size),
+                          cam_layer=FEATURES_LAYER, output_names=list(self.labels),
+                          work_side=JUDGED_SIDE)
+
+    def _clip_adapter(self, clip):
+        import keras
+
+        from explain import KerasModel
+        from models.images import JUDGED_SIDE
+
         # similarity_model puts the vision encoder's layers at the top level (Grad-CAM reads its
         # token layer by name) and ends in the unit-length embedding this head was trained on;
         # the reference it scores against is not used.
@@ -152,7 +160,34 @@ class TrainedStyleModel:
 
 
 _BATCH = 32  # photos per model call
-_adapter_lock = threading.Lock()
+_ADAPTERS_KEPT = 2
+_adapters = BoundedCache(_ADAPTERS_KEPT)
+"""Explanation adapters, keyed by the model's identity (and the CLIP they run on)."""
+
+
+def _check_info(info: dict) -> str | None:
+    if not isinstance(info.get("labels"), list) or info.get("backbone") not in BACKBONES:
+        return f"names no labels or no known backbone ({', '.join(BACKBONES)})"
+    return None
+
+
+def _build(*, model, info: dict, folder: Path, name: str | None,
+           identity) -> TrainedStyleModel:
+    labels = tuple(str(label) for label in info["labels"])
+    outputs = int(model.output.shape[-1])
+    if outputs != len(labels):
+        raise ValueError(f"{folder / MODEL_FILE} has {outputs} outputs for {len(labels)} labels.")
+    image_size = info.get("image_size") if info["backbone"] == VGG16_BACKBONE else None
+    return TrainedStyleModel(
+        name=name or ARTIFACT_BY_BACKBONE[info["backbone"]], backbone=info["backbone"],
+        labels=labels, label_set=info.get("label_set") or detect_label_set(labels),
+        keras_model=model, image_size=int(image_size) if image_size else None, info=info,
+        folder=folder, identity=identity,
+    )
+
+
+KIND = ArtifactKind("style classifier", MODEL_FILE, INFO_FILE, _check_info, _build)
+"""A trained style classifier, for `models.artifacts`."""
 
 
 def read_info(folder: str | Path) -> dict:
@@ -161,18 +196,11 @@ def read_info(folder: str | Path) -> dict:
     Raises:
         ValueError: it is missing, not JSON, or lacks the labels or the backbone.
     """
-    path = Path(folder) / INFO_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is missing or not JSON ({error}).") from error
-    if not isinstance(info.get("labels"), list) or info.get("backbone") not in BACKBONES:
-        raise ValueError(f"{path} names no labels or no known backbone ({', '.join(BACKBONES)}).")
-    return info
+    return artifacts.read_info(folder, KIND)
 
 
 def load_from_folder(folder: str | Path, name: str | None = None) -> TrainedStyleModel:
-    """Load an artifact folder (style.keras + style.json) with `safe_mode=True`.
+    """Load an artifact folder (style.keras + style.json) with `safe_mode=True`, uncached.
 
     Args:
         folder: the folder `python -m models.train style --out` wrote.
@@ -182,68 +210,37 @@ def load_from_folder(folder: str | Path, name: str | None = None) -> TrainedStyl
         ValueError: style.json is missing or malformed.
         OSError, ValueError: style.keras cannot be read.
     """
-    import keras
-
-    folder = Path(folder)
-    info = read_info(folder)
-    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
-    return _from_parts(name or ARTIFACT_BY_BACKBONE[info["backbone"]], model, info, folder)
-
-
-def _from_parts(name: str, model, info: dict, folder: Path) -> TrainedStyleModel:
-    labels = tuple(str(label) for label in info["labels"])
-    outputs = int(model.output.shape[-1])
-    if outputs != len(labels):
-        raise ValueError(f"{folder / MODEL_FILE} has {outputs} outputs for {len(labels)} labels.")
-    image_size = info.get("image_size") if info["backbone"] == VGG16_BACKBONE else None
-    return TrainedStyleModel(
-        name=name, backbone=info["backbone"], labels=labels,
-        label_set=info.get("label_set") or detect_label_set(labels), keras_model=model,
-        image_size=int(image_size) if image_size else None, info=info, folder=folder,
-    )
+    return artifacts.load_folder(folder, KIND, name)
 
 
 def load_artifact(name: str) -> TrainedStyleModel:
-    """Load the manifest artifact `name` (STYLE_VGG16 or STYLE_HEAD) through `weights`.
+    """The manifest artifact `name` (STYLE_VGG16 or STYLE_HEAD), through `models.artifacts`:
+    loaded once per copy of its files, reloaded when they change.
 
     Raises:
         weights.WeightsUnavailable: the manifest names it but no copy is here.
         ValueError: the copy's style.json is missing or malformed.
     """
-    import weights
-
-    folder = weights.resolve(name)
-    info = read_info(folder)
-    model = weights.load_keras(name, MODEL_FILE)
-    return _from_parts(name, model, info, folder)
-
-
-_loaded: dict[str, TrainedStyleModel] = {}
-_loaded_lock = threading.Lock()
+    return artifacts.load(name, KIND)
 
 
 def trained_style_model() -> TrainedStyleModel | None:
     """The trained style classifier the manifest names and this machine has: `style_vgg16`
     first (the research's network, with CAM), else `style_head`, else None.
 
-    Asked afresh on each call (weights pulled while the app runs are seen), and loaded once per
-    location, thread-safely.
+    Asked afresh on each call (weights pulled while the app runs are seen), loaded once per
+    copy of the files and again when they change (`models.artifacts`), thread-safely; at most
+    one trained style model is kept in memory.
     """
-    import weights
-
     for name in (STYLE_VGG16, STYLE_HEAD):
-        if not weights.available(name):
-            continue
-        key = f"{name}:{weights.locate(name).path}"
-        with _loaded_lock:
-            if key not in _loaded:
-                _loaded.clear()  # at most one trained model in memory
-                _loaded[key] = load_artifact(name)
-            return _loaded[key]
+        model = artifacts.load_if_available(name, KIND)
+        if model is not None:
+            artifacts.forget(*(other for other in (STYLE_VGG16, STYLE_HEAD) if other != name))
+            return model
     return None
 
 
 def reset_default() -> None:
-    """Forget the loaded model and its adapters (for tests, and after retraining in place)."""
-    with _loaded_lock:
-        _loaded.clear()
+    """Forget the loaded models and their adapters (for tests)."""
+    artifacts.forget(STYLE_VGG16, STYLE_HEAD)
+    _adapters.clear()

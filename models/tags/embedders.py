@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -106,6 +107,8 @@ class Embedder:
         input_size: the side of the square photos `embed` takes.
         dimension: the length D of a vector.
         model: the loaded network (a `models.clip.CLIPModel`, or the EfficientNetBackbone).
+        identity: the `models.artifacts.ArtifactIdentity` of the files `load_embedder` loaded
+            it from (None otherwise); what adapters derived from it are cached under.
     """
 
     def __init__(self, name: str, key: str, folder: Path, input_size: int, dimension: int,
@@ -118,6 +121,7 @@ class Embedder:
         self.input_size = int(input_size)
         self.dimension = int(dimension)
         self.model = model
+        self.identity = None
         self._forward = forward
         tf = _tensorflow()
         self._square = tf.function(
@@ -231,7 +235,9 @@ class Embedder:
 
 # === Fingerprints ===
 
-_fingerprints: dict[tuple, str] = {}
+_FINGERPRINTS_KEPT = 16
+_fingerprints: OrderedDict[tuple, str] = OrderedDict()
+"""(folder, input size, its files' stat signature) -> fingerprint, the latest few."""
 _fingerprints_lock = threading.Lock()
 
 
@@ -267,17 +273,31 @@ def fingerprint(folder: str | Path, input_size: int) -> str:
     value = digest.hexdigest()[:_KEY_HEX]
     with _fingerprints_lock:
         _fingerprints[memo] = value
+        while len(_fingerprints) > _FINGERPRINTS_KEPT:
+            _fingerprints.popitem(last=False)
     return value
 
 
 # === Loading ===
 
-_embedders: dict[tuple[str, str], tuple[tuple, Embedder]] = {}
+_EMBEDDERS_KEPT = 2
+"""Backbones kept loaded: one of each kind, or two folders of one."""
+_embedders: OrderedDict[tuple[str, str], Embedder] = OrderedDict()
+"""(backbone name, folder) -> its embedder, least recently used first; each embedder's
+`identity` says which copy of the files it was loaded from."""
 _load_lock = threading.Lock()
 
 
+def _identity(name: str, folder: Path):
+    """The identity of the backbone's config and weight files in `folder` as they are now."""
+    from models.artifacts import identity_of
+
+    files = [path.name for path in _weight_files(folder)] if folder.is_dir() else []
+    return identity_of(folder, files, ARTIFACTS[name])
+
+
 def load_embedder(name: str, folder: str | Path | None = None) -> Embedder:
-    """The backbone `name`, loaded once per process and weights folder.
+    """The backbone `name`, loaded once per weights folder and copy of its files.
 
     Args:
         name: "clip" or "efficientnet".
@@ -287,7 +307,10 @@ def load_embedder(name: str, folder: str | Path | None = None) -> Embedder:
             loaded from that folder.
 
     Returns:
-        The `Embedder`; the same object for the same folder while its files are unchanged.
+        The `Embedder`; the same object for the same folder while its files are unchanged
+        (name, size, modification time and inode of each config and weight file). A folder
+        whose files changed is loaded again, replacing the old copy; at most
+        `_EMBEDDERS_KEPT` backbones are kept, the least recently used dropped first.
 
     Raises:
         weights.WeightsUnavailable: the artifact is on no path the resolver looks at.
@@ -301,16 +324,25 @@ def load_embedder(name: str, folder: str | Path | None = None) -> Embedder:
 
         folder = weights.resolve(ARTIFACTS[name])  # WeightsUnavailable goes up as it is
     folder = Path(folder).resolve()
+    slot = (name, str(folder))
     with _load_lock:
-        signature = _stat_signature(folder) if folder.is_dir() else ()
-        loaded = _embedders.get((name, str(folder)))
-        if loaded is not None and loaded[0] == signature:
-            return loaded[1]
+        identity = _identity(name, folder)
+        loaded = _embedders.get(slot)
+        if loaded is not None and loaded.identity == identity:
+            _embedders.move_to_end(slot)
+            return loaded
+        # A replaced backbone: drop the old copy before loading the new one. The app's shared
+        # CLIP is never reloaded, so after a replacement it may hold the old weights: the new
+        # copy is then read from the folder itself.
+        _embedders.pop(slot, None)
         if name == "clip":
-            embedder = _load_clip(folder, resolved)
+            embedder = _load_clip(folder, share=resolved and loaded is None)
         else:
             embedder = _load_efficientnet(folder)
-        _embedders[(name, str(folder))] = (signature, embedder)
+        embedder.identity = identity
+        _embedders[slot] = embedder
+        while len(_embedders) > _EMBEDDERS_KEPT:
+            _embedders.popitem(last=False)
         return embedder
 
 
@@ -320,11 +352,11 @@ def reset_embedders() -> None:
         _embedders.clear()
 
 
-def _load_clip(folder: Path, resolved: bool) -> Embedder:
+def _load_clip(folder: Path, share: bool) -> Embedder:
     from models import clip
 
     model = None
-    if resolved:  # the manifest's CLIP: share the app's model rather than load a second copy
+    if share:  # the manifest's CLIP: share the app's model rather than load a second copy
         shared = clip.get_clip()
         if shared.path is not None and shared.path.resolve() == folder:
             model = shared

@@ -14,10 +14,9 @@ There is no CAM: neither source ends in the GAP -> Dense head CAM is defined for
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
+from models.artifacts import BoundedCache, SameObject, identity_key
 from models.images import JUDGED_SIDE
 from models.tags.tagging import (
     ZERO_SHOT,
@@ -34,23 +33,16 @@ from models.tags.vocabulary import Tag
 NO_CAM = ("CAM needs a GAP -> Dense head on conv features, which neither CLIP zero-shot nor the "
           "tag head has; Grad-CAM reads the backbone's feature grid instead.")
 
-_adapters: dict[tuple, object] = {}
-_adapters_lock = threading.Lock()
 _ADAPTERS_KEPT = 4
+_adapters = BoundedCache(_ADAPTERS_KEPT)
+"""Grad-CAM adapters, keyed by the identity of every model each is derived from (the CLIP, the
+trained head, its backbone). A few are kept: each is a small head over a shared backbone, so
+keeping them costs little, and rebuilding costs a trace."""
 
 
 def _kept(key: tuple, build):
-    """The adapter for `key`, built once; a few are kept (each is a small head over the shared
-    backbone, so keeping them costs little, and rebuilding costs a trace)."""
-    with _adapters_lock:
-        if key in _adapters:
-            return _adapters[key]
-    adapter = build()
-    with _adapters_lock:
-        adapter = _adapters.setdefault(key, adapter)
-        while len(_adapters) > _ADAPTERS_KEPT:
-            _adapters.pop(next(iter(_adapters)))
-    return adapter
+    """The adapter for `key`, built once while it is kept."""
+    return _adapters.get(key, build)
 
 
 def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
@@ -62,7 +54,8 @@ def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
 
     clip = clip_module.get_clip()
     scale = zero_shot_scale()
-    key = (id(clip), scale, tuple((t.name, t.prompts, t.counter_prompts) for t in tags))
+    key = (SameObject(clip), scale,
+           tuple((t.name, t.prompts, t.counter_prompts) for t in tags))
 
     def build():
         prompts = clip.label_embeddings({t.name: t.prompts for t in tags})
@@ -127,7 +120,9 @@ def explanation_setup(result: TagResult, target: str):
 
 def head_gradcam_adapter(head, embedder):
     """A KerasModel from pixels to the head's probabilities through its backbone, for
-    Grad-CAM (`Embedder.gradcam_adapter`)."""
-    return _kept(("head", id(head), id(embedder)),
+    Grad-CAM (`Embedder.gradcam_adapter`); kept under the identity of the head's files and of
+    the backbone's (`models.artifacts.identity_key`), so a replaced head or backbone gets a
+    new one."""
+    return _kept(("head", identity_key(head), identity_key(embedder)),
                  lambda: embedder.gradcam_adapter(head.keras_model, list(head.concepts),
                                                   work_side=JUDGED_SIDE))

@@ -26,15 +26,16 @@ a note saying why.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models import artifacts
+from models.artifacts import ArtifactKind
 
 TAGS_HEAD = "tags_head"
 """Manifest name of a trained head: embeddings (N, D) of its backbone -> probabilities (N, T)."""
@@ -183,6 +184,8 @@ class TrainedTagsHead:
         configuration: e.g. "1hidden-1500".
         info: the artifact's tags_head.json.
         folder: where it was loaded from.
+        identity: the `models.artifacts.ArtifactIdentity` of the files it was loaded from
+            (None when built in memory); what adapters derived from it are cached under.
     """
 
     keras_model: Any = field(compare=False, repr=False)
@@ -193,6 +196,7 @@ class TrainedTagsHead:
     configuration: str
     info: dict = field(default_factory=dict, compare=False, repr=False)
     folder: Path | None = None
+    identity: Any = field(default=None, compare=False, repr=False)
 
     @property
     def dimension(self) -> int:
@@ -227,40 +231,19 @@ class TrainedTagsHead:
 _BATCH = 1024  # embeddings per model call
 
 
-def read_info(folder: str | Path) -> dict:
-    """The artifact's tags_head.json.
-
-    Raises:
-        ValueError: it is missing, not JSON, or lacks what loading needs.
-    """
-    path = Path(folder) / INFO_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is missing or not JSON ({error}).") from error
+def _check_info(info: dict) -> str | None:
     needed = ("concepts", "thresholds", "backbone", "embedder_key", "configuration")
-    missing = [key for key in needed if key not in info] if isinstance(info, dict) else needed
+    missing = [key for key in needed if key not in info]
     if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}.")
+        return f"lacks {', '.join(missing)}"
     concepts = info["concepts"]
     if (not isinstance(concepts, list) or not isinstance(info["thresholds"], dict)
             or set(info["thresholds"]) != set(concepts)):
-        raise ValueError(f"{path} needs a list of concepts and one threshold for each.")
-    return info
+        return "needs a list of concepts and one threshold for each"
+    return None
 
 
-def load_from_folder(folder: str | Path) -> TrainedTagsHead:
-    """Load an artifact folder (tags_head.keras + tags_head.json) with `safe_mode=True`.
-
-    Raises:
-        ValueError: tags_head.json is missing or malformed, or disagrees with the model.
-        OSError, ValueError: tags_head.keras cannot be read.
-    """
-    import keras
-
-    folder = Path(folder)
-    info = read_info(folder)
-    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
+def _build(*, model, info: dict, folder: Path, name: str | None, identity) -> TrainedTagsHead:
     concepts = tuple(str(tag) for tag in info["concepts"])
     outputs = int(model.output_shape[-1])
     if outputs != len(concepts):
@@ -270,51 +253,47 @@ def load_from_folder(folder: str | Path) -> TrainedTagsHead:
         keras_model=model, concepts=concepts,
         thresholds={tag: float(info["thresholds"][tag]) for tag in concepts},
         backbone=str(info["backbone"]), embedder_key=str(info["embedder_key"]),
-        configuration=str(info["configuration"]), info=info, folder=folder)
+        configuration=str(info["configuration"]), info=info, folder=folder, identity=identity)
 
 
-_loaded: dict[tuple, TrainedTagsHead] = {}
-_loaded_lock = threading.Lock()
+KIND = ArtifactKind("tag head", MODEL_FILE, INFO_FILE, _check_info, _build)
+"""A trained tag head, for `models.artifacts`."""
 
 
-def _version(folder: Path) -> tuple:
-    """What identifies one copy of the artifact: its folder and its files' mtimes."""
-    stamps = []
-    for name in (MODEL_FILE, INFO_FILE):
-        try:
-            stamps.append((folder / name).stat().st_mtime_ns)
-        except OSError:
-            stamps.append(None)
-    return (str(folder), *stamps)
+def read_info(folder: str | Path) -> dict:
+    """The artifact's tags_head.json.
+
+    Raises:
+        ValueError: it is missing, not JSON, or lacks what loading needs.
+    """
+    return artifacts.read_info(folder, KIND)
+
+
+def load_from_folder(folder: str | Path) -> TrainedTagsHead:
+    """Load an artifact folder (tags_head.keras + tags_head.json) with `safe_mode=True`,
+    uncached.
+
+    Raises:
+        ValueError: tags_head.json is missing or malformed, or disagrees with the model.
+        OSError, ValueError: tags_head.keras cannot be read.
+    """
+    return artifacts.load_folder(folder, KIND)
 
 
 def trained_tags_head() -> TrainedTagsHead | None:
     """The trained head the manifest names (`tags_head`) when this machine has it, else None.
 
-    Asked afresh on each call (weights pulled while the app runs are seen, a retrained copy
-    replaces the old one), loaded once per folder and file times, thread-safely; at most one
-    head is kept in memory.
+    Asked afresh on each call (weights pulled while the app runs are seen), loaded once per
+    copy of the files and again when they change, so a retrained copy replaces the old one
+    (`models.artifacts`), thread-safely; at most one head is kept in memory.
 
     Raises:
         weights.WeightsUnavailable: the copy fails its recorded checksums.
         ValueError: the copy's files are malformed.
     """
-    import weights
-
-    if not weights.available(TAGS_HEAD):
-        return None
-    folder = weights.locate(TAGS_HEAD).path
-    key = _version(Path(folder))
-    with _loaded_lock:
-        if key not in _loaded:
-            resolved = weights.resolve(TAGS_HEAD, allow_download=False)  # checks sha256s
-            head = load_from_folder(resolved)
-            _loaded.clear()
-            _loaded[key] = head
-        return _loaded[key]
+    return artifacts.load_if_available(TAGS_HEAD, KIND)
 
 
 def reset_default() -> None:
-    """Forget the loaded head (for tests, and after retraining in place)."""
-    with _loaded_lock:
-        _loaded.clear()
+    """Forget the loaded head (for tests)."""
+    artifacts.forget(TAGS_HEAD)
