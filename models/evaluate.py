@@ -15,6 +15,7 @@ from models.cli import run_task_registry
 PROG = "python -m models.evaluate"
 
 TASKS: dict[str, str] = {
+    "pose": "models.pose.evaluate",  # a pose run's networks and baseline on its test pairs again
     "quality": "models.aesthetic.evaluate_quality",  # quality candidates, on whole photos too
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
