@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
     "tags": "models.tags.evaluate",  # a tag head's test split again, a row in results.csv
+    "profile": "models.profile.evaluate",  # a trained RAN-56's test-split report again
 }
 """Task name -> module in its task package."""
 
