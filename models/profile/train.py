@@ -22,8 +22,8 @@ Writes `ran56.keras` and `ran56.json` to `--out` (default `runs/profile_ran56`) 
 manifest entry that makes the Profile tab use it. ran56.json records the split: the photos of
 each side (`split_files`, relative to the data folder it also records), which
 `python -m models.evaluate profile` (`models.profile.evaluate`) reads to report the test split
-again. Exit codes: 0 done; 1 the data is missing or
-unusable (one line); 2 a bad flag (one line, from the registry's parser).
+again. Exit codes: 0 done; 1 the data is missing or unusable (one line); 2 a bad flag (one
+line, from the registry's parser).
 """
 
 from __future__ import annotations
