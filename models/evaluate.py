@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
     "aesthetic_head": "models.aesthetic.evaluate_head",  # a content head's test photos again
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
+    "style_temperature": "models.style.evaluate_temperature",  # a fitted T's test photos again
     "tags": "models.tags.evaluate",  # a tag head's test split again, a row in results.csv
     "profile": "models.profile.evaluate",  # a trained RAN-56's test-split report again
 }
