@@ -15,10 +15,14 @@ from models.cli import run_task_registry
 PROG = "python -m models.evaluate"
 
 TASKS: dict[str, str] = {
+    "pose": "models.pose.evaluate",  # a pose run's networks and baseline on its test pairs again
     "quality": "models.aesthetic.evaluate_quality",  # quality candidates, on whole photos too
     "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
+    "aesthetic_head": "models.aesthetic.evaluate_head",  # a content head's test photos again
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
+    "style_temperature": "models.style.evaluate_temperature",  # a fitted T's test photos again
     "tags": "models.tags.evaluate",  # a tag head's test split again, a row in results.csv
+    "profile": "models.profile.evaluate",  # a trained RAN-56's test-split report again
 }
 """Task name -> module in its task package."""
 

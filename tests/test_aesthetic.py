@@ -5,6 +5,9 @@ the 50/50 mix with content, 1 + 9 x), not with the functions under test."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 from skimage import data
@@ -254,16 +257,19 @@ used_by = ["aesthetic"]
     aesthetic._reference.pop("head", None)
 
 
-def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, capsys, coffee):
+def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, capsys, coffee,
+                                                                 tmp_path, monkeypatch):
     from models import clip
     from models.train import main
 
     root, photos = head_setup
     assert aesthetic.content_method() == "zero-shot"  # named, but not trained yet
-    code = main(["aesthetic_head", "--data", str(photos), "--out",
+    monkeypatch.chdir(photos.parent)  # --data relative: metrics.json must record it absolute
+    code = main(["aesthetic_head", "--data", photos.name, "--out",
                  str(root / aesthetic.CONTENT_HEAD), "--epochs", "300"])
     assert code == 0
-    assert "test accuracy" in capsys.readouterr().out  # reported on the test split only
+    trained_printed = capsys.readouterr().out
+    assert "test accuracy" in trained_printed  # reported on the test split only
     assert aesthetic.content_method() == "head"
 
     bright = np.full((48, 64, 3), 210, np.uint8)
@@ -279,6 +285,79 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
     exp = explain("gradcam", gradcam, coffee,
                   target="content", faithfulness=False)
     assert exp.heatmap.shape == coffee.shape[:2]
+
+    # The same training run, evaluated again from its saved split.
+    assert_the_head_evaluates_as_trained(root / aesthetic.CONTENT_HEAD, photos, trained_printed,
+                                         capsys, tmp_path)
+
+
+def _head_report(printed: str) -> str:
+    """The split and test-accuracy lines, as an aesthetic_head command printed them."""
+    start = printed.index("split: ")
+    end = printed.index("CLIP embedding + logistic head", start)
+    return printed[start:printed.index("\n", end)]
+
+
+def assert_the_head_evaluates_as_trained(out, data, trained_printed, capsys, tmp_path):
+    """`python -m models.evaluate aesthetic_head` on a run `out` trained on `data`: the split
+    is saved, and the evaluator scores the saved head on the test photos to the figures
+    training saved and printed."""
+    import keras
+
+    from models import clip
+    from models.evaluate import main as evaluate
+    from models.images import load_image
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"] == str(data.resolve())
+    files = metrics["split_files"]
+    assert {side: len(names) for side, names in files.items()} == {
+        side: metrics[side] for side in ("train", "validation", "test")}
+    assert sorted(sum(files.values(), [])) == sorted(
+        path.relative_to(data).as_posix() for path in data.rglob("*.png"))
+
+    again_file = tmp_path / "again.json"
+    assert evaluate(["aesthetic_head", "--model", str(out), "--json", str(again_file)]) == 0
+    printed = capsys.readouterr().out
+    again = json.loads(again_file.read_text())
+    assert again["test_files"] == files["test"]
+    assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    assert _head_report(printed) == _head_report(trained_printed)
+    assert "same as the accuracy saved at training" in printed
+    # Each test photo's probability, from head.keras and the CLIP here, worked out apart from
+    # the evaluator.
+    head = keras.saving.load_model(out / "head.keras", safe_mode=True)
+    embeddings = clip.get_clip().embed_images([load_image(data / name) for name in files["test"]])
+    np.testing.assert_allclose(again["probabilities"], np.asarray(head(embeddings))[:, 0],
+                               rtol=1e-5, atol=1e-6)
+
+    # By its manifest name, found by the weights resolver as the tab finds it.
+    assert evaluate(["aesthetic_head", "--model", aesthetic.CONTENT_HEAD]) == 0
+    printed = capsys.readouterr().out
+    assert f"from the manifest's {aesthetic.CONTENT_HEAD}" in printed
+    assert _head_report(printed) == _head_report(trained_printed)
+
+    # Scored again, not copied: with the saved accuracy spoiled, the real one is printed.
+    spoiled = shutil.copytree(out, tmp_path / "spoiled")
+    metrics["test_accuracy"] = -1.0
+    (spoiled / "metrics.json").write_text(json.dumps(metrics))
+    assert evaluate(["aesthetic_head", "--model", str(spoiled)]) == 0
+    printed = capsys.readouterr().out
+    assert _head_report(printed) == _head_report(trained_printed)
+    assert "differs from the accuracy saved at training" in printed
+
+
+def test_the_head_evaluator_without_a_saved_split_says_so_in_one_line(tmp_path, capsys):
+    from models.evaluate import main as evaluate
+
+    (tmp_path / "old").mkdir()  # a run from before splits were saved
+    (tmp_path / "old" / "metrics.json").write_text(json.dumps({"test_accuracy": 1.0, "test": 2}))
+    assert evaluate(["aesthetic_head", "--model", str(tmp_path / "old")]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    lines = printed.err.strip().splitlines()
+    assert len(lines) == 1, printed.err
+    assert "no saved split" in lines[0] and "python -m models.train aesthetic_head" in lines[0]
 
 
 def test_the_head_trainer_refuses_a_folder_without_both_classes(tmp_path, capsys):

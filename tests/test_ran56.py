@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import PurePosixPath
 
 import numpy as np
 import pytest
@@ -263,21 +264,12 @@ def test_profile_prefixes_keep_a_profiles_photos_on_one_side(tmp_path):
     assert scan(tmp_path).split_by == "file"
 
 
-def test_the_manifest_names_the_artifact_and_it_joins_the_report_and_grad_cam(
-        trained, tmp_path, monkeypatch):
-    import shutil
-
+def name_ran56_in_the_manifest(tmp_path, monkeypatch):
+    """Point the resolver at a copy of the shipped manifest that names a trained RAN-56
+    (offline, so no download is tried)."""
     import weights.resolver
-    from explain import explain
-    from models.profile import check
     from weights.manifest import MANIFEST_PATH
 
-    out, _ = trained
-    root = tmp_path / "weights"
-    root.mkdir()
-    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(root))
-    ran56.reset_default()
-    assert ran56.trained_ran56() is None  # the shipped manifest names none
     manifest = tmp_path / "manifest.toml"
     manifest.write_text(MANIFEST_PATH.read_text() + f'''
 [{ran56.PROFILE_RAN56}]
@@ -292,6 +284,22 @@ used_by = ["profile"]
 ''')
     monkeypatch.setattr(weights.resolver, "MANIFEST_PATH", manifest)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_the_manifest_names_the_artifact_and_it_joins_the_report_and_grad_cam(
+        trained, tmp_path, monkeypatch):
+    import shutil
+
+    from explain import explain
+    from models.profile import check
+
+    out, _ = trained
+    root = tmp_path / "weights"
+    root.mkdir()
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(root))
+    ran56.reset_default()
+    assert ran56.trained_ran56() is None  # the shipped manifest names none
+    name_ran56_in_the_manifest(tmp_path, monkeypatch)
     assert ran56.trained_ran56() is None  # named, but not on this machine
     shutil.copytree(out, root / ran56.PROFILE_RAN56)
     model = ran56.trained_ran56()
@@ -324,6 +332,99 @@ used_by = ["profile"]
     assert request.target == "good" and "RAN-56" in request.title
     assert request.model.predict(request.image[None])[0, 1] == pytest.approx(got[3], abs=1e-5)
     ran56.reset_default()
+
+
+# === Evaluating it again ===
+
+
+def _evaluate(argv: list[str]) -> tuple[int, str, str]:
+    """`python -m models.evaluate` in process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from models.evaluate import main as evaluate_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = evaluate_main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _test_report(printed: str) -> str:
+    """The test report's lines, as a profile command printed them."""
+    start = printed.index("test split, ")
+    return printed[start:printed.index("test figure)", start)]
+
+
+def _copy_artifact(out, to, change):
+    """A copy of an artifact folder whose ran56.json `change(info)` has edited."""
+    import shutil
+
+    shutil.copytree(out, to)
+    info = json.loads((to / ran56.INFO_FILE).read_text())
+    change(info)
+    (to / ran56.INFO_FILE).write_text(json.dumps(info))
+    return to
+
+
+def test_evaluate_reports_the_saved_test_split_as_training_did(trained, profile_data, tmp_path,
+                                                                monkeypatch):
+    out, trained_printed = trained
+    info = json.loads((out / ran56.INFO_FILE).read_text())
+    # the split is saved: each side's photos, a profile's photos all on one side
+    files = info["split_files"]
+    assert {side: len(names) for side, names in files.items()} == {
+        "train": 36, "validation": 12, "test": 12}
+    assert {str(PurePosixPath(name).parent)
+            for name in files["test"]} == set(info["split"]["test_groups"])
+    assert sorted(sum(files.values(), [])) == sorted(
+        path.relative_to(profile_data).as_posix() for path in profile_data.rglob("*.png"))
+
+    code, printed, err = _evaluate(["profile", "--model", str(out), "--json",
+                                    str(tmp_path / "again.json")])
+    assert code == 0, err
+    again = json.loads((tmp_path / "again.json").read_text())["test"]
+    assert again["confusion"] == info["test"]["confusion"]
+    assert again["photos"] == info["test"]["photos"] == 12
+    assert again["accuracy"] == pytest.approx(info["test"]["accuracy"], abs=1e-9)
+    assert again["balanced_accuracy"] == pytest.approx(info["test"]["balanced_accuracy"],
+                                                       abs=1e-9)
+    assert _test_report(printed) == _test_report(trained_printed)
+    assert "same as the report saved at training" in printed
+
+    # The default: the trained RAN-56 the manifest names, found by the weights resolver.
+    import shutil
+
+    root = tmp_path / "weights"
+    shutil.copytree(out, root / ran56.PROFILE_RAN56)
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(root))
+    name_ran56_in_the_manifest(tmp_path, monkeypatch)
+    ran56.reset_default()
+    code, printed, err = _evaluate(["profile"])
+    ran56.reset_default()
+    assert code == 0, err
+    assert f"from the manifest's {ran56.PROFILE_RAN56}" in printed
+    assert _test_report(printed) == _test_report(trained_printed)
+
+    # Scored again, not copied: with the saved report spoiled, the real one is still printed.
+    def spoil(info):
+        info["test"]["accuracy"] = -1.0
+
+    spoiled = _copy_artifact(out, tmp_path / "spoiled", spoil)
+    code, printed, err = _evaluate(["profile", "--model", str(spoiled)])
+    assert code == 0, err
+    assert _test_report(printed) == _test_report(trained_printed)
+    assert "differs from the report saved at training" in printed
+
+
+def test_evaluate_without_a_saved_split_says_so_in_one_line(trained, tmp_path):
+    out, _ = trained
+    old = _copy_artifact(out, tmp_path / "old", lambda info: info.pop("split_files"))
+    code, printed, err = _evaluate(["profile", "--model", str(old)])
+    assert code == 1 and printed == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "no saved split" in lines[0] and "python -m models.train profile" in lines[0]
 
 
 def test_bad_data_and_flags_get_one_line(tmp_path, capsys):

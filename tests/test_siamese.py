@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -567,24 +568,45 @@ def test_resnet50_folder_in_no_known_format_is_refused(tmp_path):
 # === The CLI ===
 
 
+@pytest.fixture(scope="module")
+def trained_run(pose_data, tiny_weights_dir, tmp_path_factory) -> tuple[Path, str]:
+    """`python -m models.train pose` on pose_data with the tiny ResNet: the baseline and both
+    Last Layer networks, two epochs at 32 x 32, one site to each split. (run folder, stdout)."""
+    import contextlib
+    import io
+
+    from models.pose import skeleton_mask as skeleton_module
+
+    out = tmp_path_factory.mktemp("pose_run")
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+        # MediaPipe finds nobody in a stick figure, so the posture is handed to the mask drawer
+        # directly: the pose branch then reads masks that carry the label.
+        patch.setattr(skeleton_module, "detect_skeletons", posture_skeletons)
+        patch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_dir[0]))
+        code = main(["pose", "--data", str(pose_data), "--variants", "baseline", "siamese",
+                     "siamese_pose", "--epochs", "2", "--input-size", "32", "--pose-size", "32",
+                     "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction",
+                     "0.25", "--out", str(out)])
+    assert code == 0, stdout.getvalue()
+    return out, stdout.getvalue()
+
+
+def results_table(printed: str) -> str:
+    """The results table and the line under it, as a pose command printed them."""
+    start = re.search(r"^network", printed, re.MULTILINE).start()
+    return printed[start:printed.index("the pairs it stopped on.", start)]
+
+
 def test_cli_trains_on_a_site_split_reports_the_test_pairs_and_saves_safe_models(
-        pose_data, tiny_weights_dir, tmp_path, monkeypatch, capsys):
+        pose_data, trained_run, monkeypatch):
     from models.pose import siamese
     from models.pose import skeleton_mask as skeleton_module
     from models.pose.skeleton_mask import skeleton_mask
     from models.pose.train import pair_inputs
 
-    # MediaPipe finds nobody in a stick figure, so the posture is handed to the mask drawer
-    # directly: the pose branch then reads masks that carry the label.
     monkeypatch.setattr(skeleton_module, "detect_skeletons", posture_skeletons)
-    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_dir[0]))
-    out = tmp_path / "run"
-    code = main(["pose", "--data", str(pose_data), "--variants", "baseline", "siamese",
-                 "siamese_pose", "--epochs", "2", "--input-size", "32", "--pose-size", "32",
-                 "--batch-size", "8", "--validation-fraction", "0.25", "--test-fraction",
-                 "0.25", "--out", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0
+    out, printed = trained_run
     table = printed[printed.index("network"):].splitlines()
     assert table[0].split() == ["network", "input", "size", "test", "accuracy", "the", "paper",
                                 "reported"]
@@ -632,6 +654,90 @@ def test_cli_trains_on_a_site_split_reports_the_test_pairs_and_saves_safe_models
         accuracy = float(np.mean((predictions > 0.5) == (labels > 0.5)))
         assert accuracy == pytest.approx(reported["test_accuracy"])
         assert reported["details"]["epochs_run"] == 2
+
+    # metrics.json saves the split: every split's photos, and its pairs in the order built.
+    saved = metrics["split"]
+    for name, pairs in split.splits().items():
+        assert [(pose_data / p["a"], pose_data / p["b"], p["same"], p["kind"])
+                for p in saved["pairs"][name]] == [(p.a.path, p.b.path, p.same, p.kind)
+                                                    for p in pairs]
+        assert saved["files"][name] == sorted(path.relative_to(pose_data).as_posix()
+                                              for path in split.photos(name))
+
+
+# === Evaluating a run again ===
+
+
+def _evaluate(argv: list[str]) -> tuple[int, str, str]:
+    """`python -m models.evaluate` in process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from models.evaluate import main as evaluate_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = evaluate_main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _copy_run(run: Path, to: Path, change) -> Path:
+    """A copy of a run folder whose metrics.json `change(metrics)` has edited."""
+    import shutil
+
+    shutil.copytree(run, to)
+    metrics = json.loads((to / "metrics.json").read_text())
+    change(metrics)
+    (to / "metrics.json").write_text(json.dumps(metrics))
+    return to
+
+
+def test_evaluate_scores_the_saved_test_pairs_to_the_figures_training_reported(
+        trained_run, tiny_weights_dir, tmp_path, monkeypatch):
+    from models.pose import skeleton_mask as skeleton_module
+
+    monkeypatch.setattr(skeleton_module, "detect_skeletons", posture_skeletons)
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights_dir[0]))  # the baseline's ResNet
+    run, trained_printed = trained_run
+    code, printed, err = _evaluate(["pose", "--model", str(run), "--json",
+                                    str(tmp_path / "again.json")])
+    assert code == 0, err
+    saved = json.loads((run / "metrics.json").read_text())["results"]
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert [(r["variant"], r["network"]) for r in again["results"]] == [
+        (r["variant"], r["network"]) for r in saved]
+    for then, now in zip(saved, again["results"], strict=True):
+        assert now["test_accuracy"] == pytest.approx(then["test_accuracy"], abs=1e-9)
+        if then["variant"] != "baseline":
+            assert now["details"]["test_loss"] == pytest.approx(then["details"]["test_loss"],
+                                                                abs=1e-5)
+    assert again["test_pairs"] == {"positive": 6, "negative": 6}
+    assert again["same_as_training"] is True
+    assert results_table(printed) == results_table(trained_printed)
+    assert "same as the results saved at training" in printed
+
+    # The figures are scored again, not copied: with the saved ones spoiled, the evaluation
+    # still prints the real ones and says they differ.
+    def spoil(metrics):
+        for row in metrics["results"]:
+            row["test_accuracy"] = -1.0
+
+    spoiled = _copy_run(run, tmp_path / "spoiled", spoil)
+    code, printed, err = _evaluate(["pose", "--model", str(spoiled)])
+    assert code == 0, err
+    assert results_table(printed) == results_table(trained_printed)
+    assert "differs from the results saved at training" in printed
+
+
+def test_evaluate_without_a_saved_split_says_so_in_one_line(trained_run, tmp_path):
+    run, _ = trained_run
+    old = _copy_run(run, tmp_path / "old", lambda metrics: metrics["split"].pop("pairs"))
+    code, printed, err = _evaluate(["pose", "--model", str(old)])
+    assert code == 1 and printed == ""
+    message = one_line(err)
+    assert "no saved split" in message and "python -m models.train pose" in message
+    code, _, err = _evaluate(["pose", "--model", str(tmp_path / "nowhere")])
+    assert code == 1 and "--model DIR" in one_line(err)
 
 
 def test_cli_refuses_a_site_split_of_too_few_sites_in_one_line(tmp_path, tiny_weights_dir,

@@ -14,6 +14,9 @@ neither the fit nor the stopping saw.
 It writes `head.keras` and `metrics.json` to `--out` (default `runs/aesthetic_head`) and prints
 the manifest entry that makes the tab use the head: name it `aesthetic_head`
 (`models.aesthetic.CONTENT_HEAD`) and put the folder where `weights.resolve` looks.
+metrics.json records the split: the photos of each side (`split_files`, relative to the data
+folder it also records), which `python -m models.evaluate aesthetic_head`
+(`models.aesthetic.evaluate_head`) reads to report the test photos again.
 """
 
 from __future__ import annotations
@@ -79,6 +82,20 @@ def three_way_split(labels: np.ndarray, validation_fraction: float, test_fractio
         validation.extend(members[held_test:held_test + held_validation])
         train.extend(members[held_test + held_validation:])
     return np.sort(train), np.sort(validation), np.sort(test)
+
+
+def format_report(counts: dict[str, int], accuracy: float) -> str:
+    """The split and the test accuracy as training prints them, and
+    `python -m models.evaluate aesthetic_head` again.
+
+    Args:
+        counts: photos on each side, {"train": n, "validation": n, "test": n}.
+        accuracy: the share of test photos the head puts on the right side of 0.5.
+    """
+    return (f"split: {counts['train']} training, {counts['validation']} validation (early "
+            f"stopping), {counts['test']} test\n"
+            f"{'network':<36}{'test photos':>12}{'test accuracy':>16}\n"
+            f"{'CLIP embedding + logistic head':<36}{counts['test']:>12}{accuracy:>16.1%}")
 
 
 def build_head(dimension: int, weight_decay: float):
@@ -148,14 +165,18 @@ def run(args: argparse.Namespace) -> int:
         "epochs_run": len(history.history["loss"]),
         "embedding_dim": int(embeddings.shape[1]),
         "clip": str(weights.locate("clip").path),
+        # Which photos went to which side, relative to `data`: `python -m models.evaluate
+        # aesthetic_head` reads the test side again from this.
+        "data": str(Path(args.data).resolve()),
+        "split_files": {side: [paths[i].relative_to(args.data).as_posix() for i in rows]
+                        for side, rows in (("train", train), ("validation", validation),
+                                           ("test", test))},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"split: {len(train)} training, {len(validation)} validation (early stopping), "
-          f"{len(test)} test")
-    print(f"{'network':<36}{'test photos':>12}{'test accuracy':>16}")
-    print(f"{'CLIP embedding + logistic head':<36}{len(test):>12}{accuracy:>16.1%}")
-    print(f"\nsaved {out / 'head.keras'}. To use it in the Aesthetic tab, copy the folder to "
-          f"$INSTAVIS_WEIGHTS_DIR/aesthetic_head/ (or publish it on the Hub) and add to "
+    print(format_report(metrics, accuracy))
+    print(f"\nsaved {out / 'head.keras'} (`python -m models.evaluate aesthetic_head --model "
+          f"{out}` reports the test photos again). To use it in the Aesthetic tab, copy the "
+          f"folder to $INSTAVIS_WEIGHTS_DIR/aesthetic_head/ (or publish it on the Hub) and add to "
           f"weights/manifest.toml:\n\n[aesthetic_head]\ntitle = \"Content aesthetics head\"\n"
           f"source = \"hf://YOU/instavis-aesthetic-head\"\nrevision = \"main\"\n"
           f"files = [\"head.keras\"]\nrequired = [\"head.keras\"]\nformat = \"keras\"\n"

@@ -55,9 +55,11 @@ __all__ = [
     "load_photos",
     "make_pair_split",
     "pair_counts_text",
+    "read_split_record",
     "scan_pose_dataset",
     "split_dataset",
     "split_pairs",
+    "split_record",
 ]
 
 SITE_ONLY_FOLDER = "_zz"
@@ -477,6 +479,66 @@ def make_pair_split(root: str | Path, seed: int = 0, by: str = SPLIT_BY_SITE,
                     test_fraction: float = TEST_FRACTION) -> PairSplit:
     """`scan_pose_dataset` and `split_pairs` in one call."""
     return split_pairs(scan_pose_dataset(root), by, validation_fraction, test_fraction, seed)
+
+
+# === Saving a split ===
+
+
+def split_record(split: PairSplit, root: Path) -> dict[str, dict[str, list]]:
+    """Which photos and which pairs went to training, validation and test, as JSON-ready lists
+    of paths relative to `root` (so the record survives the data folder moving).
+
+    Returns:
+        {"files": {split name: [relative path, ...]},
+         "pairs": {split name: [{"a": path, "b": path, "same": bool, "kind": str}, ...]}},
+        the pairs in the order they were built (which the batches of an evaluation follow).
+    """
+    def relative(photo: Photo) -> str:
+        return photo.path.relative_to(root).as_posix()
+
+    return {
+        "files": {name: sorted(path.relative_to(root).as_posix() for path in split.photos(name))
+                  for name in split.splits()},
+        "pairs": {name: [{"a": relative(pair.a), "b": relative(pair.b), "same": pair.same,
+                          "kind": pair.kind} for pair in pairs]
+                  for name, pairs in split.splits().items()},
+    }
+
+
+def read_split_record(record: dict, root: str | Path, by: str) -> PairSplit:
+    """The PairSplit a `split_record` describes, its photos under `root` (which may be the
+    folder the data moved to).
+
+    Args:
+        record: what `split_record` returned (its "pairs" part is read).
+        root: the data folder.
+        by: how the photos were split (SPLIT_BY_SITE or SPLIT_BY_PHOTO).
+
+    Raises:
+        ValueError: the record holds no pairs for a split, or a pair is malformed; one line.
+    """
+    root = Path(root)
+
+    def photo(relative: str) -> Photo:
+        parts = Path(relative).parts
+        if len(parts) != 3:
+            raise ValueError(f"{relative!r} is not SITE/POSE/FILE")
+        site, pose, _ = parts
+        return Photo(root / relative, site, None if pose == SITE_ONLY_FOLDER else pose)
+
+    pairs = record.get("pairs") if isinstance(record, dict) else None
+    if not isinstance(pairs, dict):
+        raise ValueError("no pairs recorded")
+    built = {}
+    for name in ("train", "validation", "test"):
+        if not isinstance(pairs.get(name), list):
+            raise ValueError(f"no {name} pairs recorded")
+        try:
+            built[name] = tuple(PhotoPair(photo(p["a"]), photo(p["b"]), bool(p["same"]),
+                                          str(p["kind"])) for p in pairs[name])
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"a {name} pair is malformed ({error!r})") from error
+    return PairSplit(built["train"], built["validation"], built["test"], by)
 
 
 # === Pixels ===

@@ -20,7 +20,9 @@ the default: no site and no photo is in two splits) or by photo (`--split-by pho
 training, validation and test, and builds pairs inside each split. Training stops early on the
 validation pairs; the accuracy it prints is on the test pairs only, with the research's numbers
 beside it as "the paper reported". It saves each trained network as `<variant>.keras` plus
-`metrics.json` in `--out`.
+`metrics.json` in `--out`; metrics.json records every split's photos and pairs, so
+`python -m models.evaluate pose --model DIR` (`models.pose.evaluate`) can score the test pairs
+again.
 
 Differences from the research, each for a stated reason: the batch size defaults to 8 (on the
 project's 2-core CPU machine, fine-tuning ResNet50 at 224 x 224 peaked at 2.7 GB of memory with
@@ -273,40 +275,92 @@ def _size_text(input_size: int, pose_size: int | None = None) -> str:
     return f"{text} + {pose_size}x{pose_size}" if pose_size else text
 
 
-def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
-                 batch_size: int) -> list[Result]:
-    """The research's baseline: thresholds on cosine similarity and Euclidean distance of
-    ResNet50 GAP features, each threshold chosen on the training pairs, scored on the test
-    pairs."""
+@dataclass(frozen=True)
+class BaselineMeasure:
+    """One of the baseline's two rows: a score of two GAP feature vectors and its threshold.
+
+    Attributes:
+        metric: the row's key in metrics.json ("cosine" or "euclidean").
+        network: the row's name in the table.
+        function: the `models.pose.siamese` function that scores feature pairs (named, not
+            imported, so that this module loads without Keras).
+        higher_means_same: True for a similarity, False for a distance.
+    """
+
+    metric: str
+    network: str
+    function: str
+    higher_means_same: bool
+
+    def scores(self, features: np.ndarray, pairs, photo_index: dict) -> np.ndarray:
+        """The measure of each pair, from `features` rows indexed by `photo_index`."""
+        from models.pose import siamese
+
+        rows_a = [photo_index[p.a.path] for p in pairs]
+        rows_b = [photo_index[p.b.path] for p in pairs]
+        return getattr(siamese, self.function)(features[rows_a], features[rows_b])
+
+
+BASELINE_MEASURES = {
+    measure.metric: measure
+    for measure in (
+        BaselineMeasure("cosine", "ResNet50 GAP + cosine threshold", "cosine_similarity", True),
+        BaselineMeasure("euclidean", "ResNet50 GAP + Euclidean threshold", "euclidean_distance",
+                        False),
+    )
+}
+
+
+def gap_features(images: np.ndarray, backbone_folder: Path, input_size: int,
+                 batch_size: int) -> np.ndarray:
+    """The ResNet50 GAP features of uint8 (N, S, S, 3) photos, the baseline's descriptors."""
     from models import backbones
     from models.pose import siamese
 
     mean, std = backbones.normalisation_stats(backbone_folder)
     backbone = siamese.resnet50_backbone(backbone_folder)
     extractor = siamese.gap_feature_extractor(backbone, input_size, mean=mean, std=std)
-    features = extractor.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    return extractor.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
 
-    def scores(pairs, measure):
-        rows_a = [photo_index[p.a.path] for p in pairs]
-        rows_b = [photo_index[p.b.path] for p in pairs]
-        return measure(features[rows_a], features[rows_b])
 
+def run_baseline(split, photo_index, images, backbone_folder, input_size: int,
+                 batch_size: int) -> list[Result]:
+    """The research's baseline: thresholds on cosine similarity and Euclidean distance of
+    ResNet50 GAP features, each threshold chosen on the training pairs, scored on the test
+    pairs."""
+    from models.pose import siamese
+
+    features = gap_features(images, backbone_folder, input_size, batch_size)
     train_labels = np.array([p.same for p in split.train])
     test_labels = np.array([p.same for p in split.test])
     results = []
-    for metric, name, measure, higher in (
-        ("cosine", "ResNet50 GAP + cosine threshold", siamese.cosine_similarity, True),
-        ("euclidean", "ResNet50 GAP + Euclidean threshold", siamese.euclidean_distance, False),
-    ):
-        rule = siamese.fit_threshold(scores(split.train, measure), train_labels,
-                                     higher_means_same=higher, metric=metric)
-        accuracy = rule.accuracy(scores(split.test, measure), test_labels)
-        results.append(Result(BASELINE, name, _size_text(input_size), accuracy, None, {
-            "metric": metric, "threshold": rule.threshold,
+    for measure in BASELINE_MEASURES.values():
+        higher = measure.higher_means_same
+        rule = siamese.fit_threshold(measure.scores(features, split.train, photo_index),
+                                     train_labels, higher_means_same=higher,
+                                     metric=measure.metric)
+        accuracy = rule.accuracy(measure.scores(features, split.test, photo_index), test_labels)
+        results.append(Result(BASELINE, measure.network, _size_text(input_size), accuracy, None, {
+            "metric": measure.metric, "threshold": rule.threshold,
             "same_when": "score >= threshold" if higher else "score <= threshold",
             "training_accuracy": rule.training_accuracy,
         }))
     return results
+
+
+def score_test_pairs(model, pairs, photo_index, images, masks,
+                     batch_size: int) -> tuple[float, float]:
+    """(loss, accuracy) of a Siamese network on some pairs, fed as they are (no augmentation).
+
+    Args:
+        model: a compiled Siamese network (as trained, or read back by `load_siamese`).
+        pairs: PhotoPair objects.
+        photo_index, images, masks: as for `pair_inputs`; masks None without the pose branch.
+        batch_size: pairs a batch.
+    """
+    inputs, labels = pair_inputs(pairs, photo_index, images, masks)
+    loss, accuracy = model.evaluate(inputs, labels, batch_size=batch_size, verbose=0)
+    return float(loss), float(accuracy)
 
 
 def run_siamese(variant: Variant, split, photo_index, images, masks, backbone_folder,
@@ -340,9 +394,8 @@ def run_siamese(variant: Variant, split, photo_index, images, masks, backbone_fo
     # Evaluated after EarlyStopping restored the best epoch: the numbers describe the saved file.
     # The validation pairs chose that epoch, so only the test pairs measure the network.
     val_loss, _ = model.evaluate(val_inputs, val_labels, batch_size=args.batch_size, verbose=0)
-    test_inputs, test_labels = pair_inputs(split.test, photo_index, images, variant_masks)
-    test_loss, test_accuracy = model.evaluate(test_inputs, test_labels,
-                                              batch_size=args.batch_size, verbose=0)
+    test_loss, test_accuracy = score_test_pairs(model, split.test, photo_index, images,
+                                                variant_masks, args.batch_size)
     path = out / f"{variant.key}.keras"
     model.save(path)
     return Result(
@@ -414,8 +467,8 @@ def make_pairs(dataset, args: argparse.Namespace):
     return split
 
 
-def load_pair_photos(split, input_size: int):
-    """Every photo the pairs use, once each.
+def load_pair_photos(split, input_size: int, names=("train", "validation", "test")):
+    """Every photo the pairs of the `names` splits use, once each.
 
     Returns:
         (the photos, sorted; photo path -> row; uint8 (N, S, S, 3) images in that order).
@@ -426,7 +479,7 @@ def load_pair_photos(split, input_size: int):
     from models.images import InvalidImage
     from models.pose.pairs import load_photos
 
-    photos = sorted({photo for pairs in split.splits().values() for pair in pairs
+    photos = sorted({photo for name in names for pair in split.splits()[name]
                      for photo in (pair.a, pair.b)})
     photo_index = {photo.path: row for row, photo in enumerate(photos)}
     try:
@@ -467,11 +520,14 @@ def train_variants(variants: list[str], split, photo_index, images, masks, backb
 
 def write_metrics(out: Path, args: argparse.Namespace, variants: list[str], dataset, split,
                   backbone: Path, results: list[Result]) -> None:
-    """metrics.json: the settings, how the photos were split, the pair counts (ours and the
+    """metrics.json: the settings, how the photos were split (with every split's photos and
+    pairs, which `python -m models.evaluate pose` scores again), the pair counts (ours and the
     research's) and every row."""
+    from models.pose.pairs import split_record
+
     metrics = {
         "task": "pose",
-        "data": str(dataset.root),
+        "data": str(dataset.root.resolve()),
         "weights": str(backbone),
         "settings": {
             "variants": variants, "epochs": args.epochs, "patience": args.patience,
@@ -484,7 +540,8 @@ def write_metrics(out: Path, args: argparse.Namespace, variants: list[str], data
         "split": {"by": split.by, "description": split.description(),
                   "sites": {name: split.sites(name) for name in split.splits()},
                   "photos": {name: len(split.photos(name)) for name in split.splits()},
-                  "reported_on": "test", "early_stopping_on": "validation"},
+                  "reported_on": "test", "early_stopping_on": "validation",
+                  **split_record(split, dataset.root)},
         "pairs": split.counts(),
         "research_pairs": RESEARCH_PAIRS,
         "research_note": "research_accuracy is what the paper reported: validation accuracy "
@@ -494,13 +551,20 @@ def write_metrics(out: Path, args: argparse.Namespace, variants: list[str], data
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
+def results_text(results: list[Result], split) -> str:
+    """The results table and the line that says which pairs it was measured on: what training
+    prints and `python -m models.evaluate pose` prints again."""
+    return (f"{format_table(results)}\n\nTest accuracy is on "
+            f"{sum(split.counts()['test'].values())} test pairs, split {split.description()}; "
+            "training stopped on the validation pairs. The paper reported validation accuracy "
+            "on pairs split by pair, the pairs it stopped on.")
+
+
 def print_results(results: list[Result], split, out: Path) -> None:
     print()
-    print(format_table(results))
-    print(f"\nTest accuracy is on {sum(split.counts()['test'].values())} test pairs, split "
-          f"{split.description()}; training stopped on the validation pairs. The paper "
-          "reported validation accuracy on pairs split by pair, the pairs it stopped on.")
-    print(f"\nsaved to {out}")
+    print(results_text(results, split))
+    print(f"\nsaved to {out}; `python -m models.evaluate pose --model {out}` scores its test "
+          "pairs again")
 
 
 def run(args: argparse.Namespace) -> int:

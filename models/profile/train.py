@@ -19,8 +19,11 @@ by the saved artifact read back from disk and run exactly as the app runs it. Th
 Checker write-up reports no test figure to set beside it.
 
 Writes `ran56.keras` and `ran56.json` to `--out` (default `runs/profile_ran56`) and prints the
-manifest entry that makes the Profile tab use it. Exit codes: 0 done; 1 the data is missing or
-unusable (one line); 2 a bad flag (one line, from the registry's parser).
+manifest entry that makes the Profile tab use it. ran56.json records the split: the photos of
+each side (`split_files`, relative to the data folder it also records), which
+`python -m models.evaluate profile` (`models.profile.evaluate`) reads to report the test split
+again. Exit codes: 0 done; 1 the data is missing or unusable (one line); 2 a bad flag (one
+line, from the registry's parser).
 """
 
 from __future__ import annotations
@@ -197,6 +200,23 @@ def report(probabilities: np.ndarray, targets: np.ndarray) -> dict:
             "labels": list(CLASSES)}
 
 
+def format_test_report(result: dict, split_by: str) -> str:
+    """The test report as training prints it, and `python -m models.evaluate profile` again:
+    accuracy, balanced accuracy, the confusion matrix and what the paper reported.
+
+    Args:
+        result: `report`'s dictionary.
+        split_by: how the photos were split (`Photos.split_by`).
+    """
+    (tn, fp), (fn, tp) = result["confusion"]
+    return (f"test split, {result['photos']} photos (by {split_by}): accuracy "
+            f"{result['accuracy']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}\n"
+            f"confusion matrix (rows true, columns predicted):\n"
+            f"              weak  good\n  true weak {tn:6d}{fp:6d}\n  true good {fn:6d}{tp:6d}\n"
+            "the paper reported: nothing to compare with (the InstaVis Checker write-up gives "
+            "no test figure)")
+
+
 def manifest_entry() -> str:
     """The weights/manifest.toml block that names a trained RAN-56."""
     from models.profile.ran56 import INFO_FILE, MODEL_FILE
@@ -256,9 +276,11 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     sides: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
+    files: dict[str, list[str]] = {}  # the photos each side used, relative to --data
     for side, indices in split.items():
         photos, kept = read_photos([found.paths[i] for i in indices])
         sides[side] = (photos, found.targets[indices[kept]])
+        files[side] = [found.paths[indices[k]].relative_to(args.data).as_posix() for k in kept]
     for side, (_, targets) in sides.items():
         lacking = [f"{name}/" for c, name in enumerate(CLASSES) if c not in set(targets)]
         if lacking:
@@ -303,12 +325,15 @@ def _run(args: argparse.Namespace) -> int:
                   "validation_fraction": args.validation_fraction,
                   "test_fraction": args.test_fraction,
                   "test_groups": sorted({found.groups[i] for i in split["test"]})},
+        # Which photos went to which side (the readable ones, in the order they were used):
+        # `python -m models.evaluate profile` reads the test side again from this.
+        "split_files": files,
         "training": {"epochs_run": len(losses), "max_epochs": args.epochs,
                      "best_epoch": int(np.argmin(losses)) + 1,
                      "best_validation_loss": min(losses), "patience": args.patience,
                      "learning_rate": args.learning_rate, "batch_size": args.batch_size,
                      "dropout": args.dropout, "class_weights": class_weight},
-        "data": str(args.data),
+        "data": str(args.data.resolve()),
     }
     save_artifact(model, out, info)
     # The test report comes from the saved artifact, run as the app runs it.
@@ -316,18 +341,12 @@ def _run(args: argparse.Namespace) -> int:
     test_photos, test_targets = sides["test"]
     info["test"] = report(saved.probabilities(test_photos), test_targets)
     save_artifact(model, out, info)
-    result = info["test"]
-    (tn, fp), (fn, tp) = result["confusion"]
     print(f"trained in {time.perf_counter() - started:.0f} s: {len(losses)} of at most "
           f"{args.epochs} epochs, the best validation loss at epoch "
           f"{info['training']['best_epoch']} (kept)")
-    print(f"test split, {result['photos']} photos (by {found.split_by}): accuracy "
-          f"{result['accuracy']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}")
-    print(f"confusion matrix (rows true, columns predicted):\n"
-          f"              weak  good\n  true weak {tn:6d}{fp:6d}\n  true good {fn:6d}{tp:6d}")
-    print("the paper reported: nothing to compare with (the InstaVis Checker write-up gives no "
-          "test figure)")
-    print(f"\nsaved {out / 'ran56.keras'} and {out / 'ran56.json'}. To use it in the Profile "
+    print(format_test_report(info["test"], found.split_by))
+    print(f"\nsaved {out / 'ran56.keras'} and {out / 'ran56.json'} (`python -m models.evaluate "
+          f"profile --model {out}` reports the test split again). To use it in the Profile "
           f"tab, copy the folder to $INSTAVIS_WEIGHTS_DIR/{PROFILE_RAN56}/ (or publish it on "
           f"the Hub) and add to weights/manifest.toml:\n\n{manifest_entry()}")
     return 0

@@ -11,7 +11,10 @@ back). The report compares CLIP's scale and the fitted T on the test split only:
 same at any T), negative log-likelihood and expected calibration error.
 
 It writes `temperature.json` to `--out` (default runs/style_temperature) and prints the manifest
-entry (`style_temperature`) that makes zero-shot use it, for that label set only.
+entry (`style_temperature`) that makes zero-shot use it, for that label set only. The file
+records the split (`fit_files`, `test_files`, relative to the data folder `data`), which
+`python -m models.evaluate style_temperature` (`models.style.evaluate_temperature`) reads to
+report the test photos again.
 """
 
 from __future__ import annotations
@@ -79,6 +82,41 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def calibration_report(cosines: np.ndarray, targets: np.ndarray,
+                temperatures: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Each named temperature's accuracy, negative log-likelihood and expected calibration
+    error on the test photos.
+
+    Args:
+        cosines: (N, labels) cosines of the test photos' crops with the labels.
+        targets: (N,) each photo's label index.
+        temperatures: name -> T, in the report's order.
+    """
+    report = {}
+    for name, value in temperatures.items():
+        probabilities = softmax(value * cosines)
+        report[name] = {
+            "temperature": value,
+            "accuracy": float((probabilities.argmax(axis=1) == targets).mean()),
+            "nll": nll(cosines, targets, value),
+            "ece": expected_calibration_error(probabilities, targets),
+        }
+    return report
+
+
+def format_report(report: dict, label_set_name: str, styles: int, fit_photos: int,
+                  test_photos: int) -> str:
+    """`calibration_report`'s table as training prints it, and `python -m models.evaluate
+    style_temperature` again."""
+    lines = [f"{fit_photos + test_photos} photos, {styles} styles ({label_set_name}); fitted on "
+             f"{fit_photos}, reported on the {test_photos} test photos",
+             f"{'temperature':<22}{'T':>9}{'accuracy':>10}{'NLL':>8}{'ECE':>8}"]
+    for name, row in report.items():
+        lines.append(f"{name:<22}{row['temperature']:>9.2f}{row['accuracy']:>10.3f}"
+                     f"{row['nll']:>8.3f}{row['ece']:>8.3f}")
+    return "\n".join(lines)
+
+
 def _label_set_for(labels):
     """The shipped set whose labels are exactly the folders, else the folders as own labels."""
     from models.style.labels import custom_label_set, label_sets
@@ -128,29 +166,20 @@ def run(args: argparse.Namespace) -> int:
     cosines = clip.embed_images(crops) @ clip.label_embeddings(label_set.prompts).T
     temperature = fit_temperature(cosines[fit_part], targets[fit_part])
 
-    report = {}
-    for name, value in (("clip_logit_scale", clip.logit_scale), ("fitted", temperature)):
-        probabilities = softmax(value * cosines[test_part])
-        report[name] = {
-            "temperature": value,
-            "accuracy": float((probabilities.argmax(axis=1) == targets[test_part]).mean()),
-            "nll": nll(cosines[test_part], targets[test_part], value),
-            "ece": expected_calibration_error(probabilities, targets[test_part]),
-        }
+    report = calibration_report(cosines[test_part], targets[test_part],
+                         {"clip_logit_scale": clip.logit_scale, "fitted": temperature})
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"temperature": temperature, "label_set": label_set.name,
-              "labels": list(label_set.labels), "data": str(folder.root),
+              "labels": list(label_set.labels), "data": str(folder.root.resolve()),
               "fit_files": [files[i] for i in fit_part],
               "test_files": [files[i] for i in test_part], "test": report}
     (args.out / TEMPERATURE_FILE).write_text(json.dumps(result, indent=2))
 
-    print(f"{len(files)} photos, {len(label_set.labels)} styles ({label_set.name}); fitted on "
-          f"{len(fit_part)}, reported on the {len(test_part)} test photos")
-    print(f"{'temperature':<22}{'T':>9}{'accuracy':>10}{'NLL':>8}{'ECE':>8}")
-    for name, row in report.items():
-        print(f"{name:<22}{row['temperature']:>9.2f}{row['accuracy']:>10.3f}{row['nll']:>8.3f}"
-              f"{row['ece']:>8.3f}")
-    print(f"\nwrote {args.out / TEMPERATURE_FILE}. To use it, add to weights/manifest.toml and "
+    print(format_report(report, label_set.name, len(label_set.labels), len(fit_part),
+                        len(test_part)))
+    print(f"\nwrote {args.out / TEMPERATURE_FILE} (`python -m models.evaluate style_temperature "
+          f"--model {args.out}` reports the test photos again). To use it, add to "
+          f"weights/manifest.toml and "
           f"put the folder at $INSTAVIS_WEIGHTS_DIR/style_temperature/ (or on the Hub):\n")
     print(f'[style_temperature]\ntitle = "CLIP zero-shot temperature for the {label_set.name} '
           f'styles"\nsource = "hf://YOU/instavis-style-temperature"\nrevision = "main"\n'
