@@ -17,7 +17,7 @@ PROG = "python -m models.evaluate"
 TASKS: dict[str, str] = {
     "pose": "models.pose.evaluate",  # a pose run's networks and baseline on its test pairs again
     "quality": "models.aesthetic.evaluate_quality",  # quality candidates, on whole photos too
-    "aesthetic": "models.aesthetic.evaluate_pipeline",  # Image Rating using CNN, per benchmark
+    "aesthetic": "models.aesthetic.evaluate_pipeline",  # per benchmark, or its saved test split
     "aesthetic_head": "models.aesthetic.evaluate_head",  # a content head's test photos again
     "style": "models.style.evaluate",  # a trained style classifier's test-split report
     "style_temperature": "models.style.evaluate_temperature",  # a fitted T's test photos again

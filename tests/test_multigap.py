@@ -278,11 +278,13 @@ def test_train_then_evaluate_end_to_end(tiny_weights, tmp_path, monkeypatch, cap
     monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tiny_weights[0]))
     data = write_folder(tmp_path / "train", 10, 10, seed=0)
     out = tmp_path / "run"
-    code = train_main(["aesthetic", "--data", str(data), "--out", str(out), "--input-size",
+    monkeypatch.chdir(tmp_path)  # --data relative: metrics.json must record it absolute
+    code = train_main(["aesthetic", "--data", data.name, "--out", str(out), "--input-size",
                        str(SIDE), "--population", "12", "--parents", "6", "--generations", "2",
                        "--epochs", "40", "--batch-size", "8"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
+    trained_printed = printed.out
     assert "GA generation 2/2" in printed.out and "test accuracy:" in printed.out
     assert "the paper reported 93.4-95.5%" in printed.out
     assert "validation accuracy" not in printed.out
@@ -316,6 +318,84 @@ def test_train_then_evaluate_end_to_end(tiny_weights, tmp_path, monkeypatch, cap
     accuracy = np.mean((predictions >= 0.5) == (labels == 1))
     assert f"{100 * accuracy:.1f}%" == rows[0].split()[4]
 
+    # The same training run, evaluated again from its saved split.
+    assert_the_pipeline_evaluates_as_trained(out, data, trained_printed, capsys, tmp_path)
+
+
+def _pipeline_report(printed: str) -> str:
+    """The split and test-accuracy lines, as an aesthetic command printed them last."""
+    start = printed.rindex("split by photo: ")  # training prints it when it splits, too
+    return printed[start:printed.index("\n", printed.index("test accuracy: ", start))]
+
+
+def assert_the_pipeline_evaluates_as_trained(out, data, trained_printed, capsys, tmp_path):
+    """`python -m models.evaluate aesthetic --saved-split` on a run `out` trained on `data`:
+    the split is saved, and the evaluator rates the saved pipeline's test photos to the
+    figures training saved and printed."""
+    import shutil
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"] == str(data.resolve())
+    files = metrics["split_files"]
+    photos = metrics["photos"]
+    assert {side: len(names) for side, names in files.items()} == {
+        "train": photos["training"], "fit": photos["training"] - photos["ga_selection"],
+        "select": photos["ga_selection"], "validation": photos["validation"],
+        "test": photos["test"]}
+    assert sorted(files["fit"] + files["select"]) == sorted(files["train"])
+    # Every photo in exactly one of training, validation and test.
+    assert sorted(files["train"] + files["validation"] + files["test"]) == sorted(
+        path.relative_to(data).as_posix() for path in data.rglob("*.png"))
+
+    again_file = tmp_path / "again.json"
+    assert evaluate_main(["aesthetic", "--model", str(out), "--saved-split",
+                          "--json", str(again_file)]) == 0
+    printed = capsys.readouterr().out
+    again = json.loads(again_file.read_text())
+    assert again["test_files"] == files["test"]
+    assert _pipeline_report(printed) == _pipeline_report(trained_printed)
+    assert "same as the test accuracy saved at training" in printed
+    # Each test photo's probability and the accuracy, from pipeline.npz and head.keras, worked
+    # out apart from the evaluator: the accuracy is the one training saved.
+    pipeline = rp.RatingPipeline.load(out)
+    probabilities = pipeline.predict(multigap_extractor(input_size=SIDE)(
+        rp.load_letterboxed([data / name for name in files["test"]], SIDE)))
+    np.testing.assert_allclose(again["probabilities"], probabilities, rtol=1e-5, atol=1e-6)
+    good = np.array([name.startswith("good/") for name in files["test"]])
+    assert np.mean((probabilities >= 0.5) == good) == pytest.approx(metrics["test_accuracy"],
+                                                                     abs=1e-9)
+    assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+
+    # Scored again, not copied: with the saved accuracy spoiled, the real one is printed. The
+    # data folder moved: the evaluator says so in one line, and finds it where it is told.
+    spoiled = shutil.copytree(out, tmp_path / "spoiled")
+    metrics["test_accuracy"] = -1.0
+    metrics["data"] = str(tmp_path / "gone")
+    (spoiled / "metrics.json").write_text(json.dumps(metrics))
+    assert evaluate_main(["aesthetic", "--model", str(spoiled), "--saved-split"]) == 1
+    assert "gone is not here" in one_line(capsys.readouterr().err)
+    assert evaluate_main(["aesthetic", "--model", str(spoiled), "--saved-split",
+                          str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert _pipeline_report(printed) == _pipeline_report(trained_printed)
+    assert "differs from the test accuracy saved at training" in printed
+
+
+def test_the_saved_split_evaluation_without_a_saved_split_says_so_in_one_line(tmp_path,
+                                                                               capsys):
+    old = tmp_path / "old"  # a run from before splits were saved
+    old.mkdir()
+    (old / "metrics.json").write_text(json.dumps({"task": "aesthetic", "data": "train",
+                                                  "test_accuracy": 1.0}))
+    assert evaluate_main(["aesthetic", "--model", str(old), "--saved-split"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    line = one_line(printed.err)
+    assert "no saved split" in line and "python -m models.train aesthetic --data" in line
+    assert evaluate_main(["aesthetic", "--model", str(tmp_path / "nothing"),
+                          "--saved-split"]) == 1
+    assert "no readable metrics.json" in one_line(capsys.readouterr().err)
+
 
 @pytest.mark.parametrize(("main", "argv", "fragment"), [
     (train_main, ["aesthetic"], "--data"),
@@ -323,6 +403,8 @@ def test_train_then_evaluate_end_to_end(tiny_weights, tmp_path, monkeypatch, cap
     (train_main, ["aesthetic", "--data", "x", "--keep-fraction", "1.5"], "between"),
     (train_main, ["aesthetic", "--data", "x", "--parents", "200"], "parents"),
     (evaluate_main, ["aesthetic", "--model", "m"], "--data"),
+    (evaluate_main, ["aesthetic", "--data", "x", "--saved-split"], "not allowed with"),
+    (evaluate_main, ["aesthetic", "--data", "x", "--json", "f"], "--json goes with --saved-split"),
     (evaluate_main, ["rate"], "invalid choice: 'rate'"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(main, argv, fragment, capsys):

@@ -17,20 +17,31 @@ table underneath as what the paper reported; a folder named like a research benc
 `coco`, `benchmark1`) shows the paper's number on its own row. Use folders of photos the pipeline
 never saw: `python -m models.train aesthetic` reports its own held-out test accuracy, and any
 photo of its training folder would flatter this one.
+
+With `--saved-split` instead of benchmark folders, it scores the training run's own test photos
+again: `python -m models.train aesthetic` lists the photos of each share in metrics.json
+(`split_files`, relative to the data folder it also records). The saved pipeline rates the test
+photos, letterboxed and featurised as training did, and the command prints training's report
+(`train_pipeline.format_report`), then whether it matches the saved test accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.cli import fail
+from models.cli import CommandFailed, fail
 
-HELP = "Image Rating using CNN: accuracy of a trained aesthetic pipeline on benchmark folders."
+HELP = ("Image Rating using CNN: accuracy of a trained aesthetic pipeline on benchmark folders, "
+        "or on its saved test split again.")
+
+TRAIN_COMMAND = "python -m models.train aesthetic --data DIR"
+METRICS_FILE = "metrics.json"
 
 RESEARCH_RESULTS = {  # benchmark -> (aesthetic photos, not aesthetic photos, accuracy)
     "Benchmark1": (47, 64, 0.9459),
@@ -72,12 +83,22 @@ class BenchmarkResult:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The aesthetic evaluation's flags."""
+    """The aesthetic evaluation's flags: benchmark folders, or the saved split."""
     parser.add_argument("--model", type=Path, default=Path("runs/aesthetic"), metavar="DIR",
                         help="a folder written by `python -m models.train aesthetic` "
                              "(default: runs/aesthetic)")
-    parser.add_argument("--data", required=True, type=Path, nargs="+", metavar="DIR",
-                        help="benchmark folders, each with good/ and/or bad/")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", type=Path, nargs="+", metavar="DIR",
+                      help="benchmark folders, each with good/ and/or bad/")
+    # const=True, not a string: argparse would pass a string const through `type`.
+    what.add_argument("--saved-split", type=Path, nargs="?", const=True, default=None,
+                      metavar="DATA",
+                      help="instead of benchmark folders, score the test photos the training "
+                           "run held out (listed in its metrics.json) again; DATA is the data "
+                           "folder if it moved since training (default: the one metrics.json "
+                           "records)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="with --saved-split, also write the result as JSON to FILE")
     parser.add_argument("--batch-size", type=int, default=32, help="photos a batch (default 32)")
 
 
@@ -125,62 +146,203 @@ def format_results(results: list[BenchmarkResult]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Rate every benchmark folder's photos, print accuracy per folder; exit code."""
+    """Rate every benchmark folder's photos and print accuracy per folder, or the saved test
+    split's photos and training's report; exit code."""
+    if args.batch_size < 1:
+        return _flag_error("--batch-size must be at least 1")
+    if args.json is not None and args.saved_split is None:
+        return _flag_error("--json goes with --saved-split")
+    try:
+        if args.saved_split is not None:
+            return _run_saved_split(args)
+        return _run_benchmarks(args)
+    except CommandFailed as error:
+        return fail(error)
+
+
+def _flag_error(message: str) -> int:
+    print(f"python -m models.evaluate aesthetic: error: {message} (see --help)", file=sys.stderr)
+    return 2
+
+
+# === The saved pipeline ===
+
+
+def load_pipeline(model: Path):
+    """The saved pipeline and a MultiGAP extractor on the backbone it was trained on.
+
+    Raises:
+        CommandFailed: the pipeline does not load, its backbone is missing or unknown, or the
+            backbone here has other stages than the one it was trained on.
+    """
     import weights
-    from models.aesthetic.rating_pipeline import RatingDataError, scan_rating_folder
+    from models.aesthetic.multigap import efficientnet_backbone, multigap_extractor
+    from models.aesthetic.rating_pipeline import RatingPipeline
+    from models.backbones import check_backbone_folder, normalisation_stats
+
+    try:
+        pipeline = RatingPipeline.load(model)
+    except (FileNotFoundError, ValueError, KeyError, OSError) as error:
+        raise CommandFailed(f"Cannot load the model in {model}: {error}") from error
+    try:
+        folder = weights.resolve(pipeline.backbone)
+    except weights.WeightsUnavailable as error:
+        raise CommandFailed(error.summary) from error
+    except KeyError as error:
+        raise CommandFailed(f"{model} names an unknown backbone {pipeline.backbone!r}.") from error
+    try:
+        check_backbone_folder(folder)
+    except (ValueError, ImportError) as error:
+        raise CommandFailed(error) from error
+    mean, std = normalisation_stats(folder)
+    extractor = multigap_extractor(efficientnet_backbone(folder), pipeline.input_size,
+                                   mean=mean, std=std)
+    if extractor.layout.stages != pipeline.stages:
+        raise CommandFailed(f"The model in {model} was trained on other {pipeline.backbone} "
+                            f"weights (stages {pipeline.stages}, these have "
+                            f"{extractor.layout.stages}).")
+    return pipeline, extractor
+
+
+def rate_photos(pipeline, extractor, paths: list[Path], batch_size: int) -> np.ndarray:
+    """The pipeline's aesthetic probability of each photo, letterboxed as training did.
+
+    Raises:
+        CommandFailed: a photo cannot be read.
+    """
+    from models.aesthetic.rating_pipeline import load_letterboxed
     from models.images import InvalidImage
 
-    if args.batch_size < 1:
-        print("python -m models.evaluate aesthetic: error: --batch-size must be at least 1",
-              file=sys.stderr)
-        return 2
+    try:
+        images = load_letterboxed(paths, pipeline.input_size)
+    except InvalidImage as error:
+        raise CommandFailed(f"Cannot use a photo: {error.reason}") from error
+    return pipeline.predict(extractor(images, batch_size=batch_size))
+
+
+# === Benchmark folders ===
+
+
+def _run_benchmarks(args: argparse.Namespace) -> int:
+    from models.aesthetic.rating_pipeline import RatingDataError, scan_rating_folder
+
     # Check every folder before the slow part, so a typo in the last one fails at once.
     benchmarks = []
     try:
         for folder in args.data:
             benchmarks.append((Path(folder), *scan_rating_folder(folder, need_both=False)))
     except RatingDataError as error:
-        return fail(error)
-
-    from models.aesthetic.rating_pipeline import RatingPipeline
-
-    try:
-        pipeline = RatingPipeline.load(args.model)
-    except (FileNotFoundError, ValueError, KeyError, OSError) as error:
-        return fail(f"Cannot load the model in {args.model}: {error}")
-    try:
-        folder = weights.resolve(pipeline.backbone)
-    except weights.WeightsUnavailable as error:
-        return fail(error.summary)
-    except KeyError:
-        return fail(f"{args.model} names an unknown backbone {pipeline.backbone!r}.")
-
-    from models.aesthetic.multigap import efficientnet_backbone, multigap_extractor
-    from models.aesthetic.rating_pipeline import load_letterboxed
-    from models.backbones import check_backbone_folder, normalisation_stats
-
-    try:
-        check_backbone_folder(folder)
-    except (ValueError, ImportError) as error:
-        return fail(error)
-    mean, std = normalisation_stats(folder)
-    extractor = multigap_extractor(efficientnet_backbone(folder), pipeline.input_size,
-                                   mean=mean, std=std)
-    if extractor.layout.stages != pipeline.stages:
-        return fail(f"The model in {args.model} was trained on other {pipeline.backbone} "
-                     f"weights (stages {pipeline.stages}, these have "
-                     f"{extractor.layout.stages}).")
-
+        raise CommandFailed(error) from error
+    pipeline, extractor = load_pipeline(args.model)
     results = []
     for path, paths, labels in benchmarks:
-        try:
-            images = load_letterboxed(paths, pipeline.input_size)
-        except InvalidImage as error:
-            return fail(f"Cannot use a photo: {error.reason}")
-        predictions = pipeline.predict(extractor(images, batch_size=args.batch_size))
+        predictions = rate_photos(pipeline, extractor, paths, args.batch_size)
         result = score_benchmark(path.resolve().name, predictions, labels)
         print(f"{result.name}: {_percent(result.accuracy)} of {len(labels)} photos", flush=True)
         results.append(result)
     print()
     print(format_results(results))
+    return 0
+
+
+# === The saved split ===
+
+
+def read_metrics(model: Path) -> dict:
+    """The training run's metrics.json.
+
+    Raises:
+        CommandFailed: it is missing, not JSON, or not an aesthetic run's.
+    """
+    path = model / METRICS_FILE
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CommandFailed(f"{model} has no readable {METRICS_FILE} ({error}); pass --model "
+                            f"DIR, the --out folder of `{TRAIN_COMMAND}`.") from error
+    if not isinstance(metrics, dict) or metrics.get("task", "aesthetic") != "aesthetic":
+        raise CommandFailed(f"{path} is not the metrics of `{TRAIN_COMMAND}`.")
+    return metrics
+
+
+def saved_split(metrics: dict, model: Path) -> dict[str, list[str]]:
+    """Each share's photos, as metrics.json lists them (relative to the data folder).
+
+    Raises:
+        CommandFailed: it lists no test photos (a run from before splits were saved).
+    """
+    from models.aesthetic.train_pipeline import SPLIT_SIDES
+
+    split_files = metrics.get("split_files")
+    if not isinstance(split_files, dict) or not split_files.get("test"):
+        raise CommandFailed(f"{model} has no saved split in its {METRICS_FILE}; retrain with "
+                            f"`{TRAIN_COMMAND}` to save one.")
+    return {side: list(split_files.get(side) or []) for side in SPLIT_SIDES}
+
+
+def locate_test_photos(files: list[str], root: Path) -> tuple[list[Path], np.ndarray]:
+    """The test photos' paths under `root` and their labels (1 good, 0 bad).
+
+    Raises:
+        CommandFailed: a photo is not under `root`, or is in neither class folder.
+    """
+    from models.aesthetic.rating_pipeline import BAD_FOLDER, GOOD_FOLDER
+
+    missing = [name for name in files if not (root / name).is_file()]
+    if missing:
+        raise CommandFailed(f"{len(missing)} of the {len(files)} test photos are not under "
+                            f"{root} (the first: {missing[0]}); pass --saved-split DATA, the "
+                            "folder the pipeline was trained on.")
+    classes = {GOOD_FOLDER: 1.0, BAD_FOLDER: 0.0}
+    unknown = [name for name in files if Path(name).parts[0] not in classes]
+    if unknown:
+        raise CommandFailed(f"{METRICS_FILE} lists {unknown[0]}, which is in neither "
+                            f"{GOOD_FOLDER}/ nor {BAD_FOLDER}/.")
+    labels = np.array([classes[Path(name).parts[0]] for name in files], np.float32)
+    return [root / name for name in files], labels
+
+
+def _run_saved_split(args: argparse.Namespace) -> int:
+    from models.aesthetic.train_pipeline import format_report, share_right
+
+    # metrics.json first: a folder without a saved split is refused before the backbone loads.
+    metrics = read_metrics(args.model)
+    split_files = saved_split(metrics, args.model)
+    moved = args.saved_split if isinstance(args.saved_split, Path) else None
+    root = moved if moved is not None else Path(metrics.get("data") or "")
+    if not root.is_dir():
+        raise CommandFailed(f"The data folder {root} is not here; pass --saved-split DATA (the "
+                            "folder the pipeline was trained on, DATA/good/ and DATA/bad/).")
+    files = split_files["test"]
+    paths, labels = locate_test_photos(files, root)
+    pipeline, extractor = load_pipeline(args.model)
+    # As training scored it: aesthetic at a probability of 0.5 and above.
+    probabilities = rate_photos(pipeline, extractor, paths, args.batch_size)
+    test_accuracy = share_right(probabilities, labels)
+    counts = {side: len(names) for side, names in split_files.items()}
+
+    print(f"rating pipeline from {args.model}, test photos under {root}")
+    print(format_report(counts, test_accuracy))
+    saved = metrics.get("test_accuracy")
+    if saved is None:
+        same = None
+        print(f"\n({METRICS_FILE} holds no saved test accuracy to compare with)")
+    elif ((metrics.get("photos") or {}).get("test") == len(files)
+          and np.isclose(saved, test_accuracy, rtol=0, atol=1e-9)):
+        same = True
+        print("\nsame as the test accuracy saved at training")
+    else:
+        same = False
+        print(f"\ndiffers from the test accuracy saved at training: {100 * saved:.1f}% then, "
+              f"{100 * test_accuracy:.1f}% now")
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps({
+                "task": "aesthetic", "model": str(args.model), "data": str(root),
+                "test_files": files, "probabilities": np.asarray(probabilities).tolist(),
+                "test_accuracy": test_accuracy, "same_as_training": same,
+            }, indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise CommandFailed(f"Cannot write to {args.json}: "
+                                f"{error.strerror or error}.") from error
     return 0

@@ -22,7 +22,10 @@ validation photos only decide when the FC classifier stops. It trains on the res
 5. the accuracy on the test photos, the only figure reported, with the research's (93.4-95.5%
    on its own benchmarks) beside it as what the paper reported.
 
-It writes `head.keras`, `pipeline.npz` and `metrics.json` to `--out`.
+It writes `head.keras`, `pipeline.npz` and `metrics.json` to `--out`. metrics.json records the
+split: the photos of each share (`split_files`: train, fit, select, validation, test, relative
+to the data folder it also records, absolute), which `python -m models.evaluate aesthetic
+--saved-split` (`models.aesthetic.evaluate_pipeline`) reads to score the test photos again.
 """
 
 from __future__ import annotations
@@ -240,10 +243,42 @@ def split_photos(labels: np.ndarray, args: argparse.Namespace,
     fit_local, select_local = stratified_split(labels[train_rows], args.selection_fraction, rng)
     splits = Splits(train_rows, train_rows[fit_local], train_rows[select_local], val_rows,
                     test_rows)
-    print(f"split by photo: {len(splits.train)} training ({len(splits.fit)} fit + "
-          f"{len(splits.select)} GA selection), {len(splits.validation)} validation (early "
-          f"stopping), {len(splits.test)} test (reported)")
+    print(format_split(split_counts(splits)))
     return splits
+
+
+SPLIT_SIDES = ("train", "fit", "select", "validation", "test")
+"""The shares `split_files` in metrics.json lists, as the fields of `Splits`."""
+
+
+def split_counts(splits: Splits) -> dict[str, int]:
+    """Photos in each share, keyed as `SPLIT_SIDES`."""
+    return {side: len(getattr(splits, side)) for side in SPLIT_SIDES}
+
+
+def format_split(counts: dict[str, int]) -> str:
+    """The split's line, as training prints it when it splits and in its report.
+
+    Args:
+        counts: photos in each share, keyed as `SPLIT_SIDES`.
+    """
+    return (f"split by photo: {counts['train']} training ({counts['fit']} fit + "
+            f"{counts['select']} GA selection), {counts['validation']} validation (early "
+            f"stopping), {counts['test']} test (reported)")
+
+
+def format_report(counts: dict[str, int], test_accuracy: float) -> str:
+    """The split and the test accuracy, as training prints them at the end and
+    `python -m models.evaluate aesthetic --saved-split` prints them again.
+
+    Args:
+        counts: photos in each share, keyed as `SPLIT_SIDES`.
+        test_accuracy: the share of test photos the pipeline puts on the right side of 0.5.
+    """
+    low, high = RESEARCH_ACCURACY_RANGE
+    return (f"{format_split(counts)}\n"
+            f"test accuracy: {100 * test_accuracy:.1f}% ({counts['test']} held-out photos; the "
+            f"paper reported {100 * low:.1f}-{100 * high:.1f}% on its own benchmarks)")
 
 
 def reduce_features(features: np.ndarray, splits: Splits, extractor, args: argparse.Namespace):
@@ -318,19 +353,28 @@ def train_classifier(components: np.ndarray, labels: np.ndarray, splits: Splits,
     return head, history
 
 
+def share_right(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Share of photos whose aesthetic probability is on the right side of 0.5 (aesthetic at
+    0.5 and above), for 0/1 labels."""
+    return float(np.mean((np.asarray(probabilities) >= 0.5) == (np.asarray(labels) == 1)))
+
+
 def accuracy(pipeline, features: np.ndarray, labels: np.ndarray) -> float:
     """Share of photos the whole pipeline rates on the right side of 0.5."""
-    return float(np.mean((pipeline.predict(features) >= 0.5) == (labels == 1)))
+    return share_right(pipeline.predict(features), labels)
 
 
-def write_metrics(out: Path, args: argparse.Namespace, folder: Path, labels: np.ndarray,
-                  splits: Splits, extractor, reducer, k: int, selection, history,
-                  accuracies: tuple[float, float], seconds: float) -> None:
-    """metrics.json: the settings, the data's shares, each stage's result and the accuracies."""
+def write_metrics(out: Path, args: argparse.Namespace, folder: Path, paths: list[Path],
+                  labels: np.ndarray, splits: Splits, extractor, reducer, k: int, selection,
+                  history, accuracies: tuple[float, float], seconds: float) -> None:
+    """metrics.json: the settings, the data's shares and their photos, each stage's result
+    and the accuracies."""
     train_accuracy, test_accuracy = accuracies
+    data = Path(args.data)
     metrics = {
         "task": "aesthetic",
-        "data": str(Path(args.data)),
+        # Absolute, so the evaluator finds the photos from any working folder.
+        "data": str(data.resolve()),
         "weights": str(folder),
         "settings": {key: (str(value) if isinstance(value, Path) else value)
                      for key, value in vars(args).items() if key not in ("run", "task")},
@@ -339,6 +383,10 @@ def write_metrics(out: Path, args: argparse.Namespace, folder: Path, labels: np.
                    "validation": len(splits.validation), "test": len(splits.test)},
         "split": "by photo, class by class; GA fitness on a share of training, early "
                  "stopping on validation, accuracy on test",
+        # Which photos went to which share, relative to `data` (train is fit + select):
+        # `python -m models.evaluate aesthetic --saved-split` reads the test share again.
+        "split_files": {side: [paths[row].relative_to(data).as_posix()
+                               for row in getattr(splits, side)] for side in SPLIT_SIDES},
         "features": {"stages": [list(stage) for stage in extractor.layout.stages],
                      "pca": {p.name: [p.stop - p.start, len(p.scale)] for p in reducer.parts},
                      "selected": k},
@@ -357,14 +405,13 @@ def write_metrics(out: Path, args: argparse.Namespace, folder: Path, labels: np.
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
-def print_summary(out: Path, accuracies: tuple[float, float], test_photos: int) -> None:
+def print_summary(out: Path, accuracies: tuple[float, float], splits: Splits) -> None:
     train_accuracy, test_accuracy = accuracies
-    low, high = RESEARCH_ACCURACY_RANGE
     print()
     print(f"training accuracy: {100 * train_accuracy:.1f}%")
-    print(f"test accuracy:     {100 * test_accuracy:.1f}% ({test_photos} held-out photos; the "
-          f"paper reported {100 * low:.1f}-{100 * high:.1f}% on its own benchmarks)")
-    print(f"saved to {out}")
+    print(format_report(split_counts(splits), test_accuracy))
+    print(f"saved to {out} (`python -m models.evaluate aesthetic --model {out} --saved-split` "
+          "scores its test photos again)")
 
 
 # === The task ===
@@ -418,6 +465,6 @@ def train(args: argparse.Namespace, config, paths: list[Path], labels: np.ndarra
     test_accuracy = accuracy(pipeline, features[splits.test], labels[splits.test])
     accuracies = (accuracy(pipeline, features[splits.train], labels[splits.train]), test_accuracy)
     pipeline.save(out)
-    write_metrics(out, args, folder, labels, splits, extractor, reducer, k, selection, history,
-                  accuracies, time.perf_counter() - started)
-    print_summary(out, accuracies, len(splits.test))
+    write_metrics(out, args, folder, paths, labels, splits, extractor, reducer, k, selection,
+                  history, accuracies, time.perf_counter() - started)
+    print_summary(out, accuracies, splits)
