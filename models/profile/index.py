@@ -53,7 +53,7 @@ class ProfileIndexError(ValueError):
 
 def default_index_dir() -> Path:
     """`$INSTAVIS_DATA_DIR/profile/index`, the data folder found as the store finds it."""
-    from store.settings import data_dir
+    from data_folder import data_dir
 
     return data_dir() / "profile" / "index"
 

@@ -126,8 +126,8 @@ def cache_folder(cache_dir: str | Path, embedder_key: str) -> Path:
 
 def default_cache_dir() -> Path:
     """`$INSTAVIS_DATA_DIR/tags/cache`, with the data folder found as the store finds it
-    (`store.settings.data_dir`)."""
-    from store.settings import data_dir
+    (`data_folder.data_dir`)."""
+    from data_folder import data_dir
 
     return data_dir() / "tags" / "cache"
 
