@@ -535,7 +535,7 @@ def _content_gradcam_adapter():
             calibrated.set_weights([np.array([[scale], [-scale]], np.float32),
                                     np.array([-zero_shot_offset()], np.float32)])
         adapter = KerasModel(keras.Model(cosines.input, score),
-                             preprocess=clip._preprocess_graph,
+                             preprocess=clip.preprocess_graph,
                              cam_layer=clip.gradcam_layer_name, output_names=["content"],
                              input_box=clip.crop_box, work_side=JUDGED_SIDE)
         _adapters[key] = adapter
