@@ -10,7 +10,7 @@ import pytest
 from skimage import data
 
 from explain import explain
-from models.aesthetic import quality
+from models.aesthetic import distortions
 from models.aesthetic import rating as aesthetic
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
 from models.images import judged_copy
@@ -73,7 +73,7 @@ def test_distortions_lower_the_score_of_a_photo(coffee):
     # The defects BRISQUE models. It reads contrast-normalised luminance, so exposure and
     # colour casts barely move it (README, "Technical quality").
     for name in ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "downscale_upscale"):
-        damaged = aesthetic.rate(quality.distort(coffee, name, 4, rng))
+        damaged = aesthetic.rate(distortions.distort(coffee, name, 4, rng))
         assert damaged.score < pristine.score - 1, name
         assert damaged.percentile <= pristine.percentile, name
 
@@ -88,11 +88,11 @@ def test_the_percentile_counts_the_reference_photos_scoring_lower(coffee):
     # A reference photo rated again ties its own score (up to rounding either way), which
     # "lower" must not count: each of the seven is checked.
     themselves = [load_photo(name) for name in aesthetic.REFERENCE_PHOTOS]
-    for photo in (coffee, quality.distort(coffee, "gaussian_blur", 3), *themselves):
+    for photo in (coffee, distortions.distort(coffee, "gaussian_blur", 3), *themselves):
         rating = aesthetic.rate(photo)
         lower = sum(score < rating.score - 1e-9 for score in reference_scores)
         assert rating.percentile == pytest.approx(100 * lower / 7)
-    blurred = aesthetic.rate(quality.distort(coffee, "gaussian_blur", 5))
+    blurred = aesthetic.rate(distortions.distort(coffee, "gaussian_blur", 5))
     assert blurred.percentile == 0.0  # worse than every real photo
 
 
@@ -145,7 +145,7 @@ def test_surrogate_recovers_known_weights_and_never_rewards_a_worse_good_end_att
 
 
 def test_a_blurred_copy_blames_sharpness(coffee):
-    blurred = quality.distort(coffee, "gaussian_blur", 5, np.random.default_rng(0))
+    blurred = distortions.distort(coffee, "gaussian_blur", 5, np.random.default_rng(0))
     contributions = dict((name, value) for name, value, _ in
                          aesthetic.attribute_contributions(blurred))
     pristine = dict((name, value) for name, value, _ in aesthetic.attribute_contributions(coffee))

@@ -33,10 +33,10 @@ HELP = "Technical quality: Spearman per distortion and pristine-beats-distorted 
 
 WHOLE_DISTORTIONS = ("gaussian_blur", "gaussian_noise", "jpeg", "under_exposure",
                      "over_exposure", "colour_cast")
-"""The issue's six kinds of defect, as `models.aesthetic.quality.distort` makes them."""
+"""The issue's six kinds of defect, as `models.aesthetic.distortions.distort` makes them."""
 
 DEFAULT_LEVELS = (1, 2, 3, 4)
-"""Four of `quality.distort`'s five levels, mild to heavy (level 5 is left out: it is so heavy
+"""Four of `distortions.distort`'s five levels, mild to heavy (level 5 is left out: it is so heavy
 that any candidate ranks it)."""
 
 BAR_SPEARMAN = 0.9
@@ -170,7 +170,7 @@ def whole_photo_evaluation(levels=DEFAULT_LEVELS, seed: int = 0, progress=None) 
     """
     from scipy.stats import spearmanr
 
-    from models.aesthetic import quality
+    from models.aesthetic import distortions
     from models.images import judged_copy
 
     photos = {name: judged_copy(load_whole_photo(name)) for name in WHOLE_PHOTOS}
@@ -183,7 +183,7 @@ def whole_photo_evaluation(levels=DEFAULT_LEVELS, seed: int = 0, progress=None) 
         for d, name in enumerate(WHOLE_DISTORTIONS):
             for level in levels:
                 rng = np.random.default_rng([seed, p, d])
-                batch.append(quality.distort(photo, name, level, rng))
+                batch.append(distortions.distort(photo, name, level, rng))
     per_photo = 1 + len(WHOLE_DISTORTIONS) * len(levels)
     scored, seconds = {}, {}
     scorers = candidates()

@@ -217,7 +217,7 @@ and fit the attribute surrogate."""
 CALIBRATION_VARIANTS = tuple((name, level) for name in (
     "gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "under_exposure", "over_exposure",
     "low_contrast", "colour_cast", "downscale_upscale") for level in (2, 4))
-"""The spoiled copies of each calibration photo: every distortion of `models.aesthetic.quality`
+"""The spoiled copies of each calibration photo: every distortion of `models.aesthetic.distortions`
 at a mild (2) and a heavy (4) level. With them the calibration set spans good and bad photos,
 which the attribute surrogate needs; three pristine photos alone could not."""
 
@@ -273,7 +273,7 @@ def reference_variants() -> tuple[tuple[str, ...], list[np.ndarray]]:
     (CALIBRATION_VARIANTS, seeded), built once per process."""
     with _reference_lock:
         if not _variants:
-            from models.aesthetic import quality
+            from models.aesthetic import distortions
 
             names, photos = [], []
             for name, photo in calibration_photos().items():
@@ -281,7 +281,7 @@ def reference_variants() -> tuple[tuple[str, ...], list[np.ndarray]]:
                 photos.append(photo)
                 for distortion, level in CALIBRATION_VARIANTS:
                     names.append(f"{name} + {distortion} {level}")
-                    photos.append(quality.distort(photo, distortion, level,
+                    photos.append(distortions.distort(photo, distortion, level,
                                                   np.random.default_rng(level)))
             _variants.append((tuple(names), photos))
         return _variants[0]
