@@ -10,7 +10,7 @@ Two evaluations:
   and the drop in quality, and the share of photos whose pristine version scores better than
   its heaviest distortion. Candidates: the project's CNN (`weights/quality`), BRISQUE
   (`models.aesthetic.brisque`, the LIVE model), their average, and the shipped quality
-  (`models.aesthetic.rating.quality_scores`); plus the `brisque` package's own scorer when it
+  (`models.aesthetic.technical.quality_scores`); plus the `brisque` package's own scorer when it
   happens to be importable, for comparison.
 - without the flag: the CNN's own held-out crop evaluation, as `python -m models.train quality`
   printed it after training.
@@ -123,9 +123,9 @@ def _brisque_scores(images) -> np.ndarray:
 
 
 def _shipped_scores(images) -> np.ndarray:
-    from models.aesthetic import rating
+    from models.aesthetic import technical
 
-    return np.asarray(rating.quality_scores(images))
+    return np.asarray(technical.quality_scores(images))
 
 
 def _package_scorer() -> Callable | None:

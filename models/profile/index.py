@@ -128,9 +128,9 @@ def build_index(data: Path, out: Path | None = None, *,
     if not folders:
         raise ProfileIndexError(f"{data} has no subfolders; give one subfolder per profile, "
                           "holding its photos.")
-    from models.aesthetic import rating
+    from models.aesthetic.content import content_available
 
-    with_clip = rating.content_available()
+    with_clip = content_available()
     (out / "grids").mkdir(parents=True, exist_ok=True)
     entries, embeddings = [], []
     for folder in folders:
