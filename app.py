@@ -133,12 +133,13 @@ def warm_up() -> None:
     """
     import explain
     from demos.figures import aesthetic as aesthetic_figures
-    from models.aesthetic import rating
+    from models.aesthetic import warmup as aesthetic_warmup
     from models.pose import comparison
 
     # The Aesthetic tab comes first on the page, so it is warmed first; the explainers last,
     # since a user rates before asking why.
-    steps = (("aesthetic rating", rating.warm_up), ("aesthetic chart", aesthetic_figures.warm_up),
+    steps = (("aesthetic rating", aesthetic_warmup.warm_up),
+             ("aesthetic chart", aesthetic_figures.warm_up),
              ("pose comparison", comparison.warm_up), ("explainers", explain.warm_up))
     started = time.perf_counter()
     # TensorFlow first, under the lock the request handlers take too (models.backend): two

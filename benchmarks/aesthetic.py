@@ -60,7 +60,7 @@ def latency_row(name: str, seconds: float, budget: float = PREDICTION_BUDGET) ->
 
 def explanation_rows(image, target: str, label: str, repeats: int, methods) -> None:
     from explain import default_budget, explain
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     setup = aesthetic.explanation_setup(image, target)
     image = setup.photo  # the copy the rating judged, which the explainers are handed
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import models.clip as clip_module
-    from models.aesthetic import attributes
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
+    from models.aesthetic import attributes, technical
 
     image = photo()
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'what (224 x 224, warm)':<44}{'ms':>9}{'budget':>8}{'ratio':>7}  verdict")
         aesthetic.rate(image)  # warm: loads the model, scores the reference set
         latency_row("attributes alone", timed(lambda: attributes.measure(image), args.repeats))
-        latency_row("BRISQUE quality alone", timed(lambda: aesthetic.quality_scores([image]),
+        latency_row("BRISQUE quality alone", timed(lambda: technical.quality_scores([image]),
                                                    args.repeats))
         latency_row("rate(), offline (quality + attributes)",
                     timed(lambda: aesthetic.rate(image), args.repeats))

@@ -68,7 +68,7 @@ def rows(label: str, repeats: int) -> None:
 
 
 def stages(with_clip: bool, repeats: int) -> None:
-    from models.aesthetic import rating
+    from models.aesthetic import technical
     from models.profile import feed as feed_module
     from models.profile import measures
     from models.profile.check import check
@@ -79,7 +79,7 @@ def stages(with_clip: bool, repeats: int) -> None:
     parts = {
         "palette (k-means in Lab), a photo": lambda: measures.palette(photos[0]),
         "tones, a photo": lambda: measures.tones(photos[0]),
-        "BRISQUE, a photo": lambda: rating.brisque_scores([photos[0]]),
+        "BRISQUE, a photo": lambda: technical.brisque_scores([photos[0]]),
         "Shapley by photo, 12 (exact)": lambda: feed_module.shapley_values(
             12, feed_module.FeedTables(report.photos[:12]).scores, batched=True),
         "Shapley by photo, 30 (sampled)": lambda: feed_module.shapley_values(

@@ -3,10 +3,10 @@
 `cache_throughput()` writes the same generated photos (MIRFLICKR-25K-sized JPEGs, 500 x 375)
 once and caches them twice, each time into a fresh cache folder: through the local path
 (`build_cache`: tf.data decoding in parallel, one backbone in this process) and through the Ray
-path on a local instance (`ray_address="local"`, an actor pool of `workers` that each load the
-backbone once). Both figures are whole runs as a user would see them, hashing included; the Ray
-one also includes starting the instance and its workers. It checks that the two caches hold the
-same vectors.
+path on a local instance (`RayBatches("local", workers)`, an actor pool of `workers` that each
+load the backbone once). Both figures are whole runs as a user would see them, hashing
+included; the Ray one also includes starting the instance and its workers. It checks that the
+two caches hold the same vectors.
 
 Weights: the real backbone when this machine has it (`weights.resolve`, no download); otherwise
 a stand-in of the real size with random weights (CLIP ViT-B/32's image tower from
@@ -133,8 +133,10 @@ def cache_throughput(n_photos: int = 200, backbone: str = "clip", workers: int =
         except ImportError:
             result["ray"] = {"skipped": 'Ray is not installed: pip install "ray[data]"'}
             return result
+        from models.tags.ray_cache import RayBatches
+
         spread = build_cache(photos, embedder, scratch / "ray", batch_size=batch_size,
-                             progress=False, ray_address="local", ray_workers=workers)
+                             progress=False, producer=RayBatches("local", workers))
         result["ray"] = figures(spread)
         mine, theirs = (read_cache(scratch / "local", embedder.key),
                         read_cache(scratch / "ray", embedder.key))

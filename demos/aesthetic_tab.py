@@ -86,7 +86,7 @@ def verdict_html(rating) -> str:
     """The verdict card: the score out of 10, aesthetic or not with its distance from the
     verdict line, the percentile, the quality and content bars, and the rating's notes
     (escaped)."""
-    from models.aesthetic.rating import QUALITY_SOURCE, REFERENCE_PHOTOS
+    from models.aesthetic import QUALITY_SOURCE, REFERENCE_PHOTOS
 
     return styling.card(
         rating.aesthetic,
@@ -127,7 +127,7 @@ def rate(photo, progress=gr.Progress()):
     """Rate a photo from 1 to 10. Returns the verdict card (HTML), the rating's numbers (JSON),
     the measured attributes (table) and the chart of what moves the score."""
     from demos.figures import aesthetic as aesthetic_figures
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     image = read_upload(photo, "photo")
     # rate() measures the attributes and scores quality and content in one call; a slow first
@@ -159,7 +159,7 @@ def make_request(photo, target=None) -> ExplainRequest:
         photo: the upload.
         target: "quality" or "content" (None: quality).
     """
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     target = TARGET.check(target)
     image = read_upload(photo, "photo")
@@ -189,7 +189,7 @@ def target_info(content: bool) -> str:
 def refresh_targets(current: str | None):
     """The target picker for the weights on this machine now: content joins as soon as CLIP's
     weights arrive (pulled from the Models tab or another shell), with no restart."""
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     content = aesthetic.content_available()
     value = current if current in OUTPUTS and (content or current != "content") else OUTPUTS[0]
@@ -203,9 +203,7 @@ def build() -> list:
         The tab's refreshers, (fn, inputs, outputs) each, which the app runs on page load and
         when the tab is selected: they bring the panel up to date with the weights here now.
     """
-    from models.aesthetic import (
-        rating as aesthetic,  # light at import; needed for what this machine can offer
-    )
+    from models import aesthetic  # light at import; needed for what this machine can offer
 
     TAB.header()
     top = TAB.top(lambda: [PhotoInput("Your photo", height=360, elem_id="aesthetic-photo")])

@@ -246,7 +246,7 @@ def make_request(photos, photo=None, target=None) -> ExplainRequest:
         photo: its position in the feed, from 1 (None: the first).
         target: "quality", "content" or "ran56" (None: quality).
     """
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
     from models.images import judged_copy, prepare_photo
 
     target = TARGET.check(target)

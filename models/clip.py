@@ -283,7 +283,7 @@ class CLIPModel:
         # is left unknown in the signatures, so no batch size or picture size
         # triggers a re-trace.
         self._preprocess_fn = tf.function(
-            self._preprocess_graph,
+            self.preprocess_graph,
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
         )
         self._image_fn = tf.function(
@@ -337,8 +337,18 @@ class CLIPModel:
 
     # === Preprocessing ===
 
-    def _preprocess_graph(self, images: Any) -> Any:
-        """Resize/crop and normalise a uint8 batch inside a ``tf.function``."""
+    def preprocess_graph(self, images: Any) -> Any:
+        """Resize/crop and normalise a uint8 batch: TensorFlow ops, for use inside a
+        ``tf.function``, such as a ``KerasModel``'s ``preprocess`` (the tasks' Grad-CAM
+        adapters) or a masked photo's (the Pose tab's background).
+
+        Args:
+            images: A uint8 ``tf.Tensor`` of shape ``(N, H, W, 3)``.
+
+        Returns:
+            A float32 ``tf.Tensor`` of shape ``(N, height, width, 3)``, as
+            :meth:`preprocess_images` gives.
+        """
         return self._tf.cast(self.image_converter(images), self._tf.float32)
 
     def preprocess_images(self, images: Any) -> Any:

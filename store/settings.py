@@ -4,47 +4,33 @@ environment.
 - `INSTAVIS_DATABASE_URL`: an SQLAlchemy URL. `sqlite:///PATH` or `postgresql+psycopg://...`;
   `postgresql://` and `postgres://` (the form hosting services print) are read as psycopg 3.
   Unset or empty: the SQLite file `instavis.sqlite3` in the data folder.
-- `INSTAVIS_DATA_DIR`: the data folder. Unset: `/data` on a Hugging Face Space whose persistent
-  storage is attached (`SPACE_ID` is set and `/data` is a writable folder), else
-  `$XDG_DATA_HOME/instavis`, else `~/.local/share/instavis` (the XDG default, so it needs no
-  extra package).
+- `INSTAVIS_DATA_DIR`: the data folder, found by `data_folder.data_dir` (its home of its own,
+  which `models/` imports too); `data_dir`, `ENV_DATA_DIR` and `SPACE_DATA_DIR` are its names,
+  kept here for the store's callers.
 - `INSTAVIS_SHARES_PER_MINUTE`: the rate limit per client, a whole number from 1 (default 5).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from data_folder import ENV_DATA_DIR, SPACE_DATA_DIR, data_dir
 from store.errors import BadSetting
 
+__all__ = ["DEFAULT_SHARES_PER_MINUTE", "ENV_DATABASE_URL", "ENV_DATA_DIR",
+           "ENV_SHARES_PER_MINUTE", "SPACE_DATA_DIR", "SQLITE_FILE_NAME", "data_dir",
+           "database_url", "shares_per_minute"]
+
 ENV_DATABASE_URL = "INSTAVIS_DATABASE_URL"
-ENV_DATA_DIR = "INSTAVIS_DATA_DIR"
 ENV_SHARES_PER_MINUTE = "INSTAVIS_SHARES_PER_MINUTE"
 
 SQLITE_FILE_NAME = "instavis.sqlite3"
-SPACE_DATA_DIR = Path("/data")
 DEFAULT_SHARES_PER_MINUTE = 5
 
 _ACCEPTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DATABASE"
-
-
-def data_dir() -> Path:
-    """The folder for the default SQLite file (and, later, anything else the app keeps)."""
-    chosen = os.environ.get(ENV_DATA_DIR, "").strip()
-    if chosen:
-        return Path(chosen).expanduser()
-    # A Space's persistent storage is mounted at /data; without it, /data is missing or
-    # read-only and a file written elsewhere is lost on restart anyway.
-    on_space = bool(os.environ.get("SPACE_ID"))
-    if on_space and SPACE_DATA_DIR.is_dir() and os.access(SPACE_DATA_DIR, os.W_OK):
-        return SPACE_DATA_DIR
-    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "instavis"
 
 
 def database_url(url: str | URL | None = None) -> URL:

@@ -12,10 +12,26 @@ import numpy as np
 import pytest
 from skimage import data
 
+import models.aesthetic as aesthetic
 from explain import explain
-from models.aesthetic import quality
-from models.aesthetic import rating as aesthetic
+from models.aesthetic import distortions
 from models.aesthetic.attributes import ATTRIBUTE_NAMES
+from models.aesthetic.calibration import CALIBRATION_PHOTOS, calibration_set
+from models.aesthetic.content import content_method, content_scores
+from models.aesthetic.contributions import attribute_contributions
+from models.aesthetic.explanations import explanation_setup
+from models.aesthetic.head import CONTENT_HEAD
+from models.aesthetic.rating import rate
+from models.aesthetic.reference import REFERENCE_PHOTOS
+from models.aesthetic.surrogate import (
+    GOOD_END_ATTRIBUTES,
+    SURROGATE_ATTRIBUTES,
+    attribute_scores,
+    fit_surrogate,
+    surrogate,
+    surrogate_fit,
+)
+from models.aesthetic.zero_shot import CONTENT_PROMPTS, zero_shot_margins
 from models.images import judged_copy
 
 
@@ -35,7 +51,7 @@ def expected_score(brisque_score: float, content: float | None = None) -> float:
 def test_rating_offline_uses_quality_alone_and_says_so(coffee):
     from models.aesthetic import brisque
 
-    rating = aesthetic.rate(coffee)
+    rating = rate(coffee)
     assert rating.content is None
     # The BRISQUE of the copy every score is judged on (coffee is 600 x 400: itself, at most
     # 512 pixels a side).
@@ -49,8 +65,9 @@ def test_rating_offline_uses_quality_alone_and_says_so(coffee):
 
 def test_a_made_up_brisque_gives_the_hand_computed_score(coffee, monkeypatch):
     # BRISQUE 35 -> quality 1 / (1 + e^-1) = 0.7311; score 1 + 9 x 0.7311 = 7.58; margin 2.08.
-    monkeypatch.setattr(aesthetic, "brisque_scores", lambda images: np.full(len(images), 35.0))
-    rating = aesthetic.rate(coffee)
+    monkeypatch.setattr(aesthetic.rating, "brisque_scores",
+                        lambda images: np.full(len(images), 35.0))
+    rating = rate(coffee)
     assert rating.quality == pytest.approx(0.7310586, abs=1e-6)
     assert rating.score == pytest.approx(7.5795274, abs=1e-6)
     assert rating.margin == pytest.approx(2.0795274, abs=1e-6)
@@ -62,8 +79,8 @@ def test_photos_too_small_to_judge_are_refused_in_one_line(shape):
     from models.images import InvalidImage
 
     tiny = np.full(shape, 128, np.uint8)
-    for call in (aesthetic.rate, aesthetic.attribute_contributions,
-                 lambda image: aesthetic.explanation_setup(image, "quality")):
+    for call in (rate, attribute_contributions,
+                 lambda image: explanation_setup(image, "quality")):
         with pytest.raises(InvalidImage, match=r"at least 64 pixels on each side") as caught:
             call(tiny)
         assert f"{shape[1]} x {shape[0]} pixels" in str(caught.value)
@@ -72,11 +89,11 @@ def test_photos_too_small_to_judge_are_refused_in_one_line(shape):
 
 def test_distortions_lower_the_score_of_a_photo(coffee):
     rng = np.random.default_rng(0)
-    pristine = aesthetic.rate(coffee)
+    pristine = rate(coffee)
     # The defects BRISQUE models. It reads contrast-normalised luminance, so exposure and
     # colour casts barely move it (README, "Technical quality").
     for name in ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "downscale_upscale"):
-        damaged = aesthetic.rate(quality.distort(coffee, name, 4, rng))
+        damaged = rate(distortions.distort(coffee, name, 4, rng))
         assert damaged.score < pristine.score - 1, name
         assert damaged.percentile <= pristine.percentile, name
 
@@ -85,47 +102,47 @@ def test_the_percentile_counts_the_reference_photos_scoring_lower(coffee):
     # Worked out apart from percentile_of: rate each reference photo and count.
     from models.aesthetic.photos import load_photo
 
-    assert len(aesthetic.REFERENCE_PHOTOS) == 7
-    reference_scores = [aesthetic.rate(load_photo(name)).score
-                        for name in aesthetic.REFERENCE_PHOTOS]
+    assert len(REFERENCE_PHOTOS) == 7
+    reference_scores = [rate(load_photo(name)).score
+                        for name in REFERENCE_PHOTOS]
     # A reference photo rated again ties its own score (up to rounding either way), which
     # "lower" must not count: each of the seven is checked.
-    themselves = [load_photo(name) for name in aesthetic.REFERENCE_PHOTOS]
-    for photo in (coffee, quality.distort(coffee, "gaussian_blur", 3), *themselves):
-        rating = aesthetic.rate(photo)
+    themselves = [load_photo(name) for name in REFERENCE_PHOTOS]
+    for photo in (coffee, distortions.distort(coffee, "gaussian_blur", 3), *themselves):
+        rating = rate(photo)
         lower = sum(score < rating.score - 1e-9 for score in reference_scores)
         assert rating.percentile == pytest.approx(100 * lower / 7)
-    blurred = aesthetic.rate(quality.distort(coffee, "gaussian_blur", 5))
+    blurred = rate(distortions.distort(coffee, "gaussian_blur", 5))
     assert blurred.percentile == 0.0  # worse than every real photo
 
 
 def test_the_calibration_set_is_three_photos_and_their_spoiled_copies():
-    reference = aesthetic._reference_set(None)
-    assert aesthetic.CALIBRATION_PHOTOS == ("coffee", "chelsea", "flower")
-    assert len(reference.scores) == 3 * (1 + 18)
-    assert "coffee + jpeg 4" in reference.names
+    fitted = surrogate(None)
+    assert CALIBRATION_PHOTOS == ("coffee", "chelsea", "flower")
+    assert len(fitted.scores) == 3 * (1 + 18)
+    assert "coffee + jpeg 4" in fitted.names
 
 
 def test_attribute_contributions_are_shap_of_the_surrogate(coffee):
-    rows = aesthetic.attribute_contributions(coffee)
+    rows = attribute_contributions(coffee)
     assert {n for n, _, _ in rows} == set(ATTRIBUTE_NAMES)
     magnitudes = [abs(value) for _, value, _ in rows]
     assert magnitudes == sorted(magnitudes, reverse=True)
     # SHAP values of a linear model add up to its prediction minus the expected prediction.
-    reference = aesthetic._reference_set(None)
+    fitted = surrogate(None)
     from models.aesthetic.attributes import measure
 
-    features = aesthetic.attribute_scores(measure(coffee))
-    predicted = reference.intercept + features @ reference.coefficients
-    expected = reference.intercept + reference.attributes.mean(axis=0) @ reference.coefficients
+    features = attribute_scores(measure(coffee))
+    predicted = fitted.intercept + features @ fitted.coefficients
+    expected = fitted.intercept + fitted.attributes.mean(axis=0) @ fitted.coefficients
     assert sum(value for _, value, _ in rows) == pytest.approx((predicted - expected) * 9,
                                                                abs=1e-6)
-    assert 0.3 < aesthetic.surrogate_fit() <= 1  # the attributes explain a real share of it
-    good_end = [ATTRIBUTE_NAMES.index(n) for n in aesthetic.GOOD_END_ATTRIBUTES]
-    assert (reference.coefficients[good_end] >= 0).all()
+    assert 0.3 < surrogate_fit() <= 1  # the attributes explain a real share of it
+    good_end = [ATTRIBUTE_NAMES.index(n) for n in GOOD_END_ATTRIBUTES]
+    assert (fitted.coefficients[good_end] >= 0).all()
     # Composition does not change when a photo is spoiled: the surrogate cannot measure it.
     values = {name: value for name, value, _ in rows}
-    for name in set(ATTRIBUTE_NAMES) - set(aesthetic.SURROGATE_ATTRIBUTES):
+    for name in set(ATTRIBUTE_NAMES) - set(SURROGATE_ATTRIBUTES):
         assert values[name] == 0.0, name
 
 
@@ -139,7 +156,7 @@ def test_surrogate_recovers_known_weights_and_never_rewards_a_worse_good_end_att
     groups = np.repeat(np.arange(8), 50)
     photo_effect = rng.normal(0, 0.5, 8)[groups]  # photos differ; the fit must ignore that
     scores = 0.4 + photo_effect + features @ truth + rng.normal(0, 0.01, 400)
-    coefficients, intercept, r2 = aesthetic.fit_surrogate(features, scores, groups, alpha=1e-3)
+    coefficients, intercept, r2 = fit_surrogate(features, scores, groups, alpha=1e-3)
     assert coefficients[sharpness] == pytest.approx(0.5, abs=0.02)
     assert coefficients[saturation] == pytest.approx(-0.3, abs=0.02)  # a taste: either sign
     assert coefficients[exposure] == pytest.approx(0.0, abs=1e-9)  # good end: never negative
@@ -148,15 +165,15 @@ def test_surrogate_recovers_known_weights_and_never_rewards_a_worse_good_end_att
 
 
 def test_a_blurred_copy_blames_sharpness(coffee):
-    blurred = quality.distort(coffee, "gaussian_blur", 5, np.random.default_rng(0))
+    blurred = distortions.distort(coffee, "gaussian_blur", 5, np.random.default_rng(0))
     contributions = dict((name, value) for name, value, _ in
-                         aesthetic.attribute_contributions(blurred))
-    pristine = dict((name, value) for name, value, _ in aesthetic.attribute_contributions(coffee))
+                         attribute_contributions(blurred))
+    pristine = dict((name, value) for name, value, _ in attribute_contributions(coffee))
     assert contributions["sharpness"] < pristine["sharpness"]
 
 
 def test_quality_explanations_explain_brisque_and_grad_cam_says_why_not(coffee):
-    setup = aesthetic.explanation_setup(coffee, "quality")
+    setup = explanation_setup(coffee, "quality")
     assert setup.method_targets == {}  # LIME and SHAP explain the number on the card itself
     reason = setup.models["gradcam"]
     assert isinstance(reason, str) and "Grad-CAM" in reason and "BRISQUE" in reason
@@ -168,46 +185,46 @@ def test_quality_explanations_explain_brisque_and_grad_cam_says_why_not(coffee):
 
 
 def test_content_without_clip_gives_the_reason_for_every_method(coffee):
-    models = aesthetic.explanation_setup(coffee, "content").models
+    models = explanation_setup(coffee, "content").models
     assert set(models) == {"gradcam", "lime", "shap"}
     assert all("python -m weights pull clip" in reason for reason in models.values())
     with pytest.raises(ValueError, match="Unknown target"):
-        aesthetic.explanation_setup(coffee, "vibes")
+        explanation_setup(coffee, "vibes")
 
 
 def test_zero_shot_content_is_calibrated_on_the_calibration_set(coffee, tiny_clip):
     from models import clip
 
-    _, photos = aesthetic.reference_variants()
-    margins = aesthetic.zero_shot_margins([coffee, photos[1]])
+    _, photos = calibration_set()
+    margins = zero_shot_margins([coffee, photos[1]])
     # The margin is the zero-shot logit difference: its sigmoid is CLIP's own probability, on
     # the copy every score is judged on.
     judged = [judged_copy(coffee), judged_copy(photos[1])]
     np.testing.assert_allclose(1 / (1 + np.exp(-margins)),
                                clip.zero_shot(judged,
-                                              aesthetic.CONTENT_PROMPTS)[:, 0], atol=1e-5)
+                                              CONTENT_PROMPTS)[:, 0], atol=1e-5)
     # Recentred on the calibration set, computed here from CLIP's own zero-shot probabilities:
     # content = sigmoid(logit(p) - median of logit(p) over the calibration photos).
     def logit(p):
         return np.log(p / (1 - p))
 
     judged_set = [judged_copy(photo) for photo in photos]
-    offset = np.median(logit(clip.zero_shot(judged_set, aesthetic.CONTENT_PROMPTS)[:, 0]))
-    p_coffee = clip.zero_shot([judged_copy(coffee)], aesthetic.CONTENT_PROMPTS)[0, 0]
+    offset = np.median(logit(clip.zero_shot(judged_set, CONTENT_PROMPTS)[:, 0]))
+    p_coffee = clip.zero_shot([judged_copy(coffee)], CONTENT_PROMPTS)[0, 0]
     expected = 1 / (1 + np.exp(-(logit(p_coffee) - offset)))
-    assert aesthetic.content_scores([coffee])[0] == pytest.approx(expected, abs=1e-4)
+    assert content_scores([coffee])[0] == pytest.approx(expected, abs=1e-4)
 
 
 def test_with_clip_the_content_score_joins_and_grad_cam_reads_its_patch_grid(coffee, tiny_clip):
-    rating = aesthetic.rate(coffee)
+    rating = rate(coffee)
     assert rating.content is not None and 0 <= rating.content <= 1
     assert rating.score == pytest.approx(expected_score(rating.brisque, rating.content), abs=1e-9)
     assert not any("pull clip" in note for note in rating.notes)
-    aesthetic._adapters.clear()
-    models = aesthetic.explanation_setup(coffee, "content").models
+    aesthetic.explanations._adapters.clear()
+    models = explanation_setup(coffee, "content").models
     exp = explain("gradcam", models["gradcam"], coffee, target="content", faithfulness=False)
     assert exp.heatmap.shape == coffee.shape[:2]
-    aesthetic._adapters.clear()
+    aesthetic.explanations._adapters.clear()
 
 
 # === A trained content head replaces the zero-shot ensemble ===
@@ -247,14 +264,12 @@ used_by = ["aesthetic"]
             pixels = rng.integers(low, high, (48, 64, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / "data" / folder / f"{i}.png")
     clip.reset_default()
-    aesthetic._head.clear()
-    aesthetic._adapters.clear()
-    aesthetic._reference.pop("head", None)
     yield root, tmp_path / "data"
     clip.reset_default()
-    aesthetic._head.clear()
-    aesthetic._adapters.clear()
-    aesthetic._reference.pop("head", None)
+    # Every cache is keyed by the head's copy, so nothing here is ever used again: free it.
+    for cache in (aesthetic.head._heads, aesthetic.explanations._adapters,
+                  aesthetic.reference._scores, aesthetic.surrogate._surrogates):
+        cache.clear()
 
 
 def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, capsys, coffee,
@@ -263,31 +278,31 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
     from models.train import main
 
     root, photos = head_setup
-    assert aesthetic.content_method() == "zero-shot"  # named, but not trained yet
+    assert content_method() == "zero-shot"  # named, but not trained yet
     monkeypatch.chdir(photos.parent)  # --data relative: metrics.json must record it absolute
     code = main(["aesthetic_head", "--data", photos.name, "--out",
-                 str(root / aesthetic.CONTENT_HEAD), "--epochs", "300"])
+                 str(root / CONTENT_HEAD), "--epochs", "300"])
     assert code == 0
     trained_printed = capsys.readouterr().out
     assert "test accuracy" in trained_printed  # reported on the test split only
-    assert aesthetic.content_method() == "head"
+    assert content_method() == "head"
 
     bright = np.full((48, 64, 3), 210, np.uint8)
     dark = np.full((48, 64, 3), 40, np.uint8)
-    scores = aesthetic.content_scores([bright, dark])
+    scores = content_scores([bright, dark])
     assert scores[0] > scores[1]  # the head learned what good/ and bad/ taught it
-    zero_shot = clip.zero_shot([bright, dark], aesthetic.CONTENT_PROMPTS)[:, 0]
+    zero_shot = clip.zero_shot([bright, dark], CONTENT_PROMPTS)[:, 0]
     assert not np.allclose(scores, zero_shot)
-    rating = aesthetic.rate(coffee)
+    rating = rate(coffee)
     assert rating.content_source == "head"
     assert any("trained head" in note for note in rating.notes)
-    gradcam = aesthetic.explanation_setup(coffee, "content").models["gradcam"]
+    gradcam = explanation_setup(coffee, "content").models["gradcam"]
     exp = explain("gradcam", gradcam, coffee,
                   target="content", faithfulness=False)
     assert exp.heatmap.shape == coffee.shape[:2]
 
     # The same training run, evaluated again from its saved split.
-    assert_the_head_evaluates_as_trained(root / aesthetic.CONTENT_HEAD, photos, trained_printed,
+    assert_the_head_evaluates_as_trained(root / CONTENT_HEAD, photos, trained_printed,
                                          capsys, tmp_path)
 
 
@@ -332,9 +347,9 @@ def assert_the_head_evaluates_as_trained(out, data, trained_printed, capsys, tmp
                                rtol=1e-5, atol=1e-6)
 
     # By its manifest name, found by the weights resolver as the tab finds it.
-    assert evaluate(["aesthetic_head", "--model", aesthetic.CONTENT_HEAD]) == 0
+    assert evaluate(["aesthetic_head", "--model", CONTENT_HEAD]) == 0
     printed = capsys.readouterr().out
-    assert f"from the manifest's {aesthetic.CONTENT_HEAD}" in printed
+    assert f"from the manifest's {CONTENT_HEAD}" in printed
     assert _head_report(printed) == _head_report(trained_printed)
 
     # Scored again, not copied: with the saved accuracy spoiled, the real one is printed.
@@ -358,6 +373,116 @@ def test_the_head_evaluator_without_a_saved_split_says_so_in_one_line(tmp_path, 
     lines = printed.err.strip().splitlines()
     assert len(lines) == 1, printed.err
     assert "no saved split" in lines[0] and "python -m models.train aesthetic_head" in lines[0]
+
+
+def save_head(folder, kernel: np.ndarray, bias: float) -> None:
+    """A content head as `python -m models.train aesthetic_head` saves one (the trainer's own
+    network), with the given weights instead of trained ones. A filesystem with coarse
+    timestamps could give the new file the old one's stamp (a real pull is seconds apart), so
+    the stamp is moved on if it did not change."""
+    import os
+
+    from models.aesthetic.head import HEAD_FILE
+    from models.aesthetic.train_head import build_head
+
+    folder.mkdir(exist_ok=True)
+    path = folder / HEAD_FILE
+    before = path.stat() if path.exists() else None
+    head = build_head(len(kernel), weight_decay=0.0)
+    head.get_layer("aesthetic").set_weights([kernel[:, None].astype(np.float32),
+                                             np.array([bias], np.float32)])
+    head.save(path)
+    after = path.stat()
+    if before is not None and (before.st_size, before.st_mtime_ns) == (after.st_size,
+                                                                       after.st_mtime_ns):
+        os.utime(path, ns=(after.st_atime_ns, after.st_mtime_ns + 1_000_000_000))
+
+
+def test_a_head_that_arrives_or_changes_is_used_by_the_score_the_percentile_and_grad_cam(
+        head_setup, coffee):
+    """Every cache derived from the content scorer is keyed by the head's copy: a head that
+    arrives replaces zero-shot, and a rewritten head replaces the old one, in the content
+    score, the reference scores the percentile ranks among, and the Grad-CAM adapter."""
+    import keras
+
+    from models import clip
+    from models.aesthetic.content import content_identity
+    from models.aesthetic.head import HEAD_FILE
+    from models.aesthetic.technical import quality_scores
+
+    root, _ = head_setup
+    folder = root / CONTENT_HEAD
+    references = list(aesthetic.reference.reference_photos().values())
+    reference_quality = quality_scores(references)
+    photo = explanation_setup(coffee, "content").photo  # the copy Grad-CAM is handed
+
+    def head_probabilities(images) -> np.ndarray:
+        """The head file on disk now, read here with Keras, on the photos' judged copies."""
+        head = keras.saving.load_model(folder / HEAD_FILE, safe_mode=True)
+        embeddings = clip.embed_images([judged_copy(image) for image in images])
+        return np.asarray(head(embeddings), np.float64)[:, 0]
+
+    def explained_content() -> float:
+        adapter = explanation_setup(coffee, "content").models["gradcam"]
+        return float(adapter.predict(photo)[0, 0])
+
+    # Zero-shot first, so every cache holds a scorer the head must displace.
+    before = rate(coffee)
+    assert before.content_source == "zero-shot"
+    assert explained_content() == pytest.approx(before.content, abs=1e-4)
+
+    direction = np.random.default_rng(0).normal(size=clip.embed_images([coffee]).shape[1])
+    contents = []
+    for kernel, bias in ((2 * direction, 0.3), (-2 * direction, -0.3)):
+        save_head(folder, kernel, bias)
+        rating = rate(coffee)
+        assert rating.content_source == "head"
+        expected = head_probabilities([coffee])[0]
+        assert rating.content == pytest.approx(expected, abs=1e-5)
+        contents.append(rating.content)
+
+        # The reference photos are scored by this head, and the percentile ranks among them.
+        expected_reference = 0.5 * reference_quality + 0.5 * head_probabilities(references)
+        np.testing.assert_allclose(aesthetic.reference.reference_scores(content_identity()),
+                                   expected_reference, atol=1e-5)
+        combined = (rating.quality + rating.content) / 2
+        assert rating.percentile == pytest.approx(
+            100 * np.mean(expected_reference < combined - 1e-9))
+
+        # Grad-CAM explains this head's score, not the one before.
+        assert explained_content() == pytest.approx(expected, abs=1e-4)
+    assert abs(contents[0] - contents[1]) > 0.05  # the two heads disagree: the swap shows
+    # Bounded: three scorers were used, the two latest heads are kept, zero-shot is gone.
+    for cache in (aesthetic.explanations._adapters, aesthetic.reference._scores):
+        assert [key[0] for key in cache.keys()] == ["head", "head"]
+
+
+def test_a_keyed_cache_builds_once_per_key_and_keeps_the_latest_few(tmp_path):
+    from models.aesthetic.keyed_cache import KeyedCache, folder_identity
+
+    builds = []
+    cache = KeyedCache(size=2)
+
+    def value(key):
+        return cache.get(key, lambda: builds.append(key) or f"built {key}")
+
+    assert [value("a"), value("a"), value("b")] == ["built a", "built a", "built b"]
+    value("a")  # a is now the most recently used; c pushes b out
+    value("c")
+    assert builds == ["a", "b", "c"] and cache.keys() == ["a", "c"]
+    value("b")
+    assert builds == ["a", "b", "c", "b"] and cache.keys() == ["c", "b"]
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "head.keras").write_bytes(b"one")
+    first = folder_identity(tmp_path)
+    assert first == (str(tmp_path), (("sub/head.keras", 3, first[1][0][2]),))
+    assert folder_identity(tmp_path) == first  # nothing changed: the same copy
+    (tmp_path / "sub" / "head.keras").write_bytes(b"three")
+    assert folder_identity(tmp_path) != first  # rewritten: another copy
+    (tmp_path / "sub" / "head.keras").write_bytes(b"one")
+    (tmp_path / "sub" / "extra.json").write_text("{}")
+    assert len(folder_identity(tmp_path)[1]) == 2
 
 
 def test_the_head_trainer_refuses_a_folder_without_both_classes(tmp_path, capsys):

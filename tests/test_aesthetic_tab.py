@@ -42,7 +42,7 @@ def rate(client, photo):
 
 
 def test_the_aesthetic_tab_comes_first_and_offers_its_examples():
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     assert [tab.KEY for tab in TABS][0] == "aesthetic"
     assert aesthetic_tab.OUTPUTS == aesthetic.OUTPUTS
@@ -141,7 +141,7 @@ def test_the_request_explains_the_photo_by_the_chosen_score():
 
 
 def test_content_cannot_be_explained_without_clip(monkeypatch):
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     monkeypatch.setattr(aesthetic, "content_available", lambda: False)
     with pytest.raises(gr.Error, match="python -m weights pull clip"):
@@ -151,7 +151,7 @@ def test_content_cannot_be_explained_without_clip(monkeypatch):
 @pytest.mark.parametrize("content, expected", [(False, ["quality"]),
                                                (True, ["quality", "content"])])
 def test_the_page_offers_content_only_with_clip(monkeypatch, content, expected):
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     monkeypatch.setattr(aesthetic, "content_available", lambda: content)
     with gr.Blocks() as demo:
@@ -266,7 +266,7 @@ def test_no_text_of_the_chart_is_cut_off_even_with_long_labels():
 
 
 def test_the_chart_draws_nine_real_contributions():
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     contributions = aesthetic.attribute_contributions(str(BAD_PHOTO))
     (ax,) = aesthetic_drawing.contribution_chart(contributions).axes

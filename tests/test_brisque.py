@@ -10,7 +10,7 @@ import pytest
 from scipy import special, stats
 from skimage import data
 
-from models.aesthetic import brisque, quality
+from models.aesthetic import brisque, distortions
 from models.images import judged_copy
 
 # === MSCN ===
@@ -162,14 +162,14 @@ def photos():
 
 @pytest.mark.parametrize("distortion", ["gaussian_blur", "gaussian_noise", "jpeg"])
 def test_the_score_ranks_blur_noise_and_jpeg_levels(photos, distortion):
-    # Levels 1 to 4 of quality.distort, each worse than the last, or level with it: JPEG at
+    # Levels 1 to 4 of distortions.distort, each worse than the last, or level with it: JPEG at
     # quality 45 and at 28 look alike to BRISQUE on the flower (30.8 and 30.7, averaged with
     # the mirror image), so a step may fall by up to one point (of 100). Across the four levels
     # the score climbs by 10 points or more. The pristine photo beats all but, for noise,
     # level 1: sigma 5 on a clean photo can score better than the original (chelsea: -12.2
     # against -0.3), which the whole-photo evaluation also shows.
     for name, photo in photos.items():
-        copies = [quality.distort(photo, distortion, level, np.random.default_rng(0))
+        copies = [distortions.distort(photo, distortion, level, np.random.default_rng(0))
                   for level in range(5)]
         scores = brisque.brisque_scores(copies)
         shown = f"{name}, {distortion}: {np.round(scores, 1)}"
@@ -182,7 +182,7 @@ def test_the_score_ranks_blur_noise_and_jpeg_levels(photos, distortion):
 
 PACKAGE_SCORES = {
     # brisque 0.2.0's BRISQUE().score on the judged copy (longest side 512), distorted with
-    # quality.distort's default seed; run once with the package installed.
+    # distortions.distort's default seed; run once with the package installed.
     "coffee": -4.79, "coffee, gaussian_blur 3": 71.25, "coffee, gaussian_noise 3": 32.76,
     "coffee, jpeg 4": 70.20, "chelsea": 2.87, "chelsea, gaussian_blur 3": 67.26,
     "chelsea, gaussian_noise 3": 42.97, "chelsea, jpeg 4": 66.91, "flower": 13.07,
@@ -205,7 +205,7 @@ def test_scores_agree_with_the_brisque_package(photos):
         photo = photos[name]
         if distortion:
             kind, level = distortion.rsplit(" ", 1)
-            photo = quality.distort(photo, kind, int(level))
+            photo = distortions.distort(photo, kind, int(level))
         ours.append(model.predict(brisque.features(photo))[0])
         theirs.append(expected)
     ours, theirs = np.array(ours), np.array(theirs)

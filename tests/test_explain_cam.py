@@ -119,7 +119,7 @@ def test_gradcam_on_the_keras_hub_clip_vision_encoder(tiny_clip_model):
     score = keras.layers.Dense(1, use_bias=False, name="similarity")(embedding)
     flat = keras.Model(vision.input, score)
     flat.get_layer("similarity").set_weights([direction])
-    model = KerasModel(flat, preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+    model = KerasModel(flat, preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
                        input_box=clip.crop_box)
 
     image = photo(40, 64)  # wider than tall: the converter crops the middle 40 x 40

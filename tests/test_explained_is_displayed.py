@@ -17,7 +17,7 @@ from skimage import data
 
 from demos import aesthetic_tab, pose_tab
 from explain import explain
-from models.aesthetic import rating as aesthetic
+from models import aesthetic
 from models.pose import comparison as pose
 from models.pose import explanations as pose_explain
 
@@ -59,13 +59,13 @@ def test_quality_grad_cam_says_why_it_cannot_explain_brisque(large_coffee):
 
 @pytest.mark.parametrize("method", ["gradcam", "lime", "shap"])
 def test_content_maps_explain_the_content_on_the_card(large_coffee, tiny_clip, method):
-    aesthetic._adapters.clear()
+    aesthetic.explanations._adapters.clear()
     rating = aesthetic.rate(large_coffee)
     setup = aesthetic.explanation_setup(large_coffee, "content")
     target, value = explained_value(method, setup, "content")
     assert target == "content"
     assert value == pytest.approx(rating.content, abs=1e-4)
-    aesthetic._adapters.clear()
+    aesthetic.explanations._adapters.clear()
 
 
 def test_the_aesthetic_tab_hands_the_panel_the_judged_photo_and_the_names(large_coffee,

@@ -40,7 +40,7 @@ def refreshers_by_tab(demo) -> dict[str, list]:
 
 def test_clip_pulled_while_running_enables_content_and_grad_cam(empty_weights_dir,
                                                                 tiny_weights_root):
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
 
     demo = app.build_app(offline=True)
     # The app wired its refreshers to page load and to the tabs' select events, privately.
@@ -89,7 +89,7 @@ def test_refreshing_before_the_weights_arrive_keeps_grad_cam_out(empty_weights_d
 def test_api_clients_get_content_once_clip_arrives(empty_weights_dir, tiny_weights_root):
     from gradio_client import handle_file
 
-    from models.aesthetic import rating as aesthetic
+    from models import aesthetic
     from tests.served import app_client
 
     photo = str(aesthetic_tab.EXAMPLES_DIR / "coffee.jpg")
@@ -103,9 +103,9 @@ def test_api_clients_get_content_once_clip_arrives(empty_weights_dir, tiny_weigh
             explain_content()
         (empty_weights_dir / "clip").symlink_to(tiny_weights_root / "clip",
                                                 target_is_directory=True)
-        aesthetic._adapters.clear()
+        aesthetic.explanations._adapters.clear()
         status, gallery, _, _ = explain_content()
         assert status.startswith("Explained **content aesthetics** = ") and len(gallery) == 1
         _, numbers, _, _ = client.predict(handle_file(photo), api_name="/aesthetic")
         assert numbers["content_source"] == "zero-shot"
-    aesthetic._adapters.clear()
+    aesthetic.explanations._adapters.clear()

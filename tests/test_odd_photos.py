@@ -15,7 +15,7 @@ from PIL import Image
 from skimage import data, transform
 
 from demos import aesthetic_tab, pose_tab, style_tab
-from models.aesthetic import rating as aesthetic
+from models import aesthetic
 from models.images import InvalidImage, prepare_photo
 from models.pose import comparison as pose
 from models.style.classify import classify

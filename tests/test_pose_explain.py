@@ -44,7 +44,7 @@ def test_similarity_model_puts_the_cam_layer_at_the_top_level(tiny_clip_model):
     reference = clip.embed_images(photo(40, 40))[0]
     model = clip.similarity_model(reference)
     assert tuple(model.output.shape) == (None, 1)
-    adapter = KerasModel(model, preprocess=clip._preprocess_graph,
+    adapter = KerasModel(model, preprocess=clip.preprocess_graph,
                          cam_layer=clip.gradcam_layer_name, input_box=clip.crop_box)
     exp = explain("gradcam", adapter, photo(40, 64), target=0, faithfulness=False)
     assert exp.heatmap.shape == (40, 64) and exp.meta["grid"] == (clip.patch_grid,) * 2

@@ -85,7 +85,7 @@ def test_only_missing_hub_artifacts_the_manifest_names_are_queued(stepped):
 
 def test_a_download_shows_its_progress_everywhere_then_arrives(stepped):
     from demos import models_tab, pose_tab
-    from models.aesthetic import rating
+    from models.aesthetic.content import clip_missing_note, content_available
 
     arrived = []
     assert prefetch.start(["clip"], fetch=stepped, on_arrival=arrived.append) == ["clip"]
@@ -101,7 +101,7 @@ def test_a_download_shows_its_progress_everywhere_then_arrives(stepped):
     # Every place that needs CLIP says it is on its way, and how far.
     assert "CLIP ViT-B/32 image-text model is on its way (downloading: " + share in \
         prefetch.missing_advice("clip")
-    assert share in rating.clip_missing_note() and "pull clip" not in rating.clip_missing_note()
+    assert share in clip_missing_note() and "pull clip" not in clip_missing_note()
     assert share in pose_tab.gradcam_missing()
     from models.style.classify import StyleUnavailable
 
@@ -119,7 +119,7 @@ def test_a_download_shows_its_progress_everywhere_then_arrives(stepped):
     assert weights.available("clip") and not models_tab.downloading()
     clip_row = next(row for row in models_tab.table_rows() if row[0] == "clip")
     assert clip_row[1] == "ready (local override)"
-    assert rating.content_available()
+    assert content_available()
 
 
 def test_a_failed_download_is_said_and_the_next_still_comes(online, monkeypatch):

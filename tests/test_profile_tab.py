@@ -61,10 +61,10 @@ def test_with_the_tiny_clip_content_cohesion_joins(tiny_clip):
     assert "content_cohesion" in keys
     assert all(p["content"] is not None for p in numbers["photos"])
     # each photo's content score is the Aesthetic tab's, scored on its own
-    from models.aesthetic import rating
+    from models.aesthetic.content import content_scores
     from models.images import judged_copy, prepare_photo
 
-    alone = rating.content_scores([judged_copy(prepare_photo(FEED[1]).image)])[0]
+    alone = content_scores([judged_copy(prepare_photo(FEED[1]).image)])[0]
     assert numbers["photos"][1]["content"] == pytest.approx(alone, abs=1e-5)
     assert "needs the CLIP weights" not in verdict
 

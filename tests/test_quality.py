@@ -1,5 +1,5 @@
-"""models.aesthetic.quality: distortions, full-reference targets, the training CLI and the
-shipped model."""
+"""models.aesthetic.distortions, .fr_metrics (the training data's defects and targets),
+.quality (the CNN), the training CLI and the shipped model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from models.aesthetic import quality
+from models.aesthetic import distortions, fr_metrics, quality
 from models.aesthetic.train_quality import TRAIN_PHOTOS
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "quality" / quality.MODEL_FILE
@@ -28,18 +28,18 @@ def crop() -> np.ndarray:
 
 
 def test_ssim_matches_skimage_with_wang_settings(crop):
-    noisy = quality.distort(crop, "gaussian_noise", 3, np.random.default_rng(0))
+    noisy = distortions.distort(crop, "gaussian_noise", 3, np.random.default_rng(0))
     expected = structural_similarity(crop, noisy, channel_axis=-1, data_range=255,
                                      gaussian_weights=True, sigma=1.5,
                                      use_sample_covariance=False)
-    assert quality.ssim(crop, noisy) == pytest.approx(expected, abs=1e-9)
+    assert fr_metrics.ssim(crop, noisy) == pytest.approx(expected, abs=1e-9)
     assert expected < 0.9  # the check means something: the images differ
 
 
 def test_identical_images_score_one(crop):
-    assert quality.gmsd(crop, crop) == 0.0
-    assert quality.ms_ssim(crop, crop) == pytest.approx(1.0, abs=1e-12)
-    np.testing.assert_allclose(quality.fr_targets(crop, crop), 1.0, atol=1e-6)
+    assert fr_metrics.gmsd(crop, crop) == 0.0
+    assert fr_metrics.ms_ssim(crop, crop) == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(fr_metrics.fr_targets(crop, crop), 1.0, atol=1e-6)
 
 
 def test_ms_ssim_of_flat_images_is_the_weighted_luminance_term():
@@ -49,7 +49,7 @@ def test_ms_ssim_of_flat_images_is_the_weighted_luminance_term():
     c1 = (0.01 * 255) ** 2
     luminance = (2 * 100 * 160 + c1) / (100 ** 2 + 160 ** 2 + c1)
     weights = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
-    assert quality.ms_ssim(a, b) == pytest.approx(luminance ** (weights[-1] / weights.sum()),
+    assert fr_metrics.ms_ssim(a, b) == pytest.approx(luminance ** (weights[-1] / weights.sum()),
                                                   rel=1e-9)
 
 
@@ -64,17 +64,17 @@ def test_gmsd_hand_check_on_a_ramp_made_twice_as_steep():
     border = (2 * 2 * 4 + 170) / (2 ** 2 + 4 ** 2 + 170)
     p = 2 / 32
     expected = abs(inside - border) * np.sqrt(p * (1 - p))
-    assert quality.gmsd(ramp, 2 * ramp) == pytest.approx(expected, rel=1e-12)
-    assert quality.gmsd(ramp, ramp) == 0.0
+    assert fr_metrics.gmsd(ramp, 2 * ramp) == pytest.approx(expected, rel=1e-12)
+    assert fr_metrics.gmsd(ramp, ramp) == 0.0
 
 
-@pytest.mark.parametrize("name", list(quality.DISTORTIONS))
+@pytest.mark.parametrize("name", list(distortions.DISTORTIONS))
 def test_each_distortion_lowers_the_targets_as_its_level_rises(crop, name):
     # The same generator state at every level: the same noise pattern, motion angle and cast hue,
     # so only the strength changes.
-    rows = np.array([quality.fr_targets(crop, quality.distort(crop, name, level,
+    rows = np.array([fr_metrics.fr_targets(crop, distortions.distort(crop, name, level,
                                                               np.random.default_rng(3)))
-                     for level in range(quality.LEVELS + 1)])
+                     for level in range(distortions.LEVELS + 1)])
     means = rows.mean(axis=1)
     assert np.all(np.diff(means) < 0), f"{name}: mean target by level {means}"
     # SSIM, MS-SSIM and the GMSD target never rise with the level (colour casts barely move
@@ -86,10 +86,10 @@ def test_each_distortion_lowers_the_targets_as_its_level_rises(crop, name):
 
 def test_distort_rejects_unknown_names_and_levels(crop):
     with pytest.raises(KeyError):
-        quality.distort(crop, "sepia", 1)
+        distortions.distort(crop, "sepia", 1)
     with pytest.raises(ValueError):
-        quality.distort(crop, "jpeg", quality.LEVELS + 1)
-    np.testing.assert_array_equal(quality.distort(crop, "jpeg", 0), crop)
+        distortions.distort(crop, "jpeg", distortions.LEVELS + 1)
+    np.testing.assert_array_equal(distortions.distort(crop, "jpeg", 0), crop)
 
 
 def test_scoring_crops_are_the_centre_and_corners():
@@ -115,7 +115,7 @@ def test_tiny_training_run_writes_a_model_that_loads_through_the_resolver(tmp_pa
     printed = capsys.readouterr().out
     assert "pristine beats heavy" in printed
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert set(evaluation["distortions"]) == set(quality.DISTORTIONS)
+    assert set(evaluation["distortions"]) == set(distortions.DISTORTIONS)
     # 2 crops a photo, each with its pristine copy and 2 distorted ones.
     assert evaluation["training_samples"] == 2 * 3 * len(TRAIN_PHOTOS)
 
@@ -150,8 +150,8 @@ def test_shipped_model_prefers_a_held_out_pristine_photo_to_blurred_and_noisy_co
         shipped_model):
     photo = quality.resize_short_side(data.coffee())  # held out of training
     pristine = quality.quality_score(photo)
-    blurred = quality.quality_score(quality.distort(photo, "gaussian_blur", 5))
-    noisy = quality.quality_score(quality.distort(photo, "gaussian_noise", 5))
+    blurred = quality.quality_score(distortions.distort(photo, "gaussian_blur", 5))
+    noisy = quality.quality_score(distortions.distort(photo, "gaussian_noise", 5))
     assert pristine > blurred + 0.05
     assert pristine > noisy + 0.05
 

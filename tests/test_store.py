@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from PIL import Image
 from sqlalchemy import event, inspect, text
 
+import data_folder
 import store
 from store import leaderboard, migrate, settings
 from store.errors import InvalidEntry, NoSuchEntry, RateLimited, WrongToken
@@ -512,11 +513,12 @@ def test_the_data_dir_prefers_the_variable_then_a_space_then_xdg(monkeypatch, tm
     monkeypatch.delenv(settings.ENV_DATA_DIR)
     space_data = tmp_path / "data"
     space_data.mkdir()
-    monkeypatch.setattr(settings, "SPACE_DATA_DIR", space_data)
+    # The folder is found by data_folder, the home models/ shares; settings keeps its names.
+    monkeypatch.setattr(data_folder, "SPACE_DATA_DIR", space_data)
     monkeypatch.setenv("SPACE_ID", "someone/instavis")
     assert settings.data_dir() == space_data
 
-    monkeypatch.setattr(settings, "SPACE_DATA_DIR", tmp_path / "no-persistent-storage")
+    monkeypatch.setattr(data_folder, "SPACE_DATA_DIR", tmp_path / "no-persistent-storage")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert settings.data_dir() == tmp_path / "xdg" / "instavis"
 

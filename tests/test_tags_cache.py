@@ -181,7 +181,7 @@ def test_square_resize_takes_the_central_square_and_keeps_a_fitting_photo_as_it_
 def test_decoding_matches_pillow_and_applies_exif_orientation_as_pillow_does(tmp_path):
     import tensorflow as tf
 
-    from models.tags.cache import decode_photo
+    from models.tags.decoding import decode_photo
 
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -396,10 +396,14 @@ def test_default_cache_dir_is_under_the_data_folder(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "tags" / "cache"
 
 
-def test_ray_path_without_ray_says_how_to_install_it(weights_dir, mirflickr, tmp_path, no_ray):
+def test_ray_path_without_ray_says_how_to_install_it(weights_dir, mirflickr, tmp_path,
+                                                     monkeypatch):
+    from models.tags.ray_cache import RayBatches
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # the Ray path's module imports; Ray does not
     with pytest.raises(CacheError, match=r'pip install "ray\[data\]"'):
         build_cache(mirflickr["valid"][:2], embedder("clip"), tmp_path, progress=False,
-                    ray_address="local")
+                    producer=RayBatches("local"))
 
 
 # === The command ===
@@ -476,8 +480,10 @@ def test_ray_path_gives_the_local_paths_keys_vectors_and_failures(weights_dir, m
     clip = embedder("clip")
     local = build_cache(dataset.photos, clip, tmp_path / "local", batch_size=8, chunk=8,
                         progress=False)
+    from models.tags.ray_cache import RayBatches
+
     spread = build_cache(dataset.photos, clip, tmp_path / "ray", batch_size=8, chunk=8,
-                         progress=False, ray_address="local", ray_workers=2)
+                         progress=False, producer=RayBatches("local", workers=2))
     assert not ray.is_initialized()  # the instance it started is stopped
     assert spread.ray and (spread.embedded, spread.reused) == (local.embedded, 0)
     assert dict(spread.failed).keys() == dict(local.failed).keys()

@@ -1,5 +1,6 @@
-"""The start-up warm-up: the Aesthetic reference set is built once, whoever asks first; a request
-during the warm-up waits for its result; a failing part is one log line, never a crash."""
+"""The start-up warm-up: the Aesthetic reference scores and attribute surrogate are built once,
+whoever asks first; a request during the warm-up waits for their result; a failing part is one
+log line, never a crash."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import weights.resolver
-from models.aesthetic import rating
+from models.aesthetic import rating, reference, surrogate, warmup
+from models.aesthetic.contributions import attribute_contributions
+from models.aesthetic.keyed_cache import KeyedCache
 
 
 @pytest.fixture(scope="module")
@@ -23,53 +26,65 @@ def coffee():
     return data.coffee()
 
 
+def built_by(thread: str) -> list[str]:
+    """What one warm-up builds, in order: the reference photos' scores, then the surrogate."""
+    return [f"{thread}: reference scores", f"{thread}: surrogate"]
+
+
 @pytest.fixture
 def counted_builds(monkeypatch):
-    """A fresh reference-set cache, and the name of the thread behind every build of it."""
+    """Fresh caches of the reference photos' scores and of the attribute surrogate, and
+    "<thread>: <what>" for every build of either."""
     builds: list[str] = []
-    real_build = rating._build_reference
 
-    def counting_build(*args):
-        builds.append(threading.current_thread().name)
-        return real_build(*args)
+    def counting(what, real_build):
+        def build(*args):
+            builds.append(f"{threading.current_thread().name}: {what}")
+            return real_build(*args)
+        return build
 
-    monkeypatch.setattr(rating, "_reference", {})
-    monkeypatch.setattr(rating, "_build_reference", counting_build)
+    monkeypatch.setattr(reference, "_scores", KeyedCache(size=2))
+    monkeypatch.setattr(surrogate, "_surrogates", KeyedCache(size=2))
+    monkeypatch.setattr(reference, "_score_reference_photos",
+                        counting("reference scores", reference._score_reference_photos))
+    monkeypatch.setattr(surrogate, "_build_surrogate",
+                        counting("surrogate", surrogate._build_surrogate))
     return builds
 
 
 def test_warm_up_builds_the_reference_set_once(counted_builds, coffee):
-    rating.warm_up()
-    assert counted_builds == ["MainThread"]
-    assert None in rating._reference  # offline: scored without content
+    warmup.warm_up()
+    assert counted_builds == built_by("MainThread")
+    # Offline: scored without content.
+    assert reference._scores.keys() == [None] and surrogate._surrogates.keys() == [None]
 
-    rating.warm_up()
+    warmup.warm_up()
     rating.rate(coffee)
-    rating.attribute_contributions(coffee)
-    assert counted_builds == ["MainThread"]
+    attribute_contributions(coffee)
+    assert counted_builds == built_by("MainThread")
 
 
 def test_a_rating_during_the_warm_up_waits_for_its_reference_set(counted_builds, coffee,
                                                                  monkeypatch):
-    # The request announces itself when it reaches the reference set; the warm-up's build
-    # holds on until then, so the two overlap for the whole of the build (seconds).
+    # The request announces itself when it reaches the reference scores; the warm-up's build
+    # of them holds on until then, so the two overlap for the whole of the build (seconds).
     request_arrived = threading.Event()
     build_started = threading.Event()
-    real_variants = rating.reference_variants
-    counting_build = rating._build_reference
+    real_reference_scores = reference.reference_scores
+    counting_build = reference._score_reference_photos
 
-    def announcing_variants():
+    def announcing_reference_scores(content):
         if threading.current_thread().name == "request":
             request_arrived.set()
-        return real_variants()
+        return real_reference_scores(content)
 
     def held_build(*args):
         build_started.set()
         assert request_arrived.wait(timeout=120), "the request never reached the reference set"
         return counting_build(*args)
 
-    monkeypatch.setattr(rating, "reference_variants", announcing_variants)
-    monkeypatch.setattr(rating, "_build_reference", held_build)
+    monkeypatch.setattr(reference, "reference_scores", announcing_reference_scores)
+    monkeypatch.setattr(reference, "_score_reference_photos", held_build)
     results, errors = [], []
 
     def run(target):
@@ -80,7 +95,7 @@ def test_a_rating_during_the_warm_up_waits_for_its_reference_set(counted_builds,
                 errors.append(error)
         return body
 
-    warm = threading.Thread(target=run(rating.warm_up), name="warm-up")
+    warm = threading.Thread(target=run(warmup.warm_up), name="warm-up")
     request = threading.Thread(target=run(lambda: rating.rate(coffee)), name="request")
     warm.start()
     assert build_started.wait(timeout=120)
@@ -91,12 +106,12 @@ def test_a_rating_during_the_warm_up_waits_for_its_reference_set(counted_builds,
     if errors:
         raise errors[0]
 
-    assert counted_builds == ["warm-up"]
+    assert counted_builds == built_by("warm-up")  # the request built nothing itself
     during = next(r for r in results if isinstance(r, rating.AestheticRating))
     after = rating.rate(coffee)
     assert during.percentile == after.percentile
     assert during.score == pytest.approx(after.score)
-    assert counted_builds == ["warm-up"]
+    assert counted_builds == built_by("warm-up")
 
 
 def test_a_part_that_fails_to_warm_up_is_logged_in_one_line_and_the_rest_goes_on(monkeypatch,
@@ -112,7 +127,7 @@ def test_a_part_that_fails_to_warm_up_is_logged_in_one_line_and_the_rest_goes_on
         weights.resolve("clip")
 
     pose_warmed = []
-    monkeypatch.setattr(rating, "warm_up", broken)
+    monkeypatch.setattr(warmup, "warm_up", broken)
     monkeypatch.setattr(comparison, "warm_up", lambda: pose_warmed.append(True))
     with caplog.at_level(logging.INFO, logger="instavis"):
         app.warm_up()
@@ -145,11 +160,11 @@ def test_the_app_warm_up_works_offline_and_warms_every_part(counted_builds, monk
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     for part in ("aesthetic rating", "aesthetic chart", "pose comparison"):
         assert f"warm-up: {part} ready" in caplog.text
-    assert set(rating._reference) == {None}  # no CLIP weights here: no content part ...
+    assert reference._scores.keys() == [None]  # no CLIP weights here: no content part ...
     assert clip.load_count == clip_loads  # ... and no attempt to load CLIP
     assert None not in (RUNTIME._pose, RUNTIME._faces, RUNTIME._segmenter)
     rating.rate(coffee)
-    assert counted_builds == ["MainThread"]  # the request reuses the warm-up's reference set
+    assert counted_builds == built_by("MainThread")  # the request reuses the warm-up's
 
 
 def test_with_clip_weights_the_warm_up_scores_the_reference_set_with_content(
@@ -157,11 +172,12 @@ def test_with_clip_weights_the_warm_up_scores_the_reference_set_with_content(
     from models import clip
 
     loads = clip.load_count
-    rating.warm_up()
-    assert set(rating._reference) == {"zero-shot"}
+    warmup.warm_up()
+    assert [key[0] for key in reference._scores.keys()] == ["zero-shot"]
+    assert [key[0] for key in surrogate._surrogates.keys()] == ["zero-shot"]
     assert clip.load_count == loads + 1
     assert rating.rate(coffee).content_source == "zero-shot"
-    assert counted_builds == ["MainThread"] and clip.load_count == loads + 1
+    assert counted_builds == built_by("MainThread") and clip.load_count == loads + 1
 
 
 def test_the_explainers_warm_up_compiles_shaps_numba_code():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.aesthetic.rating import CONTENT_HEAD, HEAD_FILE
+from models.aesthetic.head import CONTENT_HEAD, HEAD_FILE
 from models.cli import CommandFailed, fail
 
 HELP = "Content aesthetics: report a trained CLIP head's test photos (good vs bad) again."

@@ -10,7 +10,7 @@ Two evaluations:
   and the drop in quality, and the share of photos whose pristine version scores better than
   its heaviest distortion. Candidates: the project's CNN (`weights/quality`), BRISQUE
   (`models.aesthetic.brisque`, the LIVE model), their average, and the shipped quality
-  (`models.aesthetic.rating.quality_scores`); plus the `brisque` package's own scorer when it
+  (`models.aesthetic.technical.quality_scores`); plus the `brisque` package's own scorer when it
   happens to be importable, for comparison.
 - without the flag: the CNN's own held-out crop evaluation, as `python -m models.train quality`
   printed it after training.
@@ -33,10 +33,10 @@ HELP = "Technical quality: Spearman per distortion and pristine-beats-distorted 
 
 WHOLE_DISTORTIONS = ("gaussian_blur", "gaussian_noise", "jpeg", "under_exposure",
                      "over_exposure", "colour_cast")
-"""The issue's six kinds of defect, as `models.aesthetic.quality.distort` makes them."""
+"""The issue's six kinds of defect, as `models.aesthetic.distortions.distort` makes them."""
 
 DEFAULT_LEVELS = (1, 2, 3, 4)
-"""Four of `quality.distort`'s five levels, mild to heavy (level 5 is left out: it is so heavy
+"""Four of `distortions.distort`'s five levels, mild to heavy (level 5 is left out: it is so heavy
 that any candidate ranks it)."""
 
 BAR_SPEARMAN = 0.9
@@ -123,9 +123,9 @@ def _brisque_scores(images) -> np.ndarray:
 
 
 def _shipped_scores(images) -> np.ndarray:
-    from models.aesthetic import rating
+    from models.aesthetic import technical
 
-    return np.asarray(rating.quality_scores(images))
+    return np.asarray(technical.quality_scores(images))
 
 
 def _package_scorer() -> Callable | None:
@@ -170,7 +170,7 @@ def whole_photo_evaluation(levels=DEFAULT_LEVELS, seed: int = 0, progress=None) 
     """
     from scipy.stats import spearmanr
 
-    from models.aesthetic import quality
+    from models.aesthetic import distortions
     from models.images import judged_copy
 
     photos = {name: judged_copy(load_whole_photo(name)) for name in WHOLE_PHOTOS}
@@ -183,7 +183,7 @@ def whole_photo_evaluation(levels=DEFAULT_LEVELS, seed: int = 0, progress=None) 
         for d, name in enumerate(WHOLE_DISTORTIONS):
             for level in levels:
                 rng = np.random.default_rng([seed, p, d])
-                batch.append(quality.distort(photo, name, level, rng))
+                batch.append(distortions.distort(photo, name, level, rng))
     per_photo = 1 + len(WHOLE_DISTORTIONS) * len(levels)
     scored, seconds = {}, {}
     scorers = candidates()

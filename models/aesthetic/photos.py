@@ -4,7 +4,7 @@ None ships with InstaVis: each is read from an installed package (scikit-image, 
 matplotlib) when needed. The CNN's training script trains on TRAIN_PHOTOS only; HELD_OUT_PHOTOS
 and their spoiled copies are the Aesthetic tab's calibration set (the zero-shot content offset
 and the attribute surrogate). The percentile's reference photos are listed in
-`models.aesthetic.rating`.
+`models.aesthetic.reference`.
 """
 
 from __future__ import annotations

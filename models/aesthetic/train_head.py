@@ -13,7 +13,7 @@ neither the fit nor the stopping saw.
 
 It writes `head.keras` and `metrics.json` to `--out` (default `runs/aesthetic_head`) and prints
 the manifest entry that makes the tab use the head: name it `aesthetic_head`
-(`models.aesthetic.CONTENT_HEAD`) and put the folder where `weights.resolve` looks.
+(`models.aesthetic.head.CONTENT_HEAD`) and put the folder where `weights.resolve` looks.
 metrics.json records the split: the photos of each side (`split_files`, relative to the data
 folder it also records), which `python -m models.evaluate aesthetic_head`
 (`models.aesthetic.evaluate_head`) reads to report the test photos again.

@@ -4,7 +4,7 @@ The rating research's first IQA stage (multi-task learning on KADIS-700k, see
 ``../shared/seeds/004``) distorts pristine photos, scores each copy with several full-reference
 IQA metrics and trains one CNN to predict all of them from the distorted copy alone. Here the
 pristine photos are the permissively licensed ones that installed packages ship, the metrics are
-SSIM, MS-SSIM, GMSD and FSIMc's chromatic term (``models.aesthetic.quality.fr_targets``), and
+SSIM, MS-SSIM, GMSD and FSIMc's chromatic term (``models.aesthetic.fr_metrics.fr_targets``), and
 the CNN is ``models.aesthetic.quality.build_model``. Three photos are held out of training and
 used only for the evaluation, which prints, per distortion, the Spearman correlation between
 predicted quality and severity, and the share of (pristine, heavily distorted) crop pairs the
@@ -77,7 +77,7 @@ def _random_crop(photo: np.ndarray, rng: np.random.Generator, crop: int) -> np.n
 
 def _samples_for_photo(job) -> tuple[np.ndarray, np.ndarray]:
     """All (image, target) samples of one photo; runs in a worker process."""
-    from models.aesthetic import quality
+    from models.aesthetic import distortions, fr_metrics, quality
 
     name, n_crops, n_variants, seed = job
     rng = np.random.default_rng(seed)
@@ -85,7 +85,7 @@ def _samples_for_photo(job) -> tuple[np.ndarray, np.ndarray]:
     # Two scales around the scoring scale, so the network does not tie quality to one zoom.
     scaled = [quality.resize_short_side(photo, side)
               for side in (quality.SCORE_SIDE, int(quality.SCORE_SIDE * 1.5))]
-    names = list(quality.DISTORTIONS)
+    names = list(distortions.DISTORTIONS)
     images, targets = [], []
     for _ in range(n_crops):
         crop = np.ascontiguousarray(_random_crop(scaled[rng.integers(len(scaled))], rng,
@@ -93,10 +93,10 @@ def _samples_for_photo(job) -> tuple[np.ndarray, np.ndarray]:
         images.append(crop)
         targets.append(np.ones(len(quality.TARGETS), np.float32))
         for _ in range(n_variants):
-            distorted = quality.distort(crop, names[rng.integers(len(names))],
-                                        int(rng.integers(1, quality.LEVELS + 1)), rng)
+            distorted = distortions.distort(crop, names[rng.integers(len(names))],
+                                        int(rng.integers(1, distortions.LEVELS + 1)), rng)
             images.append(distorted)
-            targets.append(quality.fr_targets(crop, distorted))
+            targets.append(fr_metrics.fr_targets(crop, distorted))
     return np.stack(images), np.stack(targets)
 
 
@@ -138,7 +138,7 @@ def evaluate(model, photos=tuple(HELD_OUT_PHOTOS), n_crops: int = 12, seed: int 
     """
     from scipy.stats import spearmanr
 
-    from models.aesthetic import quality
+    from models.aesthetic import distortions, quality
 
     rng = np.random.default_rng(seed + 12345)
     crops = []
@@ -148,12 +148,12 @@ def evaluate(model, photos=tuple(HELD_OUT_PHOTOS), n_crops: int = 12, seed: int 
                   for _ in range(n_crops)]
     crops = np.stack(crops)
     pristine = quality.scores_of(crops, model)
-    levels = np.arange(quality.LEVELS + 1)
+    levels = np.arange(distortions.LEVELS + 1)
     table, wins, pairs = {}, 0, 0
-    for name in quality.DISTORTIONS:
+    for name in distortions.DISTORTIONS:
         by_level = [pristine]
         for level in levels[1:]:
-            distorted = np.stack([quality.distort(c, name, int(level),
+            distorted = np.stack([distortions.distort(c, name, int(level),
                                                   np.random.default_rng(seed + i))
                                   for i, c in enumerate(crops)])
             by_level.append(quality.scores_of(distorted, model))
@@ -185,13 +185,13 @@ def evaluate_photos(model, photos=tuple(HELD_OUT_PHOTOS), seed: int = 0) -> dict
     against the level, and the share of photos whose pristine version beats level 5."""
     from scipy.stats import spearmanr
 
-    from models.aesthetic import quality
+    from models.aesthetic import distortions, quality
 
     originals = [load_photo(name) for name in photos]
-    levels = np.arange(quality.LEVELS + 1)
+    levels = np.arange(distortions.LEVELS + 1)
     table, wins, pairs = {}, 0, 0
-    for name in quality.DISTORTIONS:
-        scores = np.array([[quality.quality_score(quality.distort(
+    for name in distortions.DISTORTIONS:
+        scores = np.array([[quality.quality_score(distortions.distort(
             photo, name, int(level), np.random.default_rng(seed + i)), model)
             for level in levels] for i, photo in enumerate(originals)])
         means = scores.mean(axis=0)

@@ -114,7 +114,7 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
         person = tf.image.resize(region, size, method="bilinear") >= 0.5
         filled = tf.cast(tf.image.resize(fill, size, method="bilinear"), images.dtype)
         person = tf.broadcast_to(person, tf.shape(images))
-        return clip._preprocess_graph(tf.where(person, tf.broadcast_to(filled,
+        return clip.preprocess_graph(tf.where(person, tf.broadcast_to(filled,
                                                                        tf.shape(images)),
                                                images))
 

@@ -123,12 +123,13 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
     count = len(readable)
     images = [image for _, image in readable]
 
-    from models.aesthetic import rating
+    from models.aesthetic import content as aesthetic_content
+    from models.aesthetic import technical
 
     readings_parts = []
     for number, (name, image) in enumerate(readable, start=1):
         tell(0.05 + 0.6 * (number - 1) / count, f"Measuring photo {number} of {count}")
-        brisque = float(rating.brisque_scores([image])[0])
+        brisque = float(technical.brisque_scores([image])[0])
         readings_parts.append(dict(
             index=number, name=name, image=image, palette=measures.palette(image, seed=seed),
             tones=measures.tones(image), brisque=brisque))
@@ -136,7 +137,7 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
 
     notes = [f"Left out, unreadable: {name} ({reason.rstrip('.')})."
              for name, reason in unreadable]
-    content_method = rating.content_method()
+    content_method = aesthetic_content.content_method()
     embeddings = contents = [None] * count
     if content_method:
         tell(0.65, f"Embedding {count} photos with CLIP")
@@ -144,7 +145,7 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
 
         embedded = clip.embed_images(images)  # the judged copies: once for both uses
         embeddings = list(embedded)
-        contents = [float(c) for c in rating.content_scores_of_embeddings(embedded)]
+        contents = [float(c) for c in aesthetic_content.content_scores_of_embeddings(embedded)]
     else:
         notes.append("Content cohesion needs the CLIP weights, which are not on this machine: "
                      "the score uses palette, tones and quality only (`python -m weights "

@@ -53,7 +53,7 @@ class ProfileIndexError(ValueError):
 
 def default_index_dir() -> Path:
     """`$INSTAVIS_DATA_DIR/profile/index`, the data folder found as the store finds it."""
-    from store.settings import data_dir
+    from data_folder import data_dir
 
     return data_dir() / "profile" / "index"
 
@@ -128,9 +128,9 @@ def build_index(data: Path, out: Path | None = None, *,
     if not folders:
         raise ProfileIndexError(f"{data} has no subfolders; give one subfolder per profile, "
                           "holding its photos.")
-    from models.aesthetic import rating
+    from models.aesthetic.content import content_available
 
-    with_clip = rating.content_available()
+    with_clip = content_available()
     (out / "grids").mkdir(parents=True, exist_ok=True)
     entries, embeddings = [], []
     for folder in folders:

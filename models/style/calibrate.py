@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from models.cli import fail, float_in, int_at_least
+from models.style.classify import TEMPERATURE_FILE
 
 HELP = "Style: fit CLIP zero-shot's temperature on photos in one folder per style."
-TEMPERATURE_FILE = "temperature.json"
 LOWEST, HIGHEST = 1.0, 500.0
 """The temperatures searched: from a near-uniform softmax to far sharper than CLIP's 100."""
 CALIBRATION_BINS = 10

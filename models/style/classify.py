@@ -141,6 +141,9 @@ TEMPERATURE = "style_temperature"
 """Manifest name of a zero-shot temperature fitted on labelled photos
 (`python -m models.train style_temperature`); the shipped manifest names none."""
 
+TEMPERATURE_FILE = "temperature.json"
+"""The file of the TEMPERATURE artifact, which `models.style.calibrate` writes."""
+
 
 def _fitted_temperature(path) -> dict:
     """The fitted temperature's file, read once per version of it (LIME and SHAP ask for every
@@ -164,7 +167,6 @@ def zero_shot_temperature(label_set: LabelSet) -> float:
     names one for exactly these labels, else CLIP's own learned logit scale."""
     import weights
     from models import clip
-    from models.style.calibrate import TEMPERATURE_FILE
 
     if weights.available(TEMPERATURE):
         fitted = _fitted_temperature(weights.locate(TEMPERATURE).path / TEMPERATURE_FILE)

@@ -49,7 +49,7 @@ def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[
         scaled = keras.layers.Rescaling(temperature, name="temperature")(cosines.output)
         probabilities = keras.layers.Softmax(name="style_probabilities")(scaled)
         return KerasModel(keras.Model(cosines.input, probabilities),
-                          preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+                          preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
                           output_names=list(labels), input_box=clip.crop_box,
                           work_side=JUDGED_SIDE)
 

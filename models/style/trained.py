@@ -154,7 +154,7 @@ class TrainedStyleModel:
         tower = clip.similarity_model(np.eye(1, clip.embedding_dim, dtype=np.float32))
         probabilities = self.keras_model(tower.get_layer("unit_embedding").output)
         return KerasModel(keras.Model(tower.input, probabilities),
-                          preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+                          preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
                           output_names=list(self.labels), input_box=clip.crop_box,
                           work_side=JUDGED_SIDE)
 

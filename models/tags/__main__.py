@@ -109,9 +109,13 @@ def _run_cache(args: argparse.Namespace) -> int:
         return fail(f"The {args.backbone} weights do not load: {error}")
     cache_dir = args.cache if args.cache is not None else default_cache_dir()
     try:
+        producer = None  # decode and embed here
+        if args.ray is not None:
+            from models.tags.ray_cache import RayBatches
+
+            producer = RayBatches(args.ray, args.workers)
         report = build_cache(dataset.photos, embedder, cache_dir, batch_size=args.batch_size,
-                             chunk=args.chunk, progress=sys.stderr.isatty(),
-                             ray_address=args.ray, ray_workers=args.workers)
+                             chunk=args.chunk, progress=sys.stderr.isatty(), producer=producer)
     except CacheError as error:
         return fail(error)
     print(f"{embedder.key}: {report.summary()}")

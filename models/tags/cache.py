@@ -15,18 +15,18 @@ edited one is embedded anew, and the same photo twice is embedded once. The fold
 the embedder's key (the backbone and a fingerprint of its weights), so another backbone, or other
 weights, get a cache of their own.
 
-`build_cache` hashes every photo, skips what is cached, and decodes the rest in parallel with
-tf.data: read, decode (JPEG exactly as Pillow decodes it, so as `models.images.load_image`
-does), EXIF orientation, `square_resize`, batch, prefetch; the embedder runs on each batch. Every
-`chunk` photos the new vectors are written as one part file, atomically (temporary file, then
+`build_cache` hashes every photo, skips what is cached, and hands the rest to a batch producer
+(`BatchProducer`), which decodes and embeds them and yields batches of vectors. Every `chunk`
+photos the new vectors are written as one part file, atomically (temporary file, then
 `os.replace`), so a run that is killed loses at most one chunk and the next run picks up where it
 stopped. A photo that cannot be read or decoded is logged to failed.tsv and skipped; it never
-stops the build. With `ray_address`, Ray Data does the decoding and embedding on a pool of
-workers (`models.tags.ray_cache`) and this process writes the same parts; without it, Ray is
-never imported.
+stops the build.
 
-Caveat: the pipeline decodes with TensorFlow, which drops transparency rather than compositing
-it over white as `load_image` does; MIRFLICKR-25K is all JPEG, where both agree exactly.
+Two producers run the same decoding ops (`models.tags.decoding`: JPEG exactly as Pillow decodes
+it, so as `models.images.load_image` does, EXIF orientation, `square_resize`):
+`LocalBatches` (the default) decodes in parallel with tf.data in this process, batches, prefetches
+and runs the embedder on each batch; `models.tags.ray_cache.RayBatches` does the decoding and
+embedding on a pool of Ray Data workers. This module never imports Ray or the Ray path.
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-__all__ = ["CacheError", "CacheReport", "MissingEmbeddings", "build_cache", "cache_folder",
-           "content_key", "default_cache_dir", "lookup", "read_cache", "read_failed"]
+__all__ = ["Batch", "BatchProducer", "CacheError", "CacheReport", "LocalBatches",
+           "MissingEmbeddings", "Pending", "build_cache", "cache_folder", "content_key",
+           "default_cache_dir", "lookup", "read_cache", "read_failed"]
 
 CHUNK = 256
 """Photos a part file: what a killed run can lose."""
@@ -78,6 +79,7 @@ class CacheReport:
         images_per_second: embedded / seconds.
         folder: the cache folder of the embedder.
         embedder_key: the embedder's key.
+        ray: the batches came from Ray workers (the producer's `on_ray`).
     """
 
     embedded: int
@@ -104,6 +106,26 @@ class Pending(NamedTuple):
     orientation: int
 
 
+Batch = tuple[list[str], np.ndarray, list[tuple[str, str]]]
+"""What a producer yields: (the content keys embedded, their vectors (n, D) float32, and
+(key, reason) of each photo of the batch that could not be decoded)."""
+
+
+class BatchProducer(Protocol):
+    """Decodes and embeds the photos still to embed, a batch at a time.
+
+    `build_cache` calls it once per build with the pending photos (one per content key), the
+    embedder and the batch size; it yields `Batch`es in any order until every photo is either
+    embedded or failed. `LocalBatches` runs here; `models.tags.ray_cache.RayBatches` on Ray.
+    """
+
+    on_ray: bool
+    """Whether the batches come from Ray workers (the report says so)."""
+
+    def __call__(self, todo: list[Pending], embedder, batch_size: int) -> Iterator[Batch]:
+        ...
+
+
 # === Keys and folders ===
 
 
@@ -126,8 +148,8 @@ def cache_folder(cache_dir: str | Path, embedder_key: str) -> Path:
 
 def default_cache_dir() -> Path:
     """`$INSTAVIS_DATA_DIR/tags/cache`, with the data folder found as the store finds it
-    (`store.settings.data_dir`)."""
-    from store.settings import data_dir
+    (`data_folder.data_dir`)."""
+    from data_folder import data_dir
 
     return data_dir() / "tags" / "cache"
 
@@ -299,7 +321,7 @@ def _exclusive(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-# === Photos: hashing and decoding ===
+# === Photos: hashing, then the producer that decodes and embeds them ===
 
 
 def _inspect(path: Path) -> tuple[str | None, int, str | None]:
@@ -344,112 +366,49 @@ def _inspect_all(photos: list[Path], progress: bool) -> list[tuple[str | None, i
     return results
 
 
-def decode_photo(data, orientation):
-    """TensorFlow ops: encoded bytes -> upright (height, width, 3) uint8.
+class LocalBatches:
+    """The local producer: a tf.data pipeline in this process reads and decodes the photos in
+    parallel (`models.tags.decoding.photo_pixels`), batches and prefetches them, and the
+    embedder runs on each batch. It imports no Ray."""
 
-    JPEG is decoded with the accurate integer DCT, which gives exactly Pillow's pixels (so
-    `load_image`'s); PNG, GIF (first frame) and BMP with `tf.io.decode_image`. `orientation`
-    (EXIF, 1 to 8) is applied as `PIL.ImageOps.exif_transpose` applies it. Raises (at run time)
-    on bytes that do not decode.
-    """
-    import tensorflow as tf
+    on_ray = False
 
-    image = tf.cond(
-        tf.io.is_jpeg(data),
-        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.ensure_shape(
-            tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False),
-            (None, None, 3)))
-    return orient(image, orientation)
+    def __call__(self, pending: list[Pending], embedder, batch_size: int) -> Iterator[Batch]:
+        """(keys, vectors, failures) a batch, in the photos' order."""
+        import tensorflow as tf
 
+        from models.tags.decoding import photo_pixels, why_not_decodable
 
-def orient(image, orientation):
-    """TensorFlow ops: `image` turned upright as EXIF `orientation` (1 to 8) says, as
-    `PIL.ImageOps.exif_transpose` does; any other value leaves it as it is."""
-    import tensorflow as tf
+        size = embedder.input_size
+        positions = tf.data.Dataset.from_tensor_slices((
+            np.arange(len(pending), dtype=np.int64),
+            [str(item.path) for item in pending],
+            np.asarray([item.orientation for item in pending], np.int32)))
+        # A photo that fails to decode fails its element; ignore_errors drops it, and the gap in the
+        # positions (kept in order by deterministic=True) says which one it was.
+        dataset = (positions
+                   .map(lambda position, path, orientation:
+                        (position, photo_pixels(path, orientation, size)),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                   .ignore_errors()
+                   .batch(batch_size)
+                   .prefetch(tf.data.AUTOTUNE))
 
-    def transpose(x):
-        return tf.transpose(x, (1, 0, 2))
+        def failures_between(start: int, stop: int, seen: set[int]) -> list[tuple[str, str]]:
+            return [(pending[i].key, why_not_decodable(pending[i].path, pending[i].orientation,
+                                                       size))
+                    for i in range(start, stop) if i not in seen]
 
-    branches = [
-        lambda: image,  # 1: upright
-        lambda: tf.reverse(image, axis=[1]),  # 2: mirrored left-right
-        lambda: tf.image.rot90(image, 2),  # 3: upside down
-        lambda: tf.reverse(image, axis=[0]),  # 4: mirrored top-bottom
-        lambda: transpose(image),  # 5: transposed
-        lambda: tf.image.rot90(image, 3),  # 6: rotated: turn 90 degrees clockwise
-        lambda: tf.image.rot90(transpose(image), 2),  # 7: transversed
-        lambda: tf.image.rot90(image, 1),  # 8: turn 90 degrees counter-clockwise
-    ]
-    index = tf.cast(orientation, tf.int32) - 1
-    index = tf.where((index >= 0) & (index < 8), index, 0)
-    return tf.switch_case(index, branches)
-
-
-def photo_pixels(path, orientation, size: int):
-    """TensorFlow ops: a photo file -> the (size, size, 3) uint8 the backbone sees (read,
-    `decode_photo`, `square_resize`). The tf.data pipeline and the Ray workers both run it."""
-    import tensorflow as tf
-
-    from models.tags.embedders import square_resize
-
-    return square_resize(decode_photo(tf.io.read_file(path), orientation), size)
-
-
-def why_not_decodable(path: Path, orientation: int, size: int) -> str:
-    """The reason `photo_pixels` fails on a photo, in one line."""
-    import tensorflow as tf
-
-    try:
-        photo_pixels(tf.constant(str(path)), tf.constant(orientation), size)
-    except tf.errors.OpError as error:
-        return decode_failure_reason(error)
-    return "could not be decoded in the pipeline, though it decodes now; build again"
-
-
-def decode_failure_reason(error) -> str:
-    """TensorFlow's message without its op names: 'Unknown image file format. ...'."""
-    text = _one_line(getattr(error, "message", None) or str(error))
-    text = re.sub(r"\{\{[^}]*\}\}", "", text)  # {{function_node ...}}, {{node DecodeJpeg}}
-    text = re.sub(r"\[\[\s*\]\]|\[Op:[^\]]*\]", "", text)
-    return "cannot decode: " + (" ".join(text.split()) or type(error).__name__)
-
-
-def _local_batches(pending: list[Pending], embedder, batch_size: int
-                   ) -> Iterator[tuple[list[str], np.ndarray, list[tuple[str, str]]]]:
-    """(keys, vectors, failures) a batch: the tf.data pipeline and this process's embedder."""
-    import tensorflow as tf
-
-    size = embedder.input_size
-    positions = tf.data.Dataset.from_tensor_slices((
-        np.arange(len(pending), dtype=np.int64),
-        [str(item.path) for item in pending],
-        np.asarray([item.orientation for item in pending], np.int32)))
-    # A photo that fails to decode fails its element; ignore_errors drops it, and the gap in the
-    # positions (kept in order by deterministic=True) says which one it was.
-    dataset = (positions
-               .map(lambda position, path, orientation:
-                    (position, photo_pixels(path, orientation, size)),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-               .ignore_errors()
-               .batch(batch_size)
-               .prefetch(tf.data.AUTOTUNE))
-
-    def failures_between(start: int, stop: int, seen: set[int]) -> list[tuple[str, str]]:
-        return [(pending[i].key, why_not_decodable(pending[i].path, pending[i].orientation,
-                                                   size))
-                for i in range(start, stop) if i not in seen]
-
-    expected = 0
-    for batch_positions, pixels in dataset:
-        positions_list = batch_positions.numpy().tolist()
-        vectors = embedder.embed(pixels.numpy())
-        failures = failures_between(expected, positions_list[-1], set(positions_list))
-        expected = positions_list[-1] + 1
-        yield [pending[i].key for i in positions_list], vectors, failures
-    if expected < len(pending):
-        yield [], np.zeros((0, embedder.dimension), np.float32), failures_between(
-            expected, len(pending), set())
+        expected = 0
+        for batch_positions, pixels in dataset:
+            positions_list = batch_positions.numpy().tolist()
+            vectors = embedder.embed(pixels.numpy())
+            failures = failures_between(expected, positions_list[-1], set(positions_list))
+            expected = positions_list[-1] + 1
+            yield [pending[i].key for i in positions_list], vectors, failures
+        if expected < len(pending):
+            yield [], np.zeros((0, embedder.dimension), np.float32), failures_between(
+                expected, len(pending), set())
 
 
 # === Building ===
@@ -457,7 +416,7 @@ def _local_batches(pending: list[Pending], embedder, batch_size: int
 
 def build_cache(photos: Sequence[str | Path], embedder, cache_dir: str | Path, *,
                 batch_size: int = 32, chunk: int = CHUNK, progress: bool = True,
-                ray_address: str | None = None, ray_workers: int | None = None) -> CacheReport:
+                producer: BatchProducer | None = None) -> CacheReport:
     """Embed every photo not cached yet, and record the ones that cannot be.
 
     Args:
@@ -467,21 +426,21 @@ def build_cache(photos: Sequence[str | Path], embedder, cache_dir: str | Path, *
         batch_size: photos a forward pass.
         chunk: photos a part file; a killed run loses at most this many.
         progress: show tqdm bars (hashing, then embedding: photos a second and time left).
-        ray_address: None runs here; "local" starts a local Ray instance; anything else is a
-            Ray cluster address for `ray.init(address=...)`. Needs `pip install "ray[data]"`.
-        ray_workers: Ray workers (each loads the backbone once); default one per CPU Ray has.
+        producer: what decodes and embeds the photos not cached yet (`BatchProducer`); default
+            `LocalBatches()`, this process. `models.tags.ray_cache.RayBatches(address)` spreads
+            the work over Ray workers.
 
     Returns:
         The `CacheReport`.
 
     Raises:
-        CacheError: the cache folder cannot be written, another build holds it, or Ray was
-            asked for and is not installed.
+        CacheError: the cache folder cannot be written, another build holds it, or the
+            producer fails (the Ray workers, say).
     """
     if batch_size < 1 or chunk < 1:
         raise ValueError(f"batch_size and chunk must be at least 1, got {batch_size}, {chunk}.")
     started = time.perf_counter()
-    ray_path = _ray_path() if ray_address is not None else None  # fail before any work
+    producer = producer if producer is not None else LocalBatches()
     photos = [Path(photo) for photo in photos]
     folder = cache_folder(cache_dir, embedder.key)
     try:
@@ -517,13 +476,7 @@ def build_cache(photos: Sequence[str | Path], embedder, cache_dir: str | Path, *
 
         parts = _Parts(folder, chunk)
         todo = list(pending.values())
-        if not todo:
-            batches = iter(())
-        elif ray_path is None:
-            batches = _local_batches(todo, embedder, batch_size)
-        else:
-            batches = ray_path.embedded_batches(todo, embedder, batch_size=batch_size,
-                                                address=ray_address, workers=ray_workers)
+        batches = producer(todo, embedder, batch_size) if todo else iter(())
         _write_failed(folder, failed_rows())
 
         from tqdm import tqdm
@@ -545,14 +498,4 @@ def build_cache(photos: Sequence[str | Path], embedder, cache_dir: str | Path, *
                        failed=failed, seconds=seconds,
                        images_per_second=embedded / seconds if seconds > 0 else 0.0,
                        folder=folder, embedder_key=embedder.key,
-                       ray=ray_address is not None)
-
-
-def _ray_path():
-    """`models.tags.ray_cache`, which imports Ray; only the Ray path calls this."""
-    try:
-        from models.tags import ray_cache
-    except ImportError as error:
-        raise CacheError(f'The Ray path needs Ray: pip install "ray[data]" ({error}).') \
-            from error
-    return ray_cache
+                       ray=producer.on_ray)

@@ -379,7 +379,7 @@ def _load_clip(folder: Path, share: bool) -> Embedder:
             sequence = sequence["sequence_output"]
         embedding = model.backbone.vision_projection(model.backbone.vision_pooler(sequence))
         unit = keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(embedding)
-        return vision.input, unit, model.gradcam_layer_name, model._preprocess_graph
+        return vision.input, unit, model.gradcam_layer_name, model.preprocess_graph
 
     return Embedder("clip", f"clip:{fingerprint(folder, height)}", folder, height,
                     model.embedding_dim, forward, model=model, gradcam_graph=gradcam_graph)

@@ -70,7 +70,7 @@ def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
             margin(cosines.output))
         margin.set_weights([weights])
         return KerasModel(keras.Model(cosines.input, probabilities),
-                          preprocess=clip._preprocess_graph, cam_layer=clip.gradcam_layer_name,
+                          preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
                           output_names=[t.name for t in tags], input_box=clip.crop_box,
                           work_side=JUDGED_SIDE)
 

@@ -10,7 +10,9 @@ Description Platform") trained its tagger on them. The release unpacks to
 
 each annotation file holding one photo number a line. `read_dataset(DIR)` reads that into a
 `Dataset`: the photos by number and a photos x concepts 0/1 matrix. Nothing here opens a photo
-(the cache decodes them and logs the ones that do not decode) or imports more than numpy.
+(the cache decodes them and logs the ones that do not decode) or imports more than numpy. The
+24 concepts themselves are the tagger's vocabulary (`models.tags.vocabulary.CONCEPTS`), which
+the judgement uses without this reader.
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ANNOTATIONS", "CONCEPTS", "Dataset", "DatasetError", "read_dataset"]
+from models.tags.vocabulary import CONCEPTS
 
-CONCEPTS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food",
-            "indoor", "lake", "male", "night", "people", "plant_life", "portrait", "river", "sea",
-            "sky", "structures", "sunset", "transport", "tree", "water")
-"""MIRFLICKR-25K's 24 concepts, in the order of a label matrix's columns."""
+__all__ = ["ANNOTATIONS", "CONCEPTS", "Dataset", "DatasetError", "read_dataset"]
 
 ANNOTATIONS = ("all", "relevant")
 """`all`: <concept>.txt, every photo showing the concept. `relevant`: <concept>_r1.txt, only

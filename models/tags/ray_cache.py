@@ -1,12 +1,14 @@
 """The bottleneck cache's Ray path: Ray Data decodes and embeds, this process writes.
 
-`models.tags.cache.build_cache(..., ray_address=...)` imports this module, and only then; the
-local path never imports Ray. The work is the local path's, spread over a pool of workers in the
-Ray Data idiom: `ray.data.from_items` over the photos still to embed, `map_batches` with a
-callable class (`EmbedPhotos`) that loads the backbone once per worker in `__init__` and, for
-each batch, runs the very TensorFlow function the tf.data pipeline runs (`cache.photo_pixels`:
-read, decode, orientation, `square_resize`) and embeds. The driver iterates over the results
-and writes them with the same chunks, atomic part files and failed.tsv as the local path.
+`RayBatches(address, workers)` is a batch producer for `models.tags.cache.build_cache(...,
+producer=...)`; making one imports Ray (or says in one line how to install it), and nothing
+else does, so the local path never imports Ray. The work is the local path's, spread over a
+pool of workers in the Ray Data idiom: `ray.data.from_items` over the photos still to embed,
+`map_batches` with a callable class (`EmbedPhotos`) that loads the backbone once per worker in
+`__init__` and, for each batch, runs the very TensorFlow function the tf.data pipeline runs
+(`models.tags.decoding.photo_pixels`: read, decode, orientation, `square_resize`) and embeds.
+`build_cache` iterates over the results and writes them with the same chunks, atomic part files
+and failed.tsv as the local path.
 
 `address` "local" starts a Ray instance in this process (one CPU a worker) and stops it at the
 end; anything else is a cluster for `ray.init(address=...)`, whose workers must see the photos
@@ -23,13 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import ray  # an ImportError here is build_cache's one-line 'pip install "ray[data]"'
-import ray.data
-import ray.exceptions
 
-from models.tags.cache import CacheError
+from models.tags.cache import Batch, CacheError, Pending
 
-__all__ = ["EmbedPhotos", "embedded_batches", "runtime_env"]
+__all__ = ["EmbedPhotos", "RayBatches", "embedded_batches", "runtime_env"]
 
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout holding `models/` and `weights/`."""
@@ -40,6 +39,47 @@ PASSED_ON = ("INSTAVIS_WEIGHTS_DIR", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE"
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 """A local instance keeps only vectors and paths in its object store."""
+
+
+def _ray():
+    """Ray, with its Data and exceptions modules loaded.
+
+    Raises:
+        CacheError: Ray is not installed; the message is the command that installs it.
+    """
+    try:
+        import ray
+        import ray.data
+        import ray.exceptions
+    except ImportError as error:
+        raise CacheError(f'The Ray path needs Ray: pip install "ray[data]" ({error}).') \
+            from error
+    return ray
+
+
+class RayBatches:
+    """A batch producer that decodes and embeds on a pool of Ray Data workers.
+
+    Args:
+        address: "local" starts a Ray instance in this process (one CPU a worker) and stops it
+            at the end; anything else is a cluster address for `ray.init(address=...)`.
+        workers: actors in the pool, each loading the backbone once; default one per CPU of the
+            instance.
+
+    Raises:
+        CacheError: Ray is not installed (raised here, before any work).
+    """
+
+    on_ray = True
+
+    def __init__(self, address: str = "local", workers: int | None = None):
+        _ray()
+        self.address = address
+        self.workers = workers
+
+    def __call__(self, todo: list[Pending], embedder, batch_size: int) -> Iterator[Batch]:
+        return embedded_batches(todo, embedder, batch_size=batch_size, address=self.address,
+                                workers=self.workers)
 
 
 class EmbedPhotos:
@@ -55,12 +95,13 @@ class EmbedPhotos:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         import tensorflow as tf
 
+        ray = _ray()
         cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)) or 1
         # Before any op runs: a worker uses the CPUs Ray gave it, not every core of the node.
         tf.config.threading.set_intra_op_parallelism_threads(cpus)
         tf.config.threading.set_inter_op_parallelism_threads(max(2, cpus))
 
-        from models.tags.cache import photo_pixels
+        from models.tags.decoding import photo_pixels
         from models.tags.embedders import load_embedder
 
         self.embedder = load_embedder(name, folder)
@@ -83,7 +124,7 @@ class EmbedPhotos:
             Columns "key", "vector" ((n, D) float32; zeros for a failed photo) and "reason"
             ("" when the photo was embedded, else why not).
         """
-        from models.tags.cache import decode_failure_reason
+        from models.tags.decoding import decode_failure_reason
 
         tf = self._tf
         squares, reasons = [], []
@@ -117,9 +158,8 @@ def runtime_env(remote: bool) -> dict:
     return environment
 
 
-def embedded_batches(todo, embedder, *, batch_size: int, address: str,
-                     workers: int | None = None
-                     ) -> Iterator[tuple[list[str], np.ndarray, list[tuple[str, str]]]]:
+def embedded_batches(todo: list[Pending], embedder, *, batch_size: int, address: str,
+                     workers: int | None = None) -> Iterator[Batch]:
     """(keys, vectors, failures) as the workers finish batches, in any order.
 
     Args:
@@ -131,6 +171,7 @@ def embedded_batches(todo, embedder, *, batch_size: int, address: str,
     """
     if not todo:
         return
+    ray = _ray()
     remote = address != "local"
     started_here = not ray.is_initialized()
     if started_here:

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.tags.mirflickr import CONCEPTS
+CONCEPTS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food",
+            "indoor", "lake", "male", "night", "people", "plant_life", "portrait", "river", "sea",
+            "sky", "structures", "sunset", "transport", "tree", "water")
+"""MIRFLICKR-25K's 24 concepts (Huiskes and Lew 2008), the tags the research trained on, in the
+order of a label matrix's columns (`models.tags.mirflickr` reads the dataset in this order)."""
 
 NEUTRAL_COUNTER_PROMPTS = ("a photo.", "a picture of something.", "an ordinary photo.")
 """What a photo is when a tag does not fit it: the default counter-prompts."""
