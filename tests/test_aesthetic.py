@@ -123,6 +123,24 @@ def test_the_calibration_set_is_three_photos_and_their_spoiled_copies():
     assert "coffee + jpeg 4" in fitted.names
 
 
+def test_the_shipped_calibration_copies_are_exactly_the_seeded_distortions(tmp_path):
+    """The product reads the spoiled copies from files (it never imports the distortions, which
+    are training-data code); each file must hold, pixel for pixel, the seeded distortion of
+    its photo, so a changed distortion cannot leave stale copies behind."""
+    from models.aesthetic.calibration import CALIBRATION_VARIANTS, calibration_photos
+
+    names, photos = calibration_set()
+    by_name = dict(zip(names, photos, strict=True))
+    pristine = calibration_photos()
+    for photo_name, photo in pristine.items():
+        np.testing.assert_array_equal(by_name[photo_name], photo)
+        for distortion, level in CALIBRATION_VARIANTS:
+            expected = distortions.distort(photo, distortion, level, np.random.default_rng(level))
+            np.testing.assert_array_equal(by_name[f"{photo_name} + {distortion} {level}"],
+                                          expected, err_msg=f"{photo_name} {distortion} {level}")
+    assert len(names) == len(pristine) * (1 + len(CALIBRATION_VARIANTS))
+
+
 def test_attribute_contributions_are_shap_of_the_surrogate(coffee):
     rows = attribute_contributions(coffee)
     assert {n for n, _, _ in rows} == set(ATTRIBUTE_NAMES)

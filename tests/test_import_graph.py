@@ -36,10 +36,10 @@ The rules.
       TRAINING_DATA below (the datasets and pair builders, MIRFLICKR-25K's reader, the Tags
       bottleneck cache, the quality CNN's full-reference targets).
 
-    `models.aesthetic.distortions` is not one of them: the rating's calibration set is made of
-    distorted copies of package photos, so the product needs the nine distortions themselves;
-    what only training needs of the quality research (random crops and picks, the
-    full-reference targets) lives in `train_quality` and `fr_metrics`.
+    `models.aesthetic.distortions` is one of them: the quality CNN trains on distorted copies.
+    The rating's calibration set is made of such copies too, so they are made once by
+    `models.aesthetic.make_calibration_copies` (a tool, listed below) and shipped as files that
+    the product reads.
 
     Product modules are every module reachable, along the imports above, from the roots
     (`product_roots()`): `app`, each tab (`demos.TAB_MODULES`) and each task's entry (the
@@ -75,6 +75,8 @@ GRADIO = ("gradio", "gradio_client")
 
 TRAINING_DATA = (
     "models.aesthetic.fr_metrics",  # the quality CNN's full-reference training targets
+    "models.aesthetic.distortions",  # the nine defects the quality CNN trains on
+    "models.aesthetic.make_calibration_copies",  # writes the calibration set's spoiled copies
     "models.pose.pairs",  # the Siamese network's pair dataset
     "models.style.dataset",  # the style folders' scan, split and report
     "models.tags.mirflickr",  # MIRFLICKR-25K's reader
