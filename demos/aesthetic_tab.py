@@ -65,7 +65,7 @@ TAB = TabSkeleton(
 
 
 REFERENCE_WORDS = "unedited photos that ship with scikit-image, scikit-learn and matplotlib"
-"""What the reference photos are (`models.aesthetic.rating.REFERENCE_PHOTOS`)."""
+"""What the reference photos are (`models.aesthetic.reference.REFERENCE_PHOTOS`)."""
 
 
 def percentile_sentence(percentile: float, reference_size: int) -> str:

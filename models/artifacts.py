@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ArtifactIdentity", "ArtifactKind", "BoundedCache", "SameObject", "forget",
-           "identity_key", "identity_of", "load", "load_folder", "load_if_available",
+__all__ = ["ArtifactIdentity", "ArtifactKind", "BoundedCache", "SameObject", "folder_identity",
+           "forget", "identity_key", "identity_of", "load", "load_folder", "load_if_available",
            "loaded_identities", "read_info", "reset"]
 
 T = TypeVar("T")
@@ -76,6 +76,27 @@ def identity_of(folder: str | Path, files: Iterable[str],
         else:
             stamps.append((file_name, stat.st_size, stat.st_mtime_ns, stat.st_ino))
     return ArtifactIdentity(name, str(folder), tuple(stamps))
+
+
+def folder_identity(folder: str | Path) -> tuple:
+    """What identifies one copy of a whole weights folder (a keras-hub preset, a head whose
+    files the manifest lists): its path, and each file's path inside it, size and modification
+    time (nanoseconds). Another copy, a rewritten file or an added one gives another identity;
+    nothing is read or hashed.
+
+    Returns:
+        (folder as a string, ((relative path, size, mtime_ns), ...) sorted by path).
+    """
+    folder = Path(folder)
+    files = []
+    for path in sorted(folder.rglob("*")):
+        try:
+            stat = path.stat()  # follows the Hub cache's symlinks to their blobs
+        except OSError:
+            continue  # vanished while listed, or a dangling link: not part of this copy
+        if path.is_file():
+            files.append((path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return str(folder), tuple(files)
 
 
 class SameObject:

@@ -475,34 +475,6 @@ def test_a_head_that_arrives_or_changes_is_used_by_the_score_the_percentile_and_
         assert [key[0] for key in cache.keys()] == ["head", "head"]
 
 
-def test_a_keyed_cache_builds_once_per_key_and_keeps_the_latest_few(tmp_path):
-    from models.aesthetic.keyed_cache import KeyedCache, folder_identity
-
-    builds = []
-    cache = KeyedCache(size=2)
-
-    def value(key):
-        return cache.get(key, lambda: builds.append(key) or f"built {key}")
-
-    assert [value("a"), value("a"), value("b")] == ["built a", "built a", "built b"]
-    value("a")  # a is now the most recently used; c pushes b out
-    value("c")
-    assert builds == ["a", "b", "c"] and cache.keys() == ["a", "c"]
-    value("b")
-    assert builds == ["a", "b", "c", "b"] and cache.keys() == ["c", "b"]
-
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "head.keras").write_bytes(b"one")
-    first = folder_identity(tmp_path)
-    assert first == (str(tmp_path), (("sub/head.keras", 3, first[1][0][2]),))
-    assert folder_identity(tmp_path) == first  # nothing changed: the same copy
-    (tmp_path / "sub" / "head.keras").write_bytes(b"three")
-    assert folder_identity(tmp_path) != first  # rewritten: another copy
-    (tmp_path / "sub" / "head.keras").write_bytes(b"one")
-    (tmp_path / "sub" / "extra.json").write_text("{}")
-    assert len(folder_identity(tmp_path)[1]) == 2
-
-
 def test_the_head_trainer_refuses_a_folder_without_both_classes(tmp_path, capsys):
     from models.train import main
 

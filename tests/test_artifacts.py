@@ -27,7 +27,13 @@ import weights
 import weights.manifest
 import weights.resolver
 from models import artifacts
-from models.artifacts import ArtifactKind, BoundedCache, SameObject, identity_key
+from models.artifacts import (
+    ArtifactKind,
+    BoundedCache,
+    SameObject,
+    folder_identity,
+    identity_key,
+)
 
 TOY = "toy_artifact"
 TOY_MODEL = "toy.keras"
@@ -495,3 +501,29 @@ def test_a_backbone_replaced_in_place_is_reloaded_and_few_are_kept(weights_root,
         assert embedders.load_embedder("efficientnet", copy) is not apart  # it was dropped
     finally:
         embedders.reset_embedders()
+
+
+def test_a_bounded_cache_keeps_the_latest_few_and_a_folder_identity_sees_rewrites(tmp_path):
+    builds = []
+    cache = BoundedCache(2)
+
+    def value(key):
+        return cache.get(key, lambda: builds.append(key) or f"built {key}")
+
+    assert [value("a"), value("a"), value("b")] == ["built a", "built a", "built b"]
+    value("a")  # a is now the most recently used; c pushes b out
+    value("c")
+    assert builds == ["a", "b", "c"] and cache.keys() == ["a", "c"]
+    value("b")
+    assert builds == ["a", "b", "c", "b"] and cache.keys() == ["c", "b"]
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "head.keras").write_bytes(b"one")
+    first = folder_identity(tmp_path)
+    assert first == (str(tmp_path), (("sub/head.keras", 3, first[1][0][2]),))
+    assert folder_identity(tmp_path) == first  # nothing changed: the same copy
+    (tmp_path / "sub" / "head.keras").write_bytes(b"three")
+    assert folder_identity(tmp_path) != first  # rewritten: another copy
+    (tmp_path / "sub" / "head.keras").write_bytes(b"one")
+    (tmp_path / "sub" / "extra.json").write_text("{}")
+    assert len(folder_identity(tmp_path)[1]) == 2

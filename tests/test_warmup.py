@@ -16,7 +16,7 @@ import pytest
 import weights.resolver
 from models.aesthetic import rating, reference, surrogate, warmup
 from models.aesthetic.contributions import attribute_contributions
-from models.aesthetic.keyed_cache import KeyedCache
+from models.artifacts import BoundedCache
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,8 @@ def counted_builds(monkeypatch):
             return real_build(*args)
         return build
 
-    monkeypatch.setattr(reference, "_scores", KeyedCache(size=2))
-    monkeypatch.setattr(surrogate, "_surrogates", KeyedCache(size=2))
+    monkeypatch.setattr(reference, "_scores", BoundedCache(2))
+    monkeypatch.setattr(surrogate, "_surrogates", BoundedCache(2))
     monkeypatch.setattr(reference, "_score_reference_photos",
                         counting("reference scores", reference._score_reference_photos))
     monkeypatch.setattr(surrogate, "_build_surrogate",

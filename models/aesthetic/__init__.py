@@ -7,7 +7,7 @@ The judgement, one job a module:
 - `technical`: technical quality, BRISQUE on the judged copy (`brisque`: BRISQUE itself);
 - `content`: content aesthetics, from a trained head (`head`) or CLIP zero-shot (`zero_shot`),
   and the identity of the scorer in use, which keys every cache derived from it
-  (`keyed_cache`);
+  (`models.artifacts.BoundedCache`, keyed by `models.artifacts.folder_identity`);
 - `scoring`: the combined score;
 - `reference`: the reference photos and the percentile;
 - `calibration`: the calibration set (package photos and their `distortions`);

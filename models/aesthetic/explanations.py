@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.aesthetic.keyed_cache import KeyedCache
 from models.aesthetic.technical import QUALITY_SOURCE
+from models.artifacts import BoundedCache
 from models.explaining import ExplanationSetup
 from models.images import JUDGED_SIDE, judged_copy, prepare_photo
 
@@ -28,7 +28,7 @@ QUALITY_GRADCAM_REASON = (
 QUALITY_NOTE = (f"LIME and SHAP explain the technical quality on the card ({QUALITY_SOURCE}): "
                 "they hide regions of the photo and watch BRISQUE's score move.")
 
-_adapters: KeyedCache = KeyedCache(size=2)
+_adapters: BoundedCache = BoundedCache(2)
 
 
 def _build_content_gradcam_adapter(content: tuple):

@@ -7,7 +7,7 @@ machine has it, it replaces the zero-shot prompt ensemble (`models.aesthetic.con
 
 from __future__ import annotations
 
-from models.aesthetic.keyed_cache import KeyedCache, folder_identity
+from models.artifacts import BoundedCache, folder_identity
 
 __all__ = ["CONTENT_HEAD", "HEAD_FILE", "content_head", "head_identity"]
 
@@ -19,7 +19,7 @@ dataset ships with InstaVis); add an entry, and the head replaces the zero-shot 
 
 HEAD_FILE = "head.keras"
 
-_heads: KeyedCache = KeyedCache(size=1)
+_heads: BoundedCache = BoundedCache(1)
 
 
 def head_identity() -> tuple | None:

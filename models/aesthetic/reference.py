@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.aesthetic.keyed_cache import KeyedCache
 from models.aesthetic.photos import load_photo
+from models.artifacts import BoundedCache
 
 __all__ = ["REFERENCE_PHOTOS", "TIE", "percentile_of", "reference_photos", "reference_scores"]
 
@@ -24,7 +24,7 @@ was trained on them. Seven photos: the percentile says "higher than 5 of the 7",
 TIE = 1e-9
 """Combined scores (0-1) closer than this are the same score to `percentile_of`."""
 
-_scores: KeyedCache = KeyedCache(size=2)
+_scores: BoundedCache = BoundedCache(2)
 
 
 def reference_photos() -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.aesthetic.attributes import ATTRIBUTE_NAMES, PhotoAttributes, measure
-from models.aesthetic.keyed_cache import KeyedCache
+from models.artifacts import BoundedCache
 
 __all__ = ["GOOD_END_ATTRIBUTES", "SURROGATE_ATTRIBUTES", "Surrogate", "attribute_scores",
            "fit_surrogate", "surrogate", "surrogate_fit"]
@@ -54,7 +54,7 @@ class Surrogate:
     fit_r2: float
 
 
-_surrogates: KeyedCache = KeyedCache(size=2)
+_surrogates: BoundedCache = BoundedCache(2)
 
 
 def attribute_scores(attributes: PhotoAttributes) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.aesthetic.keyed_cache import KeyedCache, folder_identity
+from models.artifacts import BoundedCache, folder_identity
 from models.images import judged_copy
 
 __all__ = ["CONTENT_PROMPTS", "clip_identity", "margins_of_embeddings", "zero_shot_margins",
@@ -28,7 +28,7 @@ CONTENT_PROMPTS = {
     ],
 }
 
-_offsets: KeyedCache = KeyedCache(size=2)
+_offsets: BoundedCache = BoundedCache(2)
 
 
 def clip_identity() -> tuple:
