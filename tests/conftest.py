@@ -79,6 +79,41 @@ def tiny_clip_model(tiny_clip):
     return clip.get_clip()
 
 
+# The test files that take longest, longest first: their tests' --durations added up over
+# a whole run (`.ci/run` prints the slowest 25), rounded. pytest-xdist hands each worker whole
+# files in collection order (`--no-loadscope-reorder`, pyproject.toml), so these start first
+# and the many short files fill in around them. Left to itself xdist starts the files with
+# the most tests first, which puts these few-test, slow files last, one worker finishing them
+# alone while the other idles. A file missing here only starts later; keep the longest ones
+# listed when a file slows down or a slow one is added.
+SLOWEST_FILES = (
+    "test_ran56.py",
+    "test_browser.py",
+    "test_tags_cache.py",
+    "test_style_training.py",
+    "test_aesthetic.py",
+    "test_app.py",
+    "test_browser_tags.py",
+    "test_warmup.py",
+    "test_tags_pipeline.py",
+    "test_browser_profile.py",
+    "test_explained_is_displayed.py",
+    "test_browser_style.py",
+    "test_multigap.py",
+    "test_tags.py",
+    "test_style.py",
+    "test_quality.py",
+    "test_tags_head.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the files of SLOWEST_FILES first, in its order; each file's tests, and the other
+    files, keep their order (a stable sort)."""
+    rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """File every "no PostgreSQL" skip under one location, so `-ra` folds them into one line
