@@ -260,8 +260,10 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
 
     root, photos = head_setup
     assert aesthetic.content_method() == "zero-shot"  # named, but not trained yet
+    # 40 epochs: on these photos the head's bright-minus-dark margin is 0.41 to 0.60 over
+    # trainer seeds 0-3 (0.93 to 0.95 at 300 epochs, at seven times the time)
     code = main(["aesthetic_head", "--data", str(photos), "--out",
-                 str(root / aesthetic.CONTENT_HEAD), "--epochs", "300"])
+                 str(root / aesthetic.CONTENT_HEAD), "--epochs", "40"])
     assert code == 0
     assert "test accuracy" in capsys.readouterr().out  # reported on the test split only
     assert aesthetic.content_method() == "head"
