@@ -15,6 +15,7 @@ is what `$INSTAVIS_TEST_DATABASE_URL` already does.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -118,20 +119,20 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_makereport(item, call):
     """File every "no PostgreSQL" skip under one location, so `-ra` folds them into one line
     (a skip raised in a fixture is otherwise reported at each test's own line)."""
-    from tests.store_engines import NO_POSTGRES, NO_POSTGRES_LOCATION
-
     report = yield
-    if (report.skipped and isinstance(report.longrepr, tuple)
-            and report.longrepr[2].endswith(NO_POSTGRES)):
-        report.longrepr = (*NO_POSTGRES_LOCATION, report.longrepr[2])
+    if report.skipped and isinstance(report.longrepr, tuple):
+        from tests.store_engines import NO_POSTGRES, NO_POSTGRES_LOCATION
+
+        if report.longrepr[2].endswith(NO_POSTGRES):
+            report.longrepr = (*NO_POSTGRES_LOCATION, report.longrepr[2])
     return report
 
 
 def pytest_sessionfinish(session):
     """Stop the throwaway PostgreSQL this process may have started (tests/store_engines.py)."""
-    from tests.store_engines import stop_throwaway_server
-
-    stop_throwaway_server()
+    store_engines = sys.modules.get("tests.store_engines")
+    if store_engines is not None:
+        store_engines.stop_throwaway_server()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
