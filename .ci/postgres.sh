@@ -1,11 +1,17 @@
-# Sourced by .ci/run: a throwaway PostgreSQL cluster for the store tests.
+# A throwaway PostgreSQL cluster for the benchmarks' PostgreSQL rows, by hand:
+#
+#     source .ci/postgres.sh && start_throwaway_postgres
+#     python -m benchmarks.tags --postgres "$INSTAVIS_TEST_DATABASE_URL"
+#     stop_throwaway_postgres
+#
+# (The tests need none of this: tests/store_engines.py starts a throwaway server of its own
+# where the binaries are installed, and .ci/run only makes sure they are.)
 #
 # start_throwaway_postgres installs Debian's postgresql when it is missing, runs initdb into a
 # fresh temporary folder owned by the postgres user (initdb refuses to run as root), starts the
 # server with pg_ctl listening only on a Unix socket in that folder (no TCP port, so it can
 # clash with nothing), creates a database and exports INSTAVIS_TEST_DATABASE_URL.
-# stop_throwaway_postgres stops the server and removes the folder; .ci/run calls it from an
-# EXIT trap, so it runs on failure too.
+# stop_throwaway_postgres stops the server and removes the folder.
 
 # The server binaries of the newest installed major version (Debian keeps them off PATH).
 _newest_postgres_bindir() {

@@ -1,8 +1,21 @@
-"""Shared test set-up: no test may reach a network or touch the user's own caches."""
+"""Shared test set-up: no test may reach a network or touch the user's own caches.
+
+The store tests run on SQLite and on PostgreSQL (`store_url`). Where PostgreSQL's server
+binaries are installed, the tests start a throwaway server themselves (tests/store_engines.py),
+so a newcomer runs the same tests CI runs. That is about forty lines of subprocess calls
+rather than pytest-postgresql, which does the same job in general, because its
+`postgresql_proc` (1) runs initdb and pg_ctl as the current user, and initdb refuses to run as
+root, which is how these tests run here and in CI (the server has to be run as `postgres`
+through `runuser`); and (2) serves on a TCP port, which its executor (mirakuru's TCPExecutor)
+polls to know the server is up, while a Unix socket in the server's own folder clashes with
+nothing on a shared machine. Its `postgresql_noproc` only connects to a running server, which
+is what `$INSTAVIS_TEST_DATABASE_URL` already does.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -67,10 +80,66 @@ def tiny_clip_model(tiny_clip):
     return clip.get_clip()
 
 
+# The test files that take longest, longest first: their tests' --durations added up over
+# a whole run (`.ci/run` prints the slowest 25), rounded. pytest-xdist hands each worker whole
+# files in collection order (`--no-loadscope-reorder`, pyproject.toml), so these start first
+# and the many short files fill in around them. Left to itself xdist starts the files with
+# the most tests first, which puts these few-test, slow files last, one worker finishing them
+# alone while the other idles. A file missing here only starts later; keep the longest ones
+# listed when a file slows down or a slow one is added.
+SLOWEST_FILES = (
+    "test_ran56.py",
+    "test_browser.py",
+    "test_tags_cache.py",
+    "test_style_training.py",
+    "test_aesthetic.py",
+    "test_app.py",
+    "test_browser_tags.py",
+    "test_warmup.py",
+    "test_tags_pipeline.py",
+    "test_browser_profile.py",
+    "test_explained_is_displayed.py",
+    "test_browser_style.py",
+    "test_multigap.py",
+    "test_tags.py",
+    "test_style.py",
+    "test_quality.py",
+    "test_tags_head.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the files of SLOWEST_FILES first, in its order; each file's tests, and the other
+    files, keep their order (a stable sort)."""
+    rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """File every "no PostgreSQL" skip under one location, so `-ra` folds them into one line
+    (a skip raised in a fixture is otherwise reported at each test's own line)."""
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple):
+        from tests.store_engines import NO_POSTGRES, NO_POSTGRES_LOCATION
+
+        if report.longrepr[2].endswith(NO_POSTGRES):
+            report.longrepr = (*NO_POSTGRES_LOCATION, report.longrepr[2])
+    return report
+
+
+def pytest_sessionfinish(session):
+    """Stop the throwaway PostgreSQL this process may have started (tests/store_engines.py)."""
+    store_engines = sys.modules.get("tests.store_engines")
+    if store_engines is not None:
+        store_engines.stop_throwaway_server()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path):
-    """A URL to an empty database, once a SQLite file and once a fresh PostgreSQL schema
-    (skipped without $INSTAVIS_TEST_DATABASE_URL, failed so in CI); see tests/store_engines.py."""
+    """A URL to an empty database, once a SQLite file and once a fresh PostgreSQL schema (on
+    $INSTAVIS_TEST_DATABASE_URL's server, else on a throwaway one; skipped, or failed in CI,
+    when neither can be had); see tests/store_engines.py."""
     from tests.store_engines import engine_url
 
     with engine_url(request.param, tmp_path) as url:

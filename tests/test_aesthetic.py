@@ -298,8 +298,10 @@ def test_a_trained_head_named_in_the_manifest_replaces_zero_shot(head_setup, cap
     root, photos = head_setup
     assert content_method() == "zero-shot"  # named, but not trained yet
     monkeypatch.chdir(photos.parent)  # --data relative: metrics.json must record it absolute
+    # 40 epochs: on these photos the head's bright-minus-dark margin is 0.41 to 0.60 over
+    # trainer seeds 0-3 (0.93 to 0.95 at 300 epochs, at seven times the time)
     code = main(["aesthetic_head", "--data", photos.name, "--out",
-                 str(root / CONTENT_HEAD), "--epochs", "300"])
+                 str(root / CONTENT_HEAD), "--epochs", "40"])
     assert code == 0
     trained_printed = capsys.readouterr().out
     assert "test accuracy" in trained_printed  # reported on the test split only

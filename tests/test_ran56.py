@@ -207,7 +207,15 @@ def trained(profile_data, tmp_path_factory):
     return out, stdout.getvalue()
 
 
-def test_the_command_splits_by_profile_and_reports_the_test_split(trained, profile_data):
+@pytest.fixture(scope="module")
+def trained_from_folder(trained):
+    """The command's artifact read straight from its folder, once for the module (loading a
+    400-layer network takes seconds)."""
+    return ran56.load_from_folder(trained[0])
+
+
+def test_the_command_splits_by_profile_and_reports_the_test_split(trained, trained_from_folder,
+                                                                  profile_data):
     out, printed = trained
     info = json.loads((out / ran56.INFO_FILE).read_text())
     assert info["split"]["by"] == "profile (subfolders)"
@@ -217,7 +225,7 @@ def test_the_command_splits_by_profile_and_reports_the_test_split(trained, profi
     test_groups = info["split"]["test_groups"]
     assert len(test_groups) == 2 and {g.split("/")[0] for g in test_groups} == {"good", "weak"}
     # the report is the saved model's on the test profiles' photos, recomputed here
-    loaded = ran56.load_from_folder(out)
+    loaded = trained_from_folder
     photos, truth = [], []
     for group in test_groups:
         for path in sorted((profile_data / group).iterdir()):
@@ -287,7 +295,7 @@ used_by = ["profile"]
 
 
 def test_the_manifest_names_the_artifact_and_it_joins_the_report_and_grad_cam(
-        trained, tmp_path, monkeypatch):
+        trained, trained_from_folder, tmp_path, monkeypatch):
     import shutil
 
     from explain import explain
@@ -309,8 +317,7 @@ def test_the_manifest_names_the_artifact_and_it_joins_the_report_and_grad_cam(
     report = check(photos)
     got = [p.fits_good_feed for p in report.photos]
     # the same numbers as the artifact read straight from its folder
-    np.testing.assert_allclose(got, ran56.load_from_folder(out).fits_good_feed(photos),
-                               atol=1e-6)
+    np.testing.assert_allclose(got, trained_from_folder.fits_good_feed(photos), atol=1e-6)
     assert got[3] < 0.5 < min(got[:3])  # the weak photo, and only it
     assert any(r.measure == "ran56" and 4 in r.photos for r in report.recommendations)
     adapter = model.explain_adapter()

@@ -139,10 +139,14 @@ def trained_root(tmp_path_factory, tiny_weights_root, tiny_vgg_weights_root):
     outputs = {}
     with pytest.MonkeyPatch.context() as patch:
         _point_weights_at(patch, root, manifest)
-        for backbone, name in (("clip", trained.STYLE_HEAD), ("vgg16", trained.STYLE_VGG16)):
+        # Epochs each head needs to pass the accuracy test below with a margin: the tiny
+        # VGG's features separate the patterns sooner (test accuracy 1.0 at 25 epochs over
+        # seeds 0-3) than the tiny CLIP's (0.67 to 0.89 at 25, 0.89 to 1.0 at 60).
+        for backbone, name, epochs in (("clip", trained.STYLE_HEAD, 60),
+                                       ("vgg16", trained.STYLE_VGG16, 25)):
             outputs[backbone] = _main("models.train", [
                 "style", "--data", str(data), "--backbone", backbone, "--out", str(root / name),
-                "--image-size", "32", "--seed", "3", "--epochs", "60",
+                "--image-size", "32", "--seed", "3", "--epochs", str(epochs),
             ])
         import models.clip as clip
 
@@ -286,8 +290,8 @@ def test_train_last_block_changes_only_the_last_block(style_weights, tmp_path):
     out = tmp_path / "fine_tuned"
     code, stdout, err = _main("models.train", [
         "style", "--data", str(style_weights["data"]), "--backbone", "vgg16", "--out", str(out),
-        "--image-size", "32", "--train-last-block", "--fine-tune-epochs", "3", "--epochs", "40",
-    ])
+        "--image-size", "32", "--train-last-block", "--fine-tune-epochs", "3", "--epochs", "20",
+    ])  # 20 head epochs: test accuracy 1.0 over seeds 0-3, as at 40
     assert code == 0, err
     preset = load_backbone("vgg16", "VGGBackbone")
     tuned = keras.saving.load_model(out / "style.keras", safe_mode=True)

@@ -319,8 +319,12 @@ def test_average_precision_agrees_with_scikit_learn_on_random_rankings_with_ties
 # === The whole chain on a tiny MIRFLICKR-25K, through the real loaders ===
 
 N_PHOTOS = 150
-TRAINING_FLAGS = ["--seed", "0", "--epochs", "100", "--patience", "10", "--batch-size", "32",
-                  "--learning-rate", "0.03"]
+# 30 epochs at most: the heads beat the tag-frequency baseline by 0.31 to 0.42 test mAP over
+# seeds 0-2 (the test below asks for 0.15); at 100 they beat it by a little more, in 1.7 times
+# the time.
+MAX_EPOCHS = 30
+TRAINING_FLAGS = ["--seed", "0", "--epochs", str(MAX_EPOCHS), "--patience", "10",
+                  "--batch-size", "32", "--learning-rate", "0.03"]
 
 
 @pytest.fixture(scope="module")
@@ -452,7 +456,7 @@ def test_several_configurations_keep_the_best_by_validation_map(tags_run):
     assert info["configuration"] == best["configuration"]
     assert info["hidden"] == ([64] if best["configuration"] == "1hidden-64" else [])
     for candidate in info["candidates"]:
-        assert 1 <= candidate["best_epoch"] <= candidate["epochs_run"] <= 100
+        assert 1 <= candidate["best_epoch"] <= candidate["epochs_run"] <= MAX_EPOCHS
     # The second run found every photo in the cache the first run filled.
     first, second = tags_run["outputs"]["0hidden"][1], tags_run["outputs"]["best"][1]
     assert f"{N_PHOTOS} embedded, 0 already cached, 1 unreadable" in first

@@ -28,7 +28,9 @@ from tests.tags_data import (
 )
 
 N_PHOTOS = 150
-TRAINING_FLAGS = ["--seed", "0", "--epochs", "100", "--patience", "10", "--batch-size", "32",
+# 30 epochs at most: the head beats the tag-frequency baseline by 0.47 to 0.50 test mAP over
+# seeds 0-2 (0.48 to 0.52 at 100; the test asks for 0.15).
+TRAINING_FLAGS = ["--seed", "0", "--epochs", "30", "--patience", "10", "--batch-size", "32",
                   "--learning-rate", "0.03", "--model", "0hidden"]
 
 
