@@ -80,39 +80,49 @@ def tiny_clip_model(tiny_clip):
     return clip.get_clip()
 
 
-# The test files that take longest, longest first: their tests' --durations added up over
-# a whole run (`.ci/run` prints the slowest 25), rounded. pytest-xdist hands each worker whole
-# files in collection order (`--no-loadscope-reorder`, pyproject.toml), so these start first
-# and the many short files fill in around them. Left to itself xdist starts the files with
-# the most tests first, which puts these few-test, slow files last, one worker finishing them
-# alone while the other idles. A file missing here only starts later; keep the longest ones
-# listed when a file slows down or a slow one is added.
-SLOWEST_FILES = (
-    "test_ran56.py",
-    "test_browser.py",
-    "test_tags_cache.py",
-    "test_style_training.py",
-    "test_aesthetic.py",
-    "test_app.py",
-    "test_browser_tags.py",
-    "test_warmup.py",
-    "test_tags_pipeline.py",
-    "test_browser_profile.py",
-    "test_explained_is_displayed.py",
-    "test_browser_style.py",
-    "test_multigap.py",
-    "test_tags.py",
-    "test_style.py",
-    "test_quality.py",
-    "test_tags_head.py",
-)
+# Roughly how long the slower test files take, in seconds: `python -m pytest -n 0 FILE` on an
+# idle 2-core machine (the browser files: guessed from their share of a busy whole run, as the
+# rules keep them out of single-file timing). pytest-xdist hands each worker whole files in
+# collection order (`--no-loadscope-reorder`, pyproject.toml), and pytest_collection_modifyitems
+# puts these first, longest first, so the long files start early and the many short ones fill
+# in around them at the end. Left to itself xdist starts the files with the most tests first,
+# which put the few-test, slow files (RAN-56 training, the browser tests) last, one worker
+# finishing them while the other idled. Only the order matters: when a file becomes one of
+# the slow ones, add it with its time (`.ci/run` prints the slowest tests).
+FILE_SECONDS = {
+    "test_ran56.py": 97,
+    "test_browser.py": 90,
+    "test_lime_shap.py": 51,
+    "test_app.py": 49,
+    "test_explained_is_displayed.py": 47,
+    "test_aesthetic.py": 45,
+    "test_warmup.py": 42,
+    "test_api.py": 41,
+    "test_tags_cache.py": 40,
+    "test_browser_tags.py": 40,
+    "test_explain_panel.py": 38,
+    "test_style_training.py": 36,
+    "test_tags_head.py": 35,
+    "test_browser_profile.py": 35,
+    "test_tags.py": 34,
+    "test_clip.py": 32,
+    "test_browser_style.py": 30,
+    "test_siamese.py": 28,
+    "test_tags_pipeline.py": 26,
+    "test_pose_tab.py": 24,
+    "test_gallery_store.py": 24,
+    "test_multigap.py": 23,
+    "test_quality.py": 22,
+    "test_explain_common.py": 20,
+    "test_store.py": 16,
+    "test_style.py": 16,
+}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the files of SLOWEST_FILES first, in its order; each file's tests, and the other
+    """Run the files of FILE_SECONDS first, longest first; each file's tests, and the other
     files, keep their order (a stable sort)."""
-    rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The stand-in packages, written to a folder that goes first on the child's sys.path.
 STAND_INS = {
-    # A first thread gets here, and waits, before any submodule is done; a second thread
-    # that then comes through `keras` enters `tensorflow.structures` itself.
+    # The first thread in (the warm-up) stops at the gate in `ops`; a second one coming
+    # through `keras` then enters `tensorflow.structures` itself, without waiting for the
+    # package, which is in sys.modules already.
     "tensorflow/__init__.py": """
         from tensorflow import ops
         from tensorflow.ops import constant
