@@ -24,8 +24,6 @@ HELP = "Style: report a fitted zero-shot temperature on its saved test photos ag
 
 TRAIN_COMMAND = "python -m models.train style_temperature --data DIR"
 DEFAULT_RUN = "runs/style_temperature"  # the trainer's default --out
-
-
 TRAINED_ON = "the folder the temperature was fitted on"
 
 
