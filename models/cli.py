@@ -4,9 +4,10 @@ registries (`python -m models.train TASK`, `python -m models.evaluate TASK`)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -65,6 +66,20 @@ class CommandFailed(Exception):
     A step of a long command raises it; the command's `run` catches it once and passes it to
     `fail`, so each step can stop the command without returning exit codes through the others.
     """
+
+
+def fails_in_one_line(step: Callable[[argparse.Namespace], int]):
+    """Decorate a command's `run(args)`: a `CommandFailed` it raises is printed as one line on
+    stderr (`fail`) and the command exits with code 1."""
+
+    @functools.wraps(step)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return step(args)
+        except CommandFailed as error:
+            return fail(error)
+
+    return run
 
 
 def resolve_backbone(name: str) -> Path:

@@ -83,6 +83,7 @@ TRAINING_DATA = (
     "models.tags.cache",  # the bottleneck cache the tag head trains on
     "models.tags.decoding",  # ... its decoding
     "models.tags.ray_cache",  # ... and its Ray path
+    "models.saved_split",  # what the evaluators that score a saved test split again share
 )
 """Modules that read, build or score training and evaluation data (rule d)."""
 

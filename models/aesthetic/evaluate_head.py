@@ -11,88 +11,32 @@ then says whether it matches the saved accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from models import saved_split
 from models.aesthetic.head import CONTENT_HEAD, HEAD_FILE
-from models.cli import CommandFailed, fail
+from models.cli import CommandFailed, fails_in_one_line
 
 HELP = "Content aesthetics: report a trained CLIP head's test photos (good vs bad) again."
 
 TRAIN_COMMAND = "python -m models.train aesthetic_head --data DIR"
 METRICS_FILE = "metrics.json"
 DEFAULT_RUN = "runs/aesthetic_head"  # the trainer's default --out
+TRAINED_ON = "the folder the head was trained on"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The content head evaluation's flags."""
-    parser.add_argument("--model", default=DEFAULT_RUN, metavar="DIR|NAME",
-                        help="a training run's folder (head.keras + metrics.json) or the "
-                             f"manifest name {CONTENT_HEAD} (default: {DEFAULT_RUN})")
-    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
-                        help="the data folder (DIR/good/, DIR/bad/), if it moved since "
-                             "training (default: the one metrics.json records)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="also write the result as JSON to FILE")
+    saved_split.add_arguments(
+        parser, model_default=DEFAULT_RUN, record_file=METRICS_FILE,
+        data_layout="DIR/good/, DIR/bad/",
+        model_help="a training run's folder (head.keras + metrics.json) or the manifest name "
+                   f"{CONTENT_HEAD} (default: {DEFAULT_RUN})")
 
 
 # === The saved run ===
-
-
-def run_folder(spec: str) -> tuple[Path, str, bool]:
-    """(the folder `--model` names, how to call it, whether the manifest names it).
-
-    Raises:
-        CommandFailed: it names neither a folder nor a head on this machine.
-    """
-    import weights
-
-    if Path(spec).is_dir():
-        return Path(spec), spec, False
-    if spec != CONTENT_HEAD:
-        raise CommandFailed(f"--model: {spec} is not a folder; pass the --out folder of "
-                            f"`{TRAIN_COMMAND}` or {CONTENT_HEAD}.")
-    if CONTENT_HEAD not in weights.artifacts():
-        raise CommandFailed(f"weights/manifest.toml names no {CONTENT_HEAD}; train one with "
-                            f"`{TRAIN_COMMAND}` and add the manifest entry it prints, or pass "
-                            "--model DIR.")
-    if not weights.available(CONTENT_HEAD):
-        raise CommandFailed(f"{CONTENT_HEAD} is named in the manifest but not on this machine; "
-                            f"`python -m weights pull {CONTENT_HEAD}` fetches it, or pass "
-                            "--model DIR.")
-    return weights.locate(CONTENT_HEAD).path, f"the manifest's {CONTENT_HEAD}", True
-
-
-def read_metrics(folder: Path, where: str) -> dict:
-    """The run's metrics.json.
-
-    Raises:
-        CommandFailed: it is missing or not JSON.
-    """
-    path = folder / METRICS_FILE
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CommandFailed(f"{where} has no readable {METRICS_FILE} ({error}); pass --model "
-                            f"DIR, the --out folder of `{TRAIN_COMMAND}`.") from error
-    if not isinstance(metrics, dict):
-        raise CommandFailed(f"{path} is not the metrics of `{TRAIN_COMMAND}`.")
-    return metrics
-
-
-def saved_test_files(metrics: dict, where: str) -> list[str]:
-    """The test photos metrics.json lists, relative to the data folder.
-
-    Raises:
-        CommandFailed: it lists none (a run from before splits were saved).
-    """
-    files = (metrics.get("split_files") or {}).get("test")
-    if not files:
-        raise CommandFailed(f"{where} has no saved split in its {METRICS_FILE}; retrain with "
-                            f"`{TRAIN_COMMAND}` to save one.")
-    return list(files)
 
 
 def read_test_photos(files: list[str], root: Path) -> tuple[list[np.ndarray], np.ndarray]:
@@ -105,22 +49,13 @@ def read_test_photos(files: list[str], root: Path) -> tuple[list[np.ndarray], np
     from models.aesthetic.rating_pipeline import BAD_FOLDER, GOOD_FOLDER
     from models.images import InvalidImage, load_image
 
-    missing = [name for name in files if not (root / name).is_file()]
-    if missing:
-        raise CommandFailed(f"{len(missing)} of the {len(files)} test photos are not under "
-                            f"{root} (the first: {missing[0]}); pass --data DIR, the folder the "
-                            "head was trained on.")
-    classes = {GOOD_FOLDER: 1.0, BAD_FOLDER: 0.0}
-    unknown = [name for name in files if Path(name).parts[0] not in classes]
-    if unknown:
-        raise CommandFailed(f"{METRICS_FILE} lists {unknown[0]}, which is in neither "
-                            f"{GOOD_FOLDER}/ nor {BAD_FOLDER}/.")
+    saved_split.check_photos_present(root, files, TRAINED_ON)
+    labels = saved_split.class_labels(files, {GOOD_FOLDER: 1.0, BAD_FOLDER: 0.0}, METRICS_FILE)
     try:
         photos = [load_image(root / name) for name in files]
     except InvalidImage as error:
         raise CommandFailed(f"{error}; the test split is not the one the head was scored "
                             "on.") from error
-    labels = np.array([classes[Path(name).parts[0]] for name in files], np.float32)
     return photos, labels
 
 
@@ -164,24 +99,17 @@ def embed(photos: list[np.ndarray]) -> tuple[np.ndarray, str]:
 # === The command ===
 
 
+@fails_in_one_line
 def run(args: argparse.Namespace) -> int:
     """Load the head, score its test photos again and print the report; the exit code."""
-    try:
-        return _run(args)
-    except CommandFailed as error:
-        return fail(error)
-
-
-def _run(args: argparse.Namespace) -> int:
     from models.aesthetic.train_head import format_report
 
-    folder, where, from_manifest = run_folder(args.model)
-    metrics = read_metrics(folder, where)
-    files = saved_test_files(metrics, where)
-    root = Path(args.data if args.data is not None else metrics.get("data") or "")
-    if not root.is_dir():
-        raise CommandFailed(f"The data folder {root} is not here; pass --data DIR (the folder "
-                            "the head was trained on, DIR/good/ and DIR/bad/).")
+    folder, where, from_manifest = saved_split.artifact_folder(args.model, TRAIN_COMMAND,
+                                                               CONTENT_HEAD)
+    metrics = saved_split.read_record(folder, METRICS_FILE, where, TRAIN_COMMAND)
+    files = saved_split.saved_test_files(metrics, where, METRICS_FILE, TRAIN_COMMAND)
+    root = saved_split.data_root(args.data, metrics,
+                                 f"{TRAINED_ON}, DIR/good/ and DIR/bad/")
     photos, labels = read_test_photos(files, root)
     head = load_head(folder, from_manifest)
     embeddings, clip_folder = embed(photos)
@@ -203,25 +131,15 @@ def _run(args: argparse.Namespace) -> int:
               f"{metrics['clip']})")
     print(format_report(counts, accuracy))
     saved = metrics.get("test_accuracy")
-    if saved is None:
-        same = None
-        print(f"\n({METRICS_FILE} holds no saved test accuracy to compare with)")
-    elif metrics.get("test") == counts["test"] and np.isclose(saved, accuracy, rtol=0,
-                                                              atol=1e-9):
-        same = True
-        print("\nsame as the accuracy saved at training")
-    else:
-        same = False
-        print(f"\ndiffers from the accuracy saved at training: {saved:.1%} then, "
-              f"{accuracy:.1%} now")
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps({
-                "task": "aesthetic_head", "model": where, "data": str(root), "clip": clip_folder,
-                "test_files": files, "probabilities": probability.tolist(),
-                "test_accuracy": accuracy, "same_as_training": same,
-            }, indent=2) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise CommandFailed(f"Cannot write to {args.json}: "
-                                f"{error.strerror or error}.") from error
+    same = None if saved is None else bool(
+        metrics.get("test") == counts["test"]
+        and np.isclose(saved, accuracy, rtol=0, atol=1e-9))
+    saved_split.print_comparison(same, "accuracy",
+                                 lambda: f"{saved:.1%} then, {accuracy:.1%} now",
+                                 METRICS_FILE, saved_figure="test accuracy")
+    saved_split.write_json(args.json, {
+        "task": "aesthetic_head", "model": where, "data": str(root), "clip": clip_folder,
+        "test_files": files, "probabilities": probability.tolist(),
+        "test_accuracy": accuracy, "same_as_training": same,
+    })
     return 0

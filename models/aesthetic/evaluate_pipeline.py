@@ -28,13 +28,13 @@ photos, letterboxed and featurised as training did, and the command prints train
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from models import saved_split
 from models.cli import CommandFailed, fail
 
 HELP = ("Image Rating using CNN: accuracy of a trained aesthetic pipeline on benchmark folders, "
@@ -248,24 +248,22 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
 # === The saved split ===
 
 
+SAVED_SPLIT_FLAG = "--saved-split DATA"
+TRAINED_ON = "the folder the pipeline was trained on"
+
+
 def read_metrics(model: Path) -> dict:
     """The training run's metrics.json.
 
     Raises:
         CommandFailed: it is missing, not JSON, or not an aesthetic run's.
     """
-    path = model / METRICS_FILE
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CommandFailed(f"{model} has no readable {METRICS_FILE} ({error}); pass --model "
-                            f"DIR, the --out folder of `{TRAIN_COMMAND}`.") from error
-    if not isinstance(metrics, dict) or metrics.get("task", "aesthetic") != "aesthetic":
-        raise CommandFailed(f"{path} is not the metrics of `{TRAIN_COMMAND}`.")
-    return metrics
+    return saved_split.read_record(
+        model, METRICS_FILE, str(model), TRAIN_COMMAND,
+        belongs=lambda metrics: metrics.get("task", "aesthetic") == "aesthetic")
 
 
-def saved_split(metrics: dict, model: Path) -> dict[str, list[str]]:
+def saved_sides(metrics: dict, model: Path) -> dict[str, list[str]]:
     """Each share's photos, as metrics.json lists them (relative to the data folder).
 
     Raises:
@@ -273,10 +271,8 @@ def saved_split(metrics: dict, model: Path) -> dict[str, list[str]]:
     """
     from models.aesthetic.train_pipeline import SPLIT_SIDES
 
-    split_files = metrics.get("split_files")
-    if not isinstance(split_files, dict) or not split_files.get("test"):
-        raise CommandFailed(f"{model} has no saved split in its {METRICS_FILE}; retrain with "
-                            f"`{TRAIN_COMMAND}` to save one.")
+    saved_split.saved_test_files(metrics, str(model), METRICS_FILE, TRAIN_COMMAND)
+    split_files = metrics["split_files"]
     return {side: list(split_files.get(side) or []) for side in SPLIT_SIDES}
 
 
@@ -288,17 +284,8 @@ def locate_test_photos(files: list[str], root: Path) -> tuple[list[Path], np.nda
     """
     from models.aesthetic.rating_pipeline import BAD_FOLDER, GOOD_FOLDER
 
-    missing = [name for name in files if not (root / name).is_file()]
-    if missing:
-        raise CommandFailed(f"{len(missing)} of the {len(files)} test photos are not under "
-                            f"{root} (the first: {missing[0]}); pass --saved-split DATA, the "
-                            "folder the pipeline was trained on.")
-    classes = {GOOD_FOLDER: 1.0, BAD_FOLDER: 0.0}
-    unknown = [name for name in files if Path(name).parts[0] not in classes]
-    if unknown:
-        raise CommandFailed(f"{METRICS_FILE} lists {unknown[0]}, which is in neither "
-                            f"{GOOD_FOLDER}/ nor {BAD_FOLDER}/.")
-    labels = np.array([classes[Path(name).parts[0]] for name in files], np.float32)
+    saved_split.check_photos_present(root, files, TRAINED_ON, flag=SAVED_SPLIT_FLAG)
+    labels = saved_split.class_labels(files, {GOOD_FOLDER: 1.0, BAD_FOLDER: 0.0}, METRICS_FILE)
     return [root / name for name in files], labels
 
 
@@ -307,12 +294,10 @@ def _run_saved_split(args: argparse.Namespace) -> int:
 
     # metrics.json first: a folder without a saved split is refused before the backbone loads.
     metrics = read_metrics(args.model)
-    split_files = saved_split(metrics, args.model)
+    split_files = saved_sides(metrics, args.model)
     moved = args.saved_split if isinstance(args.saved_split, Path) else None
-    root = moved if moved is not None else Path(metrics.get("data") or "")
-    if not root.is_dir():
-        raise CommandFailed(f"The data folder {root} is not here; pass --saved-split DATA (the "
-                            "folder the pipeline was trained on, DATA/good/ and DATA/bad/).")
+    root = saved_split.data_root(moved, metrics, f"{TRAINED_ON}, DATA/good/ and DATA/bad/",
+                                 flag=SAVED_SPLIT_FLAG)
     files = split_files["test"]
     paths, labels = locate_test_photos(files, root)
     pipeline, extractor = load_pipeline(args.model)
@@ -324,25 +309,15 @@ def _run_saved_split(args: argparse.Namespace) -> int:
     print(f"rating pipeline from {args.model}, test photos under {root}")
     print(format_report(counts, test_accuracy))
     saved = metrics.get("test_accuracy")
-    if saved is None:
-        same = None
-        print(f"\n({METRICS_FILE} holds no saved test accuracy to compare with)")
-    elif ((metrics.get("photos") or {}).get("test") == len(files)
-          and np.isclose(saved, test_accuracy, rtol=0, atol=1e-9)):
-        same = True
-        print("\nsame as the test accuracy saved at training")
-    else:
-        same = False
-        print(f"\ndiffers from the test accuracy saved at training: {100 * saved:.1f}% then, "
-              f"{100 * test_accuracy:.1f}% now")
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps({
-                "task": "aesthetic", "model": str(args.model), "data": str(root),
-                "test_files": files, "probabilities": np.asarray(probabilities).tolist(),
-                "test_accuracy": test_accuracy, "same_as_training": same,
-            }, indent=2) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise CommandFailed(f"Cannot write to {args.json}: "
-                                f"{error.strerror or error}.") from error
+    same = None if saved is None else bool(
+        (metrics.get("photos") or {}).get("test") == len(files)
+        and np.isclose(saved, test_accuracy, rtol=0, atol=1e-9))
+    saved_split.print_comparison(
+        same, "test accuracy",
+        lambda: f"{100 * saved:.1f}% then, {100 * test_accuracy:.1f}% now", METRICS_FILE)
+    saved_split.write_json(args.json, {
+        "task": "aesthetic", "model": str(args.model), "data": str(root),
+        "test_files": files, "probabilities": np.asarray(probabilities).tolist(),
+        "test_accuracy": test_accuracy, "same_as_training": same,
+    })
     return 0

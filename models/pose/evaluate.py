@@ -12,13 +12,13 @@ table as training did, then says whether it matches the saved one.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from models.cli import CommandFailed, fail
+from models import saved_split
+from models.cli import CommandFailed, fails_in_one_line
 from models.pose.train import BASELINE, VARIANTS, Result
 
 HELP = ("Pose: score a trained InstaModel run (Siamese networks, threshold baseline) on its "
@@ -27,18 +27,15 @@ HELP = ("Pose: score a trained InstaModel run (Siamese networks, threshold basel
 TRAIN_COMMAND = "python -m models.train pose --data DIR"
 METRICS_FILE = "metrics.json"
 DEFAULT_RUN = Path("runs/pose")  # the trainer's default --out
+TRAINED_ON = "the folder the run was trained on"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The pose evaluation's flags."""
-    parser.add_argument("--model", type=Path, default=DEFAULT_RUN, metavar="DIR",
-                        help="a training run's folder (<variant>.keras files and metrics.json; "
-                             f"default: {DEFAULT_RUN})")
-    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
-                        help="the data folder, if it moved since training (default: the one "
-                             "metrics.json records)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="also write the result as JSON to FILE")
+    saved_split.add_arguments(
+        parser, model_default=DEFAULT_RUN, model_metavar="DIR", record_file=METRICS_FILE,
+        model_help="a training run's folder (<variant>.keras files and metrics.json; "
+                   f"default: {DEFAULT_RUN})")
 
 
 # === The saved run ===
@@ -50,23 +47,16 @@ def read_metrics(folder: Path) -> dict:
     Raises:
         CommandFailed: the folder or its metrics.json is missing, or it is no pose run's.
     """
-    path = folder / METRICS_FILE
-    if not folder.is_dir():
-        raise CommandFailed(f"{folder} is not a folder; pass --model DIR, the --out folder of "
-                            f"`{TRAIN_COMMAND}`.")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CommandFailed(f"{path} is missing or not JSON ({error}); pass --model DIR, the "
-                            f"--out folder of `{TRAIN_COMMAND}`.") from error
-    if not isinstance(metrics, dict) or metrics.get("task") != "pose":
-        raise CommandFailed(f"{path} is not the metrics of `{TRAIN_COMMAND}`.")
+    folder, where, _ = saved_split.artifact_folder(folder, TRAIN_COMMAND)
+    metrics = saved_split.read_record(folder, METRICS_FILE, where, TRAIN_COMMAND,
+                                      belongs=lambda metrics: metrics.get("task") == "pose")
     if not metrics.get("results"):
-        raise CommandFailed(f"{path} records no results; retrain with `{TRAIN_COMMAND}`.")
+        raise CommandFailed(f"{folder / METRICS_FILE} records no results; retrain with "
+                            f"`{TRAIN_COMMAND}`.")
     return metrics
 
 
-def saved_split(metrics: dict, folder: Path, root: Path):
+def read_saved_split(metrics: dict, folder: Path, root: Path):
     """The PairSplit metrics.json records, its photos under `root`.
 
     Raises:
@@ -81,14 +71,12 @@ def saved_split(metrics: dict, folder: Path, root: Path):
             raise ValueError("no split kind recorded")
         split = read_split_record(record, root, record["by"])
     except ValueError as error:
-        raise CommandFailed(f"{folder / METRICS_FILE} has no saved split ({error}); retrain "
-                            f"with `{TRAIN_COMMAND}` to save one.") from error
-    test_photos = sorted({photo.path for pair in split.test for photo in (pair.a, pair.b)})
-    missing = [path for path in test_photos if not path.is_file()]
-    if missing:
-        raise CommandFailed(f"{len(missing)} of the {len(test_photos)} test photos are not under "
-                            f"{root} (the first: {missing[0]}); pass --data DIR, the folder the "
-                            "run was trained on.")
+        raise saved_split.no_saved_split(str(folder), METRICS_FILE, TRAIN_COMMAND,
+                                         reason=str(error)) from error
+    # Relative to `root` (under which they were found), as the other evaluators' files are.
+    test_photos = sorted({photo.path.relative_to(root) for pair in split.test
+                          for photo in (pair.a, pair.b)})
+    saved_split.check_photos_present(root, test_photos, TRAINED_ON)
     return split
 
 
@@ -192,27 +180,17 @@ def same_results(saved: list[dict], now: list[Result]) -> bool:
 # === The command ===
 
 
+@fails_in_one_line
 def run(args: argparse.Namespace) -> int:
     """Load the run, score its test pairs again, print the table; the exit code."""
-    try:
-        return _run(args)
-    except CommandFailed as error:
-        return fail(error)
-
-
-def _run(args: argparse.Namespace) -> int:
     from models.pose.train import load_pair_photos, results_text, skeleton_masks
 
     folder = Path(args.model)
     metrics = read_metrics(folder)
-    recorded = metrics.get("data")
-    root = Path(args.data if args.data is not None else recorded or "")
-    if not root.is_dir():
-        raise CommandFailed(f"The data folder {root} is not here; pass --data DIR (the folder "
-                            "the run was trained on, DIR/SITE/POSE/*.jpg).")
+    root = saved_split.data_root(args.data, metrics, f"{TRAINED_ON}, DIR/SITE/POSE/*.jpg")
     rows = metrics["results"]
     _check_rows(rows, folder)
-    split = saved_split(metrics, folder, root)
+    split = read_saved_split(metrics, folder, root)
     settings = metrics.get("settings") or {}
     if not {"input_size", "pose_size", "batch_size"} <= set(settings):
         raise CommandFailed(f"{folder / METRICS_FILE} lacks the training settings; retrain "
@@ -227,25 +205,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"pose run {folder}, test pairs under {root}\n")
     print(results_text(results, split))
     same = same_results(rows, results)
-    if same:
-        print("\nsame as the results saved at training")
-    else:
-        print("\ndiffers from the results saved at training: " + "; ".join(
-            f"{now.network} {100 * then['test_accuracy']:.1f}% then, "
-            f"{100 * now.test_accuracy:.1f}% now"
-            for then, now in zip(rows, results, strict=False)))
-    if args.json is not None:
-        _write_json(args.json, {
-            "task": "pose", "model": str(folder), "data": str(root),
-            "split": split.description(), "test_pairs": split.counts()["test"],
-            "results": [asdict(result) for result in results],
-            "same_as_training": same,
-        })
+    saved_split.print_comparison(same, "results", lambda: "; ".join(
+        f"{now.network} {100 * then['test_accuracy']:.1f}% then, "
+        f"{100 * now.test_accuracy:.1f}% now"
+        for then, now in zip(rows, results, strict=False)), METRICS_FILE)
+    saved_split.write_json(args.json, {
+        "task": "pose", "model": str(folder), "data": str(root),
+        "split": split.description(), "test_pairs": split.counts()["test"],
+        "results": [asdict(result) for result in results],
+        "same_as_training": same,
+    })
     return 0
-
-
-def _write_json(path: Path, result: dict) -> None:
-    try:
-        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    except OSError as error:
-        raise CommandFailed(f"Cannot write to {path}: {error.strerror or error}.") from error

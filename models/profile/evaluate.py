@@ -12,29 +12,27 @@ matches the saved one.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from models.cli import CommandFailed, fail
+from models import saved_split
+from models.cli import CommandFailed, fails_in_one_line
 from models.profile.ran56 import PROFILE_RAN56
 
 HELP = "Profile: report a trained RAN-56's test split (good vs weak photos) again."
 
 TRAIN_COMMAND = "python -m models.train profile --data DIR"
+INFO_FILE = "ran56.json"
+TRAINED_ON = "the folder the model was trained on"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The profile evaluation's flags."""
-    parser.add_argument("--model", default=None, metavar="DIR|NAME",
-                        help="an artifact folder (ran56.keras + ran56.json) or the manifest name "
-                             f"{PROFILE_RAN56}; default: the trained RAN-56 the manifest names")
-    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
-                        help="the data folder (DIR/good/, DIR/weak/), if it moved since "
-                             "training (default: the one ran56.json records)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="also write the result as JSON to FILE")
+    saved_split.add_arguments(
+        parser, model_default=None, record_file=INFO_FILE, data_layout="DIR/good/, DIR/weak/",
+        model_help="an artifact folder (ran56.keras + ran56.json) or the manifest name "
+                   f"{PROFILE_RAN56}; default: the trained RAN-56 the manifest names")
 
 
 def load_model(spec: str | None):
@@ -43,32 +41,29 @@ def load_model(spec: str | None):
     Raises:
         CommandFailed: it names nothing loadable; the message says how to make one.
     """
-    import weights
     from models.profile import ran56
 
-    if spec is not None and Path(spec).is_dir():
-        try:
-            # ran56.json first: a folder without a saved split is refused before the network
-            # (400 layers) is read.
-            saved_test_files(ran56.read_info(spec), spec)
-            return ran56.load_from_folder(spec), spec
-        except (OSError, ValueError) as error:
-            raise CommandFailed(f"{spec} does not load as a RAN-56 artifact: {error}") from error
-    if spec is not None and spec != PROFILE_RAN56:
-        raise CommandFailed(f"--model: got {spec!r}; expected an artifact folder or "
-                            f"{PROFILE_RAN56}.")
-    if PROFILE_RAN56 not in weights.artifacts():
-        raise CommandFailed(f"weights/manifest.toml names no {PROFILE_RAN56}; train one with "
-                            f"`{TRAIN_COMMAND}` and add the manifest entry it prints, or pass "
-                            "--model DIR.")
+    if spec is not None:
+        folder, where, from_manifest = saved_split.artifact_folder(spec, TRAIN_COMMAND,
+                                                                   PROFILE_RAN56)
+        if not from_manifest:
+            try:
+                # ran56.json first: a folder without a saved split is refused before the
+                # network (400 layers) is read.
+                saved_test_files(ran56.read_info(folder), where)
+                return ran56.load_from_folder(folder), where
+            except (OSError, ValueError) as error:
+                raise CommandFailed(f"{spec} does not load as a RAN-56 artifact: "
+                                    f"{error}") from error
+    else:
+        saved_split.check_named_in_manifest(PROFILE_RAN56, TRAIN_COMMAND)
     try:
+        # The tab's own way: the resolver checks the files the manifest lists first.
         model = ran56.trained_ran56()
     except ValueError as error:
         raise CommandFailed(f"{PROFILE_RAN56} does not load: {error}") from error
     if model is None:
-        raise CommandFailed(f"{PROFILE_RAN56} is named in the manifest but not on this machine; "
-                            f"`python -m weights pull {PROFILE_RAN56}` fetches it, or pass "
-                            "--model DIR.")
+        raise saved_split.not_on_this_machine(PROFILE_RAN56)
     return model, f"the manifest's {PROFILE_RAN56}"
 
 
@@ -78,11 +73,7 @@ def saved_test_files(info: dict, where: str) -> list[str]:
     Raises:
         CommandFailed: it lists none (an artifact from before splits were saved).
     """
-    files = (info.get("split_files") or {}).get("test")
-    if not files:
-        raise CommandFailed(f"{where} has no saved split in its ran56.json; retrain with "
-                            f"`{TRAIN_COMMAND}` to save one.")
-    return list(files)
+    return saved_split.saved_test_files(info, where, INFO_FILE, TRAIN_COMMAND)
 
 
 def read_test_photos(info: dict, where: str, root: Path) -> tuple[list[np.ndarray], np.ndarray]:
@@ -95,21 +86,12 @@ def read_test_photos(info: dict, where: str, root: Path) -> tuple[list[np.ndarra
     from models.profile.train import CLASSES, read_photos
 
     files = saved_test_files(info, where)
-    missing = [name for name in files if not (root / name).is_file()]
-    if missing:
-        raise CommandFailed(f"{len(missing)} of the {len(files)} test photos are not under "
-                            f"{root} (the first: {missing[0]}); pass --data DIR, the folder the "
-                            "model was trained on.")
-    unknown = [name for name in files if Path(name).parts[0] not in CLASSES]
-    if unknown:
-        raise CommandFailed(f"{where}'s ran56.json lists {unknown[0]}, which is in neither "
-                            "good/ nor weak/.")
+    saved_split.check_photos_present(root, files, TRAINED_ON)
+    # good/ first: the refusal names the classes in that order.
+    classes = {name: CLASSES.index(name) for name in sorted(CLASSES)}
+    targets = saved_split.class_labels(files, classes, f"{where}'s {INFO_FILE}", int)
     photos, kept = read_photos([root / name for name in files])
-    if len(kept) != len(files):
-        raise CommandFailed(f"{len(files) - len(kept)} of the {len(files)} test photos no "
-                            "longer read (named above); the test split is not the one the "
-                            "model was scored on.")
-    targets = np.array([CLASSES.index(Path(name).parts[0]) for name in files], int)
+    saved_split.check_all_read(files, len(kept), "the model was scored on")
     return photos, targets
 
 
@@ -121,24 +103,14 @@ def same_report(saved: dict, now: dict) -> bool:
                for key in ("accuracy", "balanced_accuracy"))
 
 
+@fails_in_one_line
 def run(args: argparse.Namespace) -> int:
     """Load the model, re-run its test split and print the report; the exit code."""
-    try:
-        return _run(args)
-    except CommandFailed as error:
-        return fail(error)
-
-
-def _run(args: argparse.Namespace) -> int:
     from models.profile.train import format_test_report, report
 
     model, where = load_model(args.model)
     info = model.info
-    recorded = info.get("data")
-    root = Path(args.data if args.data is not None else recorded or "")
-    if not root.is_dir():
-        raise CommandFailed(f"The data folder {root} is not here; pass --data DIR (the folder "
-                            "the model was trained on, DIR/good/ and DIR/weak/).")
+    root = saved_split.data_root(args.data, info, f"{TRAINED_ON}, DIR/good/ and DIR/weak/")
     photos, targets = read_test_photos(info, where, root)
     result = report(model.probabilities(photos), targets)
     split_by = (info.get("split") or {}).get("by", "an unrecorded split")
@@ -146,23 +118,13 @@ def _run(args: argparse.Namespace) -> int:
           f"{root}")
     print(format_test_report(result, split_by))
     saved = info.get("test")
-    if saved is None:
-        same = None
-        print("\n(ran56.json holds no saved test report to compare with)")
-    elif same_report(saved, result):
-        same = True
-        print("\nsame as the report saved at training")
-    else:
-        same = False
-        print(f"\ndiffers from the report saved at training: accuracy {saved['accuracy']:.3f} "
-              f"then, {result['accuracy']:.3f} now")
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps({
-                "task": "profile", "model": str(where), "data": str(root), "split_by": split_by,
-                "test": result, "same_as_training": same,
-            }, indent=2) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise CommandFailed(f"Cannot write to {args.json}: "
-                                f"{error.strerror or error}.") from error
+    same = None if saved is None else same_report(saved, result)
+    saved_split.print_comparison(
+        same, "report",
+        lambda: f"accuracy {saved['accuracy']:.3f} then, {result['accuracy']:.3f} now",
+        INFO_FILE, saved_figure="test report")
+    saved_split.write_json(args.json, {
+        "task": "profile", "model": str(where), "data": str(root), "split_by": split_by,
+        "test": result, "same_as_training": same,
+    })
     return 0
