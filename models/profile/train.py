@@ -306,6 +306,11 @@ def _run(args: argparse.Namespace) -> int:
     # Optimizer slots made now rather than inside the first traced step, which would then be
     # traced twice (tracing the 56-layer network's training step is most of a small run).
     model.optimizer.build(model.trainable_variables)
+    # The same for the accuracy metric, whose variables would otherwise be made inside the first
+    # traced step: score one batch eagerly, then forget it.
+    first = train_x[:1].astype(np.float32)  # as _dataset feeds it
+    model.compute_metrics(first, train_y[:1], model(first, training=False), None)
+    model.reset_metrics()
     per_class = np.bincount(train_y, minlength=len(CLASSES))
     class_weight = {c: float(len(train_y) / (len(CLASSES) * per_class[c]))
                     for c in range(len(CLASSES))}
