@@ -31,6 +31,7 @@ from demos.common import (
     DropdownInput,
     NumberInput,
     friendly_errors,
+    log,
     request_gone,
 )
 from demos.explain_runs import (
@@ -440,14 +441,20 @@ class ExplanationPanel:
             def stale() -> bool:
                 return not LEDGER.is_current(session, self.scope, shown_values)
 
+            def left_behind() -> tuple:
+                # The page moved on: its outputs are already cleared. One line for the
+                # operator, as for a cancelled request.
+                log.info("%s stopped: the page moved on to other inputs", run_panel.__name__)
+                return skipped(len(self.outputs))
+
             try:
                 shown = explained(source_values, raw, progress, stale)
             except Exception:
-                if stale():  # the page moved on: its outputs are already cleared
-                    return skipped(len(self.outputs))
+                if stale():
+                    return left_behind()
                 raise
             if stale():
-                return skipped(len(self.outputs))
+                return left_behind()
             picked = shown[-1] if self.target_choices is not None else None
             if picked and picked.get("value") is not None and picked["value"] != raw["target"]:
                 # The run explained another target than the picker showed (the top style, or

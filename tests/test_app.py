@@ -1,12 +1,11 @@
-"""app.py: its flags, its import being light, the app it builds and the warm-up behind it."""
+"""app.py: its flags, its import being light, the app it builds and when its warm-up starts.
+(The warm-up of a running app is checked in tests/test_browser.py, on the app it drives.)"""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import gradio as gr
@@ -154,46 +153,3 @@ def test_main_starts_downloads_and_warm_up_after_the_server_answers(monkeypatch,
     printed = capsys.readouterr().out
     assert "InstaVis is running at http://127.0.0.1:7999/" in printed
     assert "For a public link, run `python app.py --share`." in printed
-
-
-def test_the_app_serves_its_page_and_warms_up_behind_it(tmp_path):
-    from tests.served import free_port
-
-    port = free_port()
-    log = tmp_path / "stderr.txt"
-
-    def wait_for(condition, what, seconds):
-        deadline = time.monotonic() + seconds  # a time-out against hanging, not a speed check
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            assert server.poll() is None, f"the app exited: {log.read_text()[-2000:]}"
-            time.sleep(0.2)
-        raise AssertionError(f"no {what} within {seconds} s: {log.read_text()[-2000:]}")
-
-    def page_answers():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
-                return page.status == 200
-        except OSError:
-            return False
-
-    printed = tmp_path / "stdout.txt"
-    with open(log, "w") as stderr, open(printed, "w") as stdout:
-        server = subprocess.Popen([sys.executable, "app.py", "--offline", "--port", str(port)],
-                                  cwd=ROOT, stdout=stdout, stderr=stderr)
-    try:
-        wait_for(page_answers, "first page", 120)
-        wait_for(lambda: "warm-up: done" in log.read_text(), "finished warm-up", 300)
-        text = log.read_text()
-        for part in ("aesthetic rating", "aesthetic chart", "pose comparison"):
-            assert f"warm-up: {part} ready" in text
-        assert "skipped" not in text and "Traceback" not in text
-        assert page_answers()  # still serving after the warm-up
-        # Offline: nothing is downloaded, and the only hint about sharing names the flag.
-        assert "weights: downloading" not in text
-        assert "share=True" not in printed.read_text()
-        assert "python app.py --share" in printed.read_text()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -1,147 +1,90 @@
-"""End to end: `python app.py --offline` in a subprocess, driven by headless Chromium.
+"""End to end: `python app.py --offline` with no CLIP weights, driven by headless Chromium.
 
-The README's screenshot comes from here: set INSTAVIS_SCREENSHOT_DIR to keep it.
+The app's data folder holds a similar-profiles index of four generated profiles, for the Profile
+tab. The Style and Tags tabs, which need CLIP, are `tests/test_browser_clip.py`'s. The README's
+screenshots come from here: set INSTAVIS_SCREENSHOT_DIR to keep them.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+from skimage import data
 
 import weights
 from demos import TABS
 from demos.common import PhotoInput
-from tests.served import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic",
-]
+from demos.profile_tab import EXAMPLE_FEED
+from tests.browser import (
+    RunningApp,
+    app_process,
+    headless_chromium,
+    page_on_tab,
+    screenshot,
+    show_example,
+)
 
 pytestmark = pytest.mark.browser
 
 
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return path
-
-
-def wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"app.py exited early:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"app.py did not answer at {url} within {seconds} s")
-
-
-@contextmanager
-def app_process(env: dict, stem: str, tmp_path_factory, data_dir: Path | None = None
-                ) -> Iterator[str]:
-    """`python app.py --offline` on a free port with `env`, a Hugging Face home and a data
-    folder of its own (or `data_dir`, prepared by the test); yields its URL and stops it
-    afterwards."""
-    port = free_port()
-    env = {**env, "HF_HOME": str(tmp_path_factory.mktemp(f"{stem}_hf_home")),
-           "INSTAVIS_DATA_DIR": str(data_dir or tmp_path_factory.mktemp(f"{stem}_data"))}
-    # The app's output goes to a file: a pipe nobody reads fills up (TensorFlow and the
-    # request log write plenty) and then blocks the app mid-request.
-    log = tmp_path_factory.mktemp(f"{stem}_log") / "app.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [sys.executable, "app.py", "--offline", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        # pytest shows this only when a test of the module failed: the app's side of it.
-        print(f"--- the end of {log}:\n" + "\n".join(log.read_text(errors="replace")
-                                                    .splitlines()[-80:]))
-
-
-@contextmanager
-def app_with_tiny_clip(stem: str, tmp_path_factory) -> Iterator[str]:
-    """`app_process` with the tests' tiny CLIP preset (random weights) as the CLIP weights."""
-    from benchmarks.stand_ins.tiny_clip import build_tiny_clip_preset
-
-    weights_dir = tmp_path_factory.mktemp(f"{stem}_weights")
-    build_tiny_clip_preset(weights_dir / "clip")
-    env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
-    with app_process(env, stem, tmp_path_factory) as url:
-        yield url
-
-
-@contextmanager
-def page_on_tab(url: str, tab: str):
-    """A headless Chromium page on the app at `url`, with the tab named `tab` open."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                             args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url)
-        page.wait_for_selector("#instavis-header", timeout=60_000)
-        page.get_by_role("tab", name=tab).click()
-        yield page
-        browser.close()
-
-
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app(tmp_path_factory) -> RunningApp:
+    """The app, offline, with no weights but the shipped ones, and an index of four generated
+    profiles (six photos each) in its data folder."""
+    from models.profile.index import build_index
+
+    data_dir = tmp_path_factory.mktemp("browser_data")
+    profiles = tmp_path_factory.mktemp("profiles")
+    for name, photo in (("cat_lovers", data.chelsea()), ("espresso_bar", data.coffee()),
+                        ("launch_watch", data.rocket()), ("space_portraits",
+                                                          data.astronaut())):
+        (profiles / name).mkdir()
+        for i in range(6):
+            Image.fromarray(np.ascontiguousarray(photo[:, i * 30 :])).save(
+                profiles / name / f"{i}.png")
+    build_index(profiles, data_dir / "profile" / "index", say=lambda line: None)
     env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
-    with app_process(env, "browser", tmp_path_factory) as url:
-        yield url
+    with app_process(env, "browser", tmp_path_factory, data_dir=data_dir) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the module (Playwright's sync API allows one per thread)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
-        )
+    with headless_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
-def page(browser, app_url):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("#instavis-header", timeout=60_000)
-    yield page
-    page.close()
+def page(browser, app):
+    with page_on_tab(browser, app.url) as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def profile_page(browser, app):
+    with page_on_tab(browser, app.url, "Profile") as page:
+        yield page
+
+
+def test_the_app_serves_its_page_and_warms_up_behind_it(app):
+    """The page answers at once; the warm-up then readies every part in the background, with
+    nothing downloaded and nothing skipped; the server still answers after it."""
+    app.wait_for_log("warm-up: done", seconds=300)
+    text = app.log_text()
+    for part in ("aesthetic rating", "aesthetic chart", "pose comparison", "explainers"):
+        assert f"warm-up: {part} ready" in text
+    assert "skipped" not in text and "Traceback" not in text
+    with urllib.request.urlopen(app.url, timeout=10) as answer:
+        assert answer.status == 200
+    # Offline: nothing is downloaded, and the only hint about sharing names the flag.
+    assert "weights: downloading" not in text
+    assert "share=True" not in text
+    assert "python app.py --share" in text
 
 
 def test_every_tab_renders(page):
@@ -164,9 +107,7 @@ def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
     expect(headline).to_have_text("✓ Same pose, same place", timeout=60_000)
     expect(page.locator("#pose-skeleton-b img")).to_have_count(1, timeout=20_000)
     expect(page.locator("#pose-chart img")).to_have_count(1, timeout=20_000)
-    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out_dir / "pose-tab.png"), full_page=True)
+    screenshot(page, tmp_path_factory, "pose-tab.png")
 
 
 def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
@@ -202,9 +143,7 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
         assert layout["whole"] and layout["position"] == "static", layout
         assert "random maps" in layout["text"]
     page.locator("#aesthetic-explain .label-wrap", has_text="Advanced").click()
-    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out_dir / "aesthetic-tab.png"), full_page=True)
+    screenshot(page, tmp_path_factory, "aesthetic-tab.png")
 
 
 def test_pose_with_no_person_explains_the_background_by_default(page, tmp_path_factory):
@@ -228,23 +167,10 @@ def test_pose_with_no_person_explains_the_background_by_default(page, tmp_path_f
     legend = page.locator("#pose-explain-legend")
     expect(legend).to_contain_text("red raised the score")
     expect(legend).not_to_contain_text("yellow")
-    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out_dir / "pose-no-person.png"), full_page=True)
+    screenshot(page, tmp_path_factory, "pose-no-person.png")
 
 
-def show_example(page, examples, label: str, photo: str, file_stem: str) -> None:
-    """Click an example and wait until its photo is on screen, and no longer: a run pressed
-    then must keep its result even when the example's change reaches the server after it
-    (`demos.freshness`)."""
-    from playwright.sync_api import expect
-
-    examples.get_by_text(label, exact=False).click()
-    expect(page.locator(f"{photo} img")).to_have_attribute(
-        "src", re.compile(rf"{file_stem}\.jpg"), timeout=20_000)
-
-
-def test_a_new_example_clears_every_old_result(page):
+def test_a_new_example_clears_every_old_result(page, app):
     """After a full run (rating, attributes, chart, a map), picking another example leaves no
     score, table, chart or map of the old photo beside the new one; the same on the Pose tab."""
     from playwright.sync_api import expect
@@ -275,7 +201,8 @@ def test_a_new_example_clears_every_old_result(page):
     page.locator("#aesthetic-explain-run").click()
     page.wait_for_timeout(1_000)
     show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
-    page.wait_for_timeout(12_000)  # longer than the LIME run would have taken
+    # The run notices between batches that the page moved on, stops and lands nothing.
+    app.wait_for_log("aesthetic_explain stopped: the page moved on to other inputs")
     expect(gallery).to_have_count(0)
     expect(page.locator("#aesthetic-explain-status")).not_to_contain_text("Explained")
 
@@ -343,11 +270,7 @@ def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
     expect(table.locator("[data-testid=status-tracker]").first).to_have_class(
         re.compile(r"\bhide\b"), timeout=20_000
     )
-    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shot = out_dir / "models-tab.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
+    assert screenshot(page, tmp_path_factory, "models-tab.png").stat().st_size > 10_000
 
 
 def test_pull_offline_explains_itself(page):
@@ -392,3 +315,67 @@ def test_photo_input_renders_and_bad_uploads_get_one_line(upload_page, tmp_path)
     toast.wait_for(timeout=30_000)
     assert "60.0 megapixels" in toast.inner_text()
     assert "Traceback" not in page.content()
+
+
+# === The Profile tab: pick the example feed, check it, explain a photo; then another feed ===
+
+
+def check_feed(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#profile-check").click()
+    expect(page.locator("#profile-verdict .iv-card")).not_to_have_class(re.compile("empty"),
+                                                                         timeout=180_000)
+
+
+def test_check_the_example_feed_then_explain_a_photo(profile_page, tmp_path_factory):
+    page = profile_page
+    from playwright.sync_api import expect
+
+    page.locator("#profile-examples").get_by_text("Example feed: the cat", exact=False).click()
+    # the uploaded feed is drawn as a grid before it is checked
+    expect(page.locator("#profile-grid img")).to_have_count(1, timeout=60_000)
+    check_feed(page)
+    verdict = page.locator("#profile-verdict")
+    expect(verdict).to_contain_text("/ 100")
+    expect(verdict).to_contain_text("Photos that break it")
+    expect(verdict).to_contain_text("Photo 9")  # the underexposed cat
+    expect(verdict).to_contain_text("EV darker than the rest")
+    expect(verdict).to_contain_text("needs the CLIP weights")
+    expect(page.locator("#profile-by-group img")).to_have_count(1, timeout=20_000)
+    expect(page.locator("#profile-by-photo img")).to_have_count(1)
+    expect(page.locator("#profile-similar-note")).to_contain_text("3 nearest of 4 indexed")
+    expect(page.locator("#profile-similar img")).to_have_count(3, timeout=20_000)
+
+    page.locator("#profile-explain-run").click()
+    expect(page.locator("#profile-explain-gallery img").first).to_be_visible(timeout=120_000)
+    expect(page.locator("#profile-explain-status")).to_contain_text("technical quality")
+    expect(page.locator("#profile-explain-table")).to_contain_text("LIME")
+
+    screenshot(page, tmp_path_factory, "profile-tab.png")
+
+
+def test_a_new_feed_clears_the_old_results_and_names_a_damaged_photo(profile_page, tmp_path):
+    page = profile_page
+    from playwright.sync_api import expect
+
+    if page.locator("#profile-verdict .iv-card.empty").count():
+        page.locator("#profile-examples").get_by_text("Example feed: the cat", exact=False).click()
+        check_feed(page)
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(b"\xff\xd8\xff not really a photo")
+    files = [str(path) for path in EXAMPLE_FEED[:3]] + [str(damaged)]
+    # A new upload adds to the files already there (Gradio's multi-file input): clearing them
+    # first is how a user starts another feed, and it already clears the old results.
+    page.locator("#profile-photos button[aria-label='Clear']").click()
+    expect(page.locator("#profile-verdict .iv-card")).to_have_class(re.compile("empty"),
+                                                                     timeout=10_000)
+    page.locator("#profile-photos input[type=file]").set_input_files(files)
+    expect(page.locator("#profile-verdict .iv-card")).to_have_class(re.compile("empty"),
+                                                                     timeout=10_000)
+    expect(page.locator("#profile-by-photo img")).to_have_count(0)
+    expect(page.locator("#profile-explain-gallery img")).to_have_count(0)
+    check_feed(page)
+    verdict = page.locator("#profile-verdict")
+    expect(verdict).to_contain_text("3 photos")
+    expect(verdict).to_contain_text("damaged.jpg")
