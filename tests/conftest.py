@@ -23,6 +23,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
+# With a pytest-xdist worker per core, each worker computes on one thread: TensorFlow's, BLAS's
+# and numba's thread pools otherwise size themselves to every core, and the workers' threads
+# then take turns on each core (the whole suite ran about 4% faster this way in one
+# comparison). The app processes the browser tests start inherit it. Set before anything
+# imports TensorFlow or numpy, which read these once.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1):
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(variable, "1")
+
 
 @pytest.fixture(autouse=True)
 def isolated_weights(monkeypatch, tmp_path_factory):
