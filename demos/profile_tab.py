@@ -12,6 +12,7 @@ import html
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 from demos import styling
 from demos.common import (
@@ -148,6 +149,18 @@ def summary(report, neighbours=None) -> dict:
     }
 
 
+def grid_pixels(path) -> np.ndarray | None:
+    """An indexed profile's grid as RGB pixels, or None when its file cannot be read (the
+    profile is then left out of the gallery rather than shown broken)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
 def similar_view(report) -> tuple[str, list, list]:
     """(the note above the similar profiles, the gallery's (grid, caption) items, the
     neighbours), from the index on this machine; never made up."""
@@ -160,10 +173,11 @@ def similar_view(report) -> tuple[str, list, list]:
     if profiles is None:
         return NO_INDEX, [], []
     neighbours = nearest(report.photos, profiles)
-    items = [(str(n.profile.grid),
-              f"{n.profile.name}: {n.distance:.1f} steps away. Shares "
+    # Each grid goes out as pixels, which Gradio copies into its own cache for the response:
+    # the index's files stay where they are, and nothing else of the data folder is served.
+    items = [(grid, f"{n.profile.name}: {n.distance:.1f} steps away. Shares "
               + ("; ".join(n.shared) if n.shared else "no single measure within a step"))
-             for n in neighbours]
+             for n in neighbours if (grid := grid_pixels(n.profile.grid)) is not None]
     return (f"**Similar profiles.** The {len(neighbours)} nearest of {len(profiles)} indexed "
             "profiles, by overall colour, brightness, contrast, saturation and white balance"
             + (" and content" if report.has_content else "") + "."), items, neighbours

@@ -48,7 +48,12 @@ def app(tmp_path_factory) -> RunningApp:
             Image.fromarray(np.ascontiguousarray(photo[:, i * 30 :])).save(
                 profiles / name / f"{i}.png")
     build_index(profiles, data_dir / "profile" / "index", say=lambda line: None)
+    # The app's temporary folder is another one, so that, as with the default data folder
+    # (~/.local/share/instavis, or a Space's /data), the data folder is neither in the app's
+    # temporary folder nor in its working directory: Gradio serves neither of them freely.
+    app_tmp = tmp_path_factory.mktemp("browser_app_tmp")
     env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
+    env.update(TMPDIR=str(app_tmp), GRADIO_TEMP_DIR=str(app_tmp / "gradio"))
     with app_process(env, "browser", tmp_path_factory, data_dir=data_dir) as running:
         yield running
 
