@@ -24,6 +24,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 QUEUE_MAX_SIZE = 32  # beyond this, new requests are refused at once instead of waiting for minutes
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+"""The largest file the server takes (Gradio refuses a bigger one before storing it). A photo
+straight from a 50-megapixel camera, the most any tab judges (`models.images.MAX_MEGAPIXELS`),
+is 10-30 MB as JPEG; a file far beyond that is no photo a user would post."""
+CACHE_CLEANUP = (15 * 60, 60 * 60)
+"""Gradio's `delete_cache` (every, older than; seconds): every 15 minutes, the uploads and
+result files of more than an hour ago are deleted, so uploads cannot pile up on the disk. An
+hour leaves a user ample time to download a figure."""
 
 log = logging.getLogger("instavis")
 
@@ -99,7 +107,8 @@ def build_app(offline: bool = False):
     if offline:
         weights.set_offline(True)
 
-    with gr.Blocks(title="InstaVis", analytics_enabled=False) as demo:
+    with gr.Blocks(title="InstaVis", analytics_enabled=False,
+                   delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(f"# InstaVis\n{TAGLINE}", elem_id="instavis-header")
         with gr.Tabs():
             for tab in TABS:
@@ -225,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             footer_links=["api", "gradio"],
             prevent_thread_lock=True,
             quiet=True,
+            max_file_size=MAX_UPLOAD_BYTES,
         )
     except OSError as error:
         # Port in use, or an address this machine doesn't have: one line, not a traceback.

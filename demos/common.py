@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -342,9 +343,13 @@ def friendly_errors(handler):
         except Exception as error:  # noqa: BLE001 - the user gets one line, the log the traceback
             if is_store_refusal(error):
                 raise refused(str(error)) from None
-            log.exception("unexpected error in %s", name)
+            # The user gets the kind of error and a reference to quote, never its text, which
+            # can carry the server's paths or data; the log has everything under the reference.
+            reference = uuid.uuid4().hex[:8]
+            log.exception("unexpected error in %s (reference %s)", name, reference)
             raise gr.Error(
-                f"Something went wrong ({type(error).__name__}: {str(error)[:200]}).",
+                f"Something went wrong ({type(error).__name__}; reference {reference} in the "
+                "server's log).",
                 print_exception=False,
             ) from None
         finally:

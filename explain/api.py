@@ -77,13 +77,14 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
 
     work_image = shrink_image(image, model.work_side or WORK_SIDE)
     explainer = explainer_class(**options)
-    before, start = model.evaluations, time.perf_counter()
+    start = time.perf_counter()
     # Gradient methods see the full image (the model resizes it once); perturbation methods work
     # on the smaller copy, since each of their samples is a model evaluation.
     given = image if explainer_class.needs_gradients else work_image
-    result = explainer(model, given, target_spec, seed=seed, budget=budget,
-                       progress=map_progress)
-    meta = {"evaluations": model.evaluations - before,
+    with model.counting() as evaluations:  # this run's own, whoever else uses the model
+        result = explainer(model, given, target_spec, seed=seed, budget=budget,
+                           progress=map_progress)
+    meta = {"evaluations": evaluations.value,
             "seconds": time.perf_counter() - start, **result.meta}
     heatmap = result.heatmap
     if heatmap.shape != image.shape[:2]:
@@ -91,12 +92,13 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
 
     scores = None
     if faithfulness:
-        before, start = model.evaluations, time.perf_counter()
-        scores = faithfulness_of(
-            model, work_image, resize_map(heatmap, work_image.shape[:2]), target_spec,
-            seed=seed, steps=DEFAULT_STEPS, progress=report.slice(0.8, 1.0),
-        )
-        meta["faithfulness_evaluations"] = model.evaluations - before
+        start = time.perf_counter()
+        with model.counting() as evaluations:
+            scores = faithfulness_of(
+                model, work_image, resize_map(heatmap, work_image.shape[:2]), target_spec,
+                seed=seed, steps=DEFAULT_STEPS, progress=report.slice(0.8, 1.0),
+            )
+        meta["faithfulness_evaluations"] = evaluations.value
         meta["faithfulness_seconds"] = time.perf_counter() - start
     report(1.0)
     return Explanation(

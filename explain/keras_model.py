@@ -75,6 +75,7 @@ class KerasModel(ModelAdapter):
         self.input_box = input_box
         self._cam_layer_spec = cam_layer
         self._cam_model = None
+        self._cam_model_layer = None  # the layer _cam_model reads
         self._lock = threading.Lock()
         self._forward = tf.function(self._forward_graph, reduce_retracing=True)
         self._gradient_fns: OrderedDict = OrderedDict()
@@ -162,6 +163,7 @@ class KerasModel(ModelAdapter):
                 try:
                     self._cam_model = keras.Model(self.model.inputs,
                                                   [layer.output, self.model.output])
+                    self._cam_model_layer = layer
                 except Exception as error:  # noqa: BLE001 - explain the cause in one line
                     raise ValueError(
                         f"Layer {layer.name!r} is not connected to the model's inputs in its "
@@ -212,11 +214,6 @@ class KerasModel(ModelAdapter):
         self._count(len(images))
         return np.asarray(acts), np.asarray(grads), np.asarray(outs)
 
-    def _count(self, n: int) -> None:
-        with self._count_lock:
-            self.evaluations += n
-            self.calls += 1
-
     def gap_dense_head(self):
         """(kernel C x K, bias K) of a conv -> GlobalAveragePooling2D -> Dense head.
 
@@ -244,12 +241,20 @@ class KerasModel(ModelAdapter):
                 f"{type(op).__name__ if op else 'nothing'}; use gradcam instead."
             )
         pooled = _producer(op.input)
-        if self._cam_layer_spec is None:
-            self._cam_layer_spec = pooled
-        elif self.cam_layer is not pooled:
-            raise ValueError(
-                f"CAM must read the pooled layer {pooled.name!r}, not {self.cam_layer.name!r}."
-            )
+        # Under the lock that cam_model() builds under: a concurrent Grad-CAM either builds
+        # its model after this (on the pooled layer) or before it, on a layer found by
+        # itself; such a model is dropped here unless it reads the pooled layer already.
+        with self._lock:
+            if self._cam_layer_spec is None:
+                self._cam_layer_spec = pooled
+                if self._cam_model is not None and self._cam_model_layer is not pooled:
+                    self._cam_model, self._activations_fn = None, None
+                    self._gradient_fns.clear()
+            elif self.cam_layer is not pooled:
+                raise ValueError(
+                    f"CAM must read the pooled layer {pooled.name!r}, not "
+                    f"{self.cam_layer.name!r}."
+                )
         kernel, *rest = dense.get_weights()
         bias = rest[0] if rest else np.zeros(kernel.shape[1], np.float32)
         return np.asarray(kernel), np.asarray(bias)

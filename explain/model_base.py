@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -25,6 +27,13 @@ def check_images(images) -> np.ndarray:
             f"{images.shape}."
         )
     return images
+
+
+class EvaluationCount:
+    """A running count of model evaluations (`ModelAdapter.counting`)."""
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 class ModelAdapter:
@@ -53,6 +62,7 @@ class ModelAdapter:
         self.evaluations = 0
         self.calls = 0
         self._count_lock = threading.Lock()
+        self._open_counts = threading.local()
 
     @property
     def n_outputs(self) -> int:
@@ -67,6 +77,32 @@ class ModelAdapter:
         KerasModel lowers it further for what its preprocessing makes of large images."""
         per_image = max(1, int(size[0]) * int(size[1]) * 3)
         return max(1, min(self.batch_size, MAX_BATCH_BYTES // per_image))
+
+    @contextmanager
+    def counting(self) -> Iterator[EvaluationCount]:
+        """Count the evaluations this thread makes while the block runs.
+
+        `evaluations` counts every caller's: an app shares one cached adapter between requests,
+        so the difference of two readings mixes in what concurrent runs did. A run counts its
+        own with this.
+        """
+        count = EvaluationCount()
+        open_counts = getattr(self._open_counts, "counts", None)
+        if open_counts is None:
+            open_counts = self._open_counts.counts = []
+        open_counts.append(count)
+        try:
+            yield count
+        finally:
+            open_counts.remove(count)
+
+    def _count(self, n: int) -> None:
+        """Record `n` evaluations made by this thread (one call of the model)."""
+        with self._count_lock:
+            self.evaluations += n
+            self.calls += 1
+        for count in getattr(self._open_counts, "counts", ()):
+            count.value += n
 
     def predict(self, images) -> np.ndarray:
         """Scores for each image: float32 N x K, computed `images_per_call` (at most
@@ -91,9 +127,7 @@ class ModelAdapter:
                     f"expected ({len(batch)}, {self.n_outputs})."
                 )
             outputs.append(scores)
-            with self._count_lock:
-                self.evaluations += len(batch)
-                self.calls += 1
+            self._count(len(batch))
         if not outputs:
             return np.zeros((0, self.n_outputs), np.float32)
         return np.concatenate(outputs)

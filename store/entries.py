@@ -4,10 +4,13 @@ A table qualifies when it has the bookkeeping columns of `store.tables.StyleShar
 `created_at`, `delete_token_hash` and `client_key_hash`. The Style leaderboard uses this now;
 the Tags gallery will too.
 
-The rate limit lives in the database, so it holds across threads and processes: a new entry is
-added in the same transaction that counts the client's entries of the last `WINDOW`, and that
-transaction holds the client's write lock (`Database.write(lock=client_key_hash)`), so two
-concurrent shares from one client run one after the other and the second sees the first.
+The rate limit lives in the database, so it holds across threads and processes. It counts the
+client's writes of the last `WINDOW` in `recent_writes` (`store.tables.RecentWrite`), not the
+entries still in the table: an entry deleted by its token still counts, so posting and deleting
+in a loop is refused like posting. A new entry is added in the same transaction that counts and
+records the write, and that transaction holds the client's write lock
+(`Database.write(lock=client_key_hash)`), so two concurrent shares from one client run one
+after the other and the second sees the first.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from store.database import Database
 from store.errors import InvalidEntry, NoSuchEntry, RateLimited, WrongToken
+from store.tables import RecentWrite
 from store.tokens import token_matches
 
 WINDOW = timedelta(seconds=60)
@@ -31,21 +35,38 @@ ENTRY_ID_MAX = 2**63 - 1
 
 def enforce_rate_limit(session: Session, table: Any, client_key_hash: str, now: datetime,
                        limit: int, actions: str = "shares") -> None:
-    """Refuse a new entry if this client already added `limit` in the `WINDOW` before `now`.
+    """Refuse a new entry if this client already wrote `limit` to `table` in the `WINDOW`
+    before `now`, deleted entries included; otherwise record this write.
 
-    Call it inside `Database.write(lock=client_key_hash)`, before adding the entry.
+    Call it inside `Database.write(lock=client_key_hash)`, before adding the entry: when the
+    entry is not added after all, the transaction rolls back and the write is not counted.
 
     Raises:
-        RateLimited: with the seconds until the oldest counted entry leaves the window.
+        RateLimited: with the seconds until the oldest counted write leaves the window.
     """
+    _forget_old_writes(session, now)
     count, oldest = session.execute(
-        select(func.count(), func.min(table.created_at)).where(
-            table.client_key_hash == client_key_hash, table.created_at > now - WINDOW
+        select(func.count(), func.min(RecentWrite.created_at)).where(
+            RecentWrite.client_key_hash == client_key_hash,
+            RecentWrite.table_name == table.__tablename__,
+            RecentWrite.created_at > now - WINDOW,
         )
     ).one()
     if count >= limit:
         wait = max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
         raise RateLimited(limit, wait, actions)
+    session.add(RecentWrite(client_key_hash=client_key_hash, table_name=table.__tablename__,
+                            created_at=now))
+
+
+def _forget_old_writes(session: Session, now: datetime, batch: int = 500) -> None:
+    """Remove up to `batch` writes older than the window, of any client, so the table holds
+    about a minute of writes. Rows another transaction is removing are skipped rather than
+    waited for (PostgreSQL's SKIP LOCKED; SQLite has one writer at a time anyway), so two
+    clients' writes never wait on each other here."""
+    old = (select(RecentWrite.id).where(RecentWrite.created_at <= now - WINDOW)
+           .limit(batch).with_for_update(skip_locked=True))
+    session.execute(delete(RecentWrite).where(RecentWrite.id.in_(old.scalar_subquery())))
 
 
 def check_entry_id(entry_id: object) -> int:

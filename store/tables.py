@@ -5,6 +5,7 @@ The schema itself is made by the Alembic migrations in `store/migrations/version
 Every table that takes public posts (`StyleShare`, `GalleryPhoto`) carries the same four
 bookkeeping columns (id, created_at, delete_token_hash, client_key_hash), so `store.entries` can
 delete and rate-limit any of them. `GalleryTag` hangs off `GalleryPhoto` and goes with it.
+`RecentWrite` is the rate limit's own record of the last minute's writes.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class StyleShare(Base):
     thumbnail: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     # sha256 of the delete token, hex; the token itself is shown once and never stored.
     delete_token_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
-    # HMAC-SHA256 of the client's address (or session), hex; only the rate limit reads it.
+    # HMAC-SHA256 of the client's address, hex: the rate limit records it with each write
+    # (`RecentWrite`), and this copy says which client made the entry.
     client_key_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
 
     __table_args__ = (
@@ -110,8 +112,6 @@ class StyleShare(Base):
         # group by, in the leaderboard's own order, so they never touch the wide rows (each
         # carries a thumbnail) until the few winners are fetched.
         Index("ix_style_shares_leaderboard", "label_set", "style", probability.desc(), "id"),
-        # The rate limit counts one client's rows of the last minute.
-        Index("ix_style_shares_client_created", "client_key_hash", "created_at"),
     )
 
 
@@ -127,7 +127,8 @@ class GalleryPhoto(Base):
     height: Mapped[int] = mapped_column(Integer, nullable=False)
     # sha256 of the delete token, hex; the token itself is shown once and never stored.
     delete_token_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
-    # HMAC-SHA256 of the client's address (or session), hex; only the rate limit reads it.
+    # HMAC-SHA256 of the client's address, hex: the rate limit records it with each write
+    # (`RecentWrite`), and this copy says which client made the entry.
     client_key_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
     # The grid's JPEG, a few kilobytes. The two images come last: SQLite reads a row's columns
     # in order, so every column before them is read without walking a blob's overflow pages.
@@ -140,8 +141,6 @@ class GalleryPhoto(Base):
         # The gallery's page order (newest first: read backwards); an unfiltered page reads
         # this index and then only the photos on the page.
         Index("ix_gallery_photos_newest", "created_at", "id"),
-        # The rate limit counts one client's rows of the last minute.
-        Index("ix_gallery_photos_client_created", "client_key_hash", "created_at"),
     )
 
 
@@ -164,4 +163,27 @@ class GalleryTag(Base):
         PrimaryKeyConstraint("tag", "photo_id"),
         Index("ix_gallery_tags_photo_id", "photo_id"),
         {"sqlite_with_rowid": False},
+    )
+
+
+class RecentWrite(Base):
+    """One write a client made to a table of public entries (a share, a post), kept for the
+    rate limit's window (`store.entries.WINDOW`) whatever becomes of the entry: deleting an
+    entry does not give its client the write back. Rows older than the window are removed as
+    new writes come."""
+
+    __tablename__ = "recent_writes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # HMAC-SHA256 of the client's address, hex, as the entries carry it.
+    client_key_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS), nullable=False)
+    # The table written to: shares and posts are limited separately.
+    table_name: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        # The limit counts one client's writes to one table in the last minute.
+        Index("ix_recent_writes_client", "client_key_hash", "table_name", "created_at"),
+        # Writes older than the window are found and removed by age.
+        Index("ix_recent_writes_created", "created_at"),
     )

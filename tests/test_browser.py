@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from demos import TABS
 from demos.common import PhotoInput
 from demos.profile_tab import EXAMPLE_FEED
 from tests.browser import (
+    ROOT,
     RunningApp,
     app_process,
     headless_chromium,
@@ -33,7 +35,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory) -> RunningApp:
+def app_temp_dir(tmp_path_factory) -> Path:
+    """The app's own temporary folder; Gradio's cache (uploads, results) is its gradio/."""
+    return tmp_path_factory.mktemp("browser_app_tmp")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, app_temp_dir) -> RunningApp:
     """The app, offline, with no weights but the shipped ones, and an index of four generated
     profiles (six photos each) in its data folder."""
     from models.profile.index import build_index
@@ -51,9 +59,8 @@ def app(tmp_path_factory) -> RunningApp:
     # The app's temporary folder is another one, so that, as with the default data folder
     # (~/.local/share/instavis, or a Space's /data), the data folder is neither in the app's
     # temporary folder nor in its working directory: Gradio serves neither of them freely.
-    app_tmp = tmp_path_factory.mktemp("browser_app_tmp")
     env = {k: v for k, v in os.environ.items() if k != "INSTAVIS_WEIGHTS_DIR"}
-    env.update(TMPDIR=str(app_tmp), GRADIO_TEMP_DIR=str(app_tmp / "gradio"))
+    env.update(TMPDIR=str(app_temp_dir), GRADIO_TEMP_DIR=str(app_temp_dir / "gradio"))
     with app_process(env, "browser", tmp_path_factory, data_dir=data_dir) as running:
         yield running
 
@@ -90,6 +97,32 @@ def test_the_app_serves_its_page_and_warms_up_behind_it(app):
     assert "weights: downloading" not in text
     assert "share=True" not in text
     assert "python app.py --share" in text
+
+
+def test_an_upload_over_the_ceiling_is_refused_and_leaves_nothing_on_disk(app, app_temp_dir):
+    """The running app takes a photo, and refuses a file over app.MAX_UPLOAD_BYTES before
+    storing any of it."""
+    import httpx
+
+    import app as instavis
+
+    def upload(name: str, content: bytes) -> httpx.Response:
+        return httpx.post(f"{app.url}gradio_api/upload", files={"files": (name, content)},
+                          timeout=120)
+
+    def stored() -> set[Path]:
+        return {p for p in (app_temp_dir / "gradio").rglob("*") if p.is_file()}
+
+    photo = (ROOT / "demos" / "examples" / "coffee.jpg").read_bytes()
+    taken = upload("coffee.jpg", photo)
+    assert taken.status_code == 200, taken.text
+    before = stored()
+    assert any(p.read_bytes() == photo for p in before)
+
+    refused = upload("huge.png", os.urandom(1024) * (instavis.MAX_UPLOAD_BYTES // 1024 + 1))
+    assert refused.status_code == 413, refused.text[:300]
+    assert "maximum" in refused.text.lower() or "max" in refused.text.lower()
+    assert stored() == before
 
 
 def test_every_tab_renders(page):

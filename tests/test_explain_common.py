@@ -100,6 +100,35 @@ def test_budget_caps_the_calls_the_black_box_sees(method, budget):
     assert black_box.images_seen >= budget // 2
 
 
+def test_runs_sharing_one_model_each_report_their_own_evaluations():
+    """An app shares one cached adapter between requests: two runs at once on it each report
+    the evaluations a run alone reports, not a mix of both."""
+    import threading
+
+    def solo(method, budget):
+        black_box = CountingFunction()
+        exp = explain(method, FunctionModel(black_box, ["corner"]), photo(48, 64), seed=1,
+                      budget=budget)
+        return exp.meta["evaluations"], exp.meta["faithfulness_evaluations"]
+
+    expected = {("lime", 30): solo("lime", 30), ("shap", 75): solo("shap", 75)}
+    shared = FunctionModel(CountingFunction(), ["corner"])
+    start, got = threading.Barrier(2), {}
+
+    def run(method, budget):
+        start.wait()
+        exp = explain(method, shared, photo(48, 64), seed=1, budget=budget)
+        got[method, budget] = (exp.meta["evaluations"], exp.meta["faithfulness_evaluations"])
+
+    threads = [threading.Thread(target=run, args=key) for key in expected]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got == expected
+    assert shared.evaluations == sum(sum(counts) for counts in expected.values())
+
+
 def test_faithfulness_is_skipped_on_request(keras_adapter):
     exp = explain("gradcam", keras_adapter, photo(32, 32), faithfulness=False)
     assert exp.faithfulness is None and "faithfulness_evaluations" not in exp.meta

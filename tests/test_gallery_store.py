@@ -693,10 +693,37 @@ def test_the_migration_builds_both_tables_with_their_keys(store_db):
     photo_indexes = {ix["name"]: ix["column_names"]
                      for ix in inspector.get_indexes("gallery_photos")}
     assert photo_indexes["ix_gallery_photos_newest"] == ["created_at", "id"]
-    assert photo_indexes["ix_gallery_photos_client_created"] == ["client_key_hash", "created_at"]
+    assert "ix_gallery_photos_client_created" not in photo_indexes  # the limit reads recent_writes
     assert {c["name"] for c in inspector.get_columns("gallery_photos")} == {
         "id", "created_at", "width", "height", "delete_token_hash", "client_key_hash",
         "thumbnail", "image"}
+
+
+def test_a_deleted_post_still_counts_against_the_limit(store_url):
+    database = store.open_database(store_url, shares_per_minute=2)
+    try:
+        for _ in range(2):
+            posted = post(database, client="198.51.100.7")
+            gallery.delete(posted.id, posted.token, database=database)
+        assert row_counts(database) == (0, 0)
+        with pytest.raises(RateLimited, match="Too many posts: at most 2 a minute"):
+            post(database, client="198.51.100.7")
+        post(database, client="203.0.113.9")  # another client is not held up
+    finally:
+        database.close()
+
+
+def test_downgrading_to_before_recent_writes_keeps_the_entries(store_db):
+    post(store_db)
+    migrate.downgrade_to(store_db.engine, "0002_gallery")
+    names = set(inspect(store_db.engine).get_table_names())
+    assert "recent_writes" not in names and {"gallery_photos", "style_shares"} <= names
+    indexes = {ix["name"] for ix in inspect(store_db.engine).get_indexes("gallery_photos")}
+    assert "ix_gallery_photos_client_created" in indexes
+    migrate.upgrade_to_head(store_db.engine)
+    assert row_counts(store_db) == (1, 1)
+    post(store_db, tags=["again"])
+    assert row_counts(store_db) == (2, 2)
 
 
 def test_downgrading_the_gallery_keeps_the_leaderboard(store_db):
@@ -706,7 +733,8 @@ def test_downgrading_the_gallery_keeps_the_leaderboard(store_db):
     assert {"style_shares", "store_secrets"} <= names
     assert not {"gallery_photos", "gallery_tags"} & names
     migrate.upgrade_to_head(store_db.engine)
-    assert migrate.current_revision(store_db.engine) == migrate.head_revision() == "0002_gallery"
+    assert migrate.current_revision(store_db.engine) == migrate.head_revision()
+    assert migrate.head_revision() == "0003_recent_writes"
     assert row_counts(store_db) == (0, 0)
     post(store_db, tags=["again"])
     assert row_counts(store_db) == (1, 1)

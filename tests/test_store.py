@@ -130,7 +130,7 @@ def test_a_fresh_database_is_migrated_to_head(store_db):
     inspector = inspect(store_db.engine)
     indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("style_shares")}
     assert indexes["ix_style_shares_leaderboard"] == ["label_set", "style", "probability", "id"]
-    assert indexes["ix_style_shares_client_created"] == ["client_key_hash", "created_at"]
+    assert "ix_style_shares_client_created" not in indexes  # the limit reads recent_writes
 
 
 def test_opening_again_changes_nothing(store_url):
@@ -318,6 +318,60 @@ def test_the_rate_limit_counts_per_client_and_per_minute(store_url):
         database.clock = lambda: start + timedelta(seconds=61)
         share(database, client="198.51.100.7")
         assert row_count(database) == 5
+    finally:
+        database.close()
+
+
+def test_a_deleted_share_still_counts_against_the_limit(store_url):
+    database = store.open_database(store_url, shares_per_minute=3)
+    try:
+        start = database.clock()
+        database.clock = lambda: start
+        for _ in range(3):  # share and take it back at once, three times
+            entry = share(database, client="198.51.100.7")
+            leaderboard.delete(entry.id, entry.delete_token, database=database)
+        assert row_count(database) == 0
+        with pytest.raises(RateLimited, match="at most 3 a minute"):
+            share(database, client="198.51.100.7")
+        assert row_count(database) == 0
+        database.clock = lambda: start + timedelta(seconds=61)
+        share(database, client="198.51.100.7")
+    finally:
+        database.close()
+
+
+def test_a_refused_or_failed_write_is_not_counted(store_url):
+    database = store.open_database(store_url, shares_per_minute=2)
+    try:
+        start = database.clock()
+        database.clock = lambda: start
+        share(database, client="198.51.100.7")
+        with pytest.raises(InvalidEntry):  # refused before anything is written
+            share(database, client="198.51.100.7", probability=1.5)
+        share(database, client="198.51.100.7")  # the second of two
+        for _ in range(2):  # refusals by the limit do not count either
+            with pytest.raises(RateLimited):
+                share(database, client="198.51.100.7")
+        database.clock = lambda: start + timedelta(seconds=61)
+        share(database, client="198.51.100.7")
+        share(database, client="198.51.100.7")
+    finally:
+        database.close()
+
+
+def test_writes_older_than_the_window_are_forgotten(store_url):
+    database = store.open_database(store_url, shares_per_minute=100)
+    try:
+        start = database.clock()
+        database.clock = lambda: start
+        for i in range(5):
+            share(database, client=f"198.51.100.{i}")
+        database.clock = lambda: start + timedelta(seconds=61)
+        share(database, client="203.0.113.9")
+        with database.engine.connect() as connection:
+            kept = connection.execute(text("SELECT count(*) FROM recent_writes")).scalar_one()
+        assert kept == 1  # the five of a minute ago are gone, whoever made them
+        assert row_count(database) == 6  # the entries themselves stay
     finally:
         database.close()
 

@@ -82,3 +82,26 @@ def test_a_shared_thumbnail_is_the_crop_small_and_stripped(tiny_clip):
     assert max(thumbnail.size) <= 160 and not thumbnail.getexif()
     crop_ratio = np.divide(*style_tab.classify_photo(EXAMPLE)[1].shape[:2])
     assert thumbnail.height / thumbnail.width == pytest.approx(crop_ratio, rel=0.05)
+
+
+@pytest.mark.parametrize("proxies", ["0", "1"])
+def test_forged_forwarded_addresses_and_deleting_between_shares_are_still_limited(
+        tiny_clip, monkeypatch, proxies):
+    """A client that writes a new X-Forwarded-For address on each share, and deletes each share
+    with its token at once, is still one client with one count: refused after the limit (5 a
+    minute). With one declared proxy, the proxy adds the address it saw on the right."""
+    from tests.test_clients import request
+
+    monkeypatch.setenv("INSTAVIS_TRUSTED_PROXIES", proxies)
+    monkeypatch.delenv("INSTAVIS_SHARES_PER_MINUTE", raising=False)
+
+    def forged(i: int):
+        chain = [f"6.6.{i}.{i}"] + (["198.51.100.9"] if proxies == "1" else [])
+        return request(", ".join(chain), session=f"session-{i}")
+
+    for i in range(5):
+        message = style_tab.share(EXAMPLE, "everyday", None, "ada", request=forged(i))
+        entry, token = int(message.split("**")[1]), message.split("`")[1]
+        assert style_tab.delete(entry, token) == f"Entry {entry} is deleted."
+    with pytest.raises(gr.Error, match="Too many shares: at most 5 a minute from one client"):
+        style_tab.share(EXAMPLE, "everyday", None, "ada", request=forged(5))

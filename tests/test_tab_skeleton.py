@@ -4,6 +4,7 @@ anything, and the store's refusals reaching the user as one line (`friendly_erro
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,12 +119,19 @@ def test_a_store_refusal_reaches_the_user_as_its_own_line(caplog):
 def test_any_other_value_error_is_still_unexpected(caplog):
     @friendly_errors
     def broken():
-        raise ValueError("a bug")
+        raise ValueError("a bug in /srv/instavis/secret/path.py")
 
     with caplog.at_level(logging.INFO, logger="instavis"), pytest.raises(gr.Error) as caught:
         broken()
-    assert caught.value.message == "Something went wrong (ValueError: a bug)."
-    assert caplog.records[-1].exc_info is not None
+    # The user sees the kind of error and a reference, not the text (it may carry paths).
+    match = re.fullmatch(r"Something went wrong \(ValueError; reference ([0-9a-f]{8}) in the "
+                         r"server's log\)\.", caught.value.message)
+    assert match, caught.value.message
+    assert "/srv" not in caught.value.message
+    # The log has the reference, the text and the traceback.
+    record = caplog.records[-1]
+    assert record.exc_info is not None and match.group(1) in record.getMessage()
+    assert "secret/path.py" in str(record.exc_info[1])
 
 
 def test_building_the_app_imports_no_store():
