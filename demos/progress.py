@@ -5,7 +5,8 @@ can still take seconds: the first rating that loads a model, a CLIP batch on a s
 Grad-CAM model being built. A bar that sits at "Scoring quality 10%" for 7 s reads as a hang.
 `SteadyProgress` wraps the handler's `gr.Progress`. Whenever nothing has been reported for
 TICK_SECONDS, it moves the bar a little of the way toward where the current step ends, never
-reaching it, and adds the seconds the step has taken to its description.
+reaching it, and adds the seconds the step has taken to its description. The bar never goes
+back: a report below what the bar shows leaves it where it is.
 
 Where a step ends is either said (`step(start, end, desc)`) or guessed: for a run of equal
 batches, the next report lands about as far past the last one as the last one was past the one
@@ -68,9 +69,12 @@ class SteadyProgress:
                 stride = fraction - self._reported
                 if stride > 0:
                     self._guess = fraction + stride
-            self._reported = self._shown = fraction
+            self._reported = fraction
+            # The bar never goes back: when the creeping got ahead of the work (a guess that
+            # was too far, a new step that starts lower), the bar waits there for the work.
+            self._shown = max(self._shown, fraction)
             self._heard_at = now
-            self._progress(fraction, desc=self._desc)
+            self._progress(self._shown, desc=self._desc)
 
     def expect(self, end: float) -> None:
         """The current work ends at `end`: the bar creeps toward it, and never past it."""

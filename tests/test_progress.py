@@ -76,6 +76,53 @@ def test_a_part_of_the_bar_maps_its_reports_and_its_end(bar):
     assert heard[1][0] == pytest.approx(0.05 + (0.525 - 0.05) * CREEP)
 
 
+def test_the_bar_never_goes_back_when_the_work_reports_less_than_it_shows(bar):
+    steady, heard, clock = bar
+    steady(0.1, "LIME")
+    steady(0.3, "LIME")  # a stride of 0.2: the next batch is guessed at 0.5
+    for _ in range(20):
+        clock.now += 0.5
+        steady.tick()
+    crept = heard[-1][0]
+    assert 0.45 < crept < 0.5
+    steady(0.35, "LIME")  # a short last batch lands below the creep
+    steady(0.2, "Checking the map")  # new work that starts lower
+    assert [fraction for fraction, _ in heard[-2:]] == [crept, crept]
+    assert heard[-1][1] == "Checking the map"
+    steady(0.6, "Checking the map")
+    assert heard[-1][0] == 0.6
+
+
+def test_every_long_action_reports_a_bar_that_never_decreases():
+    """An explanation run (LIME then SHAP, with the faithfulness check) on a model whose
+    batches take a while, through the same SteadyProgress the tabs use, ticking for real: every
+    fraction that reaches the page is at least the one before."""
+    import time
+
+    import numpy as np
+
+    from demos.explain_runs import ExplainRequest, explain_methods
+    from explain import FunctionModel
+
+    reached = []
+
+    def slow_mean(images):
+        time.sleep(0.004 * len(images))  # a few ms an image, like a small CNN
+        return images.mean(axis=(1, 2, 3))[:, None] / 255
+
+    photo = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    model = FunctionModel(slow_mean, ["mean"], batch_size=8)
+    with SteadyProgress(lambda fraction, desc: reached.append(fraction),
+                        tick_seconds=0.02) as steady:
+        with steady.step(0.0, 0.1, "Preparing the model"):
+            time.sleep(0.2)
+        explain_methods(ExplainRequest(photo, model, target=0), ["lime", "shap"],
+                        budgets={"lime": 60, "shap": 60}, progress=steady.within(0.1, 1.0))
+    assert len(reached) > 20
+    drops = [(a, b) for a, b in zip(reached, reached[1:], strict=False) if b < a]
+    assert not drops, drops[:5]
+
+
 def test_every_method_of_an_explanation_run_says_where_it_ends():
     import numpy as np
 
