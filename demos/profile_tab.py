@@ -350,4 +350,34 @@ def build() -> list:
     # The picker names the checked feed's photos; a new feed has none until it is checked.
     photos.change(lambda: gr.Dropdown(choices=[], value=None), outputs=photo_pick,
                   queue=False, show_progress="hidden", api_visibility="private")
+    # Gradio's multi-file input adds an upload to the files already there; here an upload is
+    # a new feed, so the input keeps only the files that upload brought.
+    seen = gr.State(((), ()))
+    photos.change(remember_feed, inputs=[photos, seen], outputs=seen, queue=False,
+                  show_progress="hidden", api_visibility="private")
+    photos.upload(uploaded_feed_only, inputs=[photos, seen], outputs=photos, queue=False,
+                  show_progress="hidden", api_visibility="private")
     return []
+
+
+def _paths(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
+
+
+def remember_feed(value, seen: tuple) -> tuple:
+    """(the feed before, the feed now) as the page showed them, updated on each change."""
+    now = _paths(value)
+    return seen if now == seen[1] else (seen[1], now)
+
+
+def uploaded_feed_only(value, seen: tuple):
+    """The input's files once an upload landed: only those the upload brought, not the feed
+    they were added to. The upload and its change event reach the server in either order, so
+    the feed before the upload is `seen`'s latest, or its previous once the change is in."""
+    now = _paths(value)
+    before = seen[0] if now == seen[1] else seen[1]
+    # The input puts an upload after the files already there. (By position, not by path: a
+    # photo uploaded again has the same path in Gradio's cache as the one already there.)
+    if not before or len(now) <= len(before) or now[:len(before)] != before:
+        return gr.skip()  # nothing was there before, or no way to tell what is new
+    return list(now[len(before):])

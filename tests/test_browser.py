@@ -403,12 +403,11 @@ def test_a_new_feed_clears_the_old_results_and_names_a_damaged_photo(profile_pag
     damaged = tmp_path / "damaged.jpg"
     damaged.write_bytes(b"\xff\xd8\xff not really a photo")
     files = [str(path) for path in EXAMPLE_FEED[:3]] + [str(damaged)]
-    # A new upload adds to the files already there (Gradio's multi-file input): clearing them
-    # first is how a user starts another feed, and it already clears the old results.
-    page.locator("#profile-photos button[aria-label='Clear']").click()
-    expect(page.locator("#profile-verdict .iv-card")).to_have_class(re.compile("empty"),
-                                                                     timeout=10_000)
+    # An upload is a new feed: it replaces the files there, it is not added to them.
     page.locator("#profile-photos input[type=file]").set_input_files(files)
+    listed = page.locator("#profile-photos")
+    expect(listed).to_contain_text("damaged", timeout=20_000)
+    expect(listed).not_to_contain_text("09", timeout=20_000)  # the example feed's ninth photo
     expect(page.locator("#profile-verdict .iv-card")).to_have_class(re.compile("empty"),
                                                                      timeout=10_000)
     expect(page.locator("#profile-by-photo img")).to_have_count(0)

@@ -125,3 +125,21 @@ def test_the_preview_draws_the_uploaded_feed_before_the_check():
     grid = profile_tab.preview(FEED[:4])
     assert grid.shape[0] == 2 * 240 + 3  # two rows of three
     assert profile_tab.preview(None) is None
+
+
+def test_an_upload_keeps_only_the_files_it_brought_whichever_event_comes_first():
+    """Gradio's multi-file input adds an upload to the files there; the tab keeps only the
+    upload's, in the order the upload and its change event reach the server, and also when a
+    photo of the old feed is uploaded again (same path in Gradio's cache)."""
+    import gradio as gr
+
+    from demos.profile_tab import remember_feed, uploaded_feed_only
+
+    example = ["/c/a/01.jpg", "/c/b/02.jpg", "/c/c/03.jpg"]
+    upload = ["/c/a/01.jpg", "/c/d/new.jpg"]
+    seen = remember_feed(example, ((), ()))
+    assert uploaded_feed_only(example + upload, seen) == upload  # the upload's event first
+    seen_after_change = remember_feed(example + upload, seen)
+    assert uploaded_feed_only(example + upload, seen_after_change) == upload  # the change first
+    # The first upload into an empty input is the feed as it is.
+    assert isinstance(uploaded_feed_only(upload, remember_feed(None, ((), ()))), type(gr.skip()))
