@@ -91,8 +91,9 @@ def pull_artifact(artifact, progress=gr.Progress(track_tqdm=True)):
     name = artifact_field().check(artifact)
     if weights.is_offline():
         raise gr.Error(
+            # A toast shows its text as it is: no Markdown here.
             f"Can't pull '{name}': InstaVis is offline ({weights.offline_reason()}). Restart "
-            f"without it, or run `python -m weights pull {name}` on a machine that reaches the "
+            f"without it, or run 'python -m weights pull {name}' on a machine that reaches the "
             "Hugging Face Hub.",
             print_exception=False,
         )
@@ -184,8 +185,9 @@ def build() -> list:
     # The public events return plain values; the picker and summary follow in private steps,
     # so an API client gets the result and the table, not Gradio updates.
     after = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+    # A refused or failed pull marks only the message: the table stays readable.
     pull_button.click(pull_artifact, inputs=choice, outputs=[message, table],
-                      api_name=KEY, concurrency_limit=1
+                      api_name=KEY, concurrency_limit=1, show_progress_on=[message]
                       ).then(refresh_after_pull, inputs=choice, outputs=[choice, note],
                              **after)
     refresh_button.click(status, outputs=[table, note], api_name=f"{KEY}_refresh"

@@ -317,6 +317,14 @@ def test_pull_offline_explains_itself(page):
     toast = page.get_by_text("InstaVis is offline", exact=False).first
     toast.wait_for(timeout=20_000)
     assert "python -m weights pull" in toast.inner_text()
+    assert "`" not in toast.inner_text()  # a toast shows Markdown's backticks as they are
+    # The refusal marks the message, not the table: every artifact is still listed.
+    from playwright.sync_api import expect
+
+    table = page.locator("#models-table")
+    expect(table.locator("[role=row]:not([aria-rowindex='1'])")).to_have_count(
+        len(weights.artifacts()), timeout=10_000)
+    expect(table).not_to_contain_text("Error")
 
 
 @pytest.fixture(scope="module")
