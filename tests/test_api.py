@@ -181,6 +181,46 @@ def test_only_the_tabs_actions_are_endpoints_and_all_is_named(client):
         assert set(SPOILED.get(name, {})) == set(parameters), name
 
 
+def readme_api_table() -> dict[str, list[str]]:
+    """The README's table of endpoints: endpoint -> its parameters, as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("### The API"):]
+    section = section[:section.index("\n\n", section.index("| endpoint |"))]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`/"):
+            rows[cells[0].strip("`")] = re.findall(r"`([a-z_0-9]+)`", cells[1])
+    return rows
+
+
+def test_the_readme_lists_every_endpoint_with_its_parameters():
+    # PUBLIC is what view_api says (test_only_the_tabs_actions_are_endpoints_and_all_is_named).
+    table = readme_api_table()
+    assert set(table) == set(PUBLIC)
+    for name, (parameters, _) in PUBLIC.items():
+        assert table[name] == parameters, name
+
+
+def test_the_readme_gives_each_tabs_default_budgets(client):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [claimed] = re.findall(r"\| the tab's default: ([^|]+) \|", text)
+    written = {tab.lower(): int(number)
+               for tab, number in re.findall(r"([A-Z][a-z]+) (\d+)", claimed)}
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    defaults = {}
+    for name, endpoint in info.items():
+        for parameter in endpoint["parameters"]:
+            if parameter["parameter_name"] in ("lime_budget", "shap_budget"):
+                defaults.setdefault(name[1:].removesuffix("_explain"), set()).add(
+                    parameter["parameter_default"])
+    assert {tab: {number} for tab, number in written.items()} == defaults
+
+
 def test_no_helper_is_callable_by_the_client_libraries_at_all():
     # view_api hides "undocumented" events, which clients can still call (gr.Examples makes
     # its example loaders undocumented unless told otherwise); only "private" is closed.
