@@ -10,7 +10,7 @@ import gradio as gr
 
 from demos import styling
 from demos.common import PhotoInput, read_upload
-from demos.explain_panel import ExplanationPanel
+from demos.explain_panel import ExplanationPanel, gradcam_unavailable_for
 from demos.explain_runs import ExplainRequest
 from demos.fields import OneOf
 from demos.progress import SteadyProgress
@@ -29,6 +29,9 @@ TARGET_LABELS = {"quality": "technical quality", "content": "content aesthetics"
 TARGET = OneOf("target", OUTPUTS, default=OUTPUTS[0])
 """The explanation's `target`: both scores, whatever this machine has (content without the
 CLIP weights is refused in its own words); None means quality."""
+
+METHODS_UNAVAILABLE = gradcam_unavailable_for(["quality"])
+"""Grad-CAM has no gradients to read in BRISQUE, the technical quality: not offered for it."""
 
 EXAMPLES = (
     ("coffee.jpg", "A cup of coffee"),
@@ -233,10 +236,12 @@ def build() -> list:
         targets=targets(True), target_value=OUTPUTS[0], target_label="Explain which score",
         target_info=target_info(content),
         label="Why? What in the photo drives each score",
+        unavailable=METHODS_UNAVAILABLE(OUTPUTS[0]),
     )
+    follow_target = panel.follow_target(METHODS_UNAVAILABLE)
     # A new photo (an upload, an example, the clear button) voids every result derived from
     # the old one.
     TAB.wire(run=rate, button=top.button, inputs=top.inputs,
              outputs=[top.verdict, numbers, table, chart], cleared=cleared, panel=panel,
              make_request=make_request)
-    return [(refresh_targets, [panel.target], [panel.target])]
+    return [(refresh_targets, [panel.target], [panel.target]), follow_target]

@@ -191,6 +191,25 @@ class ExplanationPanel:
         note = gr.Markdown(unavailable_text(unavailable), visible=bool(unavailable))
         return picker, note, gr.Markdown(legend(usable))
 
+    def follow_target(self, reasons_of: Callable[[Any], Mapping[str, str]]) -> tuple:
+        """Offer only the methods that can explain the picked target: when it changes, the
+        picker, the "Not available here" note and the legend follow `reasons_of(target)`
+        (e.g. {"gradcam": "..."} for a score that has no gradients). Build the panel with
+        `unavailable=reasons_of(target_value)`.
+
+        Returns:
+            The refresher (fn, inputs, outputs) the tab returns from `build`, so a page starts
+            with the picker its target allows (the page is built with every method offerable).
+        """
+        def follow(target, picked):
+            return self.availability(reasons_of(target), picked)
+
+        inputs = [self.target, self.picker]
+        outputs = [self.picker, self.unavailable_note, self.legend]
+        self.target.change(follow, inputs=inputs, outputs=outputs, queue=False,
+                           show_progress="hidden", api_visibility="private")
+        return follow, inputs, outputs
+
     @classmethod
     def build(cls, methods: Sequence[str] = ("gradcam", "lime", "shap"),
               default: Sequence[str] | None = ("gradcam",), key: str = "explain", *,
@@ -559,6 +578,19 @@ def panel_fields(offerable: Mapping[str, MethodInfo], targets: Sequence | None,
                 f"{name}_budget", info.min_budget, info.max_budget, default=info.default_budget,
                 unit="model evaluations")
     return fields
+
+
+NO_GRADIENTS_IN_BRISQUE = "technical quality is BRISQUE, which has no gradients"
+
+
+def gradcam_unavailable_for(targets: Sequence, reason: str = NO_GRADIENTS_IN_BRISQUE
+                            ) -> Callable[[Any], dict[str, str]]:
+    """`reasons_of` for `ExplanationPanel.follow_target`: Grad-CAM is not offered for
+    `targets` (scores with no network behind them), with `reason`."""
+    def reasons_of(target) -> dict[str, str]:
+        return {"gradcam": reason} if target in targets else {}
+
+    return reasons_of
 
 
 def unavailable_text(unavailable: Mapping[str, str]) -> str:

@@ -22,7 +22,7 @@ from demos.common import (
     read_uploads,
     request_gone,
 )
-from demos.explain_panel import ExplanationPanel
+from demos.explain_panel import ExplanationPanel, gradcam_unavailable_for
 from demos.explain_runs import ExplainRequest
 from demos.fields import InvalidField, OneOf
 from demos.progress import SteadyProgress
@@ -40,6 +40,9 @@ NO_RAN56 = ("There is no trained RAN-56 on this machine: train one with `python 
             "profile --data DIR` and name it `profile_ran56` in weights/manifest.toml.")
 TARGET = OneOf("target", OUTPUTS, default=OUTPUTS[0])
 PHOTO_ACCEPTS = "the position of a photo in the feed, from 1 (None: the first)"
+
+METHODS_UNAVAILABLE = gradcam_unavailable_for(["quality"])
+"""Grad-CAM has no gradients to read in BRISQUE, the technical quality: not offered for it."""
 
 EXAMPLE_FEED = tuple(sorted((EXAMPLES_DIR / "feed").glob("*.jpg")))
 
@@ -337,7 +340,9 @@ def build() -> list:
         target_info=("Technical quality works offline; the content score needs CLIP, and RAN-56 "
                      "a trained model named in the manifest."),
         label="Why? What in one photo drives its score",
+        unavailable=METHODS_UNAVAILABLE(OUTPUTS[0]),
     )
+    follow_target = panel.follow_target(METHODS_UNAVAILABLE)
     # The maps explain one photo of the feed: the picked photo is theirs to clear on, not the
     # check's.
     TAB.wire(run=check_feed, button=top.button, inputs=[photos],
@@ -357,7 +362,7 @@ def build() -> list:
                   show_progress="hidden", api_visibility="private")
     photos.upload(uploaded_feed_only, inputs=[photos, seen], outputs=photos, queue=False,
                   show_progress="hidden", api_visibility="private")
-    return []
+    return [follow_target]
 
 
 def _paths(value) -> tuple:

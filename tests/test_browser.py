@@ -150,7 +150,8 @@ def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
 
 def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
     """Pick the coffee example, press Rate: the score card, attribute table and SHAP chart
-    appear; then Grad-CAM of the quality score fills the explanation gallery."""
+    appear; then LIME and SHAP maps of the quality score fill the explanation gallery
+    (Grad-CAM, which cannot explain it, is not offered)."""
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Aesthetic").click()
@@ -161,10 +162,15 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
     expect(page.locator("#aesthetic-verdict")).to_contain_text("python -m weights pull clip")
     expect(page.locator("#aesthetic-chart img")).to_have_count(1, timeout=20_000)
     expect(page.locator("#aesthetic-attributes")).to_contain_text("sharpness")
-    # Every method, at small budgets. LIME is ticked already; Grad-CAM cannot explain
-    # BRISQUE (no network, no gradients) and the table says so in its row.
-    for name in ("Grad-CAM", "SHAP"):
-        page.locator("#aesthetic-explain-methods label", has_text=name).click()
+    # Grad-CAM cannot explain BRISQUE (no network, no gradients): for technical quality it is
+    # not offered, and the note says why. Every method offered, at small budgets; LIME is
+    # ticked already.
+    methods = page.locator("#aesthetic-explain-methods")
+    expect(methods.locator("label", has_text="SHAP")).to_have_count(1)
+    expect(methods.locator("label", has_text="Grad-CAM")).to_have_count(0)
+    expect(page.locator("#aesthetic-explain-unavailable")).to_contain_text(
+        "Grad-CAM (technical quality is BRISQUE, which has no gradients)")
+    methods.locator("label", has_text="SHAP").click()
     page.locator("#aesthetic-explain .label-wrap", has_text="Advanced").click()
     for name in ("lime", "shap"):
         page.locator(f"#aesthetic-explain-budget-{name} input").fill("40")
