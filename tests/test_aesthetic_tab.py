@@ -162,10 +162,18 @@ def test_the_page_offers_content_only_with_clip(monkeypatch, content, expected):
     assert [value for _, value in picker.choices] == ["quality", "content"]
     assert picker.value == "quality"
     # ... and the refresher the page runs on load shows only what this machine has now.
-    ((refresh, inputs, outputs),) = refreshers
+    (refresh, inputs, outputs), (follow, _, _) = refreshers
     assert inputs == outputs == [picker]
     shown = refresh("quality")
     assert [value for _, value in shown.choices] == expected and shown.value == "quality"
+    # The methods follow the target: no Grad-CAM for technical quality, which has no
+    # gradients (the note says so); offered again for the content score.
+    methods, note, _ = follow("quality", ["gradcam", "lime"])
+    assert [value for _, value in methods.choices] == ["lime", "shap"]
+    assert methods.value == ["lime"] and "BRISQUE, which has no gradients" in note.value
+    methods, note, _ = follow("content", ["lime"])
+    assert [value for _, value in methods.choices] == ["gradcam", "lime", "shap"]
+    assert methods.value == ["lime"] and not note.visible
 
 
 # === Verdict card ===
