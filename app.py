@@ -107,8 +107,10 @@ def build_app(offline: bool = False):
     if offline:
         weights.set_offline(True)
 
-    with gr.Blocks(title="InstaVis", analytics_enabled=False,
-                   delete_cache=CACHE_CLEANUP) as demo:
+    from demos.common import UploadsOnlyBlocks
+
+    with UploadsOnlyBlocks(title="InstaVis", analytics_enabled=False,
+                           delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(f"# InstaVis\n{TAGLINE}", elem_id="instavis-header")
         with gr.Tabs():
             for tab in TABS:

@@ -140,6 +140,41 @@ class PhotosInput(gr.File):
         return super().get_config(cls or gr.File)
 
 
+class UploadsOnlyBlocks(gr.Blocks):
+    """gr.Blocks whose file inputs refuse, in one line, a file the client did not upload.
+
+    Gradio checks every file a request names before any handler runs (a path on the server
+    that nobody uploaded is refused), and its refusal reached the client as an empty error
+    while the log got a traceback. Here it is one line naming the parameter, like every other
+    refusal, and one INFO line in the log.
+    """
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        from gradio.exceptions import InvalidPathError
+
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except InvalidPathError:
+            field, block = _file_parameter(block_fn, inputs)
+            accepts = PHOTOS_ACCEPTS if isinstance(block, PhotosInput) else UPLOAD_ACCEPTS
+            message = f"{field}: got a file on the server, not an upload; expected {accepts}."
+            log.info("%s refused: %s", block_fn.name, message)
+            raise gr.Error(message, print_exception=False) from None
+
+
+def _file_parameter(block_fn, inputs) -> tuple[str, Any]:
+    """(the API name, the component) of the first input of `block_fn` that names a file by
+    path."""
+    import inspect
+
+    names = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
+             if p.name not in ("progress", "request")]
+    for name, block, value in zip(names, block_fn.inputs, inputs, strict=False):
+        if "'path'" in repr(value):
+            return name, block
+    return (names[0] if names else "file"), None
+
+
 def read_uploads(value, what: str = "photos", field: str = "photos") -> list[str]:
     """The paths of a `PhotosInput`'s uploads, in the order given.
 

@@ -301,6 +301,33 @@ def test_a_file_on_the_server_is_not_an_upload(client):
     assert message.startswith("photo: got {'path': ") and "uploaded image file" in message
 
 
+@pytest.mark.parametrize("endpoint, data, expected", [
+    ("aesthetic", [{"path": "../../../../etc/passwd", "meta": {"_type": "gradio.FileData"}}],
+     "photo: got a file on the server, not an upload; expected an uploaded image file"),
+    ("profile", [[{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}]],
+     "photos: got a file on the server, not an upload; expected a list of uploaded image"),
+])
+def test_a_server_path_posing_as_an_upload_gets_one_line(client, capfd, endpoint, data,
+                                                         expected):
+    """Gradio refuses a file nobody uploaded before any handler runs; the client still gets one
+    line naming the field, and the log no traceback."""
+    import json
+
+    import httpx
+
+    capfd.readouterr()
+    base = client.src.rstrip("/")
+    posted = httpx.post(f"{base}/gradio_api/call/{endpoint}", json={"data": data}, timeout=30)
+    event_id = posted.json()["event_id"]
+    stream = httpx.get(f"{base}/gradio_api/call/{endpoint}/{event_id}", timeout=60).text
+    [payload] = [line[len("data: "):] for line in stream.splitlines()
+                 if line.startswith("data: ")]
+    message = json.loads(payload)["error"]
+    assert message.startswith(expected) and "\n" not in message, message
+    _, stderr = capfd.readouterr()
+    assert "Traceback" not in stderr, stderr[-2000:]
+
+
 def test_a_refusal_logs_one_line_and_no_traceback(client, caplog, capfd):
     capfd.readouterr()  # start from a clean slate
     with caplog.at_level(logging.INFO):
