@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     import gradio as gr
 
+    from demos.listeners import guard_middleware
     from demos.styling import APP_CSS
 
     demo = build_app(offline=args.offline)
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             prevent_thread_lock=True,
             quiet=True,
             max_file_size=MAX_UPLOAD_BYTES,
+            # Requests nobody listens to stop; one client cannot fill the queue.
+            app_kwargs={"middleware": guard_middleware(demo)},
         )
     except OSError as error:
         # Port in use, or an address this machine doesn't have: one line, not a traceback.

@@ -304,8 +304,9 @@ def request_gone() -> bool:
 
     Gradio runs a handler in a worker thread, which a cancel or a closed page cannot stop: it
     cancels the request's asyncio task, frees the queue slot and, for a lost client, marks the
-    event not alive, while the thread computes on. Long work asks this between batches
-    (`explain.stop_when`) and stops. Reads Gradio's queue through the same context variables
+    event not alive, while the thread computes on. A request whose result stream was never
+    opened (`demos.listeners`) is gone too, after a grace period. Long work asks this between
+    batches (`explain.stop_when`) and stops. Reads Gradio's queue through the same context variables
     `gr.Progress` uses; outside a queued request (tests, scripts) nothing is ever gone.
     """
     from gradio.context import LocalContext
@@ -315,7 +316,12 @@ def request_gone() -> bool:
     if queue is None or not event_id:
         return False
     event = queue.event_ids_to_events.get(event_id)
-    return event is None or not event.alive
+    if event is None or not event.alive:
+        return True
+    # Nobody opened a stream for its result (demos.listeners): nobody can receive it.
+    from demos.listeners import LISTENERS
+
+    return LISTENERS.abandoned(event)
 
 
 def weights_message(error: WeightsUnavailable) -> str:

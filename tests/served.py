@@ -15,12 +15,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(demo) -> Iterator[str]:
-    """Launch `demo` (a gr.Blocks) on a free local port without blocking; yield its URL and
-    close it afterwards."""
+def serve(demo, **launch) -> Iterator[str]:
+    """Launch `demo` (a gr.Blocks) on a free local port without blocking, with `launch`'s
+    extra settings; yield its URL and close it afterwards."""
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True)
+                            server_port=free_port(), quiet=True, **launch)
     try:
         yield url
     finally:

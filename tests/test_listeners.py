@@ -1,0 +1,99 @@
+"""Requests nobody listens to stop, and one client cannot fill the queue (`demos.listeners`):
+the whole app served in-process with its middleware, driven over plain HTTP as a client that
+posts and walks away would drive it, and with gradio_client as a client that listens."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+import pytest
+
+from demos import listeners
+from demos.listeners import stream_key
+
+
+def test_result_streams_are_told_apart_from_everything_else():
+    assert stream_key("/gradio_api/queue/data", b"session_hash=abc") == "session:abc"
+    assert stream_key("/gradio_api/call/aesthetic_explain/e1f2", b"") == "event:e1f2"
+    assert stream_key("/gradio_api/call/v2/aesthetic/e1f2", b"") == "event:e1f2"
+    assert stream_key("/gradio_api/queue/data", b"") is None
+    assert stream_key("/gradio_api/info", b"") is None
+    assert stream_key("/gradio_api/call/aesthetic", b"") is None  # the POST's own path
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The offline app with the middleware app.py launches it with; (URL, its queue)."""
+    import app
+    from demos.listeners import guard_middleware
+    from tests.served import serve
+
+    demo = app.build_app(offline=True)
+    with serve(demo, app_kwargs={"middleware": guard_middleware(demo)}) as url:
+        yield url.rstrip("/"), demo
+
+
+@pytest.fixture
+def short_grace(monkeypatch):
+    monkeypatch.setattr(listeners, "LISTEN_GRACE_SECONDS", 1.0)
+
+
+def uploaded(url: str) -> dict:
+    from demos import aesthetic_tab
+
+    photo = (aesthetic_tab.EXAMPLES_DIR / "coffee.jpg").read_bytes()
+    [path] = httpx.post(f"{url}/gradio_api/upload", files={"files": ("coffee.jpg", photo)},
+                        timeout=60).json()
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def post_and_walk_away(url: str, photo: dict, budget: int = 2000) -> httpx.Response:
+    """An explanation at a large budget, posted without ever asking for its result."""
+    return httpx.post(f"{url}/gradio_api/call/aesthetic_explain",
+                      json={"data": [photo, ["lime"], "quality", 0, budget, 10]}, timeout=60)
+
+
+def wait_until_idle(demo, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds  # against hanging, not a speed check
+    while demo._queue.event_ids_to_events and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not demo._queue.event_ids_to_events, "the queue never emptied"
+
+
+def test_a_request_nobody_listens_to_stops_and_frees_the_worker(served, short_grace, caplog):
+    from gradio_client import Client, handle_file
+
+    from demos import aesthetic_tab
+
+    url, demo = served
+    with caplog.at_level(logging.INFO, logger="instavis"):
+        assert post_and_walk_away(url, uploaded(url)).status_code == 200
+        # A listening client's small request, behind it on the same worker, is answered.
+        status, maps, _, _ = Client(url, verbose=False).predict(
+            photo=handle_file(str(aesthetic_tab.EXAMPLES_DIR / "coffee.jpg")),
+            methods=["lime"], target="quality", seed=0, lime_budget=10,
+            api_name="/aesthetic_explain")
+        assert "Explained **technical quality**" in status and maps
+        wait_until_idle(demo)
+    lines = [r.getMessage() for r in caplog.records if r.name == "instavis"]
+    # The abandoned one stopped rather than running its 2000 evaluations to the end.
+    assert "aesthetic_explain stopped: its request was cancelled or its page closed" in lines
+
+
+def test_one_client_cannot_have_more_than_its_share_in_the_queue(served, short_grace):
+    url, demo = served
+    photo = uploaded(url)
+    limit = listeners.IN_FLIGHT_PER_CLIENT
+    for _ in range(limit):
+        assert post_and_walk_away(url, photo).status_code == 200
+    refused = post_and_walk_away(url, photo)
+    assert refused.status_code == 429
+    assert refused.json()["detail"] == (
+        f"Too many requests at once: at most {limit} from one client can wait or run; try "
+        "again when one has finished.")
+    # Nobody listens to them: each stops in turn, and the client may ask again.
+    wait_until_idle(demo)
+    assert post_and_walk_away(url, photo, budget=10).status_code == 200
+    wait_until_idle(demo)
