@@ -376,3 +376,20 @@ def test_choices_are_compared_by_type_and_lists_must_be_distinct():
     with pytest.raises(InvalidField, match=r"^artifact: got None; expected one of 'clip'\.$"):
         OneOf("artifact", ("clip",), required=True).check(None)
     assert Flag("allow_mirror").check(False) is False
+
+
+def test_pose_says_why_grad_cam_cannot_run_whether_asked_alone_or_with_others(client):
+    """Offline there is no CLIP, so no Grad-CAM on Pose: asked for alone, the request is
+    refused with the reason; asked for with LIME, the LIME map comes and the status gives the
+    same reason for Grad-CAM."""
+    from models.pose.explanations import GRADCAM_NEEDS_CLIP
+
+    pair = {"post": handle_file(PHOTO), "photo": handle_file(PHOTO), "allow_mirror": True,
+            "target": "background similarity", "seed": 0, "lime_budget": 10,
+            "shap_budget": 10}
+    alone = refusal(client, "/pose_explain", **pair, methods=["gradcam"])
+    assert alone == GRADCAM_NEEDS_CLIP
+    status, maps, table, _ = client.predict(**pair, methods=["gradcam", "lime"],
+                                            api_name="/pose_explain")
+    assert maps and f"**Grad-CAM failed:** {GRADCAM_NEEDS_CLIP}" in status
+    assert [row[0] for row in table["data"]] == ["Grad-CAM", "LIME"]

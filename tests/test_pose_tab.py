@@ -139,8 +139,11 @@ def test_the_request_explains_your_photo_against_the_post(example_paths):
     assert isinstance(lime, FunctionModel)
     # Only the explained similarity is computed for each perturbed copy.
     assert list(lime.output_names) == ["background similarity"]
-    # Offline, no CLIP: Grad-CAM is not in the request (and not in the panel either).
-    assert "gradcam" not in request.model
+    # Offline, no CLIP: the request holds the reason Grad-CAM cannot run, not a model (and
+    # the panel does not offer it).
+    from models.pose.explanations import GRADCAM_NEEDS_CLIP
+
+    assert request.model["gradcam"] == GRADCAM_NEEDS_CLIP
     # The function scores your photo as the comparison did.
     comparison = pose.compare(example_paths["astronaut.jpg"],
                               example_paths["astronaut_mirrored.jpg"])

@@ -127,6 +127,10 @@ GRADCAM_SCOPE = ("Grad-CAM explains the background only: the pose comes from Med
                  "gives no gradients. Pick LIME or SHAP for the pose.")
 """Grad-CAM's one-line reason when the pose similarity is asked for."""
 
+GRADCAM_NEEDS_CLIP = ("Grad-CAM explains the background similarity through CLIP, whose weights "
+                      "are not on this machine (python -m weights pull clip).")
+"""Grad-CAM's one-line reason without the CLIP weights."""
+
 POSE_NOTE = ("In the pose map, a perturbed copy in which MediaPipe finds no person counts as "
              "unchanged, so the map shows what moves the matched pose, not where a person is "
              "found.")
@@ -161,5 +165,8 @@ def explanation_setup(reference: PersonAnalysis, photo: PersonAnalysis, *,
         method_targets["gradcam"] = GRADCAM_OUTPUT
     elif gradcam:
         models["gradcam"] = GRADCAM_SCOPE
+    else:
+        # Asked for alone or with others, Grad-CAM gets the same one line: why it cannot run.
+        models["gradcam"] = GRADCAM_NEEDS_CLIP
     note = POSE_NOTE if target == SIMILARITY_OUTPUTS[0] else None
     return ExplanationSetup(photo.image, models, method_targets, note)
