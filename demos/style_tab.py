@@ -276,6 +276,7 @@ def _crop() -> gr.Image:
 def build() -> list:
     """Add the Style tab's components to the current Blocks. Returns its refreshers."""
     TAB.header()
+    not_ready = TAB.readiness_note()
     top = TAB.top(_inputs, beside_verdict=_crop)
     photo, label_set, labels = inputs = top.inputs
     crop = top.beside_verdict
@@ -337,7 +338,24 @@ def build() -> list:
     # The share status speaks of the photo on screen; a new photo voids it.
     photo.change(lambda: "", outputs=share_status, queue=False, show_progress="hidden",
                  api_visibility="private")
-    return [(show_leaderboard_safely, [style_filter], view)]
+    # Without a classifier nothing can be classified, explained or shared; the leaderboard
+    # stays readable and entries deletable.
+    ready = TAB.readiness(not_ready, missing_classifier,
+                          [top.button, panel.button, share_button])
+    return [(show_leaderboard_safely, [style_filter], view), ready]
+
+
+def missing_classifier() -> str | None:
+    """Why this machine cannot classify styles now (no CLIP weights and no trained classifier
+    named in the manifest), or None when it can. Only looks at files; loads nothing."""
+    import weights
+    from models.style.trained import STYLE_HEAD, STYLE_VGG16
+
+    if any(weights.available(name) for name in ("clip", STYLE_VGG16, STYLE_HEAD)):
+        return None
+    return ("**Not available on this machine yet:** styles need the CLIP weights "
+            "(`python -m weights pull clip`, or the Models tab) or a style classifier you "
+            "trained. The leaderboard below still works.")
 
 
 def show_leaderboard_safely(style=None):

@@ -129,6 +129,25 @@ class TabSkeleton:
         """The intro, first on the tab."""
         return gr.Markdown(self.intro, elem_id=f"{self.key}-intro")
 
+    def readiness_note(self) -> gr.Markdown:
+        """The line that says, before any click, why the tab cannot work on this machine now
+        (hidden while it can); `readiness` fills it."""
+        return gr.Markdown(visible=False, elem_id=f"{self.key}-not-ready",
+                           elem_classes=["tab-not-ready"])
+
+    def readiness(self, note: gr.Markdown, missing: Callable[[], str | None],
+                  buttons: Sequence[gr.Button]) -> tuple:
+        """The refresher (fn, inputs, outputs) that, on page load and when the tab is
+        selected, asks `missing()` (a one-line reason, or None when the tab can work; it must
+        only look, never load) and shows the reason in `note` with `buttons` off, or hides the
+        note with them on. Weights pulled while the app runs switch the tab on."""
+        def refresh():
+            reason = missing()
+            return (gr.Markdown(reason or "", visible=bool(reason)),
+                    *(gr.Button(interactive=not reason) for _ in buttons))
+
+        return refresh, [], [note, *buttons]
+
     def button(self, **options) -> gr.Button:
         """The action button (`options`: more gr.Button settings, e.g. scale)."""
         action_id = self.action_id or self.action_label.split()[0].lower()

@@ -365,6 +365,7 @@ def _chart() -> gr.Plot:
 def build() -> list:
     """Add the Tags tab's components to the current Blocks. Returns its refreshers."""
     TAB.header()
+    not_ready = TAB.readiness_note()
     top = TAB.top(_inputs, beside_verdict=_chart)
     photo, _, rule_thresholds, threshold = inputs = top.inputs
     chart = top.beside_verdict
@@ -460,4 +461,20 @@ def build() -> list:
     # The post status speaks of the photo on screen; a new photo voids it.
     photo.change(lambda: "", outputs=post_status, queue=False, show_progress="hidden",
                  api_visibility="private")
-    return [(browse_safely, search_inputs, view)]
+    # Without a tagger nothing can be tagged or explained; the gallery stays usable (a photo
+    # can be posted with tags typed by hand).
+    ready = TAB.readiness(not_ready, missing_tagger, [top.button, panel.button])
+    return [(browse_safely, search_inputs, view), ready]
+
+
+def missing_tagger() -> str | None:
+    """Why this machine cannot tag photos now (no CLIP weights and no trained tag head named
+    in the manifest), or None when it can. Only looks at files; loads nothing."""
+    import weights
+    from models.tags.head import TAGS_HEAD
+
+    if any(weights.available(name) for name in ("clip", TAGS_HEAD)):
+        return None
+    return ("**Not available on this machine yet:** tagging needs the CLIP weights "
+            "(`python -m weights pull clip`, or the Models tab) or a tag head you trained. The "
+            "gallery below still works.")

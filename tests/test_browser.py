@@ -133,6 +133,20 @@ def test_every_tab_renders(page):
         assert panel.inner_text().strip(), f"tab {tab.TITLE} is empty"
 
 
+def test_tabs_that_need_clip_say_so_before_any_click(page):
+    """Offline with no CLIP weights, Style and Tags say why they cannot work and their
+    buttons are off; their leaderboard and gallery still work."""
+    from playwright.sync_api import expect
+
+    for tab, key, action in (("Style", "style", "classify"), ("Tags", "tags", "tag")):
+        page.get_by_role("tab", name=tab).click()
+        expect(page.locator(f"#{key}-not-ready")).to_contain_text(
+            "the CLIP weights (python -m weights pull clip", timeout=20_000)
+        expect(page.locator(f"#{key}-{action}")).to_be_disabled()
+        expect(page.locator(f"#{key}-explain-run")).to_be_disabled()
+    expect(page.locator("#tags-search-button")).to_be_enabled()
+
+
 def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
     """Click the first example pair, press Compare: the verdict, skeletons and chart appear."""
     from playwright.sync_api import expect

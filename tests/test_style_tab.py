@@ -105,3 +105,10 @@ def test_forged_forwarded_addresses_and_deleting_between_shares_are_still_limite
         assert style_tab.delete(entry, token) == f"Entry {entry} is deleted."
     with pytest.raises(gr.Error, match="Too many shares: at most 5 a minute from one client"):
         style_tab.share(EXAMPLE, "everyday", None, "ada", request=forged(5))
+
+
+def test_the_tab_says_before_any_click_whether_it_can_classify(tiny_clip, monkeypatch):
+    assert style_tab.missing_classifier() is None  # the tiny CLIP counts as CLIP weights
+    monkeypatch.delenv("INSTAVIS_WEIGHTS_DIR")
+    reason = style_tab.missing_classifier()
+    assert reason and "python -m weights pull clip" in reason

@@ -83,3 +83,12 @@ def test_the_gallery_line_escapes_what_was_searched_and_says_when_a_page_is_past
     assert line == "1 photo with sky; page 7 is past the last page, 1."
     with pytest.raises(gr.Error, match=r"search\[0\]: got '<b>x</b>'"):
         tags_tab.browse("<b>x</b>")
+
+
+def test_the_tab_says_before_any_click_whether_it_can_tag(tiny_clip, monkeypatch):
+    from demos import tags_tab
+
+    assert tags_tab.missing_tagger() is None  # the tiny CLIP counts as CLIP weights
+    monkeypatch.delenv("INSTAVIS_WEIGHTS_DIR")
+    reason = tags_tab.missing_tagger()
+    assert reason and "python -m weights pull clip" in reason
