@@ -15,6 +15,7 @@ import io
 import math
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,6 +140,11 @@ def _load(source: ImageSource | None, max_aspect_ratio: float | None = None) -> 
         raise InvalidImage("The file is empty.")
     return _open_and_decode(io.BytesIO(data), max_aspect_ratio)
 
+
+LARGE_DECODE_PIXELS = 12_000_000
+"""Photos over this many pixels (a 12-megapixel phone photo is the common size) are decoded one
+at a time across the whole process (`_LARGE_DECODES`); smaller ones at once."""
+_LARGE_DECODES = threading.BoundedSemaphore(1)
 
 JUDGED_SIDE = 512
 """Longest side of the copy of a photo that every task judges and explains (see judged_copy)."""
@@ -281,7 +287,13 @@ def _open_and_decode(stream: IO[bytes], max_aspect_ratio: float | None) -> _Deco
     """Identify and decode an encoded image held in a binary stream."""
     with _refuse_unusable_images():
         with Image.open(stream, formats=_openable_formats()) as image:
-            return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
+            if image.width * image.height <= LARGE_DECODE_PIXELS:
+                return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
+            # A photo this large takes hundreds of MiB while it is decoded (a 49-megapixel PNG
+            # about 450 MiB); one at a time, however many requests bring one, keeps the worst
+            # mix of requests within the app's memory budget.
+            with _LARGE_DECODES:
+                return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
 
 
 def _openable_formats() -> list[str]:

@@ -587,3 +587,51 @@ def test_unusable_arrays_are_refused(pixels: np.ndarray, reason: str) -> None:
 def test_unsupported_python_type_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         load_image(12345)  # type: ignore[arg-type]
+
+
+def test_large_photos_are_decoded_one_at_a_time_and_small_ones_at_once(tmp_path, monkeypatch):
+    """Six threads load photos at the same moment: the ones over LARGE_DECODE_PIXELS are
+    decoded one after another (each takes hundreds of MiB at full size), the small ones side by
+    side. The decoding is watched where it happens, in PIL's Image.load."""
+    import threading
+    import time
+
+    import models.images as images
+
+    monkeypatch.setattr(images, "LARGE_DECODE_PIXELS", 200 * 200)
+    large, small = tmp_path / "large.png", tmp_path / "small.png"
+    Image.new("RGB", (400, 300), (10, 120, 200)).save(large)
+    Image.new("RGB", (100, 80), (200, 20, 20)).save(small)
+
+    decoding, most = {}, {}
+    lock = threading.Lock()
+    original_load = Image.Image.load
+
+    def watched_load(image):
+        kind = "large" if image.width * image.height > 200 * 200 else "small"
+        with lock:
+            decoding[kind] = decoding.get(kind, 0) + 1
+            most[kind] = max(most.get(kind, 0), decoding[kind])
+        try:
+            time.sleep(0.2)  # long enough for every thread to get here if nothing held it
+            return original_load(image)
+        finally:
+            with lock:
+                decoding[kind] -= 1
+
+    monkeypatch.setattr(Image.Image, "load", watched_load)
+    start = threading.Barrier(6)
+    shapes = {}
+
+    def load(path):
+        start.wait()
+        shapes[threading.current_thread().name] = load_image(path).shape
+
+    threads = [threading.Thread(target=load, args=(path,), name=f"{path.stem}{i}")
+               for i, path in enumerate([large] * 3 + [small] * 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == {"large": 1, "small": 3}
+    assert sorted(shapes.values()) == [(80, 100, 3)] * 3 + [(300, 400, 3)] * 3
