@@ -138,6 +138,7 @@ FILE_SECONDS = {
     "test_aesthetic.py": 45,
     "test_warmup.py": 42,
     "test_api.py": 41,
+    "test_listeners.py": 30,
     "test_tags_cache.py": 40,
     "test_explain_panel.py": 38,
     "test_style_training.py": 36,
