@@ -215,3 +215,12 @@ def tiny_vgg_weights_root(tmp_path_factory):
     build_tiny_vgg_preset(root / "vgg16")
     return root
 
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a browser test module (tests/browser.py), a page per tab."""
+    from tests.browser import headless_chromium
+
+    with headless_chromium() as chromium:
+        yield chromium

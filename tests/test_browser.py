@@ -25,7 +25,6 @@ from tests.browser import (
     ROOT,
     RunningApp,
     app_process,
-    headless_chromium,
     page_on_tab,
     screenshot,
     show_example,
@@ -63,12 +62,6 @@ def app(tmp_path_factory, app_temp_dir) -> RunningApp:
     env.update(TMPDIR=str(app_temp_dir), GRADIO_TEMP_DIR=str(app_temp_dir / "gradio"))
     with app_process(env, "browser", tmp_path_factory, data_dir=data_dir) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with headless_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")

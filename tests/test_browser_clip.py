@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from tests.browser import RunningApp, app_process, headless_chromium, page_on_tab, screenshot
+from tests.browser import RunningApp, app_process, page_on_tab, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +34,6 @@ def app(tmp_path_factory) -> RunningApp:
     env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
     with app_process(env, "clip", tmp_path_factory) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with headless_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")
