@@ -255,6 +255,18 @@ class Visit:
                       photos=uploads, photo=biggest, methods=["gradcam", "lime", "shap"],
                       target=target, seed=0, **self.budgets)
 
+    def every_tab_once(self, clip: bool) -> None:
+        """Each tab once, with its example photo (or pair, or feed), every method."""
+        self.round += 1
+        print(f"-- round {self.round}: every tab once", flush=True)
+        self.aesthetic("coffee 600 x 400", EXAMPLES / "coffee.jpg", clip)
+        self.pose("astronaut, mirrored", EXAMPLES / "astronaut.jpg",
+                  EXAMPLES / "astronaut_mirrored.jpg", clip)
+        self.style("astronaut 512 x 512", EXAMPLES / "astronaut.jpg", clip)
+        self.tags("rocket 640 x 427", EXAMPLES / "rocket.jpg", clip)
+        self.profile(f"example feed of {len(EXAMPLE_FEED)}", list(EXAMPLE_FEED), clip)
+        self.step("models refresh", "/models_refresh")
+
     def round_of(self, photos: dict[str, Path], clip: bool, ordinary: bool = True) -> None:
         self.round += 1
         print(f"-- round {self.round}", flush=True)
@@ -282,6 +294,105 @@ class Visit:
             self.profile(f"{MAX_FEED} photos", longest, clip)
         self.profile(f"feed of the {len(photos)} odd photos", list(photos.values()), clip)
         self.step("models refresh", "/models_refresh")
+
+
+# === The worst legal mix ===
+
+MIX_SIDES = (8660, 5773)
+"""Just under the 50-megapixel limit (models.images.MAX_MEGAPIXELS), as a phone's 50 MP mode
+makes."""
+
+
+def largest_legal_photo(folder: Path) -> Path:
+    """The upload that takes the most memory to decode: a PNG just under the megapixel limit
+    with transparency (decoded at four bytes a pixel, then flattened on white), of example
+    photos side by side, small enough to pass the upload limit (app.MAX_UPLOAD_BYTES)."""
+    import numpy as np
+    from PIL import Image
+
+    width, height = MIX_SIDES
+    rgba = np.empty((height, width, 4), np.uint8)
+    rgba[..., :3] = _strip(height, width, vertical=False)
+    rgba[..., 3] = np.linspace(64, 255, width).astype(np.uint8)[None, :]
+    path = folder / f"largest_{width}x{height}.png"
+    Image.fromarray(rgba).save(path, compress_level=6)
+    return path
+
+
+def mix_requests(photo: Path, clip: bool, budgets: dict) -> list[tuple[str, str, dict]]:
+    """One request to every endpoint that takes photos, each with the largest legal photo:
+    (label, api_name, arguments). Each event runs one request at a time, so this is the
+    most work that can run at once; more requests would wait in the queue, holding only their
+    uploaded files."""
+    from gradio_client import handle_file
+
+    def upload():
+        return handle_file(str(photo))
+
+    feed = [upload() for _ in range(MAX_FEED)]
+    explain = {"methods": ["gradcam", "lime", "shap"], "seed": 0, **budgets}
+    requests = [
+        ("aesthetic rate", "/aesthetic", {"photo": upload()}),
+        ("aesthetic explain quality", "/aesthetic_explain",
+         {"photo": upload(), "target": "quality", **explain}),
+        ("pose compare", "/pose", {"post": upload(), "photo": upload(), "allow_mirror": True}),
+        ("pose explain background", "/pose_explain",
+         {"post": upload(), "photo": upload(), "allow_mirror": True,
+          "target": "background similarity",
+          **explain, "methods": ["gradcam", "lime", "shap"] if clip else ["lime", "shap"]}),
+        ("profile check, 30 photos", "/profile", {"photos": feed}),
+        ("profile explain quality", "/profile_explain",
+         {"photos": feed, "photo": 1, "target": "quality", **explain}),
+    ]
+    if clip:  # without CLIP, Style and Tags have nothing to judge
+        requests += [
+            ("style classify", "/style", {"photo": upload()}),
+            ("style explain", "/style_explain", {"photo": upload(), **explain}),
+            ("style share", "/style_share", {"photo": upload(), "nickname": "mix"}),
+            ("tags", "/tags", {"photo": upload()}),
+            ("tags explain", "/tags_explain", {"photo": upload(), **explain}),
+            ("tags post", "/tags_post", {"photo": upload(), "tags": "mix"}),
+        ]
+    return requests
+
+
+def worst_mix(url: str, pid: int, sampler: Sampler, photo: Path, clip: bool,
+              budgets: dict) -> Step:
+    """Sends `mix_requests` all at once, each from a visitor of its own (the server trusts one
+    proxy, and each visitor's X-Forwarded-For names its own address), and waits for every
+    answer. Returns one step: the whole mix's time, its end and peak RSS, and what was refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    requests = mix_requests(photo, clip, budgets)
+    print(f"-- worst legal mix: {len(requests)} requests at once, each photo "
+          f"{MIX_SIDES[0]} x {MIX_SIDES[1]} PNG with transparency "
+          f"({photo.stat().st_size / 1e6:.1f} MB)", flush=True)
+
+    def send(numbered):
+        number, (label, api_name, arguments) = numbered
+        client = Client(url, verbose=False, analytics_enabled=False, download_files=False,
+                        headers={"X-Forwarded-For": f"10.0.0.{number + 1}"})
+        started = time.perf_counter()
+        try:
+            client.predict(api_name=api_name, **arguments)
+            answer = "answered"
+        except Exception as error:  # noqa: BLE001 - a refusal is an answer; report it
+            answer = "refused: " + " ".join(str(error).split())[:70]
+        print(f"   {label:<49}{time.perf_counter() - started:>7.1f}  {answer}", flush=True)
+        return answer
+
+    sampler.reset()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(send, enumerate(requests)))
+    refused = sum(answer != "answered" for answer in answers)
+    step = Step(0, f"worst legal mix, {len(requests)} requests at once",
+                time.perf_counter() - started, process_rss(pid), sampler.peak(),
+                f"{refused} refused" if refused else "")
+    print_step(step)
+    return step
 
 
 def print_step(step: Step) -> None:
@@ -360,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="LIME's budget in every explanation (default: each tab's own)")
     parser.add_argument("--shap-budget", type=int, default=None,
                         help="SHAP's budget in every explanation (default: each tab's own)")
+    parser.add_argument("--once", action="store_true",
+                        help="use each tab once with its example instead of the three rounds "
+                             "of odd shapes")
+    parser.add_argument("--no-mix", action="store_true",
+                        help="leave out the worst legal mix of concurrent large photos")
     args = parser.parse_args(argv)
 
     from gradio_client import Client
@@ -368,7 +484,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        # The gallery posts of the mix go to a data folder of the run's own, uploads to a
+        # temp folder of its own; the server trusts one proxy, so each of the mix's visitors
+        # is told apart by its X-Forwarded-For, as behind a Space's proxy.
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "INSTAVIS_DATA_DIR": str(folder / "data"),
+               "GRADIO_TEMP_DIR": str(folder / "uploads"), "INSTAVIS_TRUSTED_PROXIES": "1"}
         clip = weights.available("clip")
         source = "the real weights" if clip else "none"
         if not clip and not args.no_clip:
@@ -380,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
                   for kind, (h, w) in SHAPES.items()}
         new_photos = {f"{kind} {w} x {h}": odd_photo(kind, h, w, folder)
                       for kind, (h, w) in NEW_SHAPES.items()}
+        largest = None if args.no_mix else largest_legal_photo(folder)
 
         port = free_port()
         log = folder / "server.log"
@@ -401,9 +522,16 @@ def main(argv: list[str] | None = None) -> int:
             client = Client(f"http://127.0.0.1:{port}/", verbose=False,
                             analytics_enabled=False, download_files=False)
             visit = Visit(client, server.pid, sampler, args.lime_budget, args.shap_budget)
-            visit.round_of(photos, clip)
-            visit.round_of(photos, clip)
-            visit.round_of(new_photos, clip, ordinary=False)
+            if args.once:
+                visit.every_tab_once(clip)
+            else:
+                visit.round_of(photos, clip)
+                visit.round_of(photos, clip)
+                visit.round_of(new_photos, clip, ordinary=False)
+            mix = None
+            if largest is not None:
+                mix = worst_mix(f"http://127.0.0.1:{port}/", server.pid, sampler, largest,
+                                clip, visit.budgets)
             hwm = high_water_mark(server.pid)
         finally:
             sampler.stop()
@@ -421,6 +549,12 @@ def main(argv: list[str] | None = None) -> int:
     peaks = {}
     for step in visit.steps:
         peaks[step.round] = max(peaks.get(step.round, 0), step.peak)
+    if mix is not None:
+        print(f"worst legal mix: peak {mix.peak / MIB:.0f} MiB = "
+              f"{mix.peak / BUDGET_BYTES:.2f} x the budget; ends at {mix.rss / MIB:.0f} MiB"
+              + (f"; {mix.note}" if mix.note else ""))
+    if args.once:
+        return 0
     for later, what in ((2, "the same photos again"), (3, "photos of new shapes")):
         print(f"round {later} ({what}): ends at {(ends[later] - ends[later - 1]) / MIB:+.0f} MiB,"
               f" peaks at {(peaks[later] - peaks[later - 1]) / MIB:+.0f} MiB against round "

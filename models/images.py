@@ -143,8 +143,17 @@ def _load(source: ImageSource | None, max_aspect_ratio: float | None = None) -> 
 
 LARGE_DECODE_PIXELS = 12_000_000
 """Photos over this many pixels (a 12-megapixel phone photo is the common size) are decoded one
-at a time across the whole process (`_LARGE_DECODES`); smaller ones at once."""
+at a time across the whole process (`_LARGE_DECODES`)."""
 _LARGE_DECODES = threading.BoundedSemaphore(1)
+
+DECODE_SLOTS = 2
+"""Photos decoded at once across the whole process, whatever their size. A decode holds the
+photo's full pixels (up to 200 MB at the megapixel limit), and every tab and explanation can
+bring one at the same moment, so this number, not the number of requests, bounds the memory
+that decoding takes: at most one large photo (about 275 MiB at 50 megapixels, PNG with
+transparency included) and one up to LARGE_DECODE_PIXELS. Two is also all this app's two-core
+target machine decodes at full speed."""
+_DECODE_SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 JUDGED_SIDE = 512
 """Longest side of the copy of a photo that every task judges and explains (see judged_copy)."""
@@ -287,12 +296,10 @@ def _open_and_decode(stream: IO[bytes], max_aspect_ratio: float | None) -> _Deco
     """Identify and decode an encoded image held in a binary stream."""
     with _refuse_unusable_images():
         with Image.open(stream, formats=_openable_formats()) as image:
-            if image.width * image.height <= LARGE_DECODE_PIXELS:
-                return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
-            # A photo this large takes hundreds of MiB while it is decoded (a 49-megapixel PNG
-            # about 450 MiB); one at a time, however many requests bring one, keeps the worst
-            # mix of requests within the app's memory budget.
-            with _LARGE_DECODES:
+            # Only the header has been read. A large photo waits for the large-photo turn
+            # before it takes a decoding slot, so it never holds a slot a small one could use.
+            large = image.width * image.height > LARGE_DECODE_PIXELS
+            with _LARGE_DECODES if large else contextlib.nullcontext(), _DECODE_SLOTS:
                 return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
 
 
@@ -406,6 +413,8 @@ def _decode(image: Image.Image, *, may_mutate: bool,
     # Decode now, inside the error translation, so that truncation surfaces
     # as InvalidImage rather than later in some unrelated call.
     image.load()
+    if max(image.size) > MAX_SIDE:
+        return _shrink_in_strips(image, max_aspect_ratio)
 
     upright = _apply_exif_orientation(image)
     rgb, transparent = _to_rgb(upright)
@@ -420,6 +429,55 @@ def _decode(image: Image.Image, *, may_mutate: bool,
     # np.asarray() on a PIL image is read-only; np.array() gives callers a
     # private, writable copy.
     return _Decoded(np.ascontiguousarray(np.array(rgb, dtype=np.uint8)), transparent,
+                    uncropped_size)
+
+
+# EXIF orientation values (2-8) and the transpose that makes each photo upright.
+_UPRIGHT_BY_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})
+
+SHRINK_STRIP_ROWS = 128
+"""Rows of a large decoded photo converted and resized at a time (`_shrink_in_strips`)."""
+
+
+def _shrink_in_strips(image: Image.Image, max_aspect_ratio: float | None) -> _Decoded:
+    """`_decode`'s steps for a decoded photo that must be shrunk (a side over MAX_SIDE), in
+    little more memory than its pixels take.
+
+    Done on the whole picture, each step copies it: turning it upright, converting it to RGB,
+    compositing transparency on white (three copies at four bytes a pixel), cutting the kept
+    part. A 50-megapixel PNG with transparency takes 1.1 GiB that way. Lanczos resizing is
+    separable, and Pillow itself resizes rows first and columns second, so here the kept part
+    goes through in strips of SHRINK_STRIP_ROWS rows: each strip is converted to RGB and
+    resized to the final width (the row pass, which needs nothing from other rows), into a
+    picture of the final width and the full height; one column pass then gives the final size,
+    and the small result is turned upright (Lanczos is symmetric, so turning last gives the
+    same pixels). No full-size copy is made. The pixels differ from the whole-picture steps
+    only by rounding, and by at most one pixel in where a centred cut starts: it is made in
+    the stored orientation."""
+    orientation = image.getexif().get(0x0112, 1)  # the EXIF "Orientation" tag
+    upright_turn = _UPRIGHT_BY_ORIENTATION.get(orientation)
+    width, height = image.size
+    uncropped_size = (height, width) if orientation in _SWAPS_SIDES else (width, height)
+    left, top, right, bottom = central_box(width, height, max_aspect_ratio)
+    final_width, final_height = _fitted_size(right - left, bottom - top)
+
+    rows_resized = Image.new("RGB", (final_width, bottom - top))
+    transparent = False
+    for strip_top in range(top, bottom, SHRINK_STRIP_ROWS):
+        strip_bottom = min(bottom, strip_top + SHRINK_STRIP_ROWS)
+        rgb, strip_transparent = _to_rgb(image.crop((left, strip_top, right, strip_bottom)))
+        transparent |= strip_transparent
+        rows_resized.paste(rgb.resize((final_width, strip_bottom - strip_top),
+                                      Image.Resampling.LANCZOS), (0, strip_top - top))
+    shrunk = rows_resized.resize((final_width, final_height), Image.Resampling.LANCZOS)
+    if upright_turn is not None:
+        shrunk = shrunk.transpose(upright_turn)
+    return _Decoded(np.ascontiguousarray(np.array(shrunk, dtype=np.uint8)), transparent,
                     uncropped_size)
 
 

@@ -589,29 +589,32 @@ def test_unsupported_python_type_is_a_programming_error() -> None:
         load_image(12345)  # type: ignore[arg-type]
 
 
-def test_large_photos_are_decoded_one_at_a_time_and_small_ones_at_once(tmp_path, monkeypatch):
-    """Six threads load photos at the same moment: the ones over LARGE_DECODE_PIXELS are
-    decoded one after another (each takes hundreds of MiB at full size), the small ones side by
-    side. The decoding is watched where it happens, in PIL's Image.load."""
+def test_photos_are_decoded_two_at_a_time_and_large_ones_one_at_a_time(tmp_path, monkeypatch):
+    """Eight threads load photos at the same moment. However many requests bring one, at most
+    DECODE_SLOTS (2) photos are being decoded at once, and of those at most one is over
+    LARGE_DECODE_PIXELS (each holds its full pixels while it is decoded). The decoding is
+    watched where it happens, in PIL's Image.load."""
     import threading
     import time
 
     import models.images as images
 
+    assert images.DECODE_SLOTS == 2
     monkeypatch.setattr(images, "LARGE_DECODE_PIXELS", 200 * 200)
     large, small = tmp_path / "large.png", tmp_path / "small.png"
     Image.new("RGB", (400, 300), (10, 120, 200)).save(large)
     Image.new("RGB", (100, 80), (200, 20, 20)).save(small)
 
-    decoding, most = {}, {}
+    decoding, most = {"large": 0, "small": 0}, {"large": 0, "small": 0, "both": 0}
     lock = threading.Lock()
     original_load = Image.Image.load
 
     def watched_load(image):
         kind = "large" if image.width * image.height > 200 * 200 else "small"
         with lock:
-            decoding[kind] = decoding.get(kind, 0) + 1
-            most[kind] = max(most.get(kind, 0), decoding[kind])
+            decoding[kind] += 1
+            most[kind] = max(most[kind], decoding[kind])
+            most["both"] = max(most["both"], decoding["large"] + decoding["small"])
         try:
             time.sleep(0.2)  # long enough for every thread to get here if nothing held it
             return original_load(image)
@@ -620,7 +623,7 @@ def test_large_photos_are_decoded_one_at_a_time_and_small_ones_at_once(tmp_path,
                 decoding[kind] -= 1
 
     monkeypatch.setattr(Image.Image, "load", watched_load)
-    start = threading.Barrier(6)
+    start = threading.Barrier(8)
     shapes = {}
 
     def load(path):
@@ -628,10 +631,139 @@ def test_large_photos_are_decoded_one_at_a_time_and_small_ones_at_once(tmp_path,
         shapes[threading.current_thread().name] = load_image(path).shape
 
     threads = [threading.Thread(target=load, args=(path,), name=f"{path.stem}{i}")
-               for i, path in enumerate([large] * 3 + [small] * 3)]
+               for i, path in enumerate([large] * 4 + [small] * 4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert most == {"large": 1, "small": 3}
-    assert sorted(shapes.values()) == [(80, 100, 3)] * 3 + [(300, 400, 3)] * 3
+    assert most == {"large": 1, "small": 2, "both": 2}
+    assert sorted(shapes.values()) == [(80, 100, 3)] * 4 + [(300, 400, 3)] * 4
+
+
+# === Large photos: converted and resized strip by strip ===
+
+
+def _photo(name: str) -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def _as_expected(image: Image.Image, max_side: int) -> np.ndarray:
+    """The whole-picture steps done directly in Pillow, independently of models.images: turn
+    upright, composite on white, keep the central 3:1 part, Lanczos-shrink."""
+    from PIL import ImageOps
+
+    upright = ImageOps.exif_transpose(image)
+    rgba = upright.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, WHITE + (255,))
+    rgb = Image.alpha_composite(white, rgba).convert("RGB")
+    width, height = rgb.size
+    if width > 3 * height:
+        kept = 3 * height
+        rgb = rgb.crop(((width - kept) // 2, 0, (width - kept) // 2 + kept, height))
+    elif height > 3 * width:
+        kept = 3 * width
+        rgb = rgb.crop((0, (height - kept) // 2, width, (height - kept) // 2 + kept))
+    scale = max_side / max(rgb.size)
+    size = (round(rgb.width * scale), round(rgb.height * scale))
+    return np.asarray(rgb.resize(size, Image.Resampling.LANCZOS))
+
+
+def _with_alpha_ramp(image: Image.Image) -> Image.Image:
+    """Transparent on the left edge, opaque on the right."""
+    rgba = np.array(image.convert("RGBA"))
+    rgba[..., 3] = np.linspace(0, 255, rgba.shape[1]).astype(np.uint8)[None, :]
+    return Image.fromarray(rgba)
+
+
+def _strip_of(image: Image.Image) -> Image.Image:
+    """Four copies side by side: a strip 4 times as wide as it is tall, or more."""
+    strip = Image.new("RGB", (image.width * 4, image.height))
+    for copy in range(4):
+        strip.paste(image, (copy * image.width, 0))
+    return strip
+
+
+LARGE_CASES = {
+    "astronaut, RGB": (lambda: _photo("astronaut"), None, False),
+    "chelsea, transparent edge": (lambda: _with_alpha_ramp(_photo("chelsea")), None, True),
+    "coffee, turned 90 degrees by EXIF": (lambda: _photo("coffee"), 6, False),
+    "rocket, mirrored by EXIF": (lambda: _photo("rocket"), 2, False),
+    "coffee, a wide strip": (lambda: _strip_of(_photo("coffee")), None, False),
+    "chelsea, palette with a transparent colour": (
+        lambda: _photo("chelsea").quantize(64), None, True),
+}
+
+
+@pytest.mark.parametrize("case", LARGE_CASES)
+def test_large_photos_come_out_as_the_whole_picture_steps_give_them(case, tmp_path,
+                                                                    monkeypatch):
+    """A photo that must be shrunk (a side over MAX_SIDE) is converted and resized in strips
+    instead of being copied whole at each step. The pixels, size, uploaded size and
+    transparency must still be what the whole-picture steps give, worked out here with Pillow
+    alone. MAX_SIDE is lowered so natural photos of a few hundred pixels take the strip path,
+    and strips are 32 rows, so each photo has several."""
+    import models.images as images
+    from models.images import prepare_photo
+
+    make, orientation, transparent = LARGE_CASES[case]
+    monkeypatch.setattr(images, "MAX_SIDE", 100)
+    monkeypatch.setattr(images, "SHRINK_STRIP_ROWS", 32)
+    image = make()
+    if image.mode == "P":  # one palette colour (the most common one) becomes see-through
+        image.info["transparency"] = int(np.bincount(np.asarray(image).ravel()).argmax())
+    path = tmp_path / "large.png"
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.save(path, exif=exif, transparency=image.info.get("transparency"))
+    assert max(image.size) > 100
+    with Image.open(path) as saved:
+        expected = _as_expected(saved, max_side=100)
+        stored_size = saved.size
+
+    photo = prepare_photo(path)
+
+    assert photo.image.shape == expected.shape
+    difference = np.abs(photo.image.astype(int) - expected.astype(int))
+    # Rounding apart, the same pixels (turning upright before or after the resize, and a
+    # centred cut made in either orientation, move values by a level or two here and there).
+    assert difference.mean() < 0.3, difference.mean()
+    assert np.percentile(difference, 99) <= 1
+    turned = orientation in (5, 6, 7, 8)
+    assert photo.uploaded_size == (stored_size[::-1] if turned else stored_size)
+    assert photo.transparent is transparent
+    assert photo.cropped is (case == "coffee, a wide strip")
+
+
+def test_a_large_transparent_png_is_decoded_in_little_more_than_its_pixels(tmp_path):
+    """A 24-megapixel PNG with transparency, decoded in a fresh process: its pixels take 96 MB
+    (four bytes each); the whole-picture steps made three more copies of that size. The
+    process's peak resident set may grow by less than twice the pixels."""
+    import subprocess
+    import sys
+
+    width, height = 6000, 4000
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[..., 0] = np.linspace(0, 255, width).astype(np.uint8)[None, :]
+    rgba[..., 2] = np.linspace(0, 255, height).astype(np.uint8)[:, None]
+    rgba[..., 3] = 128
+    path = tmp_path / "big.png"
+    Image.fromarray(rgba).save(path, compress_level=1)
+    del rgba
+    script = (
+        "import sys\n"
+        "from models.images import prepare_photo\n"
+        "def status(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key): return int(line.split()[1]) * 1024\n"
+        "before = status('VmRSS')\n"
+        "photo = prepare_photo(sys.argv[1])\n"
+        "assert photo.transparent and photo.image.shape == (1365, 2048, 3), photo.image.shape\n"
+        "print(status('VmHWM') - before)\n")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", script, str(path)], cwd=root,
+                            capture_output=True, text=True, check=True)
+    added = int(result.stdout.split()[-1])
+    assert added < 2 * width * height * 4, f"{added / 2**20:.0f} MiB"
