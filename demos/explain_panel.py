@@ -507,6 +507,8 @@ class ExplanationPanel:
             "Explain the judgement with the chosen methods. Returns the status line (Markdown), "
             "the maps with their captions, the faithfulness table and the PNG figure's path.")
         run_panel.__signature__ = self._api_signature(make_request, count)
+        event_options = {"concurrency_id": EXPLANATIONS, "concurrency_limit": EXPLANATION_WORKERS,
+                         **event_options}
         event = gr.on(
             triggers=[self.button.click, *(triggers or ())], fn=friendly_errors(run_panel),
             inputs=[*sources, *self.inputs], outputs=self.outputs,
@@ -579,6 +581,17 @@ def panel_fields(offerable: Mapping[str, MethodInfo], targets: Sequence | None,
                 unit="model evaluations")
     return fields
 
+
+EXPLANATIONS = "explanations"
+"""The concurrency group every tab's explanation joins (Gradio's `concurrency_id`)."""
+
+EXPLANATION_WORKERS = 1
+"""Explanations that run at once, across all tabs. An explanation keeps both cores of the
+2-core machines InstaVis is sized for busy, so two at once finish no sooner than one after the
+other (the first finishes sooner); and each holds its model's activations for hundreds of
+perturbed photos. With one per tab, five at once took the server past its 3 GB budget
+(`python -m benchmarks.memory`, README "Memory"). Others wait in the queue, which shows each
+visitor their place."""
 
 NO_GRADIENTS_IN_BRISQUE = "technical quality is BRISQUE, which has no gradients"
 

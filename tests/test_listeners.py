@@ -97,3 +97,39 @@ def test_one_client_cannot_have_more_than_its_share_in_the_queue(served, short_g
     wait_until_idle(demo)
     assert post_and_walk_away(url, photo, budget=10).status_code == 200
     wait_until_idle(demo)
+
+
+def test_explanations_of_different_tabs_run_one_at_a_time(served):
+    """Two visitors ask for explanations in two tabs at once: the second waits in the queue
+    until the first is done (demos.explain_panel.EXPLANATION_WORKERS), and both are answered.
+    Each job's state is polled while both are pending; the two are never running together."""
+    from gradio_client import Client, handle_file
+    from gradio_client.utils import Status
+
+    from demos import aesthetic_tab, profile_tab
+
+    url, _ = served
+    photo = handle_file(str(aesthetic_tab.EXAMPLES_DIR / "coffee.jpg"))
+    feed = [handle_file(str(path)) for path in profile_tab.EXAMPLE_FEED[:3]]
+    jobs = {
+        "aesthetic": Client(url, verbose=False).submit(
+            photo=photo, methods=["lime"], target="quality", seed=0, lime_budget=40,
+            api_name="/aesthetic_explain"),
+        "profile": Client(url, verbose=False).submit(
+            photos=feed, photo=1, methods=["lime"], target="quality", seed=0, lime_budget=40,
+            api_name="/profile_explain"),
+    }
+    running_together, seen_running = 0, set()
+    deadline = time.monotonic() + 300  # against hanging, not a speed check
+    while not all(job.done() for job in jobs.values()) and time.monotonic() < deadline:
+        running = {name for name, job in jobs.items()
+                   if not job.done() and job.status().code == Status.PROCESSING}
+        seen_running |= running
+        running_together += len(running) > 1
+        time.sleep(0.05)
+    assert all(job.done() for job in jobs.values())
+    for job in jobs.values():
+        status, maps, _, _ = job.result()
+        assert "Explained **technical quality**" in status and maps
+    assert seen_running == {"aesthetic", "profile"}  # each was seen at work
+    assert running_together == 0
