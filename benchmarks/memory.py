@@ -25,6 +25,17 @@ The sequence runs twice with the same photos, then once more with photos of new 
 last round, and one that leaks per request grows in the second; the growth of each round's
 last RSS over the round before is printed.
 
+`--once` uses each tab once with its example instead of the three rounds of odd shapes: the
+memory of an app in which every tab has been used.
+
+The worst legal mix (left out with `--no-mix`) comes last: one request to every endpoint that
+takes photos, all sent at once, each from a visitor of its own (the server is started with
+INSTAVIS_TRUSTED_PROXIES=1 and each client's X-Forwarded-For names its own address, so no rate
+limit or per-client cap refuses them), each with the largest photo the server accepts: an
+8660 x 5773 PNG with transparency, just under the 50-megapixel limit, and 30 of them in the
+Profile feeds. Every event runs one request at a time, so more requests would only wait in the
+queue. Its peak is compared with the budget like the rest.
+
 CLIP. The CLIP weights are not on a machine without the Hub. Unless the real ones are here (or
 --no-clip), the benchmark builds a preset the size of CLIP ViT-B/32 (both towers; random
 weights, a small tokenizer vocabulary) and points the app at it with INSTAVIS_WEIGHTS_DIR, so
@@ -142,6 +153,7 @@ class Sampler:
     def __init__(self, pid: int):
         self.pid = pid
         self._peak = 0
+        self.peak_at = time.perf_counter()  # when the peak was sampled (perf_counter seconds)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -151,12 +163,13 @@ class Sampler:
         while not self._stop.is_set():
             rss = process_rss(self.pid)
             with self._lock:
-                self._peak = max(self._peak, rss)
+                if rss > self._peak:
+                    self._peak, self.peak_at = rss, time.perf_counter()
             time.sleep(SAMPLE_SECONDS)
 
     def reset(self) -> None:
         with self._lock:
-            self._peak = process_rss(self.pid)
+            self._peak, self.peak_at = process_rss(self.pid), time.perf_counter()
 
     def peak(self) -> int:
         with self._lock:
@@ -370,6 +383,8 @@ def worst_mix(url: str, pid: int, sampler: Sampler, photo: Path, clip: bool,
           f"{MIX_SIDES[0]} x {MIX_SIDES[1]} PNG with transparency "
           f"({photo.stat().st_size / 1e6:.1f} MB)", flush=True)
 
+    spans: dict[str, tuple[float, float]] = {}  # label -> (sent, answered), perf_counter
+
     def send(numbered):
         number, (label, api_name, arguments) = numbered
         client = Client(url, verbose=False, analytics_enabled=False, download_files=False,
@@ -380,6 +395,7 @@ def worst_mix(url: str, pid: int, sampler: Sampler, photo: Path, clip: bool,
             answer = "answered"
         except Exception as error:  # noqa: BLE001 - a refusal is an answer; report it
             answer = "refused: " + " ".join(str(error).split())[:70]
+        spans[label] = (started, time.perf_counter())
         print(f"   {label:<49}{time.perf_counter() - started:>7.1f}  {answer}", flush=True)
         return answer
 
@@ -388,6 +404,11 @@ def worst_mix(url: str, pid: int, sampler: Sampler, photo: Path, clip: bool,
     with ThreadPoolExecutor(len(requests)) as pool:
         answers = list(pool.map(send, enumerate(requests)))
     refused = sum(answer != "answered" for answer in answers)
+    # Which requests were still unanswered when the peak was sampled: where to look first.
+    peak_at = sampler.peak_at
+    pending = [label for label, (sent, answered) in spans.items() if sent <= peak_at <= answered]
+    print(f"   the peak came {peak_at - started:.1f} s in, with {len(pending)} unanswered: "
+          + ", ".join(pending), flush=True)
     step = Step(0, f"worst legal mix, {len(requests)} requests at once",
                 time.perf_counter() - started, process_rss(pid), sampler.peak(),
                 f"{refused} refused" if refused else "")
