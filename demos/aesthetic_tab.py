@@ -71,35 +71,64 @@ REFERENCE_WORDS = "unedited photos that ship with scikit-image, scikit-learn and
 """What the reference photos are (`models.aesthetic.reference.REFERENCE_PHOTOS`)."""
 
 
-def percentile_sentence(percentile: float, reference_size: int) -> str:
-    """"Scores higher than 5 of the 7 reference photos (...)": the percentile as the count it
-    is, since the reference set is small."""
+def percentile_sentence(percentile: float, reference_size: int,
+                        reference_range: tuple[float, float] | None = None) -> str:
+    """"Scores higher than 5 of the 7 reference photos (...), which score 8.6 to 9.8": the
+    percentile as the count it is, since the reference set is small, with the scores the
+    reference photos span, so that "higher than 0 of the 7" under a high score reads as what
+    it is: the reference photos score higher still."""
     beaten = round(percentile * reference_size / 100)
+    span = ""
+    if reference_range is not None:
+        low, high = (shown_score(value) for value in reference_range)
+        span = f", which score {low} to {high}" if low != high else f", which all score {low}"
     return (f"Scores higher than {beaten} of the {reference_size} reference photos "
-            f"({REFERENCE_WORDS}).")
+            f"({REFERENCE_WORDS}){span}.")
 
 
-def margin_words(margin: float) -> str:
-    """How far the score is from the verdict line: "1.9 points above the 5.5 line"."""
-    side = "above" if margin >= 0 else "below"
-    return f"{abs(margin):.1f} points {side} the 5.5 line"
+SCORE_DIGITS = 1
+"""Scores out of 10 are shown with one decimal, everywhere on the card."""
+VERDICT_SCORE = 5.5
+"""The verdict line on the 1-10 scale (`models.aesthetic.VERDICT_LINE` 0.5 is 1 + 9 x 0.5)."""
+
+
+def shown_score(score: float) -> str:
+    """A score out of 10 as the card shows it."""
+    return f"{score:.{SCORE_DIGITS}f}"
+
+
+def margin_words(score: float, aesthetic: bool) -> str:
+    """How far the score is from the verdict line: "1.9 points above the 5.5 line". The
+    distance is the difference of the two numbers shown (the score as rounded on the card), so
+    it adds up; a score that rounds to the line is "just above" or "just below" it."""
+    margin = round(float(shown_score(score)) - VERDICT_SCORE, SCORE_DIGITS)
+    side = "above" if aesthetic else "below"
+    if abs(margin) < 10 ** -SCORE_DIGITS / 2 or (margin >= 0) != aesthetic:
+        return f"just {side} the {VERDICT_SCORE} line"
+    return f"{abs(margin):.{SCORE_DIGITS}f} points {side} the {VERDICT_SCORE} line"
+
+
+def brisque_words(brisque: float) -> str:
+    """BRISQUE with the one thing its scale promises: lower is better. (LIVE's ratings run
+    about 0 to 100, but a photo's BRISQUE can fall outside: sharp photos often score below 0.)"""
+    return f"BRISQUE {brisque:.1f}; lower is better"
 
 
 def verdict_html(rating) -> str:
     """The verdict card: the score out of 10, aesthetic or not with its distance from the
     verdict line, the percentile, the quality and content bars, and the rating's notes
-    (escaped)."""
+    (escaped). Each number is stated once, in one rounding."""
     from models.aesthetic import QUALITY_SOURCE, REFERENCE_PHOTOS
 
     return styling.card(
         rating.aesthetic,
-        styling.score_line(rating.score, 10),
+        styling.score_line(rating.score, 10, digits=SCORE_DIGITS),
         styling.headline("Aesthetic" if rating.aesthetic else "Not aesthetic",
-                         margin_words(rating.margin)),
-        styling.sub_line(percentile_sentence(rating.percentile, len(REFERENCE_PHOTOS))),
+                         margin_words(rating.score, rating.aesthetic)),
+        styling.sub_line(percentile_sentence(rating.percentile, len(REFERENCE_PHOTOS),
+                                             rating.reference_range)),
         styling.meter("Technical quality", rating.quality,
-                      f"{QUALITY_SOURCE} (BRISQUE {rating.brisque:.1f}: 0 pristine, "
-                      "100 the worst of LIVE)"),
+                      f"{QUALITY_SOURCE} ({brisque_words(rating.brisque)})"),
         styling.meter("Content aesthetics", rating.content,
                       "what the photo shows and how, from CLIP (zero-shot)",
                       missing=CONTENT_MISSING),
@@ -118,6 +147,8 @@ def summary(rating) -> dict:
         "content": rating.content,
         "content_source": rating.content_source,
         "percentile": rating.percentile,
+        "reference_range": None if rating.reference_range is None else list(
+            rating.reference_range),
         "notes": list(rating.notes),
     }
 

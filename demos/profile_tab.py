@@ -33,6 +33,8 @@ TITLE = "Profile"
 
 CONCEPT_LINE = 60.0
 """Scores from here up read "holds together" (the card's green edge)."""
+SCORE_DIGITS = 0
+"""The score is shown in whole points, everywhere on the tab."""
 OUTPUTS = ("quality", "content", "ran56")
 TARGET_LABELS = {"quality": "technical quality", "content": "content score",
                  "ran56": "fit with a good feed (RAN-56)"}
@@ -81,28 +83,35 @@ def _measure_rows(report) -> str:
     return "".join(rows)
 
 
+def shown_score(report) -> str:
+    """The visual-concept score as every text of the tab shows it: one rounding, whole points
+    (the charts' axis says the same)."""
+    return f"{report.score:.{SCORE_DIGITS}f}"
+
+
 def verdict_html(report) -> str:
-    """The card: the score, the verdict, the measures, the outliers and the recommendations."""
+    """The card: the score, the verdict, the measures, the misfits and the recommendations.
+    Photos are named by their number as uploaded (`PhotoReading.index`)."""
     holds = report.score >= CONCEPT_LINE
-    outliers = sorted({o.photo for o in report.outliers})
+    by_number = {p.index: p for p in report.photos}
     strongest = {}
     for outlier in report.outliers:  # strongest first: keep each photo's first
         strongest.setdefault(outlier.photo, outlier)
     outlier_items = "".join(
-        f"<li><b>Photo {number}</b> ({html.escape(report.photos[number - 1].name)}): "
-        f"{html.escape(strongest[number].text)}</li>" for number in outliers)
+        f"<li><b>Photo {number}</b> ({html.escape(by_number[number].name)}): "
+        f"{html.escape(strongest[number].text)}</li>" for number in sorted(strongest))
     advice = "".join(f"<li>{styling.inline_code(r.text)}</li>"
                      for r in report.recommendations)
     parts = [
-        styling.score_line(report.score, 100),
+        styling.score_line(report.score, 100, digits=SCORE_DIGITS),
         styling.headline("Holds together" if holds else "Does not hold together yet",
                          f"{len(report.photos)} photos"),
-        styling.sub_line(f"Visual-concept score {report.score:.0f} / 100; a feed with no "
-                         f"evidence either way scores {report.baseline:.0f}, and "
-                         f"{CONCEPT_LINE:.0f} or more reads as one concept."),
+        styling.sub_line(f"Visual-concept score, out of 100: a feed with no evidence either "
+                         f"way scores {report.baseline:.0f}, and {CONCEPT_LINE:.0f} or more "
+                         f"reads as one concept."),
         _measure_rows(report),
         styling.facts("<b>Photos that break it:</b> "
-                      + (f"<ul>{outlier_items}</ul>" if outliers else "none.")),
+                      + (f"<ul>{outlier_items}</ul>" if strongest else "none.")),
         styling.facts(f"<b>What to change:</b><ul>{advice}</ul>"),
         styling.notes_list(report.notes),
     ]
@@ -110,9 +119,10 @@ def verdict_html(report) -> str:
 
 
 def marks_of(report) -> dict[int, str]:
-    """Photo position -> the short word the grid shows on its red frame."""
+    """Photo number -> the short word the grid shows on its red frame."""
     words = {"brightness": ("brighter", "darker"), "temperature": ("warmer", "cooler"),
              "saturation": ("more saturated", "less saturated"),
+             "look": ("in colour", "black and white"),
              "contrast": ("more contrast", "flatter"), "palette": ("other colours",) * 2,
              "quality": ("", "low quality"), "content": ("", "other subject")}
     marks: dict[int, str] = {}
@@ -221,11 +231,13 @@ def check_feed(photos, progress=gr.Progress()):
     with SteadyProgress(progress) as bar:
         report = checked(photos, progress=step)
         bar(0.9, "Drawing the grid and the charts")
-        grid = draw_grid([p.image for p in report.photos], marks_of(report))
+        numbers = [p.index for p in report.photos]
+        grid = draw_grid([p.image for p in report.photos], marks_of(report), numbers=numbers)
         group_chart = by_group_chart(report.by_group, GROUP_LABELS, report.baseline,
                                      report.score)
         photo_chart = by_photo_chart(report.by_photo, [p.name for p in report.photos],
-                                     report.baseline, report.score, report.by_photo_exact)
+                                     report.baseline, report.score, report.by_photo_exact,
+                                     numbers=numbers)
         note, items, neighbours = similar_view(report)
     choices = [(f"Photo {p.index}: {p.name}", p.index) for p in report.photos]
     return (verdict_html(report), grid, group_chart, photo_chart, note, items,
@@ -292,19 +304,22 @@ def make_request(photos, photo=None, target=None) -> ExplainRequest:
 
 @friendly_errors
 def preview(photos):
-    """The feed as a grid before it is checked (the photos that can be read, in order)."""
+    """The feed as a grid before it is checked: the photos that can be read, each numbered by
+    its position as uploaded (as the check will name it)."""
     from models.images import InvalidImage, judged_copy, prepare_photo
+    from models.profile.check import MAX_PHOTOS
     from models.profile.grid import draw_grid
 
     if not photos or not isinstance(photos, list):
         return None
-    images = []
-    for path in photos[:30]:
+    images, numbers = [], []
+    for number, path in enumerate(photos[:MAX_PHOTOS], start=1):
         try:
             images.append(judged_copy(prepare_photo(path).image, 360))
         except InvalidImage:
             continue
-    return draw_grid(images) if images else None
+        numbers.append(number)
+    return draw_grid(images, numbers=numbers) if images else None
 
 
 def build() -> list:

@@ -82,9 +82,10 @@ def card(verdict: bool, *parts: str) -> str:
     return f'<div class="iv-card {"yes" if verdict else "no"}">{"".join(parts)}</div>'
 
 
-def score_line(score: float, out_of: float) -> str:
-    """A big number with its scale: "7.4 / 10"."""
-    return f'<div class="iv-score">{score:.1f} <small>/ {out_of:g}</small></div>'
+def score_line(score: float, out_of: float, digits: int = 1) -> str:
+    """A big number with its scale: "7.4 / 10" (`digits` after the point: the card's other
+    mentions of the score should use the same)."""
+    return f'<div class="iv-score">{score:.{digits}f} <small>/ {out_of:g}</small></div>'
 
 
 def headline(text: str, aside: str | None = None) -> str:

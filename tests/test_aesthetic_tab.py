@@ -180,14 +180,15 @@ def test_the_page_offers_content_only_with_clip(monkeypatch, content, expected):
 
 
 def rating(score=7.4, aesthetic=True, margin=1.9, quality=0.7, brisque=37.3, content=0.6,
-           percentile=57.1, notes=("A note <with> markup.", "Run `python -m weights pull clip`.")):
+           percentile=57.1, notes=("A note <with> markup.", "Run `python -m weights pull clip`."),
+           reference_range=None):
     from models.aesthetic import rating as model
 
     return model.AestheticRating(score=score, aesthetic=aesthetic, margin=margin,
                                  quality=quality, brisque=brisque, content=content,
                                  content_source=None if content is None else "zero-shot",
                                  percentile=percentile,
-                                 attributes=None, notes=notes)
+                                 attributes=None, notes=notes, reference_range=reference_range)
 
 
 def test_the_verdict_card_shows_score_verdict_percentile_and_bars():
@@ -197,12 +198,35 @@ def test_the_verdict_card_shows_score_verdict_percentile_and_bars():
     # 57.1% of 7 photos is 4 of them.
     assert ("Scores higher than 4 of the 7 reference photos (unedited photos that ship with "
             "scikit-image, scikit-learn and matplotlib).") in block
-    assert "BRISQUE, a model of human quality ratings on LIVE (BRISQUE 37.3: 0 pristine" in block
+    assert ("BRISQUE, a model of human quality ratings on LIVE (BRISQUE 37.3; lower is better)"
+            in block)
     assert 'class="iv-card yes"' in block
     assert "<b>0.70</b>" in block and "width:70.0%" in block  # quality bar
     assert "<b>0.60</b>" in block and "width:60.0%" in block  # content bar
     assert "A note &lt;with&gt; markup." in block  # notes are escaped
     assert "Run <code>python -m weights pull clip</code>." in block
+
+
+def test_the_card_says_which_scores_the_reference_photos_span():
+    # A high score that beats none of the reference photos: they score higher still.
+    block = aesthetic_tab.verdict_html(rating(score=8.6, margin=3.1, percentile=0.0,
+                                              reference_range=(8.74, 9.81)))
+    assert ("Scores higher than 0 of the 7 reference photos (unedited photos that ship with "
+            "scikit-image, scikit-learn and matplotlib), which score 8.7 to 9.8.") in block
+    # BRISQUE below 0 (a sharp photo) is said as it is, with the direction and no range
+    block = aesthetic_tab.verdict_html(rating(brisque=-5.14))
+    assert "(BRISQUE -5.1; lower is better)" in block and "pristine" not in block
+
+
+@pytest.mark.parametrize("score, aesthetic, words", [
+    (7.44, True, "1.9 points above the 5.5 line"),  # 7.4 shown: 7.4 - 5.5
+    (7.46, True, "2.0 points above the 5.5 line"),  # 7.5 shown, though 7.46 - 5.5 is 1.96
+    (5.52, True, "just above the 5.5 line"),  # shown as 5.5: no "0.0 points"
+    (5.47, False, "just below the 5.5 line"),  # shown as 5.5 too, on the other side
+    (2.0, False, "3.5 points below the 5.5 line"),
+])
+def test_the_distance_to_the_line_adds_up_with_the_score_shown(score, aesthetic, words):
+    assert aesthetic_tab.margin_words(score, aesthetic) == words
 
 
 def test_the_verdict_card_without_content_says_what_it_needs():

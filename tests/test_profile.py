@@ -234,13 +234,17 @@ def test_recommendations_follow_the_feed_and_carry_its_measured_amounts():
     gap = ev[0] - ev[2]
     assert gap == pytest.approx(2.0, abs=0.3)  # 0.25 x the light is two stops
     brightness = next(r for r in dark_report.recommendations if r.measure == "brightness")
-    assert brightness.photos == (3,) and f"about {gap:.1f} EV darker" in brightness.text
-    assert "raise its exposure" in brightness.text
+    # each number as shown, once rounded; the amount is the difference of the shown numbers
+    shown_gap = round(ev[0], 1) - round(ev[2], 1)
+    assert brightness.photos == (3,)
+    assert f"({ev[2]:+.1f} EV against a median of {ev[0]:+.1f} EV)" in brightness.text
+    assert f"raise its exposure toward {ev[0]:+.1f} EV, by about {shown_gap:.1f} EV" in \
+        brightness.text
     # The warm feed: photo 2, warmer, with the others' white balance as the target.
     temperature = next(r for r in warm_report.recommendations if r.measure == "temperature")
     kelvin = measures.tones(astronaut).temperature_k
     assert temperature.photos == (2,) and "warmer" in temperature.text
-    assert f"toward {kelvin:.0f} K" in temperature.text
+    assert f"toward {round(kelvin, -2):.0f} K" in temperature.text  # to a slider's 100 K
     # every recommendation comes from an outlier or a feed measure it names
     for report in (dark_report, warm_report):
         outlier_measures = {o.measure for o in report.outliers}

@@ -48,9 +48,11 @@ def by_group_chart(by_group: Mapping[str, float], labels: Mapping[str, str], bas
 
 
 def by_photo_chart(values: Sequence[float], names: Sequence[str], baseline: float,
-                   score: float, exact: bool):
-    """Each photo's Shapley value, in feed order."""
+                   score: float, exact: bool, numbers: Sequence[int] | None = None):
+    """Each photo's Shapley value, in feed order, labelled with its number (default 1, 2,
+    3...; the report's numbers when a photo was left out) and its name."""
     how = "exact" if exact else "sampled"
-    return _waterfall([f"{i}. {name[:18]}" for i, name in enumerate(names, start=1)],
+    numbers = range(1, len(names) + 1) if numbers is None else numbers
+    return _waterfall([f"{i}. {name[:18]}" for i, name in zip(numbers, names, strict=True)],
                       list(values), baseline, score,
                       f"Which photos raise or lower the score ({how} Shapley values)")

@@ -60,6 +60,12 @@ COLOURFULNESS_SCALE = (
     (109.0, "extremely colourful"),
 )
 
+# === Thirds ===
+
+THIRDS_CLOSE = 1 / 12
+"""Distance to the nearest thirds point (a share of the diagonal) under which the subject reads
+as on the thirds grid: half the way to dead centre (1/6), a thirds score above 0.5."""
+
 # === Horizon ===
 
 HORIZON_MAX_ANGLE = 20.0  # degrees from horizontal that a line may be and still count
@@ -422,16 +428,19 @@ def _thirds(grey: np.ndarray) -> tuple[Attribute, tuple[float, float]]:
     from_centre = math.hypot((x - 0.5) * width, (y - 0.5) * height) / diagonal
     near_line = min(abs(x - 1 / 3), abs(x - 2 / 3), abs(y - 1 / 3), abs(y - 2 / 3)) < 0.05
 
+    # The words follow the distance the score is made of: "on a thirds line" only within
+    # THIRDS_CLOSE of a thirds point (a score above 0.5), so a subject at a frame's edge, on
+    # the line's far end, is not "on a thirds line" while scoring 0.
     if distance < 0.05:
         hint = "subject near a thirds point"
+    elif distance < THIRDS_CLOSE:
+        hint = "subject on a thirds line" if near_line else "subject close to a thirds point"
     elif from_centre < 0.05:
         hint = "subject dead centre"
-    elif near_line:
-        hint = "subject on a thirds line"
     elif min(x, y, 1 - x, 1 - y) < 0.1:
-        hint = "subject close to the edge"
+        hint = "subject close to the edge, far from a thirds point"
     else:
-        hint = "subject off the thirds grid"
+        hint = "subject far from a thirds point"
     score = _clip01(1.0 - distance / (1 / 6))
     attribute = Attribute("thirds", distance, "distance to thirds point / diagonal", score, hint)
     return attribute, (x, y)

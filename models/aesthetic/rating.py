@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from models.aesthetic.attributes import PhotoAttributes, measure
 from models.aesthetic.content import clip_missing_note, content_identity, content_scores
 from models.aesthetic.head import CONTENT_HEAD
-from models.aesthetic.reference import percentile_of
+from models.aesthetic.reference import percentile_of, reference_scores
 from models.aesthetic.scoring import combine
-from models.aesthetic.surrogate import GOOD_END_ATTRIBUTES
+from models.aesthetic.surrogate import GOOD_END_ATTRIBUTES, SURROGATE_ATTRIBUTES
 from models.aesthetic.technical import brisque_scores
 from models.images import prepare_photo
 
@@ -45,13 +45,16 @@ class AestheticRating:
             on which side. Not a probability: nothing here is calibrated on rated photos.
         quality: technical quality in [0, 1], 1 = pristine: BRISQUE on a logistic scale
             (`models.aesthetic.brisque.quality_from_score`; BRISQUE 50 gives 0.5).
-        brisque: the BRISQUE score itself (about 0 pristine to 100 the worst of LIVE; lower is
-            better).
+        brisque: the BRISQUE score itself, lower is better (LIVE's ratings run from about 0,
+            pristine, to about 100, but the score of a photo may fall below 0 or above 100).
         content: content aesthetics in [0, 1], or None without the CLIP weights.
         content_source: "head" (a trained head), "zero-shot" (the prompt ensemble) or None.
         percentile: share of the REFERENCE_PHOTOS whose combined score is lower, in [0, 100].
         attributes: the nine photo attributes with their hints.
         notes: plain-words notes.
+        reference_range: the lowest and highest score (1-10) of the REFERENCE_PHOTOS, scored
+            as this rating was, so the percentile can say what it counts among; None when not
+            known.
     """
 
     score: float
@@ -64,6 +67,7 @@ class AestheticRating:
     percentile: float
     attributes: PhotoAttributes
     notes: tuple[str, ...]
+    reference_range: tuple[float, float] | None = None
 
 
 def rate(image) -> AestheticRating:
@@ -100,14 +104,19 @@ def rate(image) -> AestheticRating:
     elif method == "head":
         notes.append(f"Content comes from the trained head `{CONTENT_HEAD}`.")
     # Only attributes with a good end can be "weak"; colourfulness and the like are tastes.
+    # And only those whose effect on the score is measured: the chart marks the others "not
+    # measured", and a note must not call one of them what holds the score back.
     weakest = min((a for a in attributes.attributes()
-                   if a.score is not None and a.name in GOOD_END_ATTRIBUTES),
+                   if a.score is not None and a.name in GOOD_END_ATTRIBUTES
+                   and a.name in SURROGATE_ATTRIBUTES),
                   key=lambda a: a.score)
     if weakest.score < 0.5:
         notes.append(f"Weakest attribute: {weakest.name} ({weakest.hint}).")
     score = 1 + 9 * combined
+    reference = reference_scores(scorer)
     return AestheticRating(
         score=score, aesthetic=combined >= VERDICT_LINE, margin=score - (1 + 9 * VERDICT_LINE),
         quality=quality, brisque=brisque, content=content, content_source=method,
         percentile=percentile, attributes=attributes, notes=tuple(notes),
+        reference_range=(float(1 + 9 * reference.min()), float(1 + 9 * reference.max())),
     )

@@ -33,16 +33,18 @@ class ProfileReport:
     """What `check` found.
 
     Attributes:
-        photos: each readable photo's measures, in feed order.
+        photos: each readable photo's measures, in feed order; each keeps its number as
+            uploaded (`PhotoReading.index`), so after an unreadable photo the numbers skip one.
         unreadable: (name, reason) of each photo that could not be read.
         measures: the feed measures (`models.profile.feed`).
         group_scores: each measure group's score in [0, 1].
         score: the visual-concept score, 0 to 100.
         baseline: the score of a feed with no evidence (an empty one): 50.
         by_group: each group's Shapley value, in score points (sums to score - baseline).
-        by_photo: each photo's Shapley value, in score points (sums to score - baseline).
+        by_photo: each photo's Shapley value, in score points (sums to score - baseline), in
+            the order of `photos`.
         by_photo_exact: every coalition was scored (else sampled orders, seeded).
-        outliers: the photos that stand out, strongest first.
+        outliers: the misfits, strongest first, by photo number.
         recommendations: concrete changes, each naming photos and a measured amount.
         notes: plain-words notes (what was left out and why, how content was judged).
     """
@@ -78,8 +80,11 @@ def photo_name(source, position: int) -> str:
 
 
 def read_feed(photos: Sequence, names: Sequence[str] | None = None
-              ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
-    """(name, judged copy) of each readable photo, and (name, reason) of each other one."""
+              ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[int, str, str]], list[int]]:
+    """(name, judged copy) of each readable photo, (number, name, reason) of each other one,
+    and each readable photo's number. A photo's number is its position as uploaded, from 1:
+    leaving an unreadable photo out renumbers none of the others, so the fifth upload is
+    photo 5 in every text."""
     if isinstance(photos, (str, bytes, os.PathLike, np.ndarray)):
         raise ProfileError("Give the feed as a list of photos, in the order the feed shows "
                            "them.")
@@ -89,19 +94,20 @@ def read_feed(photos: Sequence, names: Sequence[str] | None = None
                            f"{len(photos)}. Check the latest {MAX_PHOTOS}.")
     if names is not None and len(names) != len(photos):
         raise ProfileError(f"{len(names)} names for {len(photos)} photos.")
-    readable, unreadable = [], []
+    readable, unreadable, numbers = [], [], []
     for position, source in enumerate(photos, start=1):
         name = names[position - 1] if names is not None else photo_name(source, position)
         try:
             readable.append((name, judged_copy(prepare_photo(source).image)))
+            numbers.append(position)
         except InvalidImage as problem:
-            unreadable.append((name, str(problem)))
+            unreadable.append((position, name, str(problem)))
     if len(readable) < MIN_PHOTOS:
         skipped = f" ({len(unreadable)} could not be read)" if unreadable else ""
         raise ProfileError(f"A feed needs at least {MIN_PHOTOS} readable photos; "
                            f"{len(readable)} of {len(photos)} "
                            f"{'was' if len(readable) == 1 else 'were'} usable{skipped}.")
-    return readable, unreadable
+    return readable, unreadable, numbers
 
 
 def check(photos: Sequence, *, names: Sequence[str] | None = None,
@@ -114,12 +120,15 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
         progress: called with (fraction done, what is being done), photo by photo.
         seed: the palettes' k-means and the sampled Shapley orders.
 
+    Each photo's number in the report is its position in `photos` (from 1): an unreadable
+    photo is left out, and nothing after it is renumbered.
+
     Raises:
         ProfileError: fewer than 3 readable photos, or more than 30.
     """
     tell = progress or (lambda fraction, message: None)
     tell(0.0, "Reading the photos")
-    readable, unreadable = read_feed(photos, names)
+    readable, unreadable, numbers = read_feed(photos, names)
     count = len(readable)
     images = [image for _, image in readable]
 
@@ -131,12 +140,15 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
         tell(0.05 + 0.6 * (number - 1) / count, f"Measuring photo {number} of {count}")
         brisque = float(technical.brisque_scores([image])[0])
         readings_parts.append(dict(
-            index=number, name=name, image=image, palette=measures.palette(image, seed=seed),
-            tones=measures.tones(image), brisque=brisque))
+            index=numbers[number - 1], name=name, image=image,
+            palette=measures.palette(image, seed=seed), tones=measures.tones(image),
+            brisque=brisque))
     from models.aesthetic.brisque import quality_from_score
 
-    notes = [f"Left out, unreadable: {name} ({reason.rstrip('.')})."
-             for name, reason in unreadable]
+    notes = [f"Left out, unreadable: photo {number}"
+             + ("" if name == f"photo {number}" else f", {name}")
+             + f" ({reason.rstrip('.')}); the other photos keep their numbers."
+             for number, name, reason in unreadable]
     content_method = aesthetic_content.content_method()
     embeddings = contents = [None] * count
     if content_method:
@@ -175,7 +187,8 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
     recommendations = tuple(advice.recommend(readings, outliers, feed_measures))
     tell(1.0, "Done")
     return ProfileReport(
-        photos=readings, unreadable=tuple(unreadable), measures=feed_measures,
+        photos=readings, unreadable=tuple((name, reason) for _, name, reason in unreadable),
+        measures=feed_measures,
         group_scores=groups, score=score, baseline=feed.BASELINE,
         by_group=feed.shapley_by_group(groups), by_photo=by_photo, by_photo_exact=exact,
         outliers=outliers, recommendations=recommendations, notes=tuple(notes))

@@ -69,13 +69,15 @@ class PhotoReading:
     """What `check` measured in one photo of the feed.
 
     Attributes:
-        index: its position in the feed, from 1.
+        index: its number: its position in the feed as uploaded, from 1 (an unreadable photo
+            before it still counts, so numbers may skip).
         name: its file name, or "photo N".
         image: uint8 H x W x 3, the judged copy (longest side at most 512).
         palette: its dominant colours (`models.profile.measures.palette`).
         tones: brightness, contrast, saturation, temperature.
         quality: technical quality in [0, 1] (BRISQUE through models.aesthetic).
-        brisque: the BRISQUE score itself (about 0 pristine to 100 worst).
+        brisque: the BRISQUE score itself (lower is better; LIVE's scale runs about 0 to 100,
+            and a photo may score below 0 or above 100).
         content: content aesthetics in [0, 1] from models.aesthetic, or None without CLIP.
         embedding: unit-length CLIP image embedding, or None without CLIP.
         fits_good_feed: RAN-56's probability that the photo fits a good feed, or None when
