@@ -31,9 +31,10 @@ memory of an app in which every tab has been used.
 The worst legal mix (left out with `--no-mix`) comes last: one request to every endpoint that
 takes photos, all sent at once, each from a visitor of its own (the server is started with
 INSTAVIS_TRUSTED_PROXIES=1 and each client's X-Forwarded-For names its own address, so no rate
-limit or per-client cap refuses them), each with the largest photo the server accepts: an
-8660 x 5773 PNG with transparency, just under the 50-megapixel limit, and 30 of them in the
-Profile feeds. Every event runs one request at a time, so more requests would only wait in the
+limit or per-client cap refuses them), each with the legal photo that takes the most memory to
+decode: a 4242 x 2828 PNG with transparency, just under the 12-megapixel limit for formats
+other than JPEG (a JPEG may have 50 megapixels but is decoded at a reduced scale), and 30 of
+them in the Profile feeds. Every event runs one request at a time, so more requests would only wait in the
 queue. Its peak is compared with the budget like the rest.
 
 CLIP. The CLIP weights are not on a machine without the Hub. Unless the real ones are here (or
@@ -311,13 +312,15 @@ class Visit:
 
 # === The worst legal mix ===
 
-MIX_SIDES = (8660, 5773)
-"""Just under the 50-megapixel limit (models.images.MAX_MEGAPIXELS), as a phone's 50 MP mode
-makes."""
+MIX_SIDES = (4242, 2828)
+"""Just under the 12-megapixel limit for formats other than JPEG
+(models.images.MAX_MEGAPIXELS_NOT_JPEG). Such a PNG takes the most memory of any legal upload
+to decode, about 100 MiB; a JPEG up to the 50-megapixel limit is decoded at a reduced scale
+and takes about 55 MiB."""
 
 
 def largest_legal_photo(folder: Path) -> Path:
-    """The upload that takes the most memory to decode: a PNG just under the megapixel limit
+    """The upload that takes the most memory to decode: a PNG just under its megapixel limit,
     with transparency (decoded at four bytes a pixel, then flattened on white), of example
     photos side by side, small enough to pass the upload limit (app.MAX_UPLOAD_BYTES)."""
     import numpy as np

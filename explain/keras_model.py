@@ -23,6 +23,9 @@ TensorFlow's CPU allocator keeps the largest call's memory for the rest of the p
 CLIP inputs (224 x 224) fit; 32 panoramas that the quality model's preprocessing upsamples to
 2048 x 256 took over a gigabyte, and now go 4 at a time."""
 
+_ANY_COLUMN = object()
+"""The key of the one gradient function that serves every output column."""
+
 GRADIENT_FUNCTIONS = 8
 """Compiled gradient functions kept per model, one per target function, least recently used
 dropped first: a caller who passes a new callable target on each call gets a new function
@@ -186,31 +189,37 @@ class KerasModel(ModelAdapter):
     def gradients(self, images: np.ndarray, score: Callable) -> tuple[np.ndarray, ...]:
         """(activations, d score / d activations, outputs) for a uint8 batch.
 
-        One forward and one backward pass, compiled once per target function (the
-        GRADIENT_FUNCTIONS most recently used are kept).
+        One forward and one backward pass, compiled once for every output column (a target
+        made by `explain.targets` for an output index or name: the column is an argument of the
+        graph) and once per other target function (the GRADIENT_FUNCTIONS most recently used
+        are kept). A graph of a CLIP-sized model's backward pass holds about 50-70 MiB, so a
+        graph per tag or style would grow the process with every new top class.
         """
         tf = self._tf
+        column = getattr(score, "output_index", None)
+        key = _ANY_COLUMN if column is not None else score
         with self._lock:
-            fn = self._gradient_fns.get(score)
+            fn = self._gradient_fns.get(key)
             if fn is not None:
-                self._gradient_fns.move_to_end(score)
+                self._gradient_fns.move_to_end(key)
         if fn is None:
             model = self.cam_model()
 
-            def run(images):
+            def run(images, column):
                 with tf.GradientTape() as tape:
                     acts, outs = model(self.preprocess(images), training=False)
                     tape.watch(acts)
                     outs2d = outs if len(outs.shape) == 2 else outs[:, None]
-                    total = tf.reduce_sum(score(outs2d))
+                    scores = (outs2d[:, column] if key is _ANY_COLUMN else score(outs2d))
+                    total = tf.reduce_sum(scores)
                 return acts, tape.gradient(total, acts), outs2d
 
             fn = tf.function(run, reduce_retracing=True)
             with self._lock:
-                fn = self._gradient_fns.setdefault(score, fn)
+                fn = self._gradient_fns.setdefault(key, fn)
                 while len(self._gradient_fns) > GRADIENT_FUNCTIONS:
                     self._gradient_fns.popitem(last=False)
-        acts, grads, outs = fn(tf.constant(images))
+        acts, grads, outs = fn(tf.constant(images), tf.constant(column or 0, tf.int32))
         self._count(len(images))
         return np.asarray(acts), np.asarray(grads), np.asarray(outs)
 

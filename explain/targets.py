@@ -56,4 +56,7 @@ def _column(index: int) -> Callable[[Any], Any]:
         return outputs[:, index]
 
     score.__name__ = f"output_{index}"
+    # Lets a compiled gradient take the column as an argument (one graph for every column)
+    # instead of a graph per function (explain.keras_model.KerasModel.gradients).
+    score.output_index = index
     return score

@@ -25,12 +25,22 @@ import numpy as np
 from PIL import Image, ImageOps
 
 __all__ = [
-    "JUDGED_SIDE", "MAX_ASPECT_RATIO", "MAX_MEGAPIXELS", "MAX_SIDE", "MIN_SIDE", "InvalidImage",
-    "PreparedPhoto", "judged_copy", "load_image", "prepare_photo",
+    "JUDGED_SIDE", "MAX_ASPECT_RATIO", "MAX_MEGAPIXELS", "MAX_MEGAPIXELS_NOT_JPEG", "MAX_SIDE",
+    "MIN_SIDE", "InvalidImage", "PreparedPhoto", "judged_copy", "load_image", "prepare_photo",
 ]
 
 MAX_MEGAPIXELS = 50
 """Largest accepted picture, in millions of pixels, judged from the file header."""
+
+MAX_MEGAPIXELS_NOT_JPEG = 12
+"""Largest accepted picture in any format other than JPEG. A JPEG is decoded at a reduced scale
+(`draft`) close to the size it is judged at, so a 50-megapixel one costs about 55 MiB to
+decode; every other format is decoded whole, at four bytes a pixel and more, about 270 MiB at
+50 megapixels. Cameras and phones write their large photos as JPEG, so this limit keeps a
+public server's memory bounded without refusing what people post (`python -m
+benchmarks.memory` measures the worst legal mix of requests against the budget)."""
+_MAX_PIXELS_NOT_JPEG = MAX_MEGAPIXELS_NOT_JPEG * 1_000_000
+_SCALED_DECODE_FORMATS = ("JPEG", "MPO")  # MPO is a camera's JPEG with extra pictures
 
 MAX_SIDE = 2048
 """Longest side, in pixels, of every array returned by :func:`load_image`."""
@@ -148,11 +158,11 @@ _LARGE_DECODES = threading.BoundedSemaphore(1)
 
 DECODE_SLOTS = 2
 """Photos decoded at once across the whole process, whatever their size. A decode holds the
-photo's full pixels (up to 200 MB at the megapixel limit), and every tab and explanation can
-bring one at the same moment, so this number, not the number of requests, bounds the memory
-that decoding takes: at most one large photo (about 275 MiB at 50 megapixels, PNG with
-transparency included) and one up to LARGE_DECODE_PIXELS. Two is also all this app's two-core
-target machine decodes at full speed."""
+photo's decoded pixels, and every tab and explanation can bring one at the same moment, so this
+number, not the number of requests, bounds the memory that decoding takes: at most one large
+photo and one up to LARGE_DECODE_PIXELS, each at most about 100 MiB (a 12-megapixel PNG with
+transparency; a 50-megapixel JPEG, decoded at a reduced scale, about 55 MiB). Two is also all
+this app's two-core target machine decodes at full speed."""
 _DECODE_SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 JUDGED_SIDE = 512
@@ -296,6 +306,8 @@ def _open_and_decode(stream: IO[bytes], max_aspect_ratio: float | None) -> _Deco
     """Identify and decode an encoded image held in a binary stream."""
     with _refuse_unusable_images():
         with Image.open(stream, formats=_openable_formats()) as image:
+            _check_dimensions(*image.size)
+            _check_full_size_decode(image)
             # Only the header has been read. A large photo waits for the large-photo turn
             # before it takes a decoding slot, so it never holds a slot a small one could use.
             large = image.width * image.height > LARGE_DECODE_PIXELS
@@ -373,6 +385,17 @@ def _check_dimensions(width: int, height: int) -> None:
             f"The image is {width} x {height} ({_megapixels_for_display(pixels)} megapixels); "
             f"the limit is {MAX_MEGAPIXELS} megapixels."
         )
+
+
+def _check_full_size_decode(image: Image.Image) -> None:
+    """Refuse a file that would be decoded whole (any format but JPEG) over its own limit."""
+    pixels = image.width * image.height
+    if image.format not in _SCALED_DECODE_FORMATS and pixels > _MAX_PIXELS_NOT_JPEG:
+        raise InvalidImage(
+            f"The {image.format or 'image'} is {image.width} x {image.height} "
+            f"({_megapixels_for_display(pixels)} megapixels); the limit is "
+            f"{MAX_MEGAPIXELS_NOT_JPEG} megapixels except for JPEG ({MAX_MEGAPIXELS}): save it "
+            f"as JPEG or make it smaller.")
 
 
 def _decode(image: Image.Image, *, may_mutate: bool,

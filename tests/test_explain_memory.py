@@ -111,6 +111,23 @@ def test_a_new_callable_target_each_time_keeps_a_bounded_set_of_gradient_functio
     assert len(model._gradient_fns) == GRADIENT_FUNCTIONS
 
 
+def test_every_output_column_is_explained_by_one_compiled_gradient():
+    """A tab explains whichever tag or style comes top: a graph per column (50-70 MiB each at
+    CLIP's size) would grow the process with every new top class. (That each column's map is
+    its own is checked by hand in tests/test_explain_cam.py, on one model for both columns.)"""
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(4, 3, padding="same", name="features")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    model = KerasModel(keras.Model(inputs, keras.layers.Dense(3, name="head")(pooled)))
+    image = photo(32, 32)
+    for column in (0, 1, 2, 1, 0, 2):
+        explain("gradcam", model, image, target=column, faithfulness=False)
+    [compiled] = model._gradient_fns.values()
+    assert compiled.experimental_get_tracing_count() == 1
+
+
 @pytest.mark.parametrize("sizes", [[(40, 56), (56, 40), (24, 96), (96, 24), (33, 47), (64, 64)]])
 def test_new_image_sizes_reuse_the_compiled_functions(sizes):
     """A compiled function generalises to any image size after a couple of sizes, rather than
