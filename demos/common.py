@@ -318,10 +318,11 @@ def request_gone() -> bool:
     event = queue.event_ids_to_events.get(event_id)
     if event is None or not event.alive:
         return True
-    # Nobody opened a stream for its result (demos.listeners): nobody can receive it.
-    from demos.listeners import LISTENERS
+    # Nobody opened a stream for its result (demos.listeners): nobody can receive it. Only
+    # an app behind the guard counts streams; without it, nothing is known to be abandoned.
+    from demos.listeners import LISTENERS, is_guarded
 
-    return LISTENERS.abandoned(event)
+    return is_guarded(blocks) and LISTENERS.abandoned(event)
 
 
 def weights_message(error: WeightsUnavailable) -> str:

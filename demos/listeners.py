@@ -146,7 +146,16 @@ async def _send_json(send, status: int, body: dict) -> None:
 
 
 def guard_middleware(demo) -> list:
-    """The middleware list for `demo.launch(app_kwargs={"middleware": ...})`."""
+    """The middleware list for `demo.launch(app_kwargs={"middleware": ...})`. Marks `demo` as
+    guarded (`is_guarded`): only then can a request be told apart as one nobody listens to. An
+    app served without the guard counts no streams, and must not take every request for
+    abandoned."""
     from starlette.middleware import Middleware
 
+    demo.listener_guard = True
     return [Middleware(ListenerGuard, queue_of=lambda: getattr(demo, "_queue", None))]
+
+
+def is_guarded(blocks) -> bool:
+    """Whether `blocks` is served behind `guard_middleware`, which counts its result streams."""
+    return bool(getattr(blocks, "listener_guard", False))

@@ -136,3 +136,21 @@ def test_explanations_of_different_tabs_run_one_at_a_time(served):
         assert "Explained **technical quality**" in status and maps
     assert seen_running == {"aesthetic", "profile"}  # each was seen at work
     assert running_together == 0
+
+
+def test_an_app_served_without_the_guard_takes_no_request_for_abandoned(short_grace):
+    """Without `guard_middleware` no stream is counted, so nothing can be known to be
+    abandoned: an explanation that outlasts the grace period runs to its end."""
+    from gradio_client import Client, handle_file
+
+    import app
+    from demos import aesthetic_tab
+    from tests.served import serve
+
+    demo = app.build_app(offline=True)
+    with serve(demo) as url:
+        status, maps, _, _ = Client(url, verbose=False).predict(
+            photo=handle_file(str(aesthetic_tab.EXAMPLES_DIR / "coffee.jpg")),
+            methods=["lime", "shap"], target="quality", seed=0, lime_budget=60, shap_budget=60,
+            api_name="/aesthetic_explain")
+    assert "Explained **technical quality**" in status and maps
