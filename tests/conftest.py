@@ -23,6 +23,17 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
+# Each test process gets its own Gradio upload folder. A server's `delete_cache` empties the
+# folder when it shuts down, and servers of other xdist workers (or of another test run on a
+# shared machine) would lose the files they were given mid-request.
+if "GRADIO_TEMP_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="instavis-tests-gradio-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
+
 # With a pytest-xdist worker per core, each worker computes on one thread: TensorFlow's, BLAS's
 # and numba's thread pools otherwise size themselves to every core, and the workers' threads
 # then take turns on each core (the whole suite ran about 4% faster this way in one
