@@ -44,7 +44,8 @@ example pair: LIME 3.0 s / 4.7 s and SHAP 3.3 s / 4.3 s for the pose / backgroun
 INTRO = """\
 ### Same pose, same place?
 Recreating a post? Put the original on the left and your photo on the right. InstaVis finds the
-main person in each photo and compares the two poses joint by joint (a mirrored pose counts too,
+main person in each photo (with bystanders around, the largest person nearest the centre: the
+blue box on each photo) and compares the two poses joint by joint (a mirrored pose counts too,
 unless you untick it; a photo tilted by up to 25 degrees still matches, lying down does not
 match standing). Then it masks the people out and compares what is left, the place, by colour,
 texture and the corners it shares with the post.
@@ -129,7 +130,20 @@ def summary(comparison) -> dict:
             "clip": comparison.background.clip,
         },
         "joints": {j.name: j.score for j in comparison.joints},
+        "main_subject": {"post": subject_box(comparison.a), "photo": subject_box(comparison.b)},
     }
+
+
+def subject_box(analysis) -> dict | None:
+    """Where the person whose pose was compared stands, as shares of the compared photo's
+    width and height (so it holds at whatever size the photo is shown): {"left", "top",
+    "width", "height"}, or None when the photo has no main subject."""
+    if analysis.subject_box is None:
+        return None
+    height, width = analysis.image.shape[:2]
+    top, left, box_h, box_w = analysis.subject_box
+    return {"left": round(left / width, 4), "top": round(top / height, 4),
+            "width": round(box_w / width, 4), "height": round(box_h / height, 4)}
 
 
 # === Events ===

@@ -117,6 +117,44 @@ def test_the_panel_explains_the_background_through_the_api(client):
     assert table["data"][0][9] == 10  # the budget typed in Advanced reached LIME
 
 
+def test_the_api_and_the_pictures_show_the_main_subject(client, tmp_path):
+    """A crowded photo and its re-post (cropped, scaled, brighter): the comparison's numbers
+    give each photo's main subject as shares of its size, on the pasted subject in both, and
+    the skeleton pictures draw that box in the subject's blue."""
+    from models.pose import evaluate_crowd as crowds
+
+    photo = crowds.crowded_photo(2, crowds.TEST_SCENES, "astronaut")
+    copy = crowds.copy_of(photo.image)
+    paths = [tmp_path / "post.png", tmp_path / "photo.png"]
+    for path, image in zip(paths, (photo.image, copy), strict=True):
+        Image.fromarray(image).save(path)
+    _, numbers, skeleton_a, skeleton_b, *_ = compare(client, *paths)
+    subjects = numbers["main_subject"]
+    truths = [photo.subject_box, crowds.box_in_copy(photo.subject_box, photo.image.shape)]
+    for key, truth, image, picture in zip(("post", "photo"), truths, (photo.image, copy),
+                                          (skeleton_a, skeleton_b), strict=True):
+        found = subjects[key]
+        height, width = image.shape[:2]
+        box = (found["top"] * height, found["left"] * width, found["height"] * height,
+               found["width"] * width)
+        assert iou(box, truth) >= 0.5, key
+        drawn = np.asarray(Image.open(picture).convert("RGB"), int)
+        rows, cols = drawn.shape[:2]
+        # Halfway down the box's left edge, the picture is the subject's blue.
+        y = round((found["top"] + found["height"] / 2) * rows)
+        x = round(found["left"] * cols)
+        edge = drawn[y, max(0, x - 2) : x + 3]
+        assert (np.abs(edge - pose_drawing.SUBJECT).sum(axis=1) < 60).any(), (key, edge)
+
+
+def iou(first, second) -> float:
+    top, left = max(first[0], second[0]), max(first[1], second[1])
+    bottom = min(first[0] + first[2], second[0] + second[2])
+    right = min(first[1] + first[3], second[1] + second[3])
+    inside = max(0.0, bottom - top) * max(0.0, right - left)
+    return inside / (first[2] * first[3] + second[2] * second[3] - inside)
+
+
 # === The explanation request ===
 
 
@@ -320,6 +358,25 @@ def test_mirrored_matches_colour_your_photos_own_joints():
     assert b_scores[pose.JOINT_NAMES.index("right wrist")] == 0.25
     assert b_scores[pose.JOINT_NAMES.index("left wrist")] is None
     assert pose_drawing.scores_for_b(replace(mirrored, mirrored=False)) == scores
+
+
+def test_the_main_subjects_box_is_drawn_around_that_person():
+    photo = np.full((300, 200, 3), 200, np.uint8)
+    points = standing_figure()
+    subject = replace(analysis(photo, points), subject_box=(20, 40, 270, 120))
+    drawn = pose_drawing.draw_skeleton(subject).astype(int)
+
+    def blue(y, x):  # the subject's blue at or next to (y, x)
+        near = drawn[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].reshape(-1, 3)
+        return (np.abs(near - pose_drawing.SUBJECT).sum(axis=1) < 60).any()
+
+    assert blue(200, 40) and blue(200, 160) and blue(290, 100)  # left, right, bottom edges
+    assert not blue(200, 20) and not blue(200, 180)  # outside the box: the photo
+    assert (drawn[240:270, 45:60] == 200).all()  # inside, away from the skeleton: the photo
+    # Without a pose, the chosen subject's box stays, with a label saying why no skeleton.
+    unposed = replace(analysis(photo), subject_box=(20, 40, 270, 120))
+    drawn = pose_drawing.draw_skeleton(unposed).astype(int)
+    assert blue(200, 40) and np.any(drawn[200:, 20:180] != 200)
 
 
 def test_a_photo_without_a_pose_gets_a_label_not_a_skeleton():
