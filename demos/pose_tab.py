@@ -198,18 +198,25 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
     image_a, image_b = _read_pair(post, photo)
     a, b = pose.analyse(image_a, remember=True), pose.analyse(image_b, remember=True)
     switched = None
-    if target == OUTPUTS[0] and pose.pose_similarity(a, b, allow_mirror)[0] is None:
-        # Every perturbed photo would score the same: a blank map, not an explanation. The
-        # pair still has a background similarity, so that is explained instead, and the
-        # picker follows (target_choices), so the default Explain is always a valid one.
+    similarity = pose.pose_similarity(a, b, allow_mirror)[0]
+    if target == OUTPUTS[0] and (similarity is None or similarity < pose.POSE_THRESHOLD):
+        # No pose, or poses that differ: no pose map can be told from random maps (see
+        # DIFFERENT_POSE_SWITCH_NOTE), so it is not offered. The pair still has a background
+        # similarity, so that is explained instead, and the picker follows (target_choices),
+        # so the default Explain is always a valid one.
         target = OUTPUTS[1]
-        switched = (NO_POSE_SWITCH_NOTE if b.has_pose and a.has_pose
-                    else NO_PERSON_SWITCH_NOTE)
+        if similarity is not None:
+            switched = DIFFERENT_POSE_SWITCH_NOTE.format(similarity=similarity,
+                                                         threshold=pose.POSE_THRESHOLD)
+        else:
+            switched = (NO_POSE_SWITCH_NOTE if b.has_pose and a.has_pose
+                        else NO_PERSON_SWITCH_NOTE)
     setup = pose_explain.explanation_setup(a, b, allow_mirror=allow_mirror,
                                            gradcam=gradcam, target=target)
     note = " ".join(part for part in (switched, setup.note) if part) or None
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=note,
+                          options=pose_explain.explanation_options(b, target),
                           target_choices=list(OUTPUTS) if switched else None,
                           title=f"What in your photo drives its {target} to the post")
 
@@ -218,6 +225,15 @@ NO_PERSON_SWITCH_NOTE = ("There is no pose to compare (a photo shows no person),
                          "the background similarity.")
 NO_POSE_SWITCH_NOTE = ("Too few joints show in both photos to compare the poses, so this explains "
                        "the background similarity.")
+DIFFERENT_POSE_SWITCH_NOTE = (
+    "The poses differ (pose similarity {similarity:.2f}; the same pose from {threshold:g}), so "
+    "there is no pose map: with so little of the pose matching, no map of it beats random maps "
+    "in the faithfulness check. The joint chart shows which limbs differ; this explains the "
+    "background similarity.")
+"""Why a pair called a different pose gets no pose map. On the "Different pose, different
+place" example (pose similarity 0.21), even exact Shapley values over the body parts (2,048
+evaluations) lose to random maps: hiding a quarter of the photo at random often loses the
+body already, so the random maps' deletion spread is wider than the whole score."""
 
 
 def cleared() -> tuple:

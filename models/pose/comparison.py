@@ -706,22 +706,23 @@ def best_rotation(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray
 
 
 def _joint_scores(reference, ref_vis, moving, mov_vis):
+    """(similarity or None, (per-joint scores, distances) or None, seen, total joint weight)."""
     seen = (ref_vis >= VISIBLE) & (mov_vis >= VISIBLE)
-    if seen.sum() < MIN_SHARED_JOINTS:
-        return None, None, seen
     weights = np.where(seen, ref_vis * mov_vis, 0.0)
+    if seen.sum() < MIN_SHARED_JOINTS:
+        return None, None, seen, float(weights.sum())
     distances = procrustes(reference, moving, weights)
     scores = np.exp(-((distances / JOINT_SIGMA) ** 2))
     overall = float((weights * scores).sum() / weights.sum())
-    return overall, (scores, distances), seen
+    return overall, (scores, distances), seen, float(weights.sum())
 
 
-def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True):
-    """(similarity or None, per-joint scores, mirrored) of b's pose against a's."""
+def _best_match(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool):
+    """`_joint_scores` of b against a, directly or (when allowed and clearly better) mirrored;
+    and whether mirrored. None when a photo has no pose."""
     if not (a.has_pose and b.has_pose):
-        return None, tuple(JointScore(n, None, None) for n in JOINT_NAMES), False
+        return None
     direct = _joint_scores(a.keypoints, a.visibility, b.keypoints, b.visibility)
-    best, mirrored = direct, False
     if allow_mirror:
         flipped = b.keypoints.copy()
         flipped[:, 0] = -flipped[:, 0]
@@ -729,17 +730,55 @@ def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = T
                                b.visibility[MIRROR_ORDER])
         if mirror[0] is not None and (direct[0] is None
                                       or mirror[0] > direct[0] + MIRROR_MARGIN):
-            best, mirrored = mirror, True
-    overall, parts, seen = best
-    if overall is None:
+            return mirror, True
+    return direct, False
+
+
+def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True):
+    """(similarity or None, per-joint scores, mirrored) of b's pose against a's."""
+    match = _best_match(a, b, allow_mirror)
+    if match is None or match[0][0] is None:
         return None, tuple(JointScore(n, None, None) for n in JOINT_NAMES), False
-    scores, distances = parts
+    (overall, (scores, distances), seen, _), mirrored = match
     joints = tuple(
         JointScore(name, float(scores[i]) if seen[i] else None,
                    float(distances[i]) if seen[i] else None)
         for i, name in enumerate(JOINT_NAMES)
     )
     return overall, joints, mirrored
+
+
+def joint_evidence(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True) -> float:
+    """How much joint evidence b's pose match to a's rests on: the summed weights (the products
+    of the two visibilities) of the joints seen in both, for the match `pose_similarity` uses;
+    0 when a photo has no pose."""
+    match = _best_match(a, b, allow_mirror)
+    return 0.0 if match is None else match[0][3]
+
+
+def explained_pose_similarity(a: PersonAnalysis, b: PersonAnalysis, evidence: float,
+                              allow_mirror: bool = True) -> float:
+    """The pose similarity the explainers see for a perturbed copy b of the photo compared:
+    joints the copy no longer shows count as not matching.
+
+    The pose similarity is a weighted mean over the joints seen in both photos, so hiding a
+    joint only removes it from the mean: a copy that shows nothing but a matching head would
+    score as high as the photo. Here the weighted sum of the joint scores is divided by the
+    photo's own joint evidence (`joint_evidence`) whenever the copy shows less, so it falls as
+    joints disappear, and a copy in which MediaPipe finds no body, or too few joints, scores
+    0. On the unperturbed photo (the same evidence) it is exactly `pose_similarity`.
+
+    Args:
+        a: the reference photo's analysis.
+        b: the perturbed copy's analysis.
+        evidence: `joint_evidence` of the unperturbed photo against a.
+        allow_mirror: as in `compare`.
+    """
+    match = _best_match(a, b, allow_mirror)
+    if match is None or match[0][0] is None:
+        return 0.0
+    overall, _, _, weight = match[0]
+    return float(overall * weight / max(weight, evidence)) if weight > 0 else 0.0
 
 
 def differing_limbs(joints: tuple[JointScore, ...], below: float = 0.5) -> list[str]:
@@ -981,20 +1020,23 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     """fn(images of b, uint8 N x H x W x 3) -> N x len(outputs) similarities to `reference`.
 
     For LIME and SHAP through explain.FunctionModel: they perturb photo b and watch how similar
-    it stays to a. Each output is computed exactly as `compare_analyses` computes the number the
-    Pose tab shows (same mirror rule; CLIP in the background score whenever the comparison used
-    it), so the unperturbed photo scores exactly what the verdict card shows.
+    it stays to a. Each output is computed as `compare_analyses` computes the number the Pose
+    tab shows (same mirror rule; CLIP in the background score whenever the comparison used it),
+    so the unperturbed photo scores exactly what the verdict card shows.
 
-    A perturbed copy in which MediaPipe finds no pose cannot be compared at all. It scores the
-    unperturbed photo's pose similarity ("no evidence either way"), not 0: scoring 0 would make
-    the map mostly show where MediaPipe stops finding a person, while the user asked which parts
-    of the photo make the pose match. So the pose map shows what moves the matched pose.
+    For a perturbed copy, the pose similarity counts the joints the copy no longer shows as not
+    matching (`explained_pose_similarity`), and a copy in which MediaPipe finds no body scores
+    0. The plain weighted mean over the joints still seen would barely move when a limb is
+    hidden (MediaPipe drops the joint or guesses it back), and giving a copy without a body the
+    photo's own score made every deletion curve end where it began: the maps could not be told
+    from random ones (issue 24, section 5).
 
     Args:
         reference: photo a (anything `load_image` takes, or its PersonAnalysis).
-        photo: photo b's PersonAnalysis, whose unperturbed pose similarity a copy without a pose
-            scores (None: such copies score 0), and whose main subject every copy keeps (its
-            pose is searched where b's was; None: each copy chooses its own).
+        photo: photo b's PersonAnalysis: its joint evidence is what a copy's lost joints are
+            counted against, and every copy keeps its main subject (the pose is searched where
+            b's was). None: plain pose similarity, 0 without a pose, and each copy chooses its
+            own subject.
         allow_mirror: as in `compare`.
         outputs: which of SIMILARITY_OUTPUTS to compute, in order (default both). Asking for
             one skips the other's MediaPipe work on every perturbed copy.
@@ -1008,9 +1050,9 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     base = (reference if isinstance(reference, PersonAnalysis)
             else analyse(reference, remember=True))
     want_pose, want_background = (name in outputs for name in SIMILARITY_OUTPUTS)
-    no_pose_score = 0.0
+    evidence = 0.0
     if want_pose and photo is not None:
-        no_pose_score = pose_similarity(base, photo, allow_mirror)[0] or 0.0
+        evidence = joint_evidence(base, photo, allow_mirror)
     with_clip = want_background and clip_in_use(use_clip)
     reference_embedding = None
     if with_clip:
@@ -1026,9 +1068,8 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
         columns = {}
         if want_pose:
             columns[SIMILARITY_OUTPUTS[0]] = [
-                pose_similarity(base, other, allow_mirror)[0] for other in others]
-            columns[SIMILARITY_OUTPUTS[0]] = [no_pose_score if value is None else value
-                                              for value in columns[SIMILARITY_OUTPUTS[0]]]
+                explained_pose_similarity(base, other, evidence, allow_mirror)
+                for other in others]
         if want_background:
             offline = [offline_background_similarity(background_parts(base, other, allow_mirror))
                        for other in others]
