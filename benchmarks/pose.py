@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from skimage import data
 
-    from models.pose import comparison as pose
-
     from models.images import judged_copy
+    from models.pose import comparison as pose
     from models.pose import evaluate_crowd
 
     astronaut = photo(data.astronaut())

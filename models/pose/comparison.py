@@ -261,14 +261,15 @@ SUBJECT_MARGINS = (0.05, 0.15, 0.3)
 """The pose model looks for the chosen person in that person's box grown by each of these
 shares of its larger side in turn, until it finds a body. A tight box shuts out the people
 around; MediaPipe's detector sometimes needs more context (a hand or a foot sticking out past
-the segmentation, a bent back). On the crowded test photos (tests/test_pose_crowd.py) the
-tight box alone found the subject in 24 of 30 photos and their copies, these three in 27."""
+the segmentation, a bent back). On the 30 crowded photos and copies these were chosen on (an
+early version of tests/test_pose_crowd.py's, half of them of the cameraman), the tight box
+alone found a body in both photo and copy 24 times, the three margins 27 times."""
 
 
 @dataclass(frozen=True)
 class PersonRegion:
-    """One candidate person: a connected piece of the person mask (split by faces when people
-    touch).
+    """One candidate person: a connected piece of the person mask, or its share of one that
+    holds several heads (`people_regions`).
 
     Attributes:
         box: (top, left, height, width) in pixels, around the piece's mask.
@@ -279,8 +280,6 @@ class PersonRegion:
     box: tuple[int, int, int, int]
     share: float
     centre: tuple[float, float]
-    pixels: tuple[np.ndarray, np.ndarray] = field(default=(np.zeros(0, int), np.zeros(0, int)),
-                                                  repr=False, compare=False)
 
     @property
     def weight(self) -> float:
@@ -294,7 +293,7 @@ def _region(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> Pers
     top, left = int(rows.min()), int(cols.min())
     return PersonRegion((top, left, int(rows.max()) - top + 1, int(cols.max()) - left + 1),
                         len(rows) / (height * width),
-                        (float(rows.mean()) / height, float(cols.mean()) / width), (rows, cols))
+                        (float(rows.mean()) / height, float(cols.mean()) / width))
 
 
 def _face_centre(face) -> tuple[float, float]:
@@ -307,9 +306,9 @@ def _heads(piece: np.ndarray, faces: list, offset: tuple[int, int]) -> list[tupl
 
     Faces are heads. So are the rises of the piece's upper outline that stand more than
     HEAD_PROMINENCE of their own height (above the piece's bottom) over the dips on either side
-    (the shoulders between two people), at least HEAD_SPACING of the piece's height apart: that finds the heads of people seen
-    from behind or in profile, whose faces the detector misses. A rise within HEAD_SPACING of a
-    face is that face's head.
+    (the shoulders between two people), at least HEAD_SPACING of the piece's height apart: that
+    finds the heads of people seen from behind or in profile, whose faces the detector misses.
+    A rise within HEAD_SPACING of a face is that face's head.
 
     Args:
         piece: bool h x w, the piece's mask inside its box.
@@ -417,9 +416,8 @@ def grown_box(box: tuple[int, int, int, int], height: int, width: int,
     top, left, box_h, box_w = box
     grow = margin * max(box_h, box_w)
     y0, x0 = max(0, int(top - grow)), max(0, int(left - grow))
-    y1, x1 = min(height, int(math.ceil(top + box_h + grow))), min(width,
-                                                                   int(math.ceil(left + box_w
-                                                                                 + grow)))
+    y1 = min(height, math.ceil(top + box_h + grow))
+    x1 = min(width, math.ceil(left + box_w + grow))
     return y0, x0, max(1, y1 - y0), max(1, x1 - x0)
 
 
