@@ -2,12 +2,13 @@
 
 It times `models.aesthetic.rate()` twice: offline (the shipped quality model and the nine
 attributes), also on a 1350 x 1080 photo (Instagram's portrait size, whose technical quality is
-read on five native-resolution tiles), and with a CLIP whose vision tower has ViT-B/32's size (random weights, saved as a
-keras-hub preset and loaded through `weights.resolve`, as the app loads the real one; its text
-tower is tiny, since prompt embeddings are computed once and cached). Then the SHAP chart over
-the attributes, and each explanation of each score at its default budget: Grad-CAM against one
-forward pass of the same model, LIME and SHAP against the model's own time for the same number
-of batched evaluations. All ratios come from one run, so the machine's speed cancels out.
+read on five native-resolution tiles), and with a CLIP whose vision tower has ViT-B/32's size
+(random weights, saved as a keras-hub preset and loaded through `weights.resolve`, as the app
+loads the real one; its text tower is tiny, since prompt embeddings are computed once and
+cached). Then the SHAP chart over the attributes, and each explanation of each score at its
+default budget (quality also on the large photo): Grad-CAM against one forward pass of the same
+model, LIME and SHAP against the model's own time for the same number of batched evaluations.
+All ratios come from one run, so the machine's speed cancels out.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ by `python -m models.evaluate quality --whole-photos` (README, "Technical qualit
 
 **Native pixels.** LIVE's ratings, and so BRISQUE's regression, were made on photos at their
 own resolution. Every other score of the tab is computed on the `judged_copy` (longest side at
-most 512, Lanczos), and that resample averages JPEG's 8 x 8 blocks and fine noise away: on
-photos that were JPEG already, BRISQUE of the judged copy ranked the compression level worse
-than BRISQUE of the photo itself (README, "Chosen by measurement"). So BRISQUE reads the
-prepared photo (`models.images.prepare_photo`, before the judged copy is made):
+most 512, Lanczos), and that resample averages JPEG's 8 x 8 blocks and fine noise away:
+BRISQUE of the judged copy ranks noise levels worse than BRISQUE of the photo itself, and on
+large uploads that were JPEG already, compression levels too (README, "Chosen by
+measurement"; tests/test_quality_native.py). So BRISQUE reads the prepared photo
+(`models.images.prepare_photo`, before the judged copy is made):
 
 - whole, when it has at most `WHOLE_PHOTO_PIXELS` pixels (every photo no larger than the judged
   copy, so those score exactly as before, and a 640 x 480 photo too);
