@@ -170,6 +170,28 @@ def test_hiding_part_of_the_shown_copy_hides_the_native_pixels_behind_it(large):
         native_quality(np.zeros((1, 100, 100, 3), np.uint8))
 
 
+def test_a_hidden_copy_pixel_reaches_the_native_pixels_whose_centres_it_covers(large):
+    # Copy pixel (row i, column j) covers the native pixels whose centres fall in it: rows r
+    # with floor((r + 0.5) x 512 / 1350) = i, columns c with floor((c + 0.5) x 410 / 1080) = j.
+    native_quality = technical.NativeQuality(large)
+    copy = judged_copy(large)
+    hidden = copy.copy()
+    hidden[100:104, 60:63] = 255  # white over light grey, inside the second tile
+    rows = np.floor((np.arange(210, 466) + 0.5) * 512 / 1350).astype(int)
+    columns = np.floor((np.arange(142, 398) + 0.5) * 410 / 1080).astype(int)
+    expected = np.outer((rows >= 100) & (rows < 104), (columns >= 60) & (columns < 63))
+    assert expected.sum() > 50
+    tile_grey = brisque.luminance(large[210:466, 142:398])
+    changed = native_quality.native_parts(hidden)[1] != tile_grey
+    assert not np.any(changed & ~expected)  # nothing outside those native pixels
+    assert changed[expected].mean() > 0.9  # and (almost: the fill may match one) all of them
+    parts = native_quality.native_parts(hidden)
+    others = {0: (547, 412), 2: (210, 682), 3: (884, 142), 4: (884, 682)}
+    for other, (top, left) in others.items():  # the other tiles are untouched
+        np.testing.assert_array_equal(parts[other],
+                                      brisque.luminance(large[top:top + 256, left:left + 256]))
+
+
 def test_a_small_photo_is_explained_on_its_own_pixels_as_before():
     photo = data.chelsea()  # 300 x 451: its own judged copy
     native_quality = technical.NativeQuality(photo)

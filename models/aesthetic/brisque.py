@@ -287,8 +287,9 @@ def features(image) -> np.ndarray:
     """The 36 BRISQUE features of a photo: 18 at full and 18 at half resolution.
 
     Args:
-        image: uint8 (H, W, 3) or (H, W), at least 16 pixels a side; or a list of such parts
-            of one photo (tiles), whose statistics are pooled (`features_at_scale`).
+        image: uint8 (H, W, 3), or (H, W) grey levels (`luminance`'s), at least 16 pixels a
+            side; or a list of such parts of one photo (tiles), whose statistics are pooled
+            (`features_at_scale`).
 
     Returns:
         float64 (36,).

@@ -116,20 +116,26 @@ class NativeQuality:
 
     LIME and SHAP hide regions of the photo as it is shown (the judged copy, where their maps
     are drawn) and re-score it hundreds of times. BRISQUE, though, reads the native pixels
-    (`native_parts`). For each perturbed judged copy, the pixels that differ from the judged
-    copy are the hidden ones; that mask is carried to native resolution (each native pixel
-    takes the mask of the judged pixel it falls in), and inside it the native pixels are
-    replaced by the perturbed copy enlarged to native size (bilinear), whatever the explainer
-    filled them with: black, a blur. The rest keeps its native pixels, blocks and noise and
-    all. (A hidden pixel that the fill happens to leave at its own colour counts as shown and
-    keeps its native pixels, which it matches at the copy's resolution.) Unperturbed, the copy
-    scores exactly `quality_scores([photo])`, the card's number.
+    (`native_parts`), and of them only the grey levels (`brisque.luminance`). For each
+    perturbed judged copy, the pixels that differ from the judged copy are the hidden ones;
+    that mask is carried to native resolution (each native pixel takes the mask of the judged
+    pixel its centre falls in), and inside it the native grey levels are replaced by the
+    perturbed copy's, enlarged to native size (bilinear) and rounded to whole levels, whatever
+    the explainer filled them with: black, a blur. The rest keeps its native grey levels,
+    blocks and noise and all. (A hidden pixel that the fill happens to leave at its own colour
+    counts as shown and keeps its native pixels, which it matches at the copy's resolution.)
+    Unperturbed, the copy scores exactly `quality_scores([photo])`, the card's number.
 
     Args:
         photo: uint8 H x W x 3, the prepared photo (`prepare_photo(...).image`).
     """
 
+    BILINEAR_MARGIN = 2
+    """Judged pixels kept around each tile's region: bilinear enlargement reads one beyond."""
+
     def __init__(self, photo: np.ndarray):
+        from models.aesthetic.brisque import luminance
+
         self.photo = np.asarray(photo)
         self.judged = judged_copy(self.photo)
         self.boxes = tile_boxes(*self.photo.shape[:2])
@@ -138,55 +144,56 @@ class NativeQuality:
         # judged_copy resizes the whole photo, so judged pixel i covers native pixels
         # [i / scale, (i + 1) / scale) on each axis: native row r lies in judged row
         # floor((r + 0.5) x scale).
-        self._scale = (judged_height / height, judged_width / width)
-        rows = np.minimum(((np.arange(height) + 0.5) * self._scale[0]).astype(int),
-                          judged_height - 1)
-        columns = np.minimum(((np.arange(width) + 0.5) * self._scale[1]).astype(int),
-                             judged_width - 1)
-        # For each tile: the judged pixels over it, and the judged pixel (relative to those)
-        # each of its native rows and columns lies in. Only those are compared, not the
-        # whole copy: the tiles cover a small part of a large photo, and this runs per sample.
+        row_scale, column_scale = judged_height / height, judged_width / width
+        # For each tile: its grey levels, the judged pixels over it with a margin of
+        # BILINEAR_MARGIN (the enlargement reads one pixel beyond the tile's edge), and the
+        # tile's box in that region's coordinates. Only that region is compared and enlarged,
+        # not the whole copy: the tiles cover a small part of a large photo, and this runs
+        # per sample.
         self._tiles = []
         for top, left, bottom, right in self.boxes:
-            tile_rows, tile_columns = rows[top:bottom], columns[left:right]
-            over = (slice(tile_rows[0], tile_rows[-1] + 1),
-                    slice(tile_columns[0], tile_columns[-1] + 1))
-            self._tiles.append((self.photo[top:bottom, left:right], over,
-                                np.ix_(tile_rows - tile_rows[0],
-                                       tile_columns - tile_columns[0])))
+            first_row = max(0, int((top + 0.5) * row_scale) - self.BILINEAR_MARGIN)
+            first_column = max(0, int((left + 0.5) * column_scale) - self.BILINEAR_MARGIN)
+            region = (slice(first_row, min(judged_height, int((bottom - 0.5) * row_scale)
+                                          + 1 + self.BILINEAR_MARGIN)),
+                      slice(first_column, min(judged_width, int((right - 0.5) * column_scale)
+                                              + 1 + self.BILINEAR_MARGIN)))
+            box = (left * column_scale - first_column, top * row_scale - first_row,
+                   right * column_scale - first_column, bottom * row_scale - first_row)
+            self._tiles.append((luminance(self.photo[top:bottom, left:right]), region, box,
+                                (right - left, bottom - top)))
 
     def native_parts(self, copy: np.ndarray) -> list[np.ndarray]:
         """The parts BRISQUE reads for one perturbed judged copy (uint8, the judged copy's
-        shape), as described in the class.
+        shape), as described in the class: RGB when the photo is its own judged copy, else
+        the tiles' grey levels.
 
         Raises:
             ValueError: `copy` is not the judged copy's size.
         """
+        from PIL import Image
+
+        from models.aesthetic.brisque import luminance
+
         copy = np.asarray(copy)
         if copy.shape != self.judged.shape:
             raise ValueError(f"NativeQuality scores perturbed copies of the {self.judged.shape} "
                              f"judged copy, not a {copy.shape} image.")
         if self.judged is self.photo:  # no larger than the judged copy: it is the native photo
             return [copy[top:bottom, left:right] for top, left, bottom, right in self.boxes]
-        from PIL import Image
-
-        shown_copy = None
         parts = []
-        for box, (part, over, native_of_judged) in zip(self.boxes, self._tiles, strict=True):
-            hidden_over = np.any(copy[over] != self.judged[over], axis=-1)
-            if not hidden_over.any():
-                parts.append(part)
+        for grey, region, box, size in self._tiles:
+            hidden = np.any(copy[region] != self.judged[region], axis=-1)
+            if not hidden.any():
+                parts.append(grey)
                 continue
-            if shown_copy is None:
-                shown_copy = Image.fromarray(copy)
-            top, left, bottom, right = box
-            row_scale, column_scale = self._scale
-            # The copy's pixels over this tile, enlarged to the tile's native size.
-            enlarged = np.asarray(shown_copy.resize(
-                (right - left, bottom - top), Image.Resampling.BILINEAR,
-                box=(left * column_scale, top * row_scale, right * column_scale,
-                     bottom * row_scale)))
-            parts.append(np.where(hidden_over[native_of_judged][..., None], enlarged, part))
+            # Nearest: each native pixel takes the mask of the judged pixel its centre is in.
+            hidden_here = np.asarray(Image.fromarray(hidden.view(np.uint8)).resize(
+                size, Image.Resampling.NEAREST, box=box)).astype(bool)
+            enlarged = np.asarray(Image.fromarray(
+                luminance(copy[region]).astype(np.float32), mode="F").resize(
+                size, Image.Resampling.BILINEAR, box=box))
+            parts.append(np.where(hidden_here, np.rint(enlarged), grey))
         return parts
 
     def __call__(self, copies) -> np.ndarray:
