@@ -1,12 +1,14 @@
 """The Aesthetic tab's latency against DESIGN.md's budgets, on 224 x 224 photos, warm.
 
 It times `models.aesthetic.rate()` twice: offline (the shipped quality model and the nine
-attributes) and with a CLIP whose vision tower has ViT-B/32's size (random weights, saved as a
-keras-hub preset and loaded through `weights.resolve`, as the app loads the real one; its text
-tower is tiny, since prompt embeddings are computed once and cached). Then the SHAP chart over
-the attributes, and each explanation of each score at its default budget: Grad-CAM against one
-forward pass of the same model, LIME and SHAP against the model's own time for the same number
-of batched evaluations. All ratios come from one run, so the machine's speed cancels out.
+attributes), also on a 1350 x 1080 photo (Instagram's portrait size, whose technical quality is
+read on five native-resolution tiles), and with a CLIP whose vision tower has ViT-B/32's size
+(random weights, saved as a keras-hub preset and loaded through `weights.resolve`, as the app
+loads the real one; its text tower is tiny, since prompt embeddings are computed once and
+cached). Then the SHAP chart over the attributes, and each explanation of each score at its
+default budget (quality also on the large photo): Grad-CAM against one forward pass of the same
+model, LIME and SHAP against the model's own time for the same number of batched evaluations.
+All ratios come from one run, so the machine's speed cancels out.
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ def photo(side: int = 224):
 
     image = resize(data.coffee(), (side, side), preserve_range=True)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def large_photo():
+    """scikit-image's coffee photo at 1350 x 1080 (Instagram's 4:5 portrait size), as a JPEG
+    at quality 85: larger than the judged copy, so BRISQUE reads its native tiles."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from models.aesthetic.distortions import jpeg_at
+
+    return jpeg_at(np.asarray(Image.fromarray(data.coffee()).resize(
+        (1080, 1350), Image.Resampling.LANCZOS)), 85)
 
 
 def build_clip_sized_preset(root: Path) -> None:
@@ -114,9 +129,17 @@ def main(argv: list[str] | None = None) -> int:
                     timed(lambda: aesthetic.rate(image), args.repeats))
         latency_row("SHAP over the attributes (the bar chart)",
                     timed(lambda: aesthetic.attribute_contributions(image), args.repeats))
+        large = large_photo()
+        print(f"{'what (1350 x 1080, warm)':<44}")
+        latency_row("BRISQUE quality alone (5 native tiles)",
+                    timed(lambda: technical.quality_scores([large]), args.repeats))
+        latency_row("rate(), offline (quality + attributes)",
+                    timed(lambda: aesthetic.rate(large), args.repeats))
         print()
         print(HEADER)
         explanation_rows(image, "quality", "BRISQUE", args.explain_repeats, args.methods)
+        explanation_rows(large, "quality", "BRISQUE 1350x1080", args.explain_repeats,
+                         args.methods)
 
     with tempfile.TemporaryDirectory() as root:
         print("\nbuilding a ViT-B/32-sized CLIP preset (random weights)...", flush=True)

@@ -284,7 +284,8 @@ def make_request(photos, photo=None, target=None) -> ExplainRequest:
     if target == "content" and not aesthetic.content_available():
         raise gr.Error("There is no content score to explain: it needs the CLIP weights "
                        "(`python -m weights pull clip`).", print_exception=False)
-    image = judged_copy(prepare_photo(paths[position - 1]).image)
+    prepared = prepare_photo(paths[position - 1])
+    image = judged_copy(prepared.image)
     title = f"What in photo {position} drives its {TARGET_LABELS[target]}"
     if target == "ran56":
         from models.profile.ran56 import trained_ran56
@@ -296,7 +297,9 @@ def make_request(photos, photo=None, target=None) -> ExplainRequest:
         # feature map, LIME and SHAP perturb the photo.
         return ExplainRequest(image=image, model=trained.explain_adapter(), target="good",
                               target_label=TARGET_LABELS[target], title=title)
-    setup = aesthetic.explanation_setup(image, target)
+    # The prepared photo, not its judged copy: technical quality reads the native pixels, as
+    # the report's number did; the maps are still drawn on the judged copy (setup.photo).
+    setup = aesthetic.explanation_setup(prepared, target)
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=setup.note,
                           target_label=TARGET_LABELS[target], title=title)

@@ -53,9 +53,11 @@ def test_rating_offline_uses_quality_alone_and_says_so(coffee):
 
     rating = rate(coffee)
     assert rating.content is None
-    # The BRISQUE of the copy every score is judged on (coffee is 600 x 400: itself, at most
-    # 512 pixels a side).
-    assert rating.brisque == pytest.approx(brisque.brisque_score(judged_copy(coffee)), abs=1e-9)
+    # BRISQUE of the photo's own pixels: coffee is 600 x 400, larger than the 512-pixel copy
+    # the other scores judge but with fewer pixels than five 256-pixel tiles, so it is read
+    # whole at its own size (tests/test_quality_native.py has the tiled case).
+    assert rating.brisque == pytest.approx(brisque.brisque_score(coffee), abs=1e-9)
+    assert rating.brisque != pytest.approx(brisque.brisque_score(judged_copy(coffee)), abs=0.1)
     assert rating.score == pytest.approx(expected_score(rating.brisque), abs=1e-9)
     assert rating.margin == pytest.approx(rating.score - 5.5, abs=1e-12)
     assert rating.aesthetic == (rating.score >= 5.5)

@@ -256,3 +256,25 @@ def test_a_photo_and_its_mirror_image_get_the_same_score():
     for photo in (data.astronaut()[::2, ::2], data.coffee()[::2, ::2], data.rocket()[::2, ::2]):
         assert brisque.brisque_score(photo) == pytest.approx(
             brisque.brisque_score(np.ascontiguousarray(photo[:, ::-1])), abs=1e-6)
+
+
+def test_parts_of_a_photo_are_pooled_into_one_set_of_fits():
+    # Two parts: each has its own MSCN coefficients and neighbour pairs (none across the two),
+    # and each fit is made on both parts' samples concatenated.
+    photo = data.coffee()
+    parts = [photo[:200, :300], photo[150:, 250:]]
+    greys = [brisque.luminance(part) for part in parts]
+    coefficients = [brisque.mscn(grey) for grey in greys]
+    expected = list(brisque.fit_ggd(np.concatenate([c.ravel() for c in coefficients])))
+    products = [brisque.pair_products(c) for c in coefficients]
+    for direction in range(4):
+        expected.extend(brisque.fit_aggd(np.concatenate([p[direction].ravel()
+                                                         for p in products])))
+    pooled = brisque.features(parts)
+    np.testing.assert_allclose(pooled[:18], expected, rtol=1e-9, atol=1e-12)
+    # One part is the photo itself; a list of parts is one photo to brisque_scores.
+    np.testing.assert_array_equal(brisque.features([photo]), brisque.features(photo))
+    scores = brisque.brisque_scores([parts, photo])
+    assert scores.shape == (2,)
+    assert scores[1] == pytest.approx(brisque.brisque_score(photo), abs=1e-9)
+    assert scores[0] != pytest.approx(scores[1], abs=1e-3)

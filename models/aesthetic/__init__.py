@@ -4,7 +4,8 @@ attributes drive the score? From "Image Rating using CNN" (../shared/seeds/004).
 The judgement, one job a module:
 
 - `rating`: the entry, `rate(image) -> AestheticRating`;
-- `technical`: technical quality, BRISQUE on the judged copy (`brisque`: BRISQUE itself);
+- `technical`: technical quality, BRISQUE on the photo's own pixels (`brisque`: BRISQUE
+  itself);
 - `content`: content aesthetics, from a trained head (`head`) or CLIP zero-shot (`zero_shot`),
   and the identity of the scorer in use, which keys every cache derived from it
   (`models.artifacts.BoundedCache`, keyed by `models.artifacts.folder_identity`);

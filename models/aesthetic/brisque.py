@@ -159,6 +159,28 @@ def _shape_for_ratio(ratio: float) -> float:
     return float(SHAPE_GRID[np.argmin((_GRID_RATIO - ratio) ** 2)])
 
 
+def _ggd_moments(x: np.ndarray) -> np.ndarray:
+    """The sums a zero-mean generalised Gaussian fit needs: (count, sum |x|, sum x^2).
+
+    Sums, not means, so that the samples of several parts of a photo pool by adding them."""
+    x = np.asarray(x, np.float64).ravel()
+    return np.array([x.size, np.abs(x).sum(), _sum_of_squares(x)])
+
+
+def _sum_of_squares(x: np.ndarray) -> float:
+    # einsum's own loop rather than a BLAS dot: the BLAS threads of a dot this small waited on
+    # each other for milliseconds on a busy 2-core machine.
+    return float(np.einsum("i,i->", x, x))
+
+
+def _fit_ggd_moments(moments: np.ndarray) -> tuple[float, float]:
+    count, sum_abs, sum_squares = moments
+    if sum_squares == 0:
+        return FLAT_SHAPE, 0.0
+    mean_square = sum_squares / count
+    return _shape_for_ratio((sum_abs / count) ** 2 / mean_square), float(mean_square)
+
+
 def fit_ggd(x: np.ndarray) -> tuple[float, float]:
     """Fit a zero-mean generalised Gaussian by moment matching (Sharifi and Leon-Garcia 1995).
 
@@ -169,12 +191,39 @@ def fit_ggd(x: np.ndarray) -> tuple[float, float]:
     Returns:
         (shape a, variance).
     """
+    return _fit_ggd_moments(_ggd_moments(x))
+
+
+def _aggd_moments(x: np.ndarray) -> np.ndarray:
+    """The sums an asymmetric generalised Gaussian fit needs: (count, negatives, positives,
+    sum |x|, sum of squares of the negatives, sum of squares of the positives); they pool over
+    parts by adding. Each side's square sum is a dot product of the clipped samples, which
+    takes far fewer passes than selecting each side (this fit ran four times a scale and was
+    a third of BRISQUE's time). The sides are counted on booleans: counting the nonzero
+    entries of a float array is several times slower."""
     x = np.asarray(x, np.float64).ravel()
-    mean_square = float(np.mean(x * x))
-    if mean_square == 0:
-        return FLAT_SHAPE, 0.0
-    ratio = float(np.mean(np.abs(x))) ** 2 / mean_square
-    return _shape_for_ratio(ratio), mean_square
+    positive, negative = np.maximum(x, 0.0), np.minimum(x, 0.0)
+    return np.array([x.size, np.count_nonzero(x < 0), np.count_nonzero(x > 0),
+                     positive.sum() - negative.sum(), _sum_of_squares(negative),
+                     _sum_of_squares(positive)])
+
+
+def _fit_aggd_moments(moments: np.ndarray) -> tuple[float, float, float, float]:
+    count, negatives, positives, sum_abs, left_squares, right_squares = moments
+    if sum_abs == 0:
+        return FLAT_SHAPE, 0.0, 0.0, 0.0
+    left_std = np.sqrt(left_squares / negatives) if negatives else 0.0
+    right_std = np.sqrt(right_squares / positives) if positives else 0.0
+    r_hat = (sum_abs / count) ** 2 / ((left_squares + right_squares) / count)
+    gamma = left_std / right_std if right_std > 0 else 1.0
+    r_norm = r_hat * (gamma ** 3 + 1) * (gamma + 1) / (gamma ** 2 + 1) ** 2
+    shape = _shape_for_ratio(r_norm)
+    # The AGGD's mean: (beta_r - beta_l) Gamma(2/a) / Gamma(1/a), with beta = sigma
+    # sqrt(Gamma(1/a) / Gamma(3/a)) on each side (Mittal et al., Eq. 15).
+    log_gamma = {k: special.gammaln(k / shape) for k in (1, 2, 3)}
+    mean = (right_std - left_std) * np.exp(log_gamma[2] - log_gamma[1]) \
+        * np.sqrt(np.exp(log_gamma[1] - log_gamma[3]))
+    return shape, float(mean), float(left_std ** 2), float(right_std ** 2)
 
 
 def fit_aggd(x: np.ndarray) -> tuple[float, float, float, float]:
@@ -188,31 +237,37 @@ def fit_aggd(x: np.ndarray) -> tuple[float, float, float, float]:
     Returns:
         (shape, mean, left variance, right variance).
     """
-    x = np.asarray(x, np.float64).ravel()
-    if not np.any(x):
-        return FLAT_SHAPE, 0.0, 0.0, 0.0
-    left, right = x[x < 0], x[x > 0]
-    left_std = np.sqrt(np.mean(left * left)) if left.size else 0.0
-    right_std = np.sqrt(np.mean(right * right)) if right.size else 0.0
-    r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
-    gamma = left_std / right_std if right_std > 0 else 1.0
-    r_norm = r_hat * (gamma ** 3 + 1) * (gamma + 1) / (gamma ** 2 + 1) ** 2
-    shape = _shape_for_ratio(r_norm)
-    # The AGGD's mean: (beta_r - beta_l) Gamma(2/a) / Gamma(1/a), with beta = sigma
-    # sqrt(Gamma(1/a) / Gamma(3/a)) on each side (Mittal et al., Eq. 15).
-    log_gamma = {k: special.gammaln(k / shape) for k in (1, 2, 3)}
-    mean = (right_std - left_std) * np.exp(log_gamma[2] - log_gamma[1]) \
-        * np.sqrt(np.exp(log_gamma[1] - log_gamma[3]))
-    return shape, float(mean), float(left_std ** 2), float(right_std ** 2)
+    return _fit_aggd_moments(_aggd_moments(x))
 
 
-def features_at_scale(grey: np.ndarray) -> np.ndarray:
-    """The 18 features of one scale: the MSCN fit (shape, variance), then (shape, mean, left
-    variance, right variance) of each pair product. float64 (18,)."""
+def _scale_moments(grey: np.ndarray) -> list[np.ndarray]:
+    """One part's sums at one scale: the MSCN coefficients' (`_ggd_moments`), then each pair
+    product's (`_aggd_moments`)."""
     coefficients = mscn(grey)
-    out = list(fit_ggd(coefficients))
-    for product in pair_products(coefficients):
-        out.extend(fit_aggd(product))
+    return [_ggd_moments(coefficients),
+            *(_aggd_moments(product) for product in pair_products(coefficients))]
+
+
+def _as_parts(image) -> list[np.ndarray]:
+    """A photo given whole (one array) or as parts (a list or tuple of arrays), as a list."""
+    return list(image) if isinstance(image, (list, tuple)) else [image]
+
+
+def features_at_scale(grey) -> np.ndarray:
+    """The 18 features of one scale: the MSCN fit (shape, variance), then (shape, mean, left
+    variance, right variance) of each pair product. float64 (18,).
+
+    Args:
+        grey: float (H, W) in 0..255, or a list of such parts (tiles of one photo). Parts are
+            pooled: each has its own MSCN coefficients and neighbour pairs (none across two
+            parts), and every fit is made on all parts' samples together, so the features
+            describe the parts as one sample of the photo's statistics.
+    """
+    parts = [_scale_moments(np.asarray(part, np.float64)) for part in _as_parts(grey)]
+    pooled = [sum(sums) for sums in zip(*parts, strict=True)]
+    out = list(_fit_ggd_moments(pooled[0]))
+    for sums in pooled[1:]:
+        out.extend(_fit_aggd_moments(sums))
     return np.array(out, np.float64)
 
 
@@ -228,17 +283,20 @@ def _halve(grey: np.ndarray) -> np.ndarray:
     return np.asarray(halved, np.float64)
 
 
-def features(image: np.ndarray) -> np.ndarray:
+def features(image) -> np.ndarray:
     """The 36 BRISQUE features of a photo: 18 at full and 18 at half resolution.
 
     Args:
-        image: uint8 (H, W, 3) or (H, W), at least 16 pixels a side.
+        image: uint8 (H, W, 3), or (H, W) grey levels (`luminance`'s), at least 16 pixels a
+            side; or a list of such parts of one photo (tiles), whose statistics are pooled
+            (`features_at_scale`).
 
     Returns:
         float64 (36,).
     """
-    grey = luminance(image)
-    return np.concatenate([features_at_scale(grey), features_at_scale(_halve(grey))])
+    greys = [luminance(part) for part in _as_parts(image)]
+    return np.concatenate([features_at_scale(greys),
+                           features_at_scale([_halve(grey) for grey in greys])])
 
 
 # === The regression ===
@@ -307,14 +365,18 @@ def mirrored_features(raw: np.ndarray) -> np.ndarray:
 
 
 def brisque_scores(images) -> np.ndarray:
-    """BRISQUE scores of photos (uint8 arrays), lower is better: float64 (N,).
+    """BRISQUE scores of photos, lower is better: float64 (N,).
+
+    Each photo is a uint8 array, or a list of uint8 arrays (parts of one photo, such as tiles),
+    which get one score together (`features`).
 
     Each is the mean of the LIVE model's prediction for the photo and for its mirror image. The
     SVR does not treat the two diagonals alike, so the raw prediction of a photo and of its
     mirror image differ (by up to 0.3 score points on the astronaut); a photo's technical
     quality should not depend on which way it faces. The mirror's features come from the
     photo's own (`mirrored_features`), so this costs no second pass."""
-    rows = [features(np.asarray(image)) for image in images]
+    rows = [features(image if isinstance(image, (list, tuple)) else np.asarray(image))
+            for image in images]
     if not rows:
         return np.zeros(0)
     raw = np.stack(rows)
@@ -322,8 +384,9 @@ def brisque_scores(images) -> np.ndarray:
     return 0.5 * (model.predict(raw) + model.predict(mirrored_features(raw)))
 
 
-def brisque_score(image: np.ndarray) -> float:
-    """BRISQUE score of one photo (uint8 array): about 0 pristine to 100 the worst of LIVE."""
+def brisque_score(image) -> float:
+    """BRISQUE score of one photo (uint8 array, or a list of its parts): about 0 pristine to
+    100 the worst of LIVE."""
     return float(brisque_scores([image])[0])
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["DISTORTIONS", "LEVELS", "distort"]
+__all__ = ["DISTORTIONS", "LEVELS", "distort", "jpeg_at"]
 
 LEVELS = 5
 """Severity levels per distortion, 1 (mild) to 5 (heavy)."""
@@ -88,14 +88,21 @@ def _gaussian_noise(image, level, rng):
     return _to_uint8(image + noise)
 
 
-def _jpeg(image, level, rng):
+def jpeg_at(image: np.ndarray, quality: int) -> np.ndarray:
+    """The photo saved as a JPEG at `quality` (Pillow's 1-95 scale, its default 4:2:0 chroma
+    subsampling) and decoded again, at its own size: uint8 (H, W, 3)."""
     from PIL import Image
 
     buffer = io.BytesIO()  # in memory: the training set never touches the disk
-    Image.fromarray(image).save(buffer, format="JPEG", quality=_JPEG_QUALITY[level - 1])
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(
+        buffer, format="JPEG", quality=int(quality))
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         return np.asarray(decoded.convert("RGB"))
+
+
+def _jpeg(image, level, rng):
+    return jpeg_at(image, _JPEG_QUALITY[level - 1])
 
 
 def _exposure(image, stops):

@@ -3,15 +3,18 @@
 Two evaluations:
 
 - `--whole-photos` (the one that chose what ships): every photograph that an installed package
-  ships and the quality CNN did not train on (`WHOLE_PHOTOS`), each as the app judges it (the
-  `judged_copy`, at most 512 pixels a side), distorted by blur, noise, JPEG, under- and
-  over-exposure and a colour cast at 4 levels. For each candidate and each distortion, it
-  prints the mean over photos of the Spearman correlation between the level (0 = pristine to 4)
-  and the drop in quality, and the share of photos whose pristine version scores better than
-  its heaviest distortion. Candidates: the project's CNN (`weights/quality`), BRISQUE
-  (`models.aesthetic.brisque`, the LIVE model), their average, and the shipped quality
-  (`models.aesthetic.technical.quality_scores`); plus the `brisque` package's own scorer when it
-  happens to be importable, for comparison.
+  ships and the quality CNN did not train on (`WHOLE_PHOTOS`), at its own size, distorted by
+  blur, noise, JPEG, under- and over-exposure and a colour cast at 4 levels, at that size. Two
+  passes (`PASSES`): the photos as the packages ship them, and the same photos saved once as a
+  JPEG at `UPLOAD_JPEG_QUALITY` before they are distorted, as most uploads were. For each pass,
+  candidate and distortion, it prints the mean over photos of the Spearman correlation between
+  the level (0 = undistorted to 4) and the drop in quality, and the share of photos whose
+  undistorted version scores better than its heaviest distortion. Candidates: the project's CNN
+  (`weights/quality`) on the judged copy, as the tab used it; BRISQUE (`models.aesthetic.brisque`,
+  the LIVE model) on the `judged_copy` (at most 512 pixels a side); the shipped quality
+  (`models.aesthetic.technical.quality_scores`: BRISQUE on the photo's own pixels); the mean of
+  the CNN and the shipped quality; plus the `brisque` package's own scorer when it happens to
+  be importable, for comparison.
 - without the flag: the CNN's own held-out crop evaluation, as `python -m models.train quality`
   printed it after training.
 """
@@ -45,6 +48,14 @@ BAR_PRISTINE_WINS = 0.95
 its heaviest distortion in >= 95% of cases."""
 
 BAR_DISTORTIONS = ("gaussian_blur", "gaussian_noise", "jpeg")
+
+UPLOAD_JPEG_QUALITY = 85
+"""The JPEG quality each photo is saved at before the second pass distorts it: about what phone
+cameras and photo apps save at, so most uploads have been through it once already."""
+
+PASSES = {"as shipped": None, f"already JPEG q{UPLOAD_JPEG_QUALITY}": UPLOAD_JPEG_QUALITY}
+"""Pass name -> the JPEG quality each photo is saved at first (None: used as the package ships
+it)."""
 
 WHOLE_PHOTOS = {
     "coffee": "skimage.data.coffee",
@@ -105,21 +116,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cnn_scores(images) -> np.ndarray:
-    """The project's CNN as the tab used it: five crops and their mirrors of each photo
-    resized to a 256-pixel short side, averaged."""
+    """The project's CNN as the tab used it: on the judged copy, five crops and their mirrors
+    of each photo resized to a 256-pixel short side, averaged."""
     from models.aesthetic import quality
+    from models.images import judged_copy
 
     out = []
     for image in images:
-        five = quality.crops_for_scoring(quality.resize_short_side(image))
+        five = quality.crops_for_scoring(quality.resize_short_side(judged_copy(image)))
         out.append(float(quality.scores_of(np.concatenate([five, five[:, :, ::-1]])).mean()))
     return np.array(out)
 
 
-def _brisque_scores(images) -> np.ndarray:
+def _judged_brisque_scores(images) -> np.ndarray:
+    """BRISQUE on the judged copy (longest side at most 512, Lanczos), as the tab used to read
+    it."""
     from models.aesthetic import brisque
+    from models.images import judged_copy
 
-    return brisque.quality_from_score(brisque.brisque_scores(images))
+    return brisque.quality_from_score(
+        brisque.brisque_scores([judged_copy(image) for image in images]))
 
 
 def _shipped_scores(images) -> np.ndarray:
@@ -143,11 +159,16 @@ def _package_scorer() -> Callable | None:
     return lambda images: -np.array([float(scorer.score(image)) for image in images])
 
 
-def candidates() -> dict[str, Callable]:
-    """Candidate name -> fn(list of uint8 photos) -> quality (N,), higher is better."""
-    out = {"CNN": _cnn_scores, "BRISQUE": _brisque_scores}
-    out["mean of both"] = None  # computed from the two above, not scored again
-    out["shipped (BRISQUE)"] = _shipped_scores
+SHIPPED = "shipped (BRISQUE, own pixels)"
+JUDGED_BRISQUE = "BRISQUE on the judged copy"
+MEAN = "mean of CNN and shipped"
+
+
+def candidates() -> dict[str, Callable | None]:
+    """Candidate name -> fn(list of uint8 photos at their own size) -> quality (N,), higher is
+    better; MEAN is None (computed from the two it averages, not scored again)."""
+    out = {"CNN": _cnn_scores, JUDGED_BRISQUE: _judged_brisque_scores, MEAN: None,
+           SHIPPED: _shipped_scores}
     package = _package_scorer()
     if package is not None:
         out["brisque package"] = package
@@ -158,65 +179,77 @@ def candidates() -> dict[str, Callable]:
 
 
 def whole_photo_evaluation(levels=DEFAULT_LEVELS, seed: int = 0, progress=None) -> dict:
-    """Score every WHOLE_PHOTOS photo, pristine and distorted, with every candidate.
+    """Score every WHOLE_PHOTOS photo, undistorted and distorted at its own size, with every
+    candidate, in each of PASSES.
 
     Returns:
-        {"photos", "levels", "seconds", "candidates": {name: {"distortions": {distortion:
-        {"spearman", "pristine_wins"}}, "pristine_wins"}}}: Spearman is the mean over photos of
-        the rank correlation between the level (0 pristine, then `levels`) and minus the
-        quality; pristine_wins the share of photos (per distortion; over all pairs of the six
-        kinds; and, as pristine_wins_bar, over blur, noise and JPEG) where the pristine photo
-        scores strictly higher than its heaviest distortion.
+        {"photos", "larger_than_judged", "levels", "seconds", "passes": {pass: {"candidates":
+        {name: {"distortions": {distortion: {"spearman", "pristine_wins"}}, "pristine_wins",
+        "pristine_wins_bar"}}}}}: Spearman is the mean over photos of the rank correlation
+        between the level (0 undistorted, then `levels`) and minus the quality; pristine_wins
+        the share of photos (per distortion; over all pairs of the six kinds; and, as
+        pristine_wins_bar, over blur, noise and JPEG) where the undistorted photo scores
+        strictly higher than its heaviest distortion.
     """
+    from models.aesthetic import distortions
+    from models.images import JUDGED_SIDE
+
+    photos = {name: load_whole_photo(name) for name in WHOLE_PHOTOS}
+    per_photo = 1 + len(WHOLE_DISTORTIONS) * len(levels)
+    scorers = candidates()
+    scored = {name: np.zeros((len(PASSES), len(photos), per_photo))
+              for name, score in scorers.items() if score is not None}
+    seconds = dict.fromkeys(scored, 0.0)
+    for k, jpeg_quality in enumerate(PASSES.values()):
+        for p, photo in enumerate(photos.values()):
+            if jpeg_quality is not None:
+                photo = distortions.jpeg_at(photo, jpeg_quality)
+            # The undistorted photo, then each distortion at each level, applied at the
+            # photo's own size, with one generator per (photo, distortion) so the noise
+            # pattern and cast hue stay the same while only the strength grows. One photo's
+            # set at a time: the largest (retina) is 1411 x 1411.
+            batch = [photo]
+            for d, kind in enumerate(WHOLE_DISTORTIONS):
+                for level in levels:
+                    rng = np.random.default_rng([seed, p, d])
+                    batch.append(distortions.distort(photo, kind, level, rng))
+            for name in scored:
+                started = time.perf_counter()
+                scored[name][k, p] = np.asarray(scorers[name](batch), np.float64)
+                seconds[name] += time.perf_counter() - started
+        if progress:
+            progress(f"{list(PASSES)[k]}: " + ", ".join(
+                f"{name} {spent:.0f} s" for name, spent in seconds.items()))
+    scored[MEAN] = (scored["CNN"] + scored[SHIPPED]) / 2
+    result = {"photos": list(photos),
+              "larger_than_judged": [name for name, photo in photos.items()
+                                     if max(photo.shape[:2]) > JUDGED_SIDE],
+              "levels": list(levels), "seconds": seconds, "passes": {}}
+    for p, pass_name in enumerate(PASSES):
+        result["passes"][pass_name] = {"candidates": {
+            name: _rank_rows(scored[name][p], len(levels)) for name in scorers}}
+    return result
+
+
+def _rank_rows(scores: np.ndarray, n_levels: int) -> dict:
+    """One candidate's rows of one pass, from its scores (photos, 1 + kinds x levels)."""
     from scipy.stats import spearmanr
 
-    from models.aesthetic import distortions
-    from models.images import judged_copy
-
-    photos = {name: judged_copy(load_whole_photo(name)) for name in WHOLE_PHOTOS}
-    # One batch: for each photo, its pristine copy, then each distortion at each level, with
-    # one generator per (photo, distortion) so the noise pattern and cast hue stay the same
-    # while only the strength grows.
-    batch = []
-    for p, photo in enumerate(photos.values()):
-        batch.append(photo)
-        for d, name in enumerate(WHOLE_DISTORTIONS):
-            for level in levels:
-                rng = np.random.default_rng([seed, p, d])
-                batch.append(distortions.distort(photo, name, level, rng))
-    per_photo = 1 + len(WHOLE_DISTORTIONS) * len(levels)
-    scored, seconds = {}, {}
-    scorers = candidates()
-    for name, score in scorers.items():
-        if score is None:
-            continue
-        started = time.perf_counter()
-        scored[name] = np.asarray(score(batch), np.float64).reshape(len(photos), per_photo)
-        seconds[name] = time.perf_counter() - started
-        if progress:
-            progress(f"{name}: {seconds[name]:.0f} s")
-    scored["mean of both"] = (scored["CNN"] + scored["BRISQUE"]) / 2
-    ordered = {name: scored[name] for name in scorers}
-
-    ranks = np.arange(len(levels) + 1)
-    result = {"photos": list(photos), "levels": list(levels),
-              "seconds": seconds, "candidates": {}}
-    for name, scores in ordered.items():
-        pristine = scores[:, 0]
-        rows, wins, bar_wins = {}, [], []
-        for d, distortion in enumerate(WHOLE_DISTORTIONS):
-            distorted = scores[:, 1 + d * len(levels): 1 + (d + 1) * len(levels)]
-            series = np.column_stack([pristine, distorted])
-            rhos = [spearmanr(ranks, -row).statistic for row in series]
-            won = pristine > distorted[:, -1]
-            wins.extend(won)
-            if distortion in BAR_DISTORTIONS:
-                bar_wins.extend(won)
-            rows[distortion] = {"spearman": float(np.nanmean(rhos)),
-                                "pristine_wins": float(won.mean())}
-        result["candidates"][name] = {"distortions": rows, "pristine_wins": float(np.mean(wins)),
-                                      "pristine_wins_bar": float(np.mean(bar_wins))}
-    return result
+    ranks = np.arange(n_levels + 1)
+    pristine = scores[:, 0]
+    rows, wins, bar_wins = {}, [], []
+    for d, distortion in enumerate(WHOLE_DISTORTIONS):
+        distorted = scores[:, 1 + d * n_levels: 1 + (d + 1) * n_levels]
+        series = np.column_stack([pristine, distorted])
+        rhos = [spearmanr(ranks, -row).statistic for row in series]
+        won = pristine > distorted[:, -1]
+        wins.extend(won)
+        if distortion in BAR_DISTORTIONS:
+            bar_wins.extend(won)
+        rows[distortion] = {"spearman": float(np.nanmean(rhos)),
+                            "pristine_wins": float(won.mean())}
+    return {"distortions": rows, "pristine_wins": float(np.mean(wins)),
+            "pristine_wins_bar": float(np.mean(bar_wins))}
 
 
 def meets_bar(row: dict) -> bool:
@@ -231,28 +264,36 @@ SHORT = {"gaussian_blur": "blur", "gaussian_noise": "noise", "jpeg": "JPEG",
 
 
 def format_whole_photos(result: dict) -> str:
-    """The whole-photo evaluation as a Markdown table, one row per candidate."""
-    head = ["candidate", *(f"{SHORT[d]} rho" for d in WHOLE_DISTORTIONS),
+    """The whole-photo evaluation as a Markdown table, one row per candidate and pass."""
+    head = ["candidate", "photos", *(f"{SHORT[d]} rho" for d in WHOLE_DISTORTIONS),
             "pristine wins: blur, noise, JPEG", "pristine wins: all six", "meets bar"]
-    lines = [f"{len(result['photos'])} unseen whole photos, levels 0 (pristine) and "
-             f"{', '.join(map(str, result['levels']))}; rho = mean over photos of "
-             "Spearman(level, -quality); pristine wins = share of (photo, distortion) pairs "
-             "where the pristine photo scores higher than its heaviest distortion. Bar: rho >= "
-             f"{BAR_SPEARMAN} for blur, noise and JPEG, pristine wins >= "
-             f"{BAR_PRISTINE_WINS:.0%} on them.",
+    count = len(result["photos"])
+    larger = result["larger_than_judged"]
+    lines = [f"{count} unseen whole photos, distorted at their own size at levels 0 "
+             f"(undistorted) and {', '.join(map(str, result['levels']))}, as the packages ship "
+             f"them and after one save as a JPEG at quality {UPLOAD_JPEG_QUALITY}; rho = mean "
+             "over photos of Spearman(level, -quality); pristine wins = share of (photo, "
+             "distortion) pairs where the undistorted photo scores higher than its heaviest "
+             f"distortion. Bar: rho >= {BAR_SPEARMAN} for blur, noise and JPEG, pristine wins "
+             f">= {BAR_PRISTINE_WINS:.0%} on them. {len(larger)} of the {count} photos are "
+             f"larger than the judged copy ({', '.join(larger)}); on the others the two "
+             "BRISQUE rows read the same pixels.",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in result["candidates"].items():
-        cells = [name, *(f"{row['distortions'][d]['spearman']:.2f}" for d in WHOLE_DISTORTIONS),
-                 f"{row['pristine_wins_bar']:.0%}", f"{row['pristine_wins']:.0%}",
-                 "yes" if meets_bar(row) else "no"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "pristine beats heaviest, per kind:"]
-    for name, row in result["candidates"].items():
-        per_kind = ", ".join(f"{SHORT[d]} {row['distortions'][d]['pristine_wins']:.0%}"
-                             for d in WHOLE_DISTORTIONS)
-        lines.append(f"  {name}: {per_kind}")
+    for pass_name, one_pass in result["passes"].items():
+        for name, row in one_pass["candidates"].items():
+            cells = [name, pass_name,
+                     *(f"{row['distortions'][d]['spearman']:.2f}" for d in WHOLE_DISTORTIONS),
+                     f"{row['pristine_wins_bar']:.0%}", f"{row['pristine_wins']:.0%}",
+                     "yes" if meets_bar(row) else "no"]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "undistorted beats heaviest, per kind:"]
+    for pass_name, one_pass in result["passes"].items():
+        for name, row in one_pass["candidates"].items():
+            per_kind = ", ".join(f"{SHORT[d]} {row['distortions'][d]['pristine_wins']:.0%}"
+                                 for d in WHOLE_DISTORTIONS)
+            lines.append(f"  {name}, {pass_name}: {per_kind}")
     timing = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result["seconds"].items())
-    lines.append(f"scoring time for {len(result['photos'])} x "
+    lines.append(f"scoring time for {len(result['passes'])} passes x {count} x "
                  f"{1 + len(WHOLE_DISTORTIONS) * len(result['levels'])} images: {timing}")
     return "\n".join(lines)
 

@@ -2,7 +2,9 @@
 
 Both scores on the card can be explained: technical quality (BRISQUE, by LIME and SHAP; it is no
 network, so Grad-CAM cannot) and content aesthetics (LIME, SHAP and Grad-CAM through CLIP).
-Every adapter scores the photo's judged copy exactly as `rate` does.
+Every adapter is handed the photo's judged copy, where the maps are drawn, and scores it exactly
+as `rate` does: content on the copy itself, technical quality on the native pixels behind it
+(`models.aesthetic.technical.NativeQuality`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from models.artifacts import BoundedCache
 from models.explaining import ExplanationSetup
 from models.images import JUDGED_SIDE, judged_copy, prepare_photo
 
-__all__ = ["OUTPUTS", "QUALITY_GRADCAM_REASON", "QUALITY_NOTE", "content_gradcam_adapter",
-           "explanation_setup"]
+__all__ = ["OUTPUTS", "QUALITY_GRADCAM_REASON", "QUALITY_NOTE", "TILES_NOTE",
+           "content_gradcam_adapter", "explanation_setup"]
 
 OUTPUTS = ("quality", "content")
 """The rating's outputs the panel can explain."""
@@ -27,6 +29,10 @@ QUALITY_GRADCAM_REASON = (
 
 QUALITY_NOTE = (f"LIME and SHAP explain the technical quality on the card ({QUALITY_SOURCE}): "
                 "they hide regions of the photo and watch BRISQUE's score move.")
+
+TILES_NOTE = ("BRISQUE reads this photo at its own resolution in five tiles (the centre and the "
+              "middle of each quarter), so only regions within them can move it.")
+"""Added to QUALITY_NOTE when the photo is large enough to be read in tiles."""
 
 _adapters: BoundedCache = BoundedCache(2)
 
@@ -81,28 +87,32 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
 
     Returns:
         An ExplanationSetup whose photo is the copy the rating judged, with one FunctionModel
-        for LIME and SHAP that scores it exactly as `rate` does. Content also has a Grad-CAM
-        KerasModel; quality's Grad-CAM maps to the sentence saying why BRISQUE has none
+        for LIME and SHAP that scores it exactly as `rate` does (quality through
+        `NativeQuality`, on the native pixels behind the perturbed copy). Content also has a
+        Grad-CAM KerasModel; quality's Grad-CAM maps to the sentence saying why BRISQUE has none
         (QUALITY_GRADCAM_REASON). For "content" without CLIP weights, each method maps to the
         one-sentence reason.
     """
     from explain import FunctionModel
     from models.aesthetic.content import clip_missing_note, content_available, content_scores
-    from models.aesthetic.technical import quality_scores
+    from models.aesthetic.technical import NativeQuality
 
     if target not in OUTPUTS:
         raise ValueError(f"Unknown target {target!r}; choose from {OUTPUTS}.")
-    photo = judged_copy(prepare_photo(image).image)
+    native = prepare_photo(image).image
+    photo = judged_copy(native)
     if target == "content" and not content_available():
         return ExplanationSetup(photo, {method: clip_missing_note()
                                         for method in ("gradcam", "lime", "shap")})
-    score = quality_scores if target == "quality" else content_scores
-    # BRISQUE reads one photo at a time (~30-80 ms at 512 pixels); CLIP embeds in batches of 16.
+    score = NativeQuality(native) if target == "quality" else content_scores
+    # BRISQUE reads one photo at a time (~20-50 ms); CLIP embeds in batches of 16.
     black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None], [target],
                               batch_size=32 if target == "quality" else 16,
                               work_side=JUDGED_SIDE)
     if target == "quality":
         models = {"gradcam": QUALITY_GRADCAM_REASON, "lime": black_box, "shap": black_box}
-        return ExplanationSetup(photo, models, note=QUALITY_NOTE)
+        tiled = len(score.boxes) > 1
+        return ExplanationSetup(photo, models,
+                                note=f"{QUALITY_NOTE} {TILES_NOTE}" if tiled else QUALITY_NOTE)
     return ExplanationSetup(photo, {"gradcam": content_gradcam_adapter(), "lime": black_box,
                                     "shap": black_box})

@@ -1,7 +1,8 @@
 """`check(photos) -> ProfileReport`: does a feed hold one visual concept, and what breaks it.
 
 Each photo is read as every tab reads a photo (`models.images.prepare_photo`, then its judged
-copy), and measured: technical quality (BRISQUE) and, with the CLIP weights, content
+copy), and measured: technical quality (BRISQUE on the photo's own pixels, as the Aesthetic tab
+reads it, `models.aesthetic.technical.native_parts`) and, with the CLIP weights, content
 aesthetics (both from `models.aesthetic`) and its CLIP embedding; a palette and four tones
 (`models.profile.measures`); with a trained RAN-56 named in the manifest, its probability of
 fitting a good feed. A photo that cannot be read is reported by name and left out; the rest
@@ -80,11 +81,14 @@ def photo_name(source, position: int) -> str:
 
 
 def read_feed(photos: Sequence, names: Sequence[str] | None = None
-              ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[int, str, str]], list[int]]:
-    """(name, judged copy) of each readable photo, (number, name, reason) of each other one,
-    and each readable photo's number. A photo's number is its position as uploaded, from 1:
-    leaving an unreadable photo out renumbers none of the others, so the fifth upload is
-    photo 5 in every text."""
+              ) -> tuple[list[tuple[str, np.ndarray, list[np.ndarray]]],
+                         list[tuple[int, str, str]], list[int]]:
+    """(name, judged copy, native parts) of each readable photo, (number, name, reason) of
+    each other one, and each readable photo's number. A photo's number is its position as
+    uploaded, from 1: leaving an unreadable photo out renumbers none of the others, so the
+    fifth upload is photo 5 in every text. The native parts are what BRISQUE reads
+    (`technical.native_parts`: the photo, or tiles of it at its own resolution); only they
+    are kept, not the full-size photo."""
     if isinstance(photos, (str, bytes, os.PathLike, np.ndarray)):
         raise ProfileError("Give the feed as a list of photos, in the order the feed shows "
                            "them.")
@@ -94,11 +98,14 @@ def read_feed(photos: Sequence, names: Sequence[str] | None = None
                            f"{len(photos)}. Check the latest {MAX_PHOTOS}.")
     if names is not None and len(names) != len(photos):
         raise ProfileError(f"{len(names)} names for {len(photos)} photos.")
+    from models.aesthetic.technical import native_parts
+
     readable, unreadable, numbers = [], [], []
     for position, source in enumerate(photos, start=1):
         name = names[position - 1] if names is not None else photo_name(source, position)
         try:
-            readable.append((name, judged_copy(prepare_photo(source).image)))
+            native = prepare_photo(source).image
+            readable.append((name, judged_copy(native), native_parts(native)))
             numbers.append(position)
         except InvalidImage as problem:
             unreadable.append((position, name, str(problem)))
@@ -130,15 +137,16 @@ def check(photos: Sequence, *, names: Sequence[str] | None = None,
     tell(0.0, "Reading the photos")
     readable, unreadable, numbers = read_feed(photos, names)
     count = len(readable)
-    images = [image for _, image in readable]
+    images = [image for _, image, _ in readable]
 
+    from models.aesthetic import brisque as aesthetic_brisque
     from models.aesthetic import content as aesthetic_content
-    from models.aesthetic import technical
 
     readings_parts = []
-    for number, (name, image) in enumerate(readable, start=1):
+    for number, (name, image, native) in enumerate(readable, start=1):
         tell(0.05 + 0.6 * (number - 1) / count, f"Measuring photo {number} of {count}")
-        brisque = float(technical.brisque_scores([image])[0])
+        # On the native parts, as the Aesthetic tab's technical quality: the same number.
+        brisque = float(aesthetic_brisque.brisque_scores([native])[0])
         readings_parts.append(dict(
             index=numbers[number - 1], name=name, image=image,
             palette=measures.palette(image, seed=seed), tones=measures.tones(image),
