@@ -1027,7 +1027,7 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     0. The plain weighted mean over the joints still seen would barely move when a limb is
     hidden (MediaPipe drops the joint or guesses it back), and giving a copy without a body the
     photo's own score made every deletion curve end where it began: the maps could not be told
-    from random ones (issue 24, section 5).
+    from random ones.
 
     Args:
         reference: photo a (anything `load_image` takes, or its PersonAnalysis).
