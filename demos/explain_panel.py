@@ -69,9 +69,11 @@ photo. It is called **faithful** only when its deletion AUC is below their mean 
 their spread (one standard deviation) *and* its insertion AUC is above their mean by more than
 their spread; otherwise it is **no better than chance**. AUCs are in the model's own score
 units; the *normalised* ones put the photo's own score at 1 and the fully deleted or blurred
-photo's at 0, so two targets can be compared ("n/a" when the two score alike, e.g. a pose
-that no perturbation can erase). Seconds and evaluations are the map's own; the
-check adds {FAITHFULNESS_EVALUATIONS} evaluations.
+photo's at 0, so two targets can be compared ("n/a" when the two score alike). A normalised
+value above 1 (or below 0) means the score went past the photo's own (or the fully deleted
+one's) part of the way: the score does not fall steadily as the photo is hidden, and when the
+two end scores are close, a small wobble reads large. Seconds and evaluations are the map's
+own; the check adds {FAITHFULNESS_EVALUATIONS} evaluations.
 """
 
 

@@ -44,7 +44,8 @@ example pair: LIME 3.0 s / 4.7 s and SHAP 3.3 s / 4.3 s for the pose / backgroun
 INTRO = """\
 ### Same pose, same place?
 Recreating a post? Put the original on the left and your photo on the right. InstaVis finds the
-main person in each photo and compares the two poses joint by joint (a mirrored pose counts too,
+main person in each photo (with bystanders around, the largest person nearest the centre: the
+blue box on each photo) and compares the two poses joint by joint (a mirrored pose counts too,
 unless you untick it; a photo tilted by up to 25 degrees still matches, lying down does not
 match standing). Then it masks the people out and compares what is left, the place, by colour,
 texture and the corners it shares with the post.
@@ -129,7 +130,20 @@ def summary(comparison) -> dict:
             "clip": comparison.background.clip,
         },
         "joints": {j.name: j.score for j in comparison.joints},
+        "main_subject": {"post": subject_box(comparison.a), "photo": subject_box(comparison.b)},
     }
+
+
+def subject_box(analysis) -> dict | None:
+    """Where the person whose pose was compared stands, as shares of the compared photo's
+    width and height (so it holds at whatever size the photo is shown): {"left", "top",
+    "width", "height"}, or None when the photo has no main subject."""
+    if analysis.subject_box is None:
+        return None
+    height, width = analysis.image.shape[:2]
+    top, left, box_h, box_w = analysis.subject_box
+    return {"left": round(left / width, 4), "top": round(top / height, 4),
+            "width": round(box_w / width, 4), "height": round(box_h / height, 4)}
 
 
 # === Events ===
@@ -184,18 +198,25 @@ def make_request(post, photo, allow_mirror: bool = True, target=None,
     image_a, image_b = _read_pair(post, photo)
     a, b = pose.analyse(image_a, remember=True), pose.analyse(image_b, remember=True)
     switched = None
-    if target == OUTPUTS[0] and pose.pose_similarity(a, b, allow_mirror)[0] is None:
-        # Every perturbed photo would score the same: a blank map, not an explanation. The
-        # pair still has a background similarity, so that is explained instead, and the
-        # picker follows (target_choices), so the default Explain is always a valid one.
+    similarity = pose.pose_similarity(a, b, allow_mirror)[0]
+    if target == OUTPUTS[0] and (similarity is None or similarity < pose.POSE_THRESHOLD):
+        # No pose, or poses that differ: no pose map can be told from random maps (see
+        # DIFFERENT_POSE_SWITCH_NOTE), so it is not offered. The pair still has a background
+        # similarity, so that is explained instead, and the picker follows (target_choices),
+        # so the default Explain is always a valid one.
         target = OUTPUTS[1]
-        switched = (NO_POSE_SWITCH_NOTE if b.has_pose and a.has_pose
-                    else NO_PERSON_SWITCH_NOTE)
+        if similarity is not None:
+            switched = DIFFERENT_POSE_SWITCH_NOTE.format(similarity=similarity,
+                                                         threshold=pose.POSE_THRESHOLD)
+        else:
+            switched = (NO_POSE_SWITCH_NOTE if b.has_pose and a.has_pose
+                        else NO_PERSON_SWITCH_NOTE)
     setup = pose_explain.explanation_setup(a, b, allow_mirror=allow_mirror,
                                            gradcam=gradcam, target=target)
     note = " ".join(part for part in (switched, setup.note) if part) or None
     return ExplainRequest(image=setup.photo, model=setup.models, target=target,
                           method_targets=setup.method_targets, note=note,
+                          options=pose_explain.explanation_options(b, target),
                           target_choices=list(OUTPUTS) if switched else None,
                           title=f"What in your photo drives its {target} to the post")
 
@@ -204,6 +225,15 @@ NO_PERSON_SWITCH_NOTE = ("There is no pose to compare (a photo shows no person),
                          "the background similarity.")
 NO_POSE_SWITCH_NOTE = ("Too few joints show in both photos to compare the poses, so this explains "
                        "the background similarity.")
+DIFFERENT_POSE_SWITCH_NOTE = (
+    "The poses differ (pose similarity {similarity:.2f}; the same pose from {threshold:g}), so "
+    "there is no pose map: with so little of the pose matching, no map of it beats random maps "
+    "in the faithfulness check. The joint chart shows which limbs differ; this explains the "
+    "background similarity.")
+"""Why a pair called a different pose gets no pose map. On the "Different pose, different
+place" example (pose similarity 0.21), even exact Shapley values over the body parts (2,048
+evaluations) lose to random maps: hiding a quarter of the photo at random often loses the
+body already, so the random maps' deletion spread is wider than the whole score."""
 
 
 def cleared() -> tuple:

@@ -66,3 +66,23 @@ def check_image(image) -> np.ndarray:
     if min(image.shape[:2]) < 1:
         raise ValueError("image has no pixels.")
     return image
+
+
+def check_fill_image(fill_image) -> np.ndarray:
+    """A fill image as uint8 H x W x 3, or a ValueError saying what it must be."""
+    fill = np.asarray(fill_image)
+    if fill.ndim != 3 or fill.shape[-1] != 3 or fill.dtype != np.uint8 or 0 in fill.shape:
+        raise ValueError(f"fill_image must be a uint8 H x W x 3 image, got {fill.dtype} "
+                         f"{fill.shape}.")
+    return fill
+
+
+def fill_to_size(fill: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The fill image at (height, width): explain() hands a method a shrunken copy of the
+    photo, so a fill made for the photo is brought to that size (bilinear, as pixels)."""
+    if fill.shape[:2] == (height, width):
+        return fill
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(fill).resize((width, height),
+                                                   Image.Resampling.BILINEAR))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from lime.lime_image import LimeImageExplainer
 
-from explain.image_ops import normalise_signed
+from explain.image_ops import check_fill_image, fill_to_size, normalise_signed
 from explain.method import MethodResult, Progress
 from explain.specs import SPECS
 from explain.targets import Target
@@ -129,8 +129,14 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
     NumPy step per channel (~0.09 s for 200 at 224 pixels), with no progress bar.
     """
 
+    fill_image = None
+    """When set (an image of the explained image's size), a hidden segment shows its pixels
+    instead of the hide colour."""
+
     def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples,
                     batch_size=10):
+        if self.fill_image is not None:
+            fudged_image = self.fill_image
         n_features = np.unique(segments).shape[0]
         # The same call lime makes, so a given random_state gives lime's own samples.
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape(
@@ -169,11 +175,15 @@ class LIMEExplainer:
         hide_color: what a hidden segment becomes: a grey level (default 0, black) or an RGB
             triple, or None for the segment's own mean colour (LIME's default). See
             DEFAULT_HIDE_COLOR for why black.
+        fill_image: an image (uint8 H x W x 3) whose pixels a hidden segment shows instead,
+            e.g. the photo with a person inpainted away, so hiding a part removes it rather
+            than leaving its silhouette; resized to the image the method is given.
         **segmentation_options: scikit-image parameters replacing the defaults of
             `default_segmentation_options` (which are scaled to the image size; these are not).
 
     Raises:
-        ValueError: an unknown segmentation or segmentation option, a bad hide_color.
+        ValueError: an unknown segmentation or segmentation option, a bad hide_color or
+            fill_image.
     """
 
     name = "lime"
@@ -186,7 +196,7 @@ class LIMEExplainer:
     min_budget = SPECS["lime"].min_budget
 
     def __init__(self, segmentation: str = DEFAULT_SEGMENTATION, segments=None,
-                 hide_color=DEFAULT_HIDE_COLOR, **segmentation_options):
+                 hide_color=DEFAULT_HIDE_COLOR, fill_image=None, **segmentation_options):
         check_segmentation_options(segmentation, segmentation_options)
         if hide_color is not None:
             color = np.asarray(hide_color)
@@ -196,6 +206,7 @@ class LIMEExplainer:
         self.segmentation = segmentation
         self.segments = segments
         self.hide_color = hide_color
+        self.fill_image = None if fill_image is None else check_fill_image(fill_image)
         self.segmentation_options = segmentation_options
 
     def __call__(self, model, image: np.ndarray, target: Target, *, seed: int = 0,
@@ -238,6 +249,8 @@ class LIMEExplainer:
         # feature_selection="none": every segment gets a coefficient (the default "auto"
         # would fit an extra ridge only to rank them).
         explainer = _BatchedLimeImageExplainer(feature_selection="none", random_state=seed)
+        if self.fill_image is not None:
+            explainer.fill_image = fill_to_size(self.fill_image, height, width)
         explanation = explainer.explain_instance(
             image, classifier_fn, labels=(0,), top_labels=None, hide_color=self.hide_color,
             num_features=n_segments, num_samples=num_samples, batch_size=model.batch_size,
@@ -250,5 +263,6 @@ class LIMEExplainer:
         progress(1.0)
         return MethodResult(heatmap, signed=True, meta={
             "segments": n_segments, "segmentation": segmentation, "samples": num_samples,
+            "hidden_as": "given image" if self.fill_image is not None else self.hide_color,
             "fit_r2": float(explanation.score),
         })

@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", PendingDeprecationWarning)
     import shap
 
-from explain.image_ops import normalise_signed
+from explain.image_ops import check_fill_image, fill_to_size, normalise_signed
 from explain.method import MethodResult, Progress
 from explain.specs import SPECS
 from explain.targets import Target
@@ -97,9 +97,12 @@ class SHAPExplainer:
             inpainting; much slower: ~25 ms a sample at 256 pixels, ~5 s for 200 samples,
             so it does not fit the 10 s budget with a ResNet50-sized model).
         blur_size: the blur's kernel side in pixels (default: `default_blur_size`).
+        fill_image: an image (uint8 H x W x 3) whose pixels a hidden block shows instead of
+            the masker's, e.g. the photo with a person inpainted away; resized to the image
+            the method is given.
 
     Raises:
-        ValueError: an unknown masker or a bad blur size.
+        ValueError: an unknown masker, a bad blur size or a bad fill_image.
     """
 
     name = "shap"
@@ -113,7 +116,7 @@ class SHAPExplainer:
     # least that gets below halves to a coarse map.
     min_budget = SPECS["shap"].min_budget
 
-    def __init__(self, masker: str = "blur", blur_size: int | None = None):
+    def __init__(self, masker: str = "blur", blur_size: int | None = None, fill_image=None):
         if masker not in MASKERS:
             raise ValueError(f"Unknown masker {masker!r}; choose one of: {', '.join(MASKERS)}.")
         if blur_size is not None and (not isinstance(blur_size, (int, np.integer))
@@ -122,11 +125,16 @@ class SHAPExplainer:
                              f"got {blur_size!r}.")
         self.masker = masker
         self.blur_size = blur_size
+        self.fill_image = None if fill_image is None else check_fill_image(fill_image)
 
     def hidden_fill(self, image: np.ndarray) -> tuple[Callable, str]:
         """What a hidden block shows, as fill(image, shown) -> the masked photo, and the
         masker's description for meta. `shown` is a boolean H x W x 3 mask of the photo; the
-        blur's fill also takes a batch of them (B x H x W x 3) and returns B photos."""
+        blur's and the given image's fills also take a batch of them (B x H x W x 3) and
+        return B photos."""
+        if self.fill_image is not None:
+            fill = fill_to_size(self.fill_image, *image.shape[:2])
+            return (lambda image, shown: np.where(shown, image, fill)), "given image"
         if self.masker == "inpaint":
             def inpainted(image, shown):
                 hidden = (~shown).any(axis=2)
@@ -180,7 +188,7 @@ class SHAPExplainer:
             # Each cell's mask spread over its pixels, the whole batch in one step: with a
             # fast model (BRISQUE) composing the photos is SHAP's own main cost.
             shown = cells.take(rows, axis=1).take(cols, axis=2)
-            if self.masker == "inpaint":
+            if self.masker == "inpaint" and self.fill_image is None:
                 masked = np.stack([fill(image, one) for one in shown])
             else:
                 masked = fill(image, shown)

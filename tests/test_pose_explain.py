@@ -120,3 +120,130 @@ def test_the_pose_tab_offers_gradcam_when_clip_is_here(tiny_clip):
     assert [value for _, value in pickers[0].choices] == ["gradcam", "lime", "shap"]
     assert not any(isinstance(block, gr.Markdown) and "Not available here" in str(block.value)
                    for block in demo.blocks.values())
+
+
+# === Pose maps: body parts, hidden by the place behind them ===
+
+
+def test_lime_and_shap_hide_with_a_given_fill_image():
+    """With `fill_image`, a hidden segment (LIME) or block (SHAP) shows the fill's pixels, not
+    black or a blur: every pixel of every image the model sees is the photo's or the fill's."""
+    image = photo(48, 64)
+    fill = np.zeros_like(image)
+    fill[..., 1] = 255  # pure green: no pixel of the photo is
+    assert not (image == fill).all(axis=-1).any()
+    seen = []
+
+    def record(images):
+        seen.append(images.copy())
+        return images[..., 1].mean(axis=(1, 2))[:, None] / 255.0
+
+    model = FunctionModel(record, ["green"], batch_size=8)
+    segments = np.repeat(np.arange(8), 8)[None, :].repeat(48, axis=0)  # 8 vertical bands
+    for method, options in (("lime", {"segments": segments}), ("shap", {})):
+        seen.clear()
+        exp = explain(method, model, image, budget=20, faithfulness=False, fill_image=fill,
+                      **options)
+        images = np.concatenate(seen)
+        from_photo = (images == image).all(axis=-1)
+        from_fill = (images == fill).all(axis=-1)
+        assert (from_photo | from_fill).all(), method
+        assert from_fill.any(axis=(1, 2)).sum() >= len(images) // 2, method
+        # Hiding shows green, which raises the score: every band lowers it when shown.
+        assert exp.heatmap.max() <= 0.0 + 1e-6, method
+
+
+def test_a_fill_image_of_another_size_is_resized_and_a_bad_one_refused():
+    image = photo(32, 32)
+    model = FunctionModel(lambda images: images.mean(axis=(1, 2, 3))[:, None], ["mean"])
+    big_fill = np.full((64, 64, 3), 255, np.uint8)
+    exp = explain("lime", model, image, budget=10, faithfulness=False, fill_image=big_fill,
+                  segments=np.arange(4).repeat(8)[None, :].repeat(32, axis=0))
+    assert exp.heatmap.shape == (32, 32)
+    for bad in (np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.float32)):
+        with pytest.raises(ValueError, match="fill_image must be a uint8 H x W x 3 image"):
+            explain("shap", model, image, budget=10, faithfulness=False, fill_image=bad)
+
+
+def standing(width=200, height=300):
+    """An upright figure's 13 joints (x, y) in pixels, in JOINT_NAMES order (its left on the
+    image's right), and a person mask around it."""
+    cx = width / 2
+    points = np.array([
+        [cx, 40], [cx + 30, 80], [cx - 30, 80], [cx + 40, 130], [cx - 40, 130],
+        [cx + 45, 175], [cx - 45, 175], [cx + 20, 170], [cx - 20, 170],
+        [cx + 22, 225], [cx - 22, 225], [cx + 24, 280], [cx - 24, 280]], np.float32)
+    mask = np.zeros((height, width), np.float32)
+    mask[15:295, int(cx - 55): int(cx + 55)] = 1.0
+    return points, mask
+
+
+def test_body_parts_split_the_person_along_the_skeleton():
+    points, mask = standing()
+    image = np.full((300, 200, 3), 120, np.uint8)
+    analysis = pose.PersonAnalysis(image, 1, points, np.ones(13, np.float32), mask,
+                                   subject_box=(15, 45, 280, 110))
+    labels = pose_explain.body_parts(analysis)
+    names = ["rest"] + [name for name, _ in pose_explain.BODY_PARTS]
+
+    def part_at(x, y):
+        return names[labels[y, x]]
+
+    joint = {name: points[i] for i, name in enumerate(pose.JOINT_NAMES)}
+    assert part_at(100, 38) == "head"
+    assert part_at(100, 125) == "torso"  # between the shoulders and the hips
+    # Midway along each bone, that limb (the figure's left is on the image's right).
+    for part, (first, second) in [("left forearm", ("left elbow", "left wrist")),
+                                  ("right upper arm", ("right shoulder", "right elbow")),
+                                  ("left shin", ("left knee", "left ankle")),
+                                  ("right thigh", ("right hip", "right knee"))]:
+        x, y = np.rint((joint[first] + joint[second]) / 2).astype(int)
+        assert part_at(x, y) == part
+    assert part_at(5, 150) == "rest" and part_at(195, 5) == "rest"  # off the person
+    assert set(np.unique(labels)) == set(range(len(names)))  # every part has pixels
+
+
+def test_the_explained_pose_similarity_counts_lost_joints_as_not_matching():
+    points, mask = standing()
+    image = np.full((300, 200, 3), 120, np.uint8)
+
+    def person(keypoints, visibility):
+        return pose.PersonAnalysis(image, 1, keypoints, visibility, mask)
+
+    post = person(points, np.ones(13, np.float32))
+    moved = points.copy()
+    moved[pose.JOINT_NAMES.index("left wrist")] += [40, -60]  # one arm raised
+    yours = person(moved, np.ones(13, np.float32))
+    evidence = pose.joint_evidence(post, yours)
+    assert evidence == pytest.approx(13.0)  # 13 joints, both photos see each fully
+    shown = pose.pose_similarity(post, yours)[0]
+    # The photo itself scores what the card shows.
+    assert pose.explained_pose_similarity(post, yours, evidence) == pytest.approx(shown)
+    # A copy whose legs MediaPipe no longer sees: the plain mean over the joints left barely
+    # moves, while the explained score loses the legs' share.
+    legless = np.ones(13, np.float32)
+    legs = [pose.JOINT_NAMES.index(n) for n in ("left knee", "right knee", "left ankle",
+                                                 "right ankle")]
+    legless[legs] = 0.1
+    copy = person(moved, legless)
+    plain = pose.pose_similarity(post, copy)[0]
+    scores = {j.name: j.score for j in pose.pose_similarity(post, copy)[1]}
+    seen = [name for name, score in scores.items() if score is not None]
+    expected = sum(scores[name] for name in seen) / 13  # the lost joints count as 0
+    assert pose.explained_pose_similarity(post, copy, evidence) == pytest.approx(expected)
+    assert pose.explained_pose_similarity(post, copy, evidence) < 0.75 * plain
+    # No body at all: 0.
+    assert pose.explained_pose_similarity(post, person(None, None), evidence) == 0.0
+
+
+def test_the_pose_request_hides_body_parts_with_the_inpainted_place():
+    points, mask = standing()
+    image = photo(300, 200)
+    yours = pose.PersonAnalysis(image, 1, points, np.ones(13, np.float32), mask,
+                                subject_box=(15, 45, 280, 110))
+    options = pose_explain.explanation_options(yours, pose_explain.SIMILARITY_OUTPUTS[0])
+    assert set(options) == {"lime", "shap"}
+    np.testing.assert_array_equal(options["lime"]["segments"], pose_explain.body_parts(yours))
+    for method in ("lime", "shap"):
+        np.testing.assert_array_equal(options[method]["fill_image"], yours.background_only())
+    assert pose_explain.explanation_options(yours, pose_explain.SIMILARITY_OUTPUTS[1]) == {}

@@ -21,7 +21,7 @@ from demos import TABS, pose_tab
 from demos.figures import pose as pose_drawing
 from models.images import judged_copy
 from models.pose import comparison as pose
-from tests.served import app_client
+from tests.served import serve
 
 EXAMPLES = pose_tab.EXAMPLES_DIR
 POST = EXAMPLES / "astronaut.jpg"
@@ -29,8 +29,17 @@ POST = EXAMPLES / "astronaut.jpg"
 
 @pytest.fixture(scope="module")
 def client():
-    with app_client() as served:
-        yield served
+    """The app served as app.py serves it, with the middleware that counts result streams: a
+    pose map takes longer than the 10 s after which a request with no stream counted counts as
+    abandoned (demos.listeners), and without it that run would be stopped."""
+    from gradio_client import Client
+
+    import app
+    from demos.listeners import guard_middleware
+
+    demo = app.build_app(offline=True)
+    with serve(demo, app_kwargs={"middleware": guard_middleware(demo)}) as url:
+        yield Client(url, verbose=False)
 
 
 def compare(client, post, photo, allow_mirror=True):
@@ -117,13 +126,97 @@ def test_the_panel_explains_the_background_through_the_api(client):
     assert table["data"][0][9] == 10  # the budget typed in Advanced reached LIME
 
 
-# === The explanation request ===
-
-
 @pytest.fixture(scope="module")
 def example_paths():
     return {name: str(EXAMPLES / name) for name in
             ("astronaut.jpg", "astronaut_mirrored.jpg", "coffee.jpg")}
+
+
+def test_the_pose_maps_of_the_showcase_pair_beat_random_maps(client):
+    """The "Same pose, same place" example, explained as the tab explains it (its budgets of
+    100): LIME over body parts and SHAP, both hiding with the place behind the person, beat the
+    random maps on deletion and on insertion, and their normalised values stay on the 0-1
+    scale the legend gives."""
+    status, gallery, table, _ = client.predict(
+        handle_file(str(POST)), handle_file(str(EXAMPLES / "astronaut_mirrored.jpg")), True,
+        ["lime", "shap"], "pose similarity", 0, 100, 100, api_name="/pose_explain",
+    )
+    assert status.startswith("Explained **pose similarity** = ")
+    assert "hides parts of your body" in status  # the note on how the maps perturb
+    assert len(gallery) == 2
+    rows = {row[0]: row for row in table["data"]}
+    assert set(rows) == {"LIME", "SHAP"}
+    for method, row in rows.items():
+        assert row[7] == "faithful", (method, row)
+        deletion, insertion = (float(part.split(" ± ")[0]) for part in (row[4], row[5]))
+        spreads = (float(row[4].split(" ± ")[1]), float(row[5].split(" ± ")[1]))
+        assert row[2] < deletion - spreads[0] and row[3] > insertion + spreads[1]
+        normalised = [float(value) for value in re.split(r" / |; ", row[6])]
+        assert all(0.0 <= value <= 1.0 for value in normalised), (method, row[6])
+
+
+def test_a_different_pose_gets_no_pose_map_and_says_why(example_paths):
+    """The "Different pose, different place" example: asked for the pose, the request explains
+    the background, its note says why there is no pose map, and the picker follows."""
+    request = pose_tab.make_request(example_paths["astronaut.jpg"], str(EXAMPLES / "camera.jpg"),
+                                    True, "pose similarity")
+    similarity = pose.compare(example_paths["astronaut.jpg"],
+                              str(EXAMPLES / "camera.jpg")).pose_similarity
+    assert similarity < pose.POSE_THRESHOLD
+    assert request.target == "background similarity"
+    assert list(request.target_choices) == list(pose_tab.OUTPUTS)
+    assert request.note.startswith(f"The poses differ (pose similarity {similarity:.2f}")
+    assert "no map of it beats random maps" in request.note
+    assert request.options == {}  # the background is explained with the explainers' defaults
+
+
+def test_the_legend_says_what_normalised_values_past_1_mean():
+    text = _legend_of_a_built_pose_tab()
+    assert "put the photo's own score at 1" in text
+    assert "above 1 (or below 0) means the score went past the photo's own" in text
+
+
+def test_the_api_and_the_pictures_show_the_main_subject(client, tmp_path):
+    """A crowded photo and its re-post (cropped, scaled, brighter): the comparison's numbers
+    give each photo's main subject as shares of its size, on the pasted subject in both, and
+    the skeleton pictures draw that box in the subject's blue."""
+    from models.pose import evaluate_crowd as crowds
+
+    photo = crowds.crowded_photo(2, crowds.TEST_SCENES, "astronaut")
+    copy = crowds.copy_of(photo.image)
+    paths = [tmp_path / "post.png", tmp_path / "photo.png"]
+    for path, image in zip(paths, (photo.image, copy), strict=True):
+        Image.fromarray(image).save(path)
+    _, numbers, skeleton_a, skeleton_b, *_ = compare(client, *paths)
+    subjects = numbers["main_subject"]
+    truths = [photo.subject_box, crowds.box_in_copy(photo.subject_box, photo.image.shape)]
+    for key, truth, image, picture in zip(("post", "photo"), truths, (photo.image, copy),
+                                          (skeleton_a, skeleton_b), strict=True):
+        found = subjects[key]
+        height, width = image.shape[:2]
+        box = (found["top"] * height, found["left"] * width, found["height"] * height,
+               found["width"] * width)
+        assert iou(box, truth) >= 0.5, key
+        drawn = np.asarray(Image.open(picture).convert("RGB"), int)
+        rows, cols = drawn.shape[:2]
+        # Halfway down the box's left edge, the picture is the subject's blue.
+        y = round((found["top"] + found["height"] / 2) * rows)
+        x = round(found["left"] * cols)
+        edge = drawn[y, max(0, x - 2) : x + 3]
+        assert (np.abs(edge - pose_drawing.SUBJECT).sum(axis=1) < 60).any(), (key, edge)
+
+
+def iou(first, second) -> float:
+    top, left = max(first[0], second[0]), max(first[1], second[1])
+    bottom = min(first[0] + first[2], second[0] + second[2])
+    right = min(first[1] + first[3], second[1] + second[3])
+    inside = max(0.0, bottom - top) * max(0.0, right - left)
+    return inside / (first[2] * first[3] + second[2] * second[3] - inside)
+
+
+# === The explanation request ===
+
+
 
 
 def test_the_request_explains_your_photo_against_the_post(example_paths):
@@ -320,6 +413,25 @@ def test_mirrored_matches_colour_your_photos_own_joints():
     assert b_scores[pose.JOINT_NAMES.index("right wrist")] == 0.25
     assert b_scores[pose.JOINT_NAMES.index("left wrist")] is None
     assert pose_drawing.scores_for_b(replace(mirrored, mirrored=False)) == scores
+
+
+def test_the_main_subjects_box_is_drawn_around_that_person():
+    photo = np.full((300, 200, 3), 200, np.uint8)
+    points = standing_figure()
+    subject = replace(analysis(photo, points), subject_box=(20, 40, 270, 120))
+    drawn = pose_drawing.draw_skeleton(subject).astype(int)
+
+    def blue(y, x):  # the subject's blue at or next to (y, x)
+        near = drawn[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].reshape(-1, 3)
+        return (np.abs(near - pose_drawing.SUBJECT).sum(axis=1) < 60).any()
+
+    assert blue(200, 40) and blue(200, 160) and blue(290, 100)  # left, right, bottom edges
+    assert not blue(200, 20) and not blue(200, 180)  # outside the box: the photo
+    assert (drawn[240:270, 45:60] == 200).all()  # inside, away from the skeleton: the photo
+    # Without a pose, the chosen subject's box stays, with a label saying why no skeleton.
+    unposed = replace(analysis(photo), subject_box=(20, 40, 270, 120))
+    drawn = pose_drawing.draw_skeleton(unposed).astype(int)
+    assert blue(200, 40) and np.any(drawn[200:, 20:180] != 200)
 
 
 def test_a_photo_without_a_pose_gets_a_label_not_a_skeleton():

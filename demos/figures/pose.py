@@ -33,6 +33,7 @@ RED = (220, 50, 50)
 GREY = (150, 150, 160)
 OUTLINE = (25, 25, 30)
 MASK_TINT = (236, 72, 153)  # the app's pink: "this is what InstaVis calls a person"
+SUBJECT = (56, 189, 248)  # sky blue: no joint colour, and clear on light and dark photos
 
 # === Bones ===
 
@@ -106,8 +107,41 @@ def _banner(image: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(Image.alpha_composite(picture, layer).convert("RGB"))
 
 
+SUBJECT_LABEL = "Main subject"
+
+
+def _draw_subject_box(draw: ImageDraw.ImageDraw, box, factor: int, line: int, label: str,
+                      height: int, width: int) -> None:
+    """The main subject's box, in SUBJECT blue with a dark edge, named in a tag on its top left
+    corner."""
+    top, left, box_h, box_w = box
+    # PIL draws a rectangle's outline inside its corners: grown by half a line, the line is
+    # centred on the box's edge; inside the photo, a box along the photo's edge shows whole.
+    edge = round(line * 1.6)
+    grow = edge / 2
+    corners = (max(left * factor - grow, 0), max(top * factor - grow, 0),
+               min((left + box_w) * factor + grow, width * factor - 1),
+               min((top + box_h) * factor + grow, height * factor - 1))
+    draw.rectangle(corners, outline=(*OUTLINE, 200), width=edge)
+    inner = [corners[0] + (edge - line) / 2, corners[1] + (edge - line) / 2,
+             corners[2] - (edge - line) / 2, corners[3] - (edge - line) / 2]
+    draw.rectangle(inner, outline=(*SUBJECT, 255), width=line)
+    corners = inner
+    font = _font(max(10, round(0.032 * max(height, width))) * factor)
+    pad = line
+    size = draw.textbbox((0, 0), label, font=font)
+    tag_h = size[3] + 2 * pad
+    # Above the box's top left corner, where it hides nothing of the subject; inside the box
+    # when the box starts at the photo's top.
+    x = corners[0]
+    y = corners[1] - tag_h if corners[1] - tag_h >= 0 else corners[1] + line
+    draw.rectangle((x, y, x + size[2] + 2 * pad, y + tag_h), fill=(*SUBJECT, 230))
+    draw.text((x + pad, y + pad), label, font=font, fill=(*OUTLINE, 255))
+
+
 def draw_skeleton(analysis, joint_scores: Sequence | None = None) -> np.ndarray:
-    """The photo with its main subject's skeleton, coloured by how well each joint agrees.
+    """The photo with its main subject's box and skeleton, each joint coloured by how well it
+    agrees.
 
     Only joints this photo sees (MediaPipe visibility from
     `models.pose.mediapipe_runtime.VISIBLE` up) are drawn:
@@ -121,25 +155,35 @@ def draw_skeleton(analysis, joint_scores: Sequence | None = None) -> np.ndarray:
             order: JointScores, floats in [0, 1] or None. None for all grey (no comparison).
             For photo b of a mirrored match, use `comparison_skeletons`, which reorders them.
 
+    The main subject's box (`PersonAnalysis.subject_box`: the person whose pose is compared,
+    chosen among several as the largest nearest the centre) is drawn in SUBJECT blue and named
+    "Main subject".
+
     Returns:
-        uint8 H x W x 3, the photo's size. A photo without a pose gets a "No person found"
-        label instead of a skeleton.
+        uint8 H x W x 3, the photo's size. A photo without a pose gets a label instead of a
+        skeleton: "No person found", or, when a main subject was chosen but MediaPipe found
+        no body in it, its box and "No pose found for the main subject".
     """
     image = analysis.image
-    if not analysis.has_pose:
-        return _banner(image, "No person found")
     height, width = image.shape[:2]
-    scores = _scores(joint_scores, len(JOINT_NAMES))
-    seen = np.asarray(analysis.visibility) >= VISIBLE
+    box = getattr(analysis, "subject_box", None)
+    if not analysis.has_pose and box is None:
+        return _banner(image, "No person found")
     factor = _supersampling(height, width)
-    points = np.asarray(analysis.keypoints, np.float64) * factor
     line = _line_width(height, width) * factor
-    radius = 2.0 * line
-
     # Draw on a transparent layer at `factor` times the size, then shrink it onto the photo:
     # the shrink anti-aliases every edge.
     layer = Image.new("RGBA", (width * factor, height * factor), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
+    if box is not None:
+        _draw_subject_box(draw, box, factor, line, SUBJECT_LABEL, height, width)
+    if not analysis.has_pose:
+        return _banner(_composite(image, layer, factor), "No pose found for the main subject")
+    scores = _scores(joint_scores, len(JOINT_NAMES))
+    seen = np.asarray(analysis.visibility) >= VISIBLE
+    points = np.asarray(analysis.keypoints, np.float64) * factor
+    radius = 2.0 * line
+
     for _name, first, second in BONES:
         i = _INDEX[first]
         if second is None:  # the neck: nose to the shoulders' midpoint
@@ -163,6 +207,12 @@ def draw_skeleton(analysis, joint_scores: Sequence | None = None) -> np.ndarray:
         draw.ellipse((x - radius, y - radius, x + radius, y + radius),
                      fill=(*agreement_colour(scores[i]), 255), outline=(255, 255, 255, 255),
                      width=max(1, round(line * 0.35)))
+    return _composite(image, layer, factor)
+
+
+def _composite(image: np.ndarray, layer: Image.Image, factor: int) -> np.ndarray:
+    """The drawing `layer` (at `factor` times the photo's size) shrunk onto the photo."""
+    height, width = image.shape[:2]
     if factor > 1:
         layer = layer.resize((width, height), Image.Resampling.LANCZOS)
     picture = Image.alpha_composite(Image.fromarray(image).convert("RGBA"), layer)

@@ -122,13 +122,20 @@ class PersonAnalysis:
     Attributes:
         image: the photo as compared, uint8 H x W x 3: `prepare_photo`, then `judged_copy`
             (longest side at most 512), so the explainers perturb exactly this image.
-        people: how many people were found (faces, or one body when no face shows).
+        people: how many people were found (faces, or one body when no face shows). The
+            candidates in the person mask are not counted: a helmet or a bag can be one.
         keypoints: 13 x 2 pixel coordinates (x, y) of the main subject's joints, or None.
         visibility: 13 visibilities in [0, 1], or None.
         person_mask: float32 H x W in [0, 1], every person in the photo.
-        subject_box: (top, left, height, width) searched for the main subject's pose.
+        subject_box: (top, left, height, width) in pixels of `image`: the main subject, chosen
+            among several candidate people (even when MediaPipe then finds no body in it), or
+            the person holding the joints found; None when there is neither.
         prepared: how the upload became `image` (a long strip cut, transparency filled), for
             the comparison's notes; its image is `image`.
+        searched_box: (top, left, height, width) the pose model was run on: the main subject's
+            box grown by one of SUBJECT_MARGINS, or None for the whole photo.
+        searched_mirrored: the pose was found in the mirror image of `searched_box` (and
+            mapped back to the photo's own sides).
     """
 
     image: np.ndarray
@@ -138,6 +145,8 @@ class PersonAnalysis:
     person_mask: np.ndarray
     subject_box: tuple[int, int, int, int] | None = None
     prepared: PreparedPhoto | None = None
+    searched_box: tuple[int, int, int, int] | None = None
+    searched_mirrored: bool = False
 
     @property
     def has_pose(self) -> bool:
@@ -227,26 +236,198 @@ class PoseComparison:
     background_threshold: float = BACKGROUND_THRESHOLD
 
 
-def _main_face(faces, height: int, width: int):
-    """The largest face nearest the centre: the photo's main subject."""
-    def weight(box):
-        top, left, box_h, box_w = box
-        centre_y, centre_x = top + box_h / 2, left + box_w / 2
-        off_centre = math.hypot(centre_y / height - 0.5, centre_x / width - 0.5) / math.hypot(0.5,
-                                                                                             0.5)
-        return box_h * box_w * (1.0 - 0.7 * off_centre)
+# === The main subject ===
 
-    return max(faces, key=weight)
+MIN_PERSON_SHARE = 0.01
+"""A piece of the person mask smaller than this share of the photo is not a person worth
+comparing (a hand at the frame's edge, a speck the segmentation left), so it is no candidate."""
+CENTRE_WEIGHT = 0.7
+"""How much being off-centre costs a candidate: its size counts (1 - CENTRE_WEIGHT x distance),
+the distance from the photo's centre to the candidate's centroid, with the corner at 1. A
+person at the edge then needs more than three times the area of one at the centre to be the
+subject."""
+HEAD_PROMINENCE = 0.1
+"""A rise of a mask piece's upper outline is a head when it stands this share of its own height
+(above the piece's bottom) over the dips on either side: a head rises a fifth to a third of a
+half-length figure above its shoulders."""
+HEAD_SPACING = 0.15
+"""Two heads of one piece are at least this share of its height apart across."""
+FACE_BODY_AREA = 6.0
+"""A face the person mask missed stands for this many face boxes of person (a segmented
+person is 4 to 15 face boxes: a head-and-shoulders portrait to a half-length figure)."""
+FACE_BODY_HEIGHT = 7.0
+"""The body under such a face reaches at most this many face heights below its top."""
+SUBJECT_MARGINS = (0.05, 0.15, 0.3)
+"""The pose model looks for the chosen person in that person's box grown by each of these
+shares of its larger side in turn, until it finds a body. A tight box shuts out the people
+around; MediaPipe's detector sometimes needs more context (a hand or a foot sticking out past
+the segmentation, a bent back). On the 30 crowded photos and copies these were chosen on (an
+early version of tests/test_pose_crowd.py's, half of them of the cameraman), the tight box
+alone found a body in both photo and copy 24 times, the three margins 27 times."""
 
 
-def _subject_box(face, height: int, width: int) -> tuple[int, int, int, int]:
-    """A body-sized region around a face: a few face widths across, down to the bottom."""
+@dataclass(frozen=True)
+class PersonRegion:
+    """One candidate person: a connected piece of the person mask, or its share of one that
+    holds several heads (`people_regions`).
+
+    Attributes:
+        box: (top, left, height, width) in pixels, around the piece's mask.
+        share: the piece's area as a share of the photo.
+        centre: (y, x) of the piece's centroid as shares of the photo's height and width.
+    """
+
+    box: tuple[int, int, int, int]
+    share: float
+    centre: tuple[float, float]
+
+    @property
+    def weight(self) -> float:
+        """How much this candidate looks like the main subject: large and near the centre."""
+        off_centre = math.hypot(self.centre[0] - 0.5, self.centre[1] - 0.5) / math.hypot(0.5,
+                                                                                         0.5)
+        return self.share * (1.0 - CENTRE_WEIGHT * off_centre)
+
+
+def _region(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> PersonRegion:
+    top, left = int(rows.min()), int(cols.min())
+    return PersonRegion((top, left, int(rows.max()) - top + 1, int(cols.max()) - left + 1),
+                        len(rows) / (height * width),
+                        (float(rows.mean()) / height, float(cols.mean()) / width))
+
+
+def _face_centre(face) -> tuple[float, float]:
     top, left, box_h, box_w = face
-    centre_x = left + box_w / 2
-    x0 = int(max(0, centre_x - 2.5 * box_w))
-    x1 = int(min(width, centre_x + 2.5 * box_w))
-    y0 = int(max(0, top - 0.6 * box_h))
-    return y0, x0, height - y0, max(1, x1 - x0)
+    return top + box_h / 2, left + box_w / 2
+
+
+def _heads(piece: np.ndarray, faces: list, offset: tuple[int, int]) -> list[tuple[float, float]]:
+    """(column, top row) of each head in one piece of the person mask, in photo pixels.
+
+    Faces are heads. So are the rises of the piece's upper outline that stand more than
+    HEAD_PROMINENCE of their own height (above the piece's bottom) over the dips on either side
+    (the shoulders between two people), at least HEAD_SPACING of the piece's height apart: that
+    finds the heads of people seen from behind or in profile, whose faces the detector misses.
+    A rise within HEAD_SPACING of a face is that face's head.
+
+    Args:
+        piece: bool h x w, the piece's mask inside its box.
+        faces: face boxes (photo pixels) that lie on the piece.
+        offset: (top, left) of the piece's box in the photo.
+    """
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import find_peaks
+
+    tall = piece.shape[0]
+    top_rows = np.where(piece.any(axis=0), piece.argmax(axis=0), tall)
+    outline = uniform_filter1d((tall - top_rows).astype(np.float64),
+                               size=max(3, round(0.02 * piece.shape[1])))
+    # Zero on both sides, so a head at the piece's edge is a rise too. A smaller person's head
+    # rises less, so the prominence asked for is a share of the rise's own height.
+    padded = np.concatenate([[0.0], outline, [0.0]])
+    rises, found = find_peaks(padded, prominence=0.02 * tall,
+                              distance=max(1, round(HEAD_SPACING * tall)))
+    rises = rises[found["prominences"] >= HEAD_PROMINENCE * padded[rises]]
+    heads = [(_face_centre(face)[1], float(face[0])) for face in faces]
+    for column in rises - 1:
+        x = float(offset[1] + column)
+        if all(abs(x - head_x) > HEAD_SPACING * tall for head_x, _ in heads):
+            heads.append((x, float(offset[0] + top_rows[column])))
+    return heads
+
+
+def people_regions(person_mask: np.ndarray, faces=()) -> list[PersonRegion]:
+    """The candidate people of a photo, largest first.
+
+    Each connected piece of the person mask (0.5 and above) is one person, unless it has more
+    than one head (`_heads`: faces, and rises of its outline): then people touch or overlap,
+    and each pixel of the piece goes to the head nearest across, measured in that person's
+    height (from the head's top to the piece's bottom), so a taller, nearer person claims more
+    of the piece. A face on no piece (the segmentation missed that person) is a candidate too:
+    a body-sized box under it, counted as FACE_BODY_AREA face boxes of person. Pieces under
+    MIN_PERSON_SHARE of the photo are left out.
+
+    Args:
+        person_mask: float H x W in [0, 1] (MediaPipe's selfie segmentation).
+        faces: (top, left, height, width) face boxes in pixels.
+    """
+    from scipy import ndimage
+
+    height, width = person_mask.shape
+    labels, _ = ndimage.label(person_mask >= 0.5, structure=np.ones((3, 3), bool))
+    faces_on = collections.defaultdict(list)
+    regions = []
+    for face in faces:
+        top, left, box_h, box_w = face
+        # The piece most of the face's box lies on (its centre may sit on a gap in the mask).
+        under = labels[max(0, int(top)) : max(0, int(math.ceil(top + box_h))),
+                       max(0, int(left)) : max(0, int(math.ceil(left + box_w)))]
+        found = under[under > 0]
+        if found.size >= 0.25 * max(under.size, 1):
+            faces_on[int(np.bincount(found).argmax())].append(face)
+        else:
+            regions.append(_face_region(face, height, width))
+    for label, (rows_slice, cols_slice) in enumerate(ndimage.find_objects(labels), start=1):
+        if rows_slice is None:
+            continue
+        piece = labels[rows_slice, cols_slice] == label
+        if piece.sum() < MIN_PERSON_SHARE * height * width:
+            continue
+        rows, cols = np.nonzero(piece)
+        heads = _heads(piece, faces_on[label], (rows_slice.start, cols_slice.start))
+        rows, cols = rows + rows_slice.start, cols + cols_slice.start
+        if len(heads) < 2:
+            pieces = [(rows, cols)]
+        else:
+            head_x = np.array([x for x, _ in heads])
+            person_height = np.array([max(1.0, rows_slice.stop - head_top)
+                                      for _, head_top in heads])
+            nearest = np.argmin(np.abs(cols[:, None] - head_x[None]) / person_height[None],
+                                axis=1)
+            pieces = [(rows[nearest == i], cols[nearest == i]) for i in range(len(heads))]
+        regions.extend(_region(r, c, height, width) for r, c in pieces
+                       if len(r) >= MIN_PERSON_SHARE * height * width)
+    return sorted(regions, key=lambda region: -region.share)
+
+
+def _face_region(face, height: int, width: int) -> PersonRegion:
+    """A candidate for a face the person mask missed: a box a few face widths across, from
+    just above the face down to the photo's bottom or FACE_BODY_HEIGHT faces below."""
+    top, left, box_h, box_w = face
+    centre_y, centre_x = _face_centre(face)
+    x0, x1 = max(0, int(centre_x - 2.5 * box_w)), min(width, int(centre_x + 2.5 * box_w))
+    y0 = max(0, int(top - 0.6 * box_h))
+    y1 = min(height, int(top + FACE_BODY_HEIGHT * box_h))
+    box = (y0, x0, max(1, y1 - y0), max(1, x1 - x0))
+    share = min(FACE_BODY_AREA * box_h * box_w, box[2] * box[3]) / (height * width)
+    return PersonRegion(box, float(share), ((y0 + y1) / 2 / height, centre_x / width))
+
+
+def main_subject(regions: list[PersonRegion]) -> PersonRegion | None:
+    """The candidate with the largest `PersonRegion.weight`: the largest person, nearest the
+    centre. None without candidates."""
+    return max(regions, key=lambda region: region.weight, default=None)
+
+
+def grown_box(box: tuple[int, int, int, int], height: int, width: int,
+              margin: float) -> tuple[int, int, int, int]:
+    """A (top, left, height, width) box grown by `margin` of its larger side each way, inside
+    the photo."""
+    top, left, box_h, box_w = box
+    grow = margin * max(box_h, box_w)
+    y0, x0 = max(0, int(top - grow)), max(0, int(left - grow))
+    y1 = min(height, math.ceil(top + box_h + grow))
+    x1 = min(width, math.ceil(left + box_w + grow))
+    return y0, x0, max(1, y1 - y0), max(1, x1 - x0)
+
+
+def _box_around(points: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
+    """The box around (x, y) points, inside the photo."""
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    x1, y1 = min(width, max(x1, x0 + 1)), min(height, max(y1, y0 + 1))
+    return int(y0), int(x0), int(y1 - y0), int(x1 - x0)
 
 
 REMEMBERED_ANALYSES = 8
@@ -294,8 +475,8 @@ class _AnalysisMemory:
 ANALYSIS_MEMORY = _AnalysisMemory(REMEMBERED_ANALYSES)
 
 
-def analyse(image, *, pose: bool = True, mask: bool = True,
-            remember: bool = False) -> PersonAnalysis:
+def analyse(image, *, pose: bool = True, mask: bool = True, remember: bool = False,
+            subject_from: PersonAnalysis | None = None) -> PersonAnalysis:
     """Find the people, the main subject's joints and every person's mask in one photo.
 
     Args:
@@ -306,10 +487,17 @@ def analyse(image, *, pose: bool = True, mask: bool = True,
         remember: look the photo up among the last `REMEMBERED_ANALYSES` whole analyses, and
             keep this one there (with its descriptors, once computed). For photos a user
             gave, not for the explainers' perturbed copies, which would push them out.
+        subject_from: an analysis of the unperturbed photo, whose main subject this one keeps:
+            the pose is searched in the same box (`searched_box`), with no new choice. The
+            explainers perturb a photo hundreds of times; hiding a part of the subject must
+            not hand the pose to a bystander.
 
     Returns:
-        A PersonAnalysis. With several people the pose is the main subject's: the largest face
-        nearest the centre, searched for in a body-sized region around it.
+        A PersonAnalysis. With several candidate people (`people_regions`) the pose is the main
+        subject's: the largest person nearest the centre (`main_subject`), searched for in that
+        person's box (`SUBJECT_MARGINS`), so the crowd cannot take over the landmarks. When
+        MediaPipe finds no body there, a pose found in the whole photo is kept only if its
+        joints lie in the subject's box; otherwise the photo has no pose.
     """
     prepared = prepare_photo(image)
     image = judged_copy(prepared.image)
@@ -325,37 +513,136 @@ def analyse(image, *, pose: bool = True, mask: bool = True,
                     array.setflags(write=False)
             ANALYSIS_MEMORY.put(key, found)
         return found
-    return _analyse_prepared(prepared, pose=pose, mask=mask)
+    return _analyse_prepared(prepared, pose=pose, mask=mask, subject_from=subject_from)
 
 
-def _analyse_prepared(prepared: PreparedPhoto, *, pose: bool, mask: bool) -> PersonAnalysis:
+def _analyse_prepared(prepared: PreparedPhoto, *, pose: bool, mask: bool,
+                      subject_from: PersonAnalysis | None = None) -> PersonAnalysis:
     image = prepared.image
     height, width = image.shape[:2]
-    faces, person = RUNTIME.faces_and_mask(image, faces=pose, mask=mask)
+    choose = pose and subject_from is None
+    # The subject rule reads the person mask, so a pose without a given subject needs it too.
+    faces, person = RUNTIME.faces_and_mask(image, faces=choose, mask=mask or choose)
     if person is None:
         person = np.zeros((height, width), np.float32)
-    box = None
-    landmarks = None
+    person = np.asarray(person, np.float32)
     if not pose:
-        return PersonAnalysis(image, 0, None, None, np.asarray(person, np.float32), None,
-                              prepared)
-    if len(faces) >= 2:
-        box = _subject_box(_main_face(faces, height, width), height, width)
-        top, left, box_h, box_w = box
-        landmarks = RUNTIME.landmarks(image[top : top + box_h, left : left + box_w])
-    if landmarks is None:
-        box = None
-        landmarks = RUNTIME.landmarks(image)
+        return PersonAnalysis(image, 0, None, None, person, None, prepared)
+    if subject_from is not None:
+        subject, people, regions = subject_from.subject_box, subject_from.people, []
+        searched, mirrored = subject_from.searched_box, subject_from.searched_mirrored
+        landmarks = _landmarks_in(image, searched, mirrored)
+    else:
+        regions = people_regions(person, faces)
+        subject, searched, mirrored, landmarks = _main_subject_pose(image, faces, regions)
     keypoints = visibility = None
     if landmarks is not None:
-        top, left, box_h, box_w = box or (0, 0, height, width)
-        points = landmarks[LANDMARK_INDEX]
-        keypoints = np.stack([left + points[:, 0] * box_w, top + points[:, 1] * box_h],
-                             axis=1).astype(np.float32)
-        visibility = points[:, 2].copy()
-    people = max(len(faces), 1 if keypoints is not None else 0)
-    return PersonAnalysis(image, people, keypoints, visibility,
-                          np.asarray(person, np.float32), box, prepared)
+        keypoints, visibility = landmarks
+        if subject is None:
+            subject = _subject_of(keypoints, visibility, regions, height, width)
+    if subject_from is None:
+        people = max(len(faces), 1 if keypoints is not None else 0)
+    return PersonAnalysis(image, people, keypoints, visibility, person, subject, prepared,
+                          searched, mirrored)
+
+
+def _main_subject_pose(image: np.ndarray, faces: list, regions: list[PersonRegion]):
+    """(the main subject's box, the box its pose was found in, whether it was found in that
+    box's mirror image, its landmarks); the boxes and landmarks may be None.
+
+    The person mask also covers things that are not people (a cat, a cup), and MediaPipe finds
+    a body in a tight crop of nearly anything, so a photo must first show a person: a face, or
+    a body MediaPipe finds in the whole photo. Then the main subject (`main_subject`) is
+    searched in its box grown by each of SUBJECT_MARGINS, then in the mirror image of those
+    boxes (MediaPipe finds some bodies only one way round), and last in the whole photo. A body
+    found counts only if its joints lie in the subject's box (`_holds`): a wider box may hold a
+    bystander, and MediaPipe may pick the bystander.
+    """
+    height, width = image.shape[:2]
+    whole = None
+    if not faces:
+        whole = _landmarks_in(image, None)
+        if whole is None:
+            return None, None, False, None
+    chosen = main_subject(regions)
+    if chosen is None:  # a face or a body, but no person in the mask: the whole photo
+        whole = whole if whole is not None else _landmarks_in(image, None)
+        return None, None, False, whole
+    for mirrored in (False, True):
+        for margin in SUBJECT_MARGINS:
+            searched = grown_box(chosen.box, height, width, margin)
+            landmarks = _landmarks_in(image, searched, mirrored)
+            if landmarks is not None and _holds(chosen.box, *landmarks, height, width):
+                return chosen.box, searched, mirrored, landmarks
+    whole = whole if whole is not None else _landmarks_in(image, None)
+    if whole is not None and _holds(chosen.box, *whole, height, width):
+        return chosen.box, None, False, whole
+    return chosen.box, None, False, None
+
+
+def _landmarks_in(image: np.ndarray, box: tuple[int, int, int, int] | None,
+                  mirrored: bool = False):
+    """(13 x 2 keypoints in the photo's pixels, 13 visibilities) of the most prominent person
+    MediaPipe finds in `box`, or None. None searches the whole photo. A box is padded to a
+    square with its median colour first: MediaPipe's person detector letterboxes its input in
+    black, and on the tall, tight crop of one person (a dark coat against black bars) it
+    misses bodies that it finds in the square."""
+    height, width = image.shape[:2]
+    if box is None:
+        landmarks = RUNTIME.landmarks(image)
+        top = left = 0
+        side_y, side_x = height, width
+    else:
+        top, left, box_h, box_w = box
+        crop = image[top : top + box_h, left : left + box_w]
+        side = max(box_h, box_w)
+        square = np.empty((side, side, 3), np.uint8)
+        square[:] = np.median(crop.reshape(-1, 3), axis=0).astype(np.uint8)
+        pad_y, pad_x = (side - box_h) // 2, (side - box_w) // 2
+        square[pad_y : pad_y + box_h, pad_x : pad_x + box_w] = crop
+        landmarks = RUNTIME.landmarks(square[:, ::-1].copy() if mirrored else square)
+        top, left = top - pad_y, left - pad_x
+        side_y = side_x = side
+    if landmarks is None:
+        return None
+    points = landmarks[LANDMARK_INDEX]
+    if mirrored:  # back to the photo's own sides: x flips, left and right joints swap
+        points = points[MIRROR_ORDER]
+        points[:, 0] = 1.0 - points[:, 0]
+    keypoints = np.stack([left + points[:, 0] * side_x, top + points[:, 1] * side_y],
+                         axis=1).astype(np.float32)
+    return keypoints, points[:, 2].copy()
+
+
+def _seen_points(keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    seen = keypoints[visibility >= VISIBLE]
+    return seen if len(seen) else keypoints
+
+
+def _count_inside(box: tuple[int, int, int, int], points: np.ndarray) -> int:
+    top, left, box_h, box_w = box
+    return int(((points[:, 0] >= left) & (points[:, 0] <= left + box_w)
+                & (points[:, 1] >= top) & (points[:, 1] <= top + box_h)).sum())
+
+
+def _holds(box, keypoints, visibility, height: int, width: int) -> bool:
+    """Whether these are the joints of the person in `box`: most of the seen joints lie in it,
+    grown by the tightest of SUBJECT_MARGINS. A wider search box may hold a bystander too, and
+    MediaPipe may pick the bystander."""
+    seen = _seen_points(keypoints, visibility)
+    grown = grown_box(box, height, width, SUBJECT_MARGINS[0])
+    return 2 * _count_inside(grown, seen) > len(seen)
+
+
+def _subject_of(keypoints: np.ndarray, visibility: np.ndarray, regions: list[PersonRegion],
+                height: int, width: int) -> tuple[int, int, int, int]:
+    """The box of the person whose joints these are: the candidate that holds most of the seen
+    joints, or (when none holds half of them) the box around the seen joints."""
+    seen = _seen_points(keypoints, visibility)
+    holding = max(regions, key=lambda region: _count_inside(region.box, seen), default=None)
+    if holding is not None and 2 * _count_inside(holding.box, seen) >= len(seen):
+        return holding.box
+    return _box_around(seen, height, width)
 
 
 # === Pose similarity ===
@@ -417,22 +704,23 @@ def best_rotation(reference: np.ndarray, moving: np.ndarray, weights: np.ndarray
 
 
 def _joint_scores(reference, ref_vis, moving, mov_vis):
+    """(similarity or None, (per-joint scores, distances) or None, seen, total joint weight)."""
     seen = (ref_vis >= VISIBLE) & (mov_vis >= VISIBLE)
-    if seen.sum() < MIN_SHARED_JOINTS:
-        return None, None, seen
     weights = np.where(seen, ref_vis * mov_vis, 0.0)
+    if seen.sum() < MIN_SHARED_JOINTS:
+        return None, None, seen, float(weights.sum())
     distances = procrustes(reference, moving, weights)
     scores = np.exp(-((distances / JOINT_SIGMA) ** 2))
     overall = float((weights * scores).sum() / weights.sum())
-    return overall, (scores, distances), seen
+    return overall, (scores, distances), seen, float(weights.sum())
 
 
-def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True):
-    """(similarity or None, per-joint scores, mirrored) of b's pose against a's."""
+def _best_match(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool):
+    """`_joint_scores` of b against a, directly or (when allowed and clearly better) mirrored;
+    and whether mirrored. None when a photo has no pose."""
     if not (a.has_pose and b.has_pose):
-        return None, tuple(JointScore(n, None, None) for n in JOINT_NAMES), False
+        return None
     direct = _joint_scores(a.keypoints, a.visibility, b.keypoints, b.visibility)
-    best, mirrored = direct, False
     if allow_mirror:
         flipped = b.keypoints.copy()
         flipped[:, 0] = -flipped[:, 0]
@@ -440,17 +728,55 @@ def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = T
                                b.visibility[MIRROR_ORDER])
         if mirror[0] is not None and (direct[0] is None
                                       or mirror[0] > direct[0] + MIRROR_MARGIN):
-            best, mirrored = mirror, True
-    overall, parts, seen = best
-    if overall is None:
+            return mirror, True
+    return direct, False
+
+
+def pose_similarity(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True):
+    """(similarity or None, per-joint scores, mirrored) of b's pose against a's."""
+    match = _best_match(a, b, allow_mirror)
+    if match is None or match[0][0] is None:
         return None, tuple(JointScore(n, None, None) for n in JOINT_NAMES), False
-    scores, distances = parts
+    (overall, (scores, distances), seen, _), mirrored = match
     joints = tuple(
         JointScore(name, float(scores[i]) if seen[i] else None,
                    float(distances[i]) if seen[i] else None)
         for i, name in enumerate(JOINT_NAMES)
     )
     return overall, joints, mirrored
+
+
+def joint_evidence(a: PersonAnalysis, b: PersonAnalysis, allow_mirror: bool = True) -> float:
+    """How much joint evidence b's pose match to a's rests on: the summed weights (the products
+    of the two visibilities) of the joints seen in both, for the match `pose_similarity` uses;
+    0 when a photo has no pose."""
+    match = _best_match(a, b, allow_mirror)
+    return 0.0 if match is None else match[0][3]
+
+
+def explained_pose_similarity(a: PersonAnalysis, b: PersonAnalysis, evidence: float,
+                              allow_mirror: bool = True) -> float:
+    """The pose similarity the explainers see for a perturbed copy b of the photo compared:
+    joints the copy no longer shows count as not matching.
+
+    The pose similarity is a weighted mean over the joints seen in both photos, so hiding a
+    joint only removes it from the mean: a copy that shows nothing but a matching head would
+    score as high as the photo. Here the weighted sum of the joint scores is divided by the
+    photo's own joint evidence (`joint_evidence`) whenever the copy shows less, so it falls as
+    joints disappear, and a copy in which MediaPipe finds no body, or too few joints, scores
+    0. On the unperturbed photo (the same evidence) it is exactly `pose_similarity`.
+
+    Args:
+        a: the reference photo's analysis.
+        b: the perturbed copy's analysis.
+        evidence: `joint_evidence` of the unperturbed photo against a.
+        allow_mirror: as in `compare`.
+    """
+    match = _best_match(a, b, allow_mirror)
+    if match is None or match[0][0] is None:
+        return 0.0
+    overall, _, _, weight = match[0]
+    return float(overall * weight / max(weight, evidence)) if weight > 0 else 0.0
 
 
 def differing_limbs(joints: tuple[JointScore, ...], below: float = 0.5) -> list[str]:
@@ -638,6 +964,9 @@ def compare_analyses(a: PersonAnalysis, b: PersonAnalysis, *, allow_mirror: bool
     for label, analysis in (("first", a), ("second", b)):
         if analysis.people == 0:
             notes.append(f"No person found in the {label} photo, so only the places are compared.")
+        elif not analysis.has_pose:
+            notes.append(f"No body pose found for the main subject of the {label} photo, so only "
+                         "the places are compared.")
         elif analysis.people > 1:
             notes.append(f"{analysis.people} people in the {label} photo: comparing the main "
                          "subject (largest, nearest the centre).")
@@ -689,19 +1018,23 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     """fn(images of b, uint8 N x H x W x 3) -> N x len(outputs) similarities to `reference`.
 
     For LIME and SHAP through explain.FunctionModel: they perturb photo b and watch how similar
-    it stays to a. Each output is computed exactly as `compare_analyses` computes the number the
-    Pose tab shows (same mirror rule; CLIP in the background score whenever the comparison used
-    it), so the unperturbed photo scores exactly what the verdict card shows.
+    it stays to a. Each output is computed as `compare_analyses` computes the number the Pose
+    tab shows (same mirror rule; CLIP in the background score whenever the comparison used it),
+    so the unperturbed photo scores exactly what the verdict card shows.
 
-    A perturbed copy in which MediaPipe finds no pose cannot be compared at all. It scores the
-    unperturbed photo's pose similarity ("no evidence either way"), not 0: scoring 0 would make
-    the map mostly show where MediaPipe stops finding a person, while the user asked which parts
-    of the photo make the pose match. So the pose map shows what moves the matched pose.
+    For a perturbed copy, the pose similarity counts the joints the copy no longer shows as not
+    matching (`explained_pose_similarity`), and a copy in which MediaPipe finds no body scores
+    0. The plain weighted mean over the joints still seen would barely move when a limb is
+    hidden (MediaPipe drops the joint or guesses it back), and giving a copy without a body the
+    photo's own score made every deletion curve end where it began: the maps could not be told
+    from random ones (issue 24, section 5).
 
     Args:
         reference: photo a (anything `load_image` takes, or its PersonAnalysis).
-        photo: photo b's PersonAnalysis, whose unperturbed pose similarity a copy without a pose
-            scores (None: such copies score 0).
+        photo: photo b's PersonAnalysis: its joint evidence is what a copy's lost joints are
+            counted against, and every copy keeps its main subject (the pose is searched where
+            b's was). None: plain pose similarity, 0 without a pose, and each copy chooses its
+            own subject.
         allow_mirror: as in `compare`.
         outputs: which of SIMILARITY_OUTPUTS to compute, in order (default both). Asking for
             one skips the other's MediaPipe work on every perturbed copy.
@@ -715,9 +1048,9 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
     base = (reference if isinstance(reference, PersonAnalysis)
             else analyse(reference, remember=True))
     want_pose, want_background = (name in outputs for name in SIMILARITY_OUTPUTS)
-    no_pose_score = 0.0
+    evidence = 0.0
     if want_pose and photo is not None:
-        no_pose_score = pose_similarity(base, photo, allow_mirror)[0] or 0.0
+        evidence = joint_evidence(base, photo, allow_mirror)
     with_clip = want_background and clip_in_use(use_clip)
     reference_embedding = None
     if with_clip:
@@ -726,13 +1059,15 @@ def similarity_function(reference, photo=None, allow_mirror: bool = True,
         reference_embedding = clip.embed_images([base.background_only()])[0]
 
     def fn(images: np.ndarray) -> np.ndarray:
-        others = [analyse(image, pose=want_pose, mask=want_background) for image in images]
+        # A perturbed copy keeps photo b's main subject: hiding part of the subject must not
+        # hand the pose to a bystander.
+        others = [analyse(image, pose=want_pose, mask=want_background, subject_from=photo)
+                  for image in images]
         columns = {}
         if want_pose:
             columns[SIMILARITY_OUTPUTS[0]] = [
-                pose_similarity(base, other, allow_mirror)[0] for other in others]
-            columns[SIMILARITY_OUTPUTS[0]] = [no_pose_score if value is None else value
-                                              for value in columns[SIMILARITY_OUTPUTS[0]]]
+                explained_pose_similarity(base, other, evidence, allow_mirror)
+                for other in others]
         if want_background:
             offline = [offline_background_similarity(background_parts(base, other, allow_mirror))
                        for other in others]

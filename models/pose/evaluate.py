@@ -1,4 +1,5 @@
-"""`python -m models.evaluate pose`: score a training run's networks on its test pairs again.
+"""`python -m models.evaluate pose`: score a training run's networks on its test pairs again,
+or (`--crowded`) the shipped comparison's pose similarity on crowded photos.
 
 `python -m models.train pose` writes, in its `--out` folder, one `<variant>.keras` per Siamese
 network and a `metrics.json` that records every split's photos and pairs (relative to the data
@@ -7,6 +8,10 @@ pairs' photos again, loads each saved network with `safe_mode=True` (`siamese.lo
 scores it as training did (`train.score_test_pairs`), re-scores the threshold baseline's rows
 with their saved thresholds on the ResNet50 the weights resolver finds, and prints the same
 table as training did, then says whether it matches the saved one.
+
+`--crowded` needs no run and no data: it builds crowded photos from the example photos
+(`models.pose.evaluate_crowd`) and reports the AUC, hit rate and false-match rate of the pose
+similarity that `models.pose.compare` computes.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from models.cli import CommandFailed, fails_in_one_line
 from models.pose.train import BASELINE, VARIANTS, Result
 
 HELP = ("Pose: score a trained InstaModel run (Siamese networks, threshold baseline) on its "
-        "saved test pairs again.")
+        "saved test pairs again, or, with --crowded, the shipped pose similarity on crowded "
+        "photos.")
 
 TRAIN_COMMAND = "python -m models.train pose --data DIR"
 METRICS_FILE = "metrics.json"
@@ -32,10 +38,22 @@ TRAINED_ON = "the folder the run was trained on"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The pose evaluation's flags."""
+    from models.cli import int_at_least
+    from models.pose.evaluate_crowd import EVALUATION_PHOTOS
+
     saved_split.add_arguments(
         parser, model_default=DEFAULT_RUN, model_metavar="DIR", record_file=METRICS_FILE,
         model_help="a training run's folder (<variant>.keras files and metrics.json; "
                    f"default: {DEFAULT_RUN})")
+    parser.add_argument(
+        "--crowded", action="store_true",
+        help="instead of a run, score the pose similarity the Pose tab shows on crowded photos "
+             "built from the example photos (a main subject among bystanders, against its "
+             "cropped, scaled, brighter copy and against photos of another person): AUC, hit "
+             "rate and false-match rate; needs no data and no --model")
+    parser.add_argument(
+        "--photos", type=int_at_least(2), default=None, metavar="N",
+        help=f"with --crowded: how many crowded photos (default: {EVALUATION_PHOTOS})")
 
 
 # === The saved run ===
@@ -182,7 +200,17 @@ def same_results(saved: list[dict], now: list[Result]) -> bool:
 
 @fails_in_one_line
 def run(args: argparse.Namespace) -> int:
-    """Load the run, score its test pairs again, print the table; the exit code."""
+    """Load the run, score its test pairs again, print the table; the exit code. With
+    `--crowded`, the shipped comparison on crowded photos instead."""
+    if args.crowded:
+        if Path(args.model) != DEFAULT_RUN or args.data is not None:
+            raise CommandFailed("--crowded scores the shipped comparison on photos it builds "
+                                "itself; it takes no --model or --data.")
+        from models.pose.evaluate_crowd import EVALUATION_PHOTOS, run_crowded
+
+        return run_crowded(args.photos or EVALUATION_PHOTOS, args.json)
+    if args.photos is not None:
+        raise CommandFailed("--photos counts the crowded photos; use it with --crowded.")
     from models.pose.train import load_pair_photos, results_text, skeleton_masks
 
     folder = Path(args.model)

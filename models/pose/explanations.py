@@ -131,9 +131,110 @@ GRADCAM_NEEDS_CLIP = ("Grad-CAM explains the background similarity through CLIP,
                       "are not on this machine (python -m weights pull clip).")
 """Grad-CAM's one-line reason without the CLIP weights."""
 
-POSE_NOTE = ("In the pose map, a perturbed copy in which MediaPipe finds no person counts as "
-             "unchanged, so the map shows what moves the matched pose, not where a person is "
-             "found.")
+POSE_NOTE = ("The pose map hides parts of your body (head, torso, each upper arm, forearm, "
+             "thigh and shin, split along the skeleton) by painting the place behind them in, "
+             "and counts a joint MediaPipe then no longer sees as not matching. Hiding the head "
+             "usually loses the whole body: MediaPipe finds people by their heads.")
+"""How to read the pose maps (the panel shows it under the maps)."""
+
+# === Body parts: what the pose maps perturb ===
+
+BODY_PARTS = (
+    ("head", ("nose",)),
+    ("torso", ("left shoulder", "right shoulder", "right hip", "left hip")),
+    ("left upper arm", ("left shoulder", "left elbow")),
+    ("left forearm", ("left elbow", "left wrist")),
+    ("right upper arm", ("right shoulder", "right elbow")),
+    ("right forearm", ("right elbow", "right wrist")),
+    ("left thigh", ("left hip", "left knee")),
+    ("left shin", ("left knee", "left ankle")),
+    ("right thigh", ("right hip", "right knee")),
+    ("right shin", ("right knee", "right ankle")),
+)
+"""The regions a pose map's LIME hides, each with the joints it is drawn from: one point (the
+head), a bone (a limb, hands and feet going with the forearm and shin they end), or a
+quadrilateral (the torso)."""
+HEAD_REACH = 0.7
+"""Distances to the head's single point count this much: a head is wider than a limb is thick,
+so without it the neck and hair would go to the upper arms."""
+
+
+def _distance_to_bone(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    along = end - start
+    t = np.clip(((points - start) @ along) / max(float(along @ along), 1e-9), 0.0, 1.0)
+    return np.linalg.norm(points - (start + t[:, None] * along), axis=1)
+
+
+def _inside(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Whether each point lies inside the (convex or not) polygon `corners` (even-odd rule)."""
+    x, y = points[:, 0], points[:, 1]
+    inside = np.zeros(len(points), bool)
+    for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
+        crosses = (y0 > y) != (y1 > y)
+        at = x0 + (y - y0) * (x1 - x0) / ((y1 - y0) if y1 != y0 else 1e-12)
+        inside ^= crosses & (x < at)
+    return inside
+
+
+def body_parts(photo: PersonAnalysis) -> np.ndarray:
+    """int64 H x W labels: 0 the rest of the photo, i (1..10) the i-th of BODY_PARTS.
+
+    The main subject's pixels are the person mask grown as `fill_people` grows it (so hiding a
+    part leaves no rim of it), inside the subject's box. Each goes to the nearest part: the
+    distance to a limb's bone, to the head's point (times HEAD_REACH), and to the torso's
+    outline (0 inside it). MediaPipe places every joint, seen or not, so every part has a
+    place. With no person mask there (the segmentation missed the subject), the subject's whole
+    box is split.
+
+    Args:
+        photo: the analysis of the photo explained, with a pose.
+    """
+    from models.pose.background import fill_region
+    from models.pose.comparison import JOINT_NAMES, SUBJECT_MARGINS, grown_box
+
+    height, width = photo.image.shape[:2]
+    body = fill_region(photo.person_mask)
+    if photo.subject_box is not None:
+        top, left, box_h, box_w = grown_box(photo.subject_box, height, width, SUBJECT_MARGINS[0])
+        inside_box = np.zeros_like(body)
+        inside_box[top : top + box_h, left : left + box_w] = True
+        body &= inside_box
+        if body.sum() < 0.01 * body.size:
+            body = inside_box
+    rows, cols = np.nonzero(body)
+    points = np.stack([cols, rows], axis=1).astype(np.float64)
+    joints = np.asarray(photo.keypoints, np.float64)
+    index = {name: i for i, name in enumerate(JOINT_NAMES)}
+    distances = []
+    for _, names in BODY_PARTS:
+        corners = joints[[index[name] for name in names]]
+        if len(corners) == 1:
+            distances.append(HEAD_REACH * np.linalg.norm(points - corners[0], axis=1))
+        elif len(corners) == 2:
+            distances.append(_distance_to_bone(points, corners[0], corners[1]))
+        else:
+            edges = np.min([_distance_to_bone(points, corners[i], corners[(i + 1) % 4])
+                            for i in range(4)], axis=0)
+            distances.append(np.where(_inside(points, corners), 0.0, edges))
+    labels = np.zeros((height, width), np.int64)
+    labels[rows, cols] = 1 + np.argmin(np.stack(distances, axis=1), axis=1)
+    return labels
+
+
+def explanation_options(photo: PersonAnalysis, target: str) -> dict[str, dict]:
+    """Per-method `explain` options for one similarity of photo b.
+
+    For the pose similarity, a hidden region shows the place behind the people
+    (`PersonAnalysis.background_only`, the inpainted fill) rather than black or a blur, in
+    which a body's silhouette would still show; and LIME's regions are the body parts
+    (`body_parts`), not superpixels. The background similarity keeps the explainers' own
+    defaults: the place is what it compares.
+    """
+    if target != SIMILARITY_OUTPUTS[0] or not photo.has_pose:
+        return {}
+    fill = photo.background_only()
+    return {"lime": {"segments": body_parts(photo), "fill_image": fill},
+            "shap": {"fill_image": fill}}
 
 
 def explanation_setup(reference: PersonAnalysis, photo: PersonAnalysis, *,
