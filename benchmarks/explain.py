@@ -10,6 +10,14 @@ size), given the same model function and the same number of evaluations. The las
 what faithfulness adds when it is on: its evaluations, its seconds, and the map's and its seconds
 together. All ratios come from one run on one machine, so the machine's speed cancels out.
 
+Whole request. Then, on the same model, a request that ticks Grad-CAM, LIME and SHAP, as the
+panel runs it (`demos.explain_runs.explain_methods`): every map with its verdict, today's path
+(each method measures its own random maps) against the shared one (the random maps' curves
+measured once for the request), and the shared one again for a repeated request on the same
+photo. It prints the model evaluations and seconds of the whole result, and whether the verdicts
+and numbers match today's. --request-only runs just this; --request-budget lowers LIME's and
+SHAP's budgets to fit the time (the output says so).
+
 Quality (--quality). On ten photos no other test uses (tests/explain_models.NATURAL_SCENES), a
 small conv net reads brightness and edges inside one disk and nothing else. For LIME's old
 defaults (quickshift, hidden segments filled with their mean colour) and the new ones (150 SLIC
@@ -154,6 +162,80 @@ def add_faithfulness(row: dict, adapter, method: str, image: np.ndarray, repeats
                                              for m in metas)
 
 
+REQUEST_METHODS = ["gradcam", "lime", "shap"]
+
+
+def whole_request(name: str, keras_model, cam_layer: str, image: np.ndarray, repeats: int,
+                  budget: int | None) -> list[dict]:
+    """Seconds and evaluations of one request of REQUEST_METHODS: today's path (no sharing),
+    the shared random maps on a first request, and on a repeated one (medians of `repeats`)."""
+    from demos.explain_runs import ExplainRequest, explain_methods
+    from explain import KerasModel, explain
+    from explain.metrics import BaselineCache
+
+    adapter = KerasModel(keras_model, cam_layer=cam_layer, batch_size=32)
+    request = ExplainRequest(image, adapter, target=0)
+    budgets = {m: budget for m in REQUEST_METHODS if m in ("lime", "shap")} if budget else {}
+    for method in REQUEST_METHODS:  # warm-up: graphs traced, libraries imported, numba compiled
+        explain(method, adapter, image, 0, seed=0, faithfulness=False,
+                budget=10 if method in ("lime", "shap") else None)
+
+    def run(baselines):
+        with adapter.counting() as count:
+            start = time.perf_counter()
+            outcomes = explain_methods(request, REQUEST_METHODS, seed=0, budgets=budgets,
+                                       baselines=baselines)
+            seconds = time.perf_counter() - start
+        return seconds, count.value, [o.explanation for o in outcomes]
+
+    paths = {"today": [], "shared": [], "shared, repeated": []}
+    for _ in range(repeats):  # interleaved, so a busy spell on the machine hits every path
+        paths["today"].append(run(None))
+        cache = BaselineCache()
+        paths["shared"].append(run(cache))
+        paths["shared, repeated"].append(run(cache))
+    reference = paths["today"][0][2]
+    rows = []
+    for label, runs in paths.items():
+        explanations = runs[0][2]
+        same_verdicts = all(a.faithfulness.verdict == b.faithfulness.verdict
+                            for a, b in zip(explanations, reference, strict=True))
+        differences = [abs(x - y) for a, b in zip(explanations, reference, strict=True)
+                       for x, y in zip(_numbers(a.faithfulness), _numbers(b.faithfulness),
+                                       strict=True)]
+        rows.append({"model": name, "path": label, "evaluations": runs[0][1],
+                     "seconds": statistics.median(r[0] for r in runs),
+                     "verdicts": [e.faithfulness.verdict for e in explanations],
+                     "same": same_verdicts, "largest_difference": max(differences)})
+    return rows
+
+
+def _numbers(scores) -> list[float]:
+    """Every number a Faithfulness holds: its AUCs, spreads and curves."""
+    return [scores.deletion_auc, scores.insertion_auc, scores.random_deletion_auc,
+            scores.random_insertion_auc, scores.random_deletion_spread,
+            scores.random_insertion_spread, scores.compared_deletion_auc,
+            scores.compared_insertion_auc, *scores.deletion_curve, *scores.insertion_curve]
+
+
+REQUEST_HEADER = (f"{'model':<22}{'random maps':<18}{'evals':>6}{'seconds':>9}{'vs today':>9}"
+                  f"  {'verdicts: Grad-CAM, LIME, SHAP':<32}{'same as today':<15}"
+                  f"{'largest difference':>18}")
+
+
+def print_request_rows(rows: list[dict]) -> None:
+    today = rows[0]["seconds"]
+    labels = {"today": "each its own", "shared": "shared",
+              "shared, repeated": "shared, repeated"}
+    for row in rows:
+        verdicts = ", ".join("chance" if v == "no better than chance" else v
+                             for v in row["verdicts"])
+        print(f"{row['model']:<22}{labels[row['path']]:<18}{row['evaluations']:>6}"
+              f"{row['seconds']:>9.2f}{row['seconds'] / today:>9.2f}  {verdicts:<32}"
+              f"{'yes' if row['same'] else 'NO':<15}{row['largest_difference']:>18.2g}",
+              flush=True)
+
+
 HEADER = (f"{'model':<22}{'method':<9}{'evals':>6}{'seconds':>9}{'reference':>11}"
           f"{'ratio':>7}{'limit':>7}{'library s':>11}{'ours/lib':>9}  {'verdict':<15}"
           f"{'+faith evals':>13}{'+faith s':>9}{'total s':>9}")
@@ -283,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["gradcam", "cam", "lime", "shap"])
     parser.add_argument("--models", nargs="+", default=["clip", "resnet50"],
                         choices=["clip", "resnet50"])
+    parser.add_argument("--request-only", action="store_true",
+                        help="only the whole request of Grad-CAM, LIME and SHAP (today's path "
+                             "against the shared random maps)")
+    parser.add_argument("--request-budget", type=int, default=None,
+                        help="LIME's and SHAP's budget in the whole request (default: theirs)")
     parser.add_argument("--quality", action="store_true",
                         help="LIME's defaults on ten photos and the verdict's agreement, "
                              "instead of speed")
@@ -298,16 +385,39 @@ def main(argv: list[str] | None = None) -> int:
     from skimage.transform import resize
 
     image = np.clip(resize(astronaut(), (224, 224), preserve_range=True), 0, 255).astype(np.uint8)
-    print(HEADER)
     builders = {"clip": ("CLIP ViT-B/32-sized", clip_sized_model),
                 "resnet50": ("ResNet50-sized", resnet50_sized_model)}
+    built = {}
+    if not args.request_only:
+        print(HEADER)
+        for key in args.models:
+            name, build = builders[key]
+            built[key] = build()
+            benchmark(name, *built[key], image, args.repeats, args.methods)
+        print("reference: one forward pass for Grad-CAM/CAM; the model's own batched time for "
+              "the same evaluations for LIME/SHAP. Budgets: ratio <= limit and seconds <= "
+              f"{SECONDS_BUDGET:g}.")
+        print()
+
+    from explain import default_budget
+
+    budget = args.request_budget
+    budget_text = (f"{budget} evaluations each (smaller than their default "
+                   f"{default_budget('lime')} to fit the time)"
+                   if budget and budget < default_budget("lime")
+                   else f"{budget or default_budget('lime')} evaluations each")
+    print(f"Whole request: Grad-CAM, LIME and SHAP with their verdicts on one photo; LIME and "
+          f"SHAP at {budget_text}; seed 0; seconds are the median of {args.repeats} run(s)")
+    print(REQUEST_HEADER)
     for key in args.models:
         name, build = builders[key]
-        model, cam_layer = build()
-        benchmark(name, model, cam_layer, image, args.repeats, args.methods)
-    print("reference: one forward pass for Grad-CAM/CAM; the model's own batched time for the "
-          "same evaluations for LIME/SHAP. Budgets: ratio <= limit and seconds <= "
-          f"{SECONDS_BUDGET:g}.")
+        model, cam_layer = built.get(key) or build()
+        print_request_rows(whole_request(name, model, cam_layer, image, args.repeats, budget))
+    print("random maps: each its own = today's path, every method measures 8 random maps' "
+          "curves; shared = measured once for the request; shared, repeated = the same photo "
+          "asked again, nothing left to measure. evals = model evaluations of the whole result; "
+          "chance = no better than chance; largest difference = of any AUC, spread or curve "
+          "point from today's, in the model's units.")
     return 0
 
 

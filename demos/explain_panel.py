@@ -50,7 +50,7 @@ from demos.explain_runs import (
 from demos.fields import SEED_MAX, DistinctChoices, OneOf, WholeNumber
 from demos.freshness import LEDGER, clear_on_change, current_session, skipped
 from demos.progress import SteadyProgress
-from explain.metrics import RANDOM_MAPS
+from explain.metrics import RANDOM_MAPS, map_curve_evaluations
 from explain.render import method_name
 from explain.specs import SPECS
 
@@ -59,6 +59,9 @@ PREPARE_SHARE = 0.05
 
 TABLE_TYPES = ["str", "str", "number", "number", "str", "str", "str", "str", "number",
                "number"]
+
+MAP_CURVE_EVALUATIONS = map_curve_evaluations()
+"""What the faithfulness check adds for a map whose random maps another map already measured."""
 
 FAITHFULNESS_LEGEND = f"""\
 **Is a map faithful?** *Deletion* blacks out the pixels the map ranks highest first: if the map
@@ -73,7 +76,8 @@ photo's at 0, so two targets can be compared ("n/a" when the two score alike). A
 value above 1 (or below 0) means the score went past the photo's own (or the fully deleted
 one's) part of the way: the score does not fall steadily as the photo is hidden, and when the
 two end scores are close, a small wobble reads large. Seconds and evaluations are the map's
-own; the check adds {FAITHFULNESS_EVALUATIONS} evaluations.
+own; the check adds {FAITHFULNESS_EVALUATIONS} evaluations, or {MAP_CURVE_EVALUATIONS} when another
+map of the same photo and number already measured the random maps.
 """
 
 

@@ -28,7 +28,12 @@ import numpy as np
 
 from explain import Cancelled, explain, stop_when
 from explain.explanation import Explanation
-from explain.metrics import faithfulness_evaluations
+from explain.metrics import (
+    BaselineCache,
+    baseline_evaluations,
+    faithfulness_evaluations,
+    map_curve_evaluations,
+)
 from explain.model_base import ModelAdapter
 from explain.render import (
     comparison_figure,
@@ -56,6 +61,10 @@ blurred) image's at 0, so rows for different targets can be compared."""
 FAITHFULNESS_EVALUATIONS = faithfulness_evaluations()
 """Model evaluations the faithfulness pass adds to every map (the map's deletion and insertion
 curves and the random maps', sharing their end images)."""
+
+RANDOM_MAP_CURVES = BaselineCache()
+"""The random maps' curves of the last few (model, photo, target, seed): every method of a
+request, and a repeated request on the same photo, measure them once."""
 
 MAX_BUDGET = 2000
 """The most model evaluations one map may ask for, whatever the method and tab. It is ten times
@@ -211,12 +220,15 @@ def one_line(error: BaseException) -> str:
 def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: int = 0,
                     budgets: Mapping[str, int | None] | None = None,
                     progress: Callable[[float, str], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> list[MethodOutcome]:
+                    should_stop: Callable[[], bool] | None = None,
+                    baselines: BaselineCache | None = RANDOM_MAP_CURVES) -> list[MethodOutcome]:
     """Run each method on the request, with faithfulness, one after another.
 
     A method's failure is caught and recorded, so one broken method never hides the others'
     maps. Progress is split between methods by their expected model evaluations, so a 1-pass
-    Grad-CAM does not take half the bar next to a 1000-sample SHAP.
+    Grad-CAM does not take half the bar next to a 1000-sample SHAP. Methods that run on the
+    same model adapter and target share the random maps' curves of their faithfulness pass
+    (through `baselines`), which gives the same numbers for fewer evaluations.
 
     Args:
         request: the image, model(s) and target.
@@ -226,6 +238,8 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
         progress: called with (fraction of the whole run, description naming the method).
         should_stop: asked before every batch of model evaluations; once it is true the run
             stops (the request was cancelled or its page closed).
+        baselines: where the random maps' curves are shared (None: every method measures its
+            own, as `explain` alone does).
 
     Returns:
         One MethodOutcome per method, in order.
@@ -234,13 +248,25 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
         explain.Cancelled: `should_stop` said stop; no later method runs.
     """
     budgets = dict(budgets or {})
-    costs = []
+    costs, measured = [], []  # measured: (adapter, target) pairs whose random maps come first
     for method in methods:
         try:
             budget = budgets.get(method) or method_spec(method).default_budget
         except Exception:  # noqa: BLE001 - the run below records why the method is unusable
             budget = 1
-        costs.append(max(1, int(budget)) + FAITHFULNESS_EVALUATIONS)
+        faithfulness_cost = FAITHFULNESS_EVALUATIONS
+        if baselines is not None:
+            try:
+                pair = (request.model_for(method), request.target_for(method))
+            except Exception:  # noqa: BLE001 - the run below records why it has no model
+                pair = None
+            if any(pair is not None and pair[0] is seen[0] and pair[1] == seen[1]
+                   for seen in measured):
+                faithfulness_cost = map_curve_evaluations()
+            elif pair is not None:
+                measured.append(pair)
+                faithfulness_cost = map_curve_evaluations() + baseline_evaluations()
+        costs.append(max(1, int(budget)) + faithfulness_cost)
     total = float(sum(costs)) or 1.0
 
     outcomes, done = [], 0.0
@@ -264,7 +290,8 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
                 exp = explain(method, request.model_for(method), request.image,
                               request.target_for(method),
                               seed=int(seed), budget=None if budget is None else int(budget),
-                              progress=report, **dict(request.options.get(method, {})))
+                              progress=report, baselines=baselines,
+                              **dict(request.options.get(method, {})))
             outcomes.append(MethodOutcome(method, explanation=exp))
         except Cancelled:
             raise  # the whole run stops: nobody is waiting for the other methods

@@ -156,7 +156,10 @@ class Explanation:
             when `faithfulness=False` was asked.
         meta: read-only details: evaluations (model evaluations used by the map), seconds,
             segments (perturbation methods), layer (CAM methods), and the faithfulness pass's own
-            evaluations and seconds.
+            evaluations and seconds. When the random maps' curves were shared (`explain(...,
+            baselines=...)`), also random_maps_evaluations (what measuring them cost) and
+            random_maps_reused (True: measured for an earlier map and not counted in this
+            one's faithfulness_evaluations; False: measured and counted here).
     """
 
     method: str

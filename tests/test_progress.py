@@ -142,7 +142,8 @@ def test_every_method_of_an_explanation_run_says_where_it_ends():
     photo = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     explain_methods(ExplainRequest(photo, model, target=0), ["lime", "shap"],
                     budgets={"lime": 20, "shap": 20}, progress=Recorder())
-    assert ends == [pytest.approx(0.5), pytest.approx(1.0)]  # equal costs
+    # LIME: 20 + an 81-evaluation faithfulness pass; SHAP: 20 + 30, reusing LIME's random maps.
+    assert ends == [pytest.approx(101 / 151), pytest.approx(1.0)]
 
 
 def test_in_a_gradio_request_the_creeping_reaches_the_client():
