@@ -640,21 +640,29 @@ def test_photos_are_decoded_two_at_a_time_and_large_ones_one_at_a_time(tmp_path,
                 decoding[kind] -= 1
 
     monkeypatch.setattr(Image.Image, "load", watched_load)
-    start = threading.Barrier(8)
-    shapes = {}
 
-    def load(path):
-        start.wait()
-        shapes[threading.current_thread().name] = load_image(path).shape
+    def load_at_once(paths):
+        """Every path loaded by a thread of its own, all released at the same moment."""
+        start, shapes = threading.Barrier(len(paths)), []
 
-    threads = [threading.Thread(target=load, args=(path,), name=f"{path.stem}{i}")
-               for i, path in enumerate([large] * 4 + [small] * 4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert most == {"large": 1, "small": 2, "both": 2}
-    assert sorted(shapes.values()) == [(80, 100, 3)] * 4 + [(300, 400, 3)] * 4
+        def load(path):
+            start.wait()
+            shapes.append(load_image(path).shape)
+
+        threads = [threading.Thread(target=load, args=(path,)) for path in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sorted(shapes)
+
+    # Small photos alone: two decode together (each sleeps long enough for the others to
+    # arrive), never more.
+    assert load_at_once([small] * 8) == [(80, 100, 3)] * 8
+    assert most == {"large": 0, "small": 2, "both": 2}
+    # Large and small at once: one large at a time, two in all.
+    assert load_at_once([large] * 4 + [small] * 4) == [(80, 100, 3)] * 4 + [(300, 400, 3)] * 4
+    assert most["large"] == 1 and most["both"] == 2
 
 
 # === Large photos: converted and resized strip by strip ===
