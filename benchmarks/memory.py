@@ -34,8 +34,10 @@ INSTAVIS_TRUSTED_PROXIES=1 and each client's X-Forwarded-For names its own addre
 limit or per-client cap refuses them), each with the legal photo that takes the most memory to
 decode: a 4242 x 2828 PNG with transparency, just under the 12-megapixel limit for formats
 other than JPEG (a JPEG may have 50 megapixels but is decoded at a reduced scale), and 30 of
-them in the Profile feeds. Every event runs one request at a time, so more requests would only wait in the
-queue. Its peak is compared with the budget like the rest.
+them in the Profile feeds. Judgements run two at a time across all tabs and explanations one at a
+time, so more requests would only wait in the queue. Its peak is compared with the budget like the
+rest. `--mix-rounds N` sends the mix N times, one after the other: a second round that raises the
+resting RSS again would be a leak.
 
 CLIP. The CLIP weights are not on a machine without the Hub. Unless the real ones are here (or
 --no-clip), the benchmark builds a preset the size of CLIP ViT-B/32 (both towers; random
@@ -337,9 +339,11 @@ def largest_legal_photo(folder: Path) -> Path:
 
 def mix_requests(photo: Path, clip: bool, budgets: dict) -> list[tuple[str, str, dict]]:
     """One request to every endpoint that takes photos, each with the largest legal photo:
-    (label, api_name, arguments). Each event runs one request at a time, so this is the
-    most work that can run at once; more requests would wait in the queue, holding only their
-    uploaded files."""
+    (label, api_name, arguments). Judgements run two at a time across all tabs and
+    explanations one at a time (demos.tab_skeleton.JUDGEMENT_WORKERS,
+    demos.explain_panel.EXPLANATION_WORKERS), so the mix keeps every worker busy with the
+    heaviest photo, and the queue holds the rest with their uploaded files; more requests would
+    only wait longer."""
     from gradio_client import handle_file
 
     def upload():
@@ -500,7 +504,12 @@ def main(argv: list[str] | None = None) -> int:
                              "of odd shapes")
     parser.add_argument("--no-mix", action="store_true",
                         help="leave out the worst legal mix of concurrent large photos")
+    parser.add_argument("--mix-rounds", type=int, default=1, metavar="N",
+                        help="send the worst legal mix N times, one after the other, to see "
+                             "whether each round raises the resting RSS (default 1)")
     args = parser.parse_args(argv)
+    if args.mix_rounds < 1:
+        parser.error("--mix-rounds must be 1 or more")
 
     from gradio_client import Client
 
@@ -552,17 +561,17 @@ def main(argv: list[str] | None = None) -> int:
                 visit.round_of(photos, clip)
                 visit.round_of(photos, clip)
                 visit.round_of(new_photos, clip, ordinary=False)
-            mix = None
-            if largest is not None:
-                mix = worst_mix(f"http://127.0.0.1:{port}/", server.pid, sampler, largest,
-                                clip, visit.budgets)
+            mixes = []
+            for _ in range(args.mix_rounds if largest is not None else 0):
+                mixes.append(worst_mix(f"http://127.0.0.1:{port}/", server.pid, sampler,
+                                       largest, clip, visit.budgets))
             hwm = high_water_mark(server.pid)
         finally:
             sampler.stop()
             server.terminate()
             server.wait(timeout=60)
 
-    peak = max([hwm or 0, *(step.peak for step in visit.steps)])
+    peak = max([hwm or 0, *(step.peak for step in [*visit.steps, *mixes])])
     print()
     verdict = "within" if peak <= BUDGET_BYTES else "OVER"
     print(f"peak RSS {peak / MIB:.0f} MiB = {peak / BUDGET_BYTES:.2f} x the 3 GB budget: "
@@ -573,8 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     peaks = {}
     for step in visit.steps:
         peaks[step.round] = max(peaks.get(step.round, 0), step.peak)
-    if mix is not None:
-        print(f"worst legal mix: peak {mix.peak / MIB:.0f} MiB = "
+    for number, mix in enumerate(mixes, 1):
+        print(f"worst legal mix {number} of {len(mixes)}: peak {mix.peak / MIB:.0f} MiB = "
               f"{mix.peak / BUDGET_BYTES:.2f} x the budget; ends at {mix.rss / MIB:.0f} MiB"
               + (f"; {mix.note}" if mix.note else ""))
     if args.once:

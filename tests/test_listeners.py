@@ -99,10 +99,31 @@ def test_one_client_cannot_have_more_than_its_share_in_the_queue(served, short_g
     wait_until_idle(demo)
 
 
+def at_work(demo, api_names: set[str]) -> list[str]:
+    """The endpoints among `api_names` the server's queue has at work now, one entry per
+    request. Read from the server: the clients' status streams are separate connections, so one
+    client can hear "started" before another hears "finished"."""
+    return [event.fn.api_name for job in list(demo._queue.active_jobs) if job
+            for event in job if event.fn.api_name in api_names]
+
+
+def most_at_work_together(demo, jobs: dict, api_names: set[str]) -> tuple[int, set[str]]:
+    """Polls the server's queue until every job is done: (the most requests among `api_names`
+    seen at work at once, the endpoints seen at work)."""
+    most, seen = 0, set()
+    deadline = time.monotonic() + 300  # against hanging, not a speed check
+    while not all(job.done() for job in jobs.values()) and time.monotonic() < deadline:
+        running = at_work(demo, api_names)
+        seen |= set(running)
+        most = max(most, len(running))
+        time.sleep(0.01)
+    assert all(job.done() for job in jobs.values())
+    return most, seen
+
+
 def test_explanations_of_different_tabs_run_one_at_a_time(served):
     """Two visitors ask for explanations in two tabs at once: the second waits in the queue
-    until the first is done (demos.explain_panel.EXPLANATION_WORKERS), and both are answered.
-    The server's queue is polled while both are pending; the two are never at work together."""
+    until the first is done (demos.explain_panel.EXPLANATION_WORKERS), and both are answered."""
     from gradio_client import Client, handle_file
 
     from demos import aesthetic_tab, profile_tab
@@ -118,26 +139,43 @@ def test_explanations_of_different_tabs_run_one_at_a_time(served):
             photos=feed, photo=1, methods=["lime"], target="quality", seed=0, lime_budget=40,
             api_name="/profile_explain"),
     }
-    # What runs is read from the server's own queue: the clients' status streams are separate
-    # connections, so one client can hear "started" before the other hears "finished".
-    def explaining_now() -> set[str]:
-        return {event.fn.api_name for job in list(demo._queue.active_jobs) if job
-                for event in job if event.fn.api_name in names}
-
     names = {"aesthetic_explain", "profile_explain"}
-    most_at_once, seen_running = 0, set()
-    deadline = time.monotonic() + 300  # against hanging, not a speed check
-    while not all(job.done() for job in jobs.values()) and time.monotonic() < deadline:
-        running = explaining_now()
-        seen_running |= running
-        most_at_once = max(most_at_once, len(running))
-        time.sleep(0.02)
-    assert all(job.done() for job in jobs.values())
+    most, seen = most_at_work_together(demo, jobs, names)
     for job in jobs.values():
         status, maps, _, _ = job.result()
         assert "Explained **technical quality**" in status and maps
-    assert seen_running == names  # each was seen at work
-    assert most_at_once == 1
+    assert seen == names  # each was seen at work
+    assert most == 1
+
+
+def test_judgements_of_all_tabs_run_at_most_two_at_a_time(served):
+    """Four judgements in three tabs asked at once (demos.tab_skeleton.JUDGEMENT_WORKERS): two
+    run, the others wait their turn, and all four are answered as if asked alone."""
+    from gradio_client import Client, handle_file
+
+    from demos import pose_tab, profile_tab
+
+    url, demo = served
+    def photo(name):
+        return handle_file(str(pose_tab.EXAMPLES_DIR / name))
+
+    feed = [handle_file(str(path)) for path in profile_tab.EXAMPLE_FEED]
+    jobs = {
+        "profile 1": Client(url, verbose=False).submit(photos=feed, api_name="/profile"),
+        "aesthetic": Client(url, verbose=False).submit(photo=photo("coffee.jpg"),
+                                                       api_name="/aesthetic"),
+        "pose": Client(url, verbose=False).submit(
+            post=photo("astronaut.jpg"), photo=photo("astronaut_mirrored.jpg"),
+            allow_mirror=True, api_name="/pose"),
+        "profile 2": Client(url, verbose=False).submit(photos=feed, api_name="/profile"),
+    }
+    most, seen = most_at_work_together(demo, jobs, {"aesthetic", "pose", "profile"})
+    assert seen == {"aesthetic", "pose", "profile"}
+    assert most == 2
+    # Waiting changed no answer: the two feed checks agree, and each verdict is the tab's own.
+    assert jobs["profile 1"].result()[0] == jobs["profile 2"].result()[0]
+    assert "Same pose" in jobs["pose"].result()[0]
+    assert "/ 10" in jobs["aesthetic"].result()[0]
 
 
 def test_an_app_served_without_the_guard_takes_no_request_for_abandoned(short_grace):
