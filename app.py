@@ -196,7 +196,9 @@ def print_addresses(demo, share: bool) -> None:
     `share=True` in `launch()`", speaks to a programmer; a user of app.py has `--share`."""
     print(f"* InstaVis is running at {demo.local_url}", flush=True)
     if getattr(demo, "share_url", None):
-        print(f"* Public link (anyone with it can use the app): {demo.share_url}", flush=True)
+        # Gradio's own note on the link's lifetime goes with the lines `quiet` silences.
+        print(f"* Public link (anyone with it can use the app; Gradio keeps it for up to a week, "
+              f"best effort): {demo.share_url}", flush=True)
     elif share:
         print("* No public link: Gradio could not open one (see above).", flush=True)
     elif not os.environ.get("SPACE_ID"):

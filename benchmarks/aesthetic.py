@@ -1,4 +1,4 @@
-"""The Aesthetic tab's latency against DESIGN.md's budgets, on 224 x 224 photos, warm.
+"""The Aesthetic tab's latency against the budgets, on 224 x 224 photos, warm.
 
 It times `models.aesthetic.rate()` twice: offline (the shipped quality model and the nine
 attributes), also on a 1350 x 1080 photo (Instagram's portrait size, whose technical quality is
@@ -33,7 +33,7 @@ from benchmarks.explain import (  # noqa: E402
 )
 
 PREDICTION_BUDGET = 0.150  # seconds for one prediction, any tab
-DESIGN_CLIP_MS = 22.0  # DESIGN.md: CLIP ViT-B/32 "about 22 ms an image batched on 2 cores"
+DESIGN_CLIP_MS = 22.0  # docs/benchmarks.md: CLIP ViT-B/32 "about 22 ms an image batched on 2 cores"
 
 
 def photo(side: int = 224):
@@ -149,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         aesthetic.rate(image)  # warm: loads CLIP, scores the reference set with content
         batch = [image] * 32
         per_image = timed(lambda: clip_module.embed_images(batch), 2) / len(batch)
-        # The absolute budgets assume DESIGN.md's machine, where this tower takes about 22 ms
-        # an image; this line says how this machine compares.
+        # The absolute budgets assume a machine where this tower takes about 22 ms an image
+        # (docs/benchmarks.md); this line says how this machine compares.
         print(f"machine check: the ViT-B/32-sized image tower takes {per_image * 1000:.0f} ms "
-              f"an image batched here; DESIGN.md's budgets assume about "
+              f"an image batched here; the budgets assume about "
               f"{DESIGN_CLIP_MS:.0f} ms ({per_image * 1000 / DESIGN_CLIP_MS:.1f}x)")
         print(f"{'what (224 x 224, warm)':<44}{'ms':>9}{'budget':>8}{'ratio':>7}  verdict")
         latency_row("rate(), with CLIP ViT-B/32-sized",

@@ -1,4 +1,4 @@
-"""Explainer speed against DESIGN.md's budgets, on a CLIP ViT-B/32-sized and a ResNet50-sized
+"""Explainer speed against the budgets, on a CLIP ViT-B/32-sized and a ResNet50-sized
 model with random weights at 224 x 224; with --quality, how well LIME's defaults find a region.
 
 Speed. For each method it prints the seconds for one map at the default budget (faithfulness off,

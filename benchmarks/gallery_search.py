@@ -1,4 +1,4 @@
-"""The Tags gallery's search at 10,000 photos, against DESIGN.md's 50 ms a query.
+"""The Tags gallery's search at 10,000 photos, against the 50 ms budget a query.
 
 `search_timings(url)` fills an empty database with generated photos, then times
 `store.gallery.search` the way the Tags tab calls it (the first page of 24): for one, two and

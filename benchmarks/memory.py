@@ -1,4 +1,4 @@
-"""Memory against DESIGN.md's budget: every tab used, odd shapes included, under 3 GB RSS.
+"""Memory against the budget: every tab used, odd shapes included, under 3 GB RSS.
 
 Starts `python app.py --offline` on a free port, waits for its warm-up, and drives every tab
 through gradio_client as a visitor would: Aesthetic (rate, then explain the technical quality
@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "demos" / "examples"
 EXAMPLE_FEED = tuple(sorted((EXAMPLES / "feed").glob("*.jpg")))  # the Profile tab's example
 MAX_FEED = 30  # models.profile.MAX_PHOTOS, not imported: this process stays free of models
-BUDGET_BYTES = 3 * 10**9  # DESIGN.md: "<= 3 GB RSS, not growing with new shapes"
+BUDGET_BYTES = 3 * 10**9  # docs/benchmarks.md: "<= 3 GB RSS, not growing with new shapes"
 MIB = 2**20
 SAMPLE_SECONDS = 0.02
 TIMEOUT = 600.0  # seconds before a start or a request that hangs is given up

@@ -1,6 +1,6 @@
-"""Pose comparisons per second without explanations, against DESIGN.md's 100 ms a pair.
+"""Pose comparisons per second without explanations, against the 100 ms budget a pair.
 
-Photos are 224 x 224 (DESIGN.md's benchmark size): scikit-image's astronaut against a mirrored,
+Photos are 224 x 224 (the benchmarks' size): scikit-image's astronaut against a mirrored,
 brightened copy (a person in both) and against its coffee photo (no person); and a crowded photo
 (the astronaut among three bystanders, `models.pose.evaluate_crowd`, 224 pixels on its longest
 side) against its cropped, scaled, brighter re-post, where the main subject is chosen among

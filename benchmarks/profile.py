@@ -1,13 +1,13 @@
 """The Profile tab's `check()` on feeds of 12 and 30 photos, offline and with a CLIP-sized model.
 
-DESIGN.md budgets one prediction, in any tab, at 150 ms; it has no feed-sized line. A feed's
+The budgets give one prediction, in any tab, 150 ms, and have no feed-sized line. A feed's
 check is one judgement per photo, so its budget here is 150 ms a photo: 1.8 s for 12 photos,
 4.5 s for 30. The photos are 3:4 crops (300 x 400) of the photos scikit-image ships, warm
 (BRISQUE's model read and, with CLIP, the model loaded before timing). With CLIP, the vision
 tower has ViT-B/32's size (random weights, a keras-hub preset loaded through
 `weights.resolve`, as the app loads the real one), and a machine check says how fast this
-machine runs it against DESIGN.md's 22 ms an image. Then where the time goes, per photo or
-per feed: each stage timed on its own in the same run.
+machine runs it against the 22 ms an image the budgets assume. Then where the time goes, per
+photo or per feed: each stage timed on its own in the same run.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         batch = feed(32)
         per_image = timed(lambda: clip_module.embed_images(batch), 1) / len(batch)
         print(f"machine check: the ViT-B/32-sized image tower takes {per_image * 1000:.0f} ms "
-              f"an image batched here; DESIGN.md's budgets assume about {DESIGN_CLIP_MS:.0f} "
+              f"an image batched here; the budgets assume about {DESIGN_CLIP_MS:.0f} "
               f"ms ({per_image * 1000 / DESIGN_CLIP_MS:.1f}x)")
         print(header)
         rows("with CLIP ViT-B/32-sized", args.repeats)

@@ -1,4 +1,4 @@
-"""Start-up against DESIGN.md's budgets: the first page, and the first Aesthetic request.
+"""Start-up against the budgets: the first page, and the first Aesthetic request.
 
 `python app.py --offline` to its first page has 10 s; a prediction, the first one included,
 has 150 ms.
@@ -45,7 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 10.0
-PREDICTION_BUDGET = 0.150  # DESIGN.md: one prediction, any tab
+PREDICTION_BUDGET = 0.150  # docs/benchmarks.md: one prediction, any tab
 WARM_UP_DONE = "warm-up: done"  # what app.warm_up logs at its end
 TIMEOUT = 300.0  # seconds before a start that hangs is given up
 WARM_REQUESTS = 5  # requests after the first, whose median is "a warm request"

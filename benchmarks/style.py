@@ -1,8 +1,8 @@
-"""Style's latency against DESIGN.md's budgets: classify() and a leaderboard query at 10,000 rows.
+"""Style's latency against the budgets: classify() and a leaderboard query at 10,000 rows.
 
 - classify(): one 512-pixel photo with a person (the astronaut), warm, with the tiny CLIP preset
   and with a preset of CLIP ViT-B/32's size (random weights: the Hub is out of reach here), each
-  loaded through the real resolver. The budget is DESIGN.md's 150 ms for one prediction; the
+  loaded through the real resolver. The budget is the 150 ms for one prediction; the
   person crop (MediaPipe) is part of the prediction, so it is part of the time.
 - The leaderboard: 10,000 shares through `store.leaderboard.share` (each its own transaction,
   as users make them), then the queries the tab makes: the top 10 of every style, the top 10

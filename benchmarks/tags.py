@@ -1,4 +1,4 @@
-"""Tags against DESIGN.md's budgets: tag() latency, bottleneck-cache throughput (local and Ray)
+"""Tags against the budgets: tag() latency, bottleneck-cache throughput (local and Ray)
 and the gallery's tag search at 10,000 photos (SQLite and PostgreSQL).
 
 - tag(): a 640 x 427 photo (scikit-image's rocket), MIRFLICKR-25K's 24 concepts, warm, with the

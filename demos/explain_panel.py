@@ -596,8 +596,8 @@ EXPLANATION_WORKERS = 1
 2-core machines InstaVis is sized for busy, so two at once finish no sooner than one after the
 other (the first finishes sooner); and each holds its model's activations for hundreds of
 perturbed photos. With one per tab, five at once took the server past its 3 GB budget
-(`python -m benchmarks.memory`, README "Memory"). Others wait in the queue, which shows each
-visitor their place."""
+(`python -m benchmarks.memory`, docs/benchmarks.md "Memory"). Others wait in the queue,
+which shows each visitor their place."""
 
 NO_GRADIENTS_IN_BRISQUE = "technical quality is BRISQUE, which has no gradients"
 

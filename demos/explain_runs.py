@@ -69,11 +69,12 @@ request, and a repeated request on the same photo, measure them once."""
 MAX_BUDGET = 2000
 """The most model evaluations one map may ask for, whatever the method and tab. It is ten times
 the default budget (200), where LIME already found a known region as well as at 300 samples
-(README), so a larger budget buys nothing measurable. It still bounds the work: at the ~30 ms
-an evaluation that a ResNet50- or CLIP-sized model takes batched on 2 cores, 2000 evaluations
-take about a minute (up to 100 s on the Pose tab, where each re-runs MediaPipe), while the
-app's single worker serves nobody else; and LIME's sample matrix (samples x ~150 segments) and
-SHAP's masks stay a few megabytes, where `lime_budget=10**9` asked for 320 GiB."""
+(docs/explanations.md), so a larger budget buys nothing measurable. It still bounds the
+work: at the ~30 ms an evaluation that a ResNet50- or CLIP-sized model takes batched on 2
+cores, 2000 evaluations take about a minute (up to 100 s on the Pose tab, where each re-runs
+MediaPipe), while the app's single worker serves nobody else; and LIME's sample matrix (samples
+x ~150 segments) and SHAP's masks stay a few megabytes, where `lime_budget=10**9` asked for
+320 GiB."""
 
 FIGURE_MAX_AGE = 3600.0
 """Seconds a figure written for download is kept. Gradio copies it into its own cache when the

@@ -2,7 +2,7 @@
 
 TensorFlow allocates its tensors with the C library's malloc. On glibc two defaults let a
 long-running server's RSS climb well past its working set (measured by `python -m
-benchmarks.memory`, README "Memory"):
+benchmarks.memory`, docs/benchmarks.md "Memory"):
 
 - every thread that allocates gets its own arena, up to 8 per core, and Gradio serves
   requests from a pool of worker threads, so freed tensors sit in arenas that other threads

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 import weights
@@ -43,6 +45,27 @@ def table_rows() -> list[list[str]]:
          r.title]
         for r in artifact_rows()
     ]
+
+
+DOCS = (("what each artifact is, where it comes from and its licence", "docs/weights.md"),
+        ("how to read the maps", "README.md#how-to-read-the-maps"),
+        ("all the documentation", "docs/"))
+"""The documentation pages the tab points to, as (what, path in the repository)."""
+
+
+def docs_note() -> str:
+    """Where the documentation is. On a Hugging Face Space (`SPACE_ID`), links to the Space's
+    own copy of the files; elsewhere the app has no address for them, so the note names the
+    files in the InstaVis folder instead."""
+    space = os.environ.get("SPACE_ID", "").strip()
+    if space:
+        links = []
+        for what, path in DOCS:
+            kind = "tree" if path.endswith("/") else "blob"
+            links.append(f"[{what}](https://huggingface.co/spaces/{space}/{kind}/main/{path})")
+        return "Documentation: " + " · ".join(links) + "."
+    return "Documentation, in the InstaVis folder: " + "; ".join(
+        f"{what}: `{path}`" for what, path in DOCS) + "."
 
 
 def downloading() -> bool:
@@ -157,6 +180,7 @@ def build() -> list:
         "Weights are looked for in `$INSTAVIS_WEIGHTS_DIR`, then in the files shipped with "
         "InstaVis, then in the Hugging Face cache; only then are they downloaded."
     )
+    gr.Markdown(docs_note(), elem_id="models-docs")
     # Plain values, not callables: Gradio would make each callable a public /network_note or
     # /table_rows endpoint. The refresher reads them afresh on every page load instead.
     note = gr.Markdown(network_note(), label="Summary", elem_id="models-network")

@@ -17,7 +17,7 @@ DEFAULT_SEGMENTATION = "slic"
 SLIC_SEGMENTS = 150
 DEFAULT_HIDE_COLOR = 0
 """The defaults were chosen on ten photos no other test uses, with a model that reads only a
-disk (tests/test_lime_shap.py; `python -m benchmarks.explain --quality`; the README's table).
+disk (tests/test_lime_shap.py; `python -m benchmarks.explain --quality`; docs/explanations.md).
 At 256 pixels LIME's own defaults, quickshift segments hidden with their mean colour, put 0.58
 of the map's top pixels inside the disk on average and 0.30 on the worst photo: quickshift's
 segments straddle the disk's edge, and a segment filled with its own mean keeps its colour and
@@ -49,8 +49,8 @@ def default_segmentation_options(segmentation: str, height: int, width: int) -> 
         return {"kernel_size": max(1.0, 3.0 * scale), "max_dist": 100.0 * scale, "ratio": 0.2}
     if segmentation == "slic":
         # n_segments is only a target: SLIC returned 87-148 segments for 150 asked on ten
-        # photos at 128 and 256 pixels. 150 found a region best (README: 100 and 200 did
-        # worse); compactness is scikit-image's own default.
+        # photos at 128 and 256 pixels. 150 found a region best (docs/explanations.md: 100 and 200
+        # did worse); compactness is scikit-image's own default.
         return {"n_segments": SLIC_SEGMENTS, "compactness": 10.0}
     if segmentation == "felzenszwalb":
         # The merge threshold scales with the square root of the area and the minimum segment
@@ -191,7 +191,7 @@ class LIMEExplainer:
     # Samples (= model evaluations). ResNet50 at 224 x 224 runs about 30 ms an image batched on
     # 2 cores, so 200 samples take ~6 s plus ~0.3 s of segmentation, sampling and fitting:
     # inside the 10 s budget with room for slower models. The benchmark tunes it; 300 samples
-    # found the disk no better than 200 on the README's photos.
+    # found the disk no better than 200 on the photos of docs/explanations.md.
     default_budget = SPECS["lime"].default_budget
     min_budget = SPECS["lime"].min_budget
 

@@ -40,7 +40,8 @@ SPECS = {
     "gradcam": MethodSpec("gradcam", "explain.gradcam:GradCAM", None, 1, 1, True),
     "cam": MethodSpec("cam", "explain.cam:CAM", None, 1, 1, True),
     # Below about 10 samples a fit over dozens of segments is noise. 200 samples over the
-    # default ~150 SLIC segments found a region as well as 300 did (README), in ~6 s on CLIP.
+    # default ~150 SLIC segments found a region as well as 300 did (docs/explanations.md),
+    # in ~6 s on CLIP.
     "lime": MethodSpec("lime", "explain.lime_explainer:LIMEExplainer", "lime", 200, 10, False,
                        signed=True),
     "shap": MethodSpec("shap", "explain.shap_explainer:SHAPExplainer", "shap", 200, 10, False,

@@ -41,7 +41,8 @@ def coffee():
 
 
 def expected_score(brisque_score: float, content: float | None = None) -> float:
-    """The rating's score, from the README's formulas: quality = 1 / (1 + e^((B - 50) / 15)),
+    """The rating's score, from the formulas of docs/tabs/aesthetic.md:
+    quality = 1 / (1 + e^((B - 50) / 15)),
     mixed half and half with content when there is one, on a 1-10 scale."""
     quality_value = 1 / (1 + np.exp((brisque_score - 50) / 15))
     combined = quality_value if content is None else (quality_value + content) / 2
@@ -93,7 +94,7 @@ def test_distortions_lower_the_score_of_a_photo(coffee):
     rng = np.random.default_rng(0)
     pristine = rate(coffee)
     # The defects BRISQUE models. It reads contrast-normalised luminance, so exposure and
-    # colour casts barely move it (README, "Technical quality").
+    # colour casts barely move it (docs/training/quality.md).
     for name in ("gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "downscale_upscale"):
         damaged = rate(distortions.distort(coffee, name, 4, rng))
         assert damaged.score < pristine.score - 1, name

@@ -107,6 +107,29 @@ def test_models_tab_tells_the_truth_about_every_artifact(tmp_path, monkeypatch):
     assert rows["vgg16"][licence] == "BSD-3-Clause"
 
 
+def test_models_tab_points_to_documentation_that_exists(monkeypatch):
+    import re
+
+    from demos import models_tab
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    named = re.findall(r"`([^`]+)`", models_tab.docs_note())
+    assert named, models_tab.docs_note()
+    for path in named:
+        assert (ROOT / path.split("#")[0]).exists(), path
+
+    # On a Space, real links into the Space's own files: a folder as a tree, a file as a blob.
+    monkeypatch.setenv("SPACE_ID", "someone/instavis")
+    links = re.findall(r"\]\((https://[^)]+)\)", models_tab.docs_note())
+    assert len(links) == len(named)
+    for link in links:
+        kind, path = re.fullmatch(
+            r"https://huggingface\.co/spaces/someone/instavis/(blob|tree)/main/(.+)", link).groups()
+        target = ROOT / path.split("#")[0]
+        assert target.exists(), link
+        assert kind == ("tree" if target.is_dir() else "blob"), link
+
+
 def test_pull_button_explains_why_it_cannot_work_offline():
     from demos import models_tab
 

@@ -90,7 +90,13 @@ def feed_examples() -> dict[str, np.ndarray]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    # No options: the parser is there so that --help describes the run instead of starting it.
+    argparse.ArgumentParser(prog="python -m demos.examples.make_examples",
+                            description="Rewrite the tabs' example photos in this folder from "
+                                        "images that installed packages ship.").parse_args(argv)
     (HERE / "feed").mkdir(exist_ok=True)
     for name, pixels in {**examples(), **feed_examples()}.items():
         path = HERE / name

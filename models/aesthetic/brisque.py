@@ -494,9 +494,15 @@ def provenance(path: Path = MODEL_PATH) -> dict:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["convert"]:
-        print("usage: python -m models.aesthetic.brisque convert", file=sys.stderr)
-        sys.exit(2)
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m models.aesthetic.brisque",
+        description="Convert the brisque 0.2.0 package's LIVE model into brisque_live.npz "
+                    "(install it first: pip install --no-deps brisque==0.2.0).")
+    parser.add_argument("command", choices=["convert"],
+                        help="convert: read the package's model and write the arrays")
+    parser.parse_args()
     try:
         print(json.dumps(convert_package_model(), indent=2))
     except (ImportError, RuntimeError, ValueError, OSError) as error:

@@ -3,14 +3,14 @@
 BRISQUE (`models.aesthetic.brisque`) is a model of human quality ratings on the LIVE database
 (Mittal, Moorthy and Bovik 2012), whose regression ships as plain numbers in
 `models/aesthetic/brisque_live.npz`; it works offline. It was chosen over the project's own CNN
-by `python -m models.evaluate quality --whole-photos` (README, "Technical quality").
+by `python -m models.evaluate quality --whole-photos` (docs/training/quality.md).
 
 **Native pixels.** LIVE's ratings, and so BRISQUE's regression, were made on photos at their
 own resolution. Every other score of the tab is computed on the `judged_copy` (longest side at
 most 512, Lanczos), and that resample averages JPEG's 8 x 8 blocks and fine noise away:
 BRISQUE of the judged copy ranks noise levels worse than BRISQUE of the photo itself, and on
-large uploads that were JPEG already, compression levels too (README, "Chosen by
-measurement"; tests/test_quality_native.py). So BRISQUE reads the prepared photo
+large uploads that were JPEG already, compression levels too (docs/training/quality.md,
+"Chosen by measurement"; tests/test_quality_native.py). So BRISQUE reads the prepared photo
 (`models.images.prepare_photo`, before the judged copy is made):
 
 - whole, when it has at most `WHOLE_PHOTO_PIXELS` pixels (every photo no larger than the judged

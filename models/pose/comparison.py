@@ -15,7 +15,7 @@ place. So `compare(a, b)` measures two things:
   the backgrounds with the people inpainted away join them.
 
 Thresholds were calibrated on labelled pairs made from photos that installed packages ship
-(`python -m benchmarks.pose_calibration`); the README reports their accuracy.
+(`python -m benchmarks.pose_calibration`); docs/tabs/pose.md reports their accuracy.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ is a different pose (lying down, not standing), so it must not be aligned away."
 MIN_SHARED_JOINTS = 4  # fewer joints seen in both photos cannot define a pose
 JOINT_SIGMA = 0.25  # residual (in units of the pose's RMS radius) at which a joint scores e^-1
 
-# === Thresholds (calibrated; see README "Pose: calibration") ===
+# === Thresholds (calibrated; see docs/tabs/pose.md "How well it works") ===
 
 POSE_THRESHOLD = 0.39
 BACKGROUND_THRESHOLD = 0.6155
