@@ -32,6 +32,7 @@ because nearly every same-pose pair involves the cameraman. Run
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import sys
@@ -270,6 +271,8 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m benchmarks.pose_calibration", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     from models.pose import comparison as pose
 
     analyses, pairs, people = build_pairs()

@@ -494,9 +494,14 @@ def provenance(path: Path = MODEL_PATH) -> dict:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["convert"]:
-        print("usage: python -m models.aesthetic.brisque convert", file=sys.stderr)
-        sys.exit(2)
+    from models.cli import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(
+        prog="python -m models.aesthetic.brisque",
+        description="Convert the brisque package's LIVE model into brisque_live.npz (needs the "
+                    f"brisque package, version {PACKAGE_VERSION}, installed).")
+    parser.add_argument("command", choices=["convert"])
+    parser.parse_args()
     try:
         print(json.dumps(convert_package_model(), indent=2))
     except (ImportError, RuntimeError, ValueError, OSError) as error:
