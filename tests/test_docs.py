@@ -57,9 +57,18 @@ def user_docs(root: Path = ROOT) -> list[Path]:
 
 @dataclass(frozen=True, order=True)
 class Cited:
-    """Something a doc cites, and the line where the citation starts."""
+    """Something a doc cites, and the line where the citation starts. `absent` when the doc
+    says it is not there ("no alembic.ini")."""
     line: int
     text: str
+    absent: bool = False
+
+
+ABSENT = re.compile(r"\b(no|not|nor|without)\s+$", re.IGNORECASE)
+
+
+def said_to_be_absent(prose: str, offset: int) -> bool:
+    return bool(ABSENT.search(prose[max(0, offset - 12):offset]))
 
 
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
@@ -101,18 +110,21 @@ def inline_code(prose: str) -> list[Cited]:
     for match in INLINE_CODE.finditer(prose):
         if "\n\n" in match.group(2):  # a lone backtick, not a span: spans end with a paragraph
             continue
-        spans.append(Cited(line_of(prose, match.start()), " ".join(match.group(2).split())))
+        spans.append(Cited(line_of(prose, match.start()), " ".join(match.group(2).split()),
+                           said_to_be_absent(prose, match.start())))
     return spans
 
 
 def without_inline_code(prose: str) -> str:
     """Prose with its inline code spans blanked, so `[x](y)` written as code is not a link."""
-    return INLINE_CODE.sub(lambda match: re.sub(r"[^\n]", " ", match.group()), prose)
+    return blanked(INLINE_CODE, prose)
 
 
 LINK_TARGET = r"\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)"
 MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]" + LINK_TARGET)
 MARKDOWN_LINK = re.compile(r"(?<!!)\[[^\]]*\]" + LINK_TARGET)
+LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*<?([^\s>]+)>?", re.MULTILINE)
+HTML_LINK = re.compile(r"<a\b[^>]*?\bhref\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE | re.DOTALL)
 HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE | re.DOTALL)
 
 
@@ -124,10 +136,33 @@ def images(prose: str) -> list[Cited]:
 
 
 def links(prose: str) -> list[Cited]:
-    """Where `[text](target)` links point (images are `images`)."""
+    """Where `[text](target)`, `[name]: target` and `<a href="target">` links point (images are
+    `images`)."""
     prose = without_inline_code(prose)
-    return [Cited(line_of(prose, match.start()), match.group(1))
-            for match in MARKDOWN_LINK.finditer(prose)]
+    found = [*MARKDOWN_LINK.finditer(prose), *LINK_DEFINITION.finditer(prose),
+             *HTML_LINK.finditer(prose)]
+    return sorted(Cited(line_of(prose, match.start()), match.group(1)) for match in found)
+
+
+def blanked(pattern: re.Pattern, text: str) -> str:
+    """`text` with what `pattern` matches replaced by spaces, lines kept."""
+    return pattern.sub(lambda match: re.sub(r"[^\n]", " ", match.group()), text)
+
+
+PROSE_FILE_NAME = re.compile(
+    r"(?<![\w/.:~$<-])((?:\.{1,2}/)?[\w-]+(?:[./][\w-]+)*\.(?:"
+    + "|".join(extension[1:] for extension in FILE_EXTENSIONS) + r"))(?![\w/-])")
+HTML_TAG = re.compile(r"<[^>\n]*>")
+
+
+def prose_file_names(prose: str) -> list[Cited]:
+    """File names and paths written in plain prose, outside code, links, images and HTML tags
+    ("as DESIGN.md says")."""
+    for pattern in (INLINE_CODE, MARKDOWN_IMAGE, MARKDOWN_LINK, LINK_DEFINITION, HTML_TAG):
+        prose = blanked(pattern, prose)
+    return [Cited(line_of(prose, match.start()), match.group(1),
+                  said_to_be_absent(prose, match.start()))
+            for match in PROSE_FILE_NAME.finditer(prose)]
 
 
 def is_external(target: str) -> bool:
@@ -257,13 +292,12 @@ def top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     functions or classes."""
     for statement in body:
         yield statement
-        for field in ("body", "orelse", "finalbody", "handlers"):
-            inner = getattr(statement, field, None)
-            if isinstance(inner, list) and not isinstance(
-                    statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                yield from top_level_statements(
-                    [part for handler in inner for part in
-                     (handler.body if isinstance(handler, ast.ExceptHandler) else [handler])])
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from top_level_statements(getattr(statement, field, None) or [])
+        for handler in getattr(statement, "handlers", None) or []:
+            yield from top_level_statements(handler.body)
 
 
 def bound_names(statements: Iterable[ast.stmt]) -> dict[str, ast.stmt]:
@@ -371,8 +405,10 @@ def citation_problems(doc: Path, root: Path) -> list[str]:
     for link in links(prose):
         problem = link_problem(doc, root, link.text, "link")
         if problem:
-            problems.append(f"{name}:{link.line}: {problem}")
+            problems.append((link.line, problem))
     for span in inline_code(prose):
+        if span.absent:
+            continue
         tokens = span.text.split()
         as_name = dotted_name(span.text)
         if len(tokens) == 1 and looks_like_a_path(tokens[0], doc, root):
@@ -387,14 +423,19 @@ def citation_problems(doc: Path, root: Path) -> list[str]:
         problem = (not_a_file and not_a_name) if as_path and as_name \
             else (not_a_file or not_a_name)
         if problem:
-            problems.append(f"{name}:{span.line}: {problem}")
+            problems.append((span.line, problem))
+    for written in prose_file_names(prose):
+        problem = None if written.absent else path_problem(doc, root, written.text)
+        if problem:
+            problems.append((written.line, problem))
     # `python app.py`, in a span or a block: the script is a file of the repository.
     for cited in [*inline_code(prose), *code]:
         for script in PYTHON_SCRIPT.findall(cited.text):
             problem = path_problem(doc, root, script)
             if problem:
-                problems.append(f"{name}:{cited.line}: {problem}")
-    return problems
+                problems.append((cited.line, problem))
+    # In the doc's order, each once (a line may name the same missing file twice).
+    return [f"{name}:{line}: {problem}" for line, problem in sorted(set(problems))]
 
 
 def image_problems(doc: Path, root: Path) -> list[str]:
@@ -471,7 +512,8 @@ def api_table(text: str) -> tuple[list[TableRow], list[str]]:
     each row that cannot be read."""
     rows, unreadable = [], []
     in_table = False
-    for number, line in enumerate(text.splitlines(), start=1):
+    prose, _ = split_code_blocks(text)
+    for number, line in enumerate(prose.splitlines(), start=1):
         if not line.lstrip().startswith("|"):
             in_table = False
             continue
@@ -508,19 +550,21 @@ def shown(value: object) -> str:
     return "no default" if value is NO_DEFAULT else f"= {json.dumps(value)}"
 
 
-def api_table_problems(text: str, named_endpoints: dict) -> list[str]:
+def api_table_problems(text: str, named_endpoints: dict, doc: str = "docs/api.md"
+                       ) -> list[str]:
     """Where a table of endpoints differs from view_api()'s named endpoints, one line each.
     Defaults are compared as JSON, so `1` is not `1.0` nor `true`."""
-    rows, problems = api_table(text)
+    rows, unreadable = api_table(text)
+    problems = [f"{doc}:{problem}" for problem in unreadable]
     seen: dict[str, int] = {}
     for row in rows:
         if row.endpoint in seen:
-            problems.append(f"{row.line}: `{row.endpoint}` is listed again (first on line "
+            problems.append(f"{doc}:{row.line}: `{row.endpoint}` is listed again (first on line "
                             f"{seen[row.endpoint]})")
             continue
         seen[row.endpoint] = row.line
         if row.endpoint not in named_endpoints:
-            problems.append(f"{row.line}: `{row.endpoint}` is not an endpoint of the app")
+            problems.append(f"{doc}:{row.line}: `{row.endpoint}` is not an endpoint of the app")
             continue
         actual = [(parameter["parameter_name"],
                    parameter["parameter_default"] if parameter["parameter_has_default"]
@@ -529,16 +573,16 @@ def api_table_problems(text: str, named_endpoints: dict) -> list[str]:
         written_names = [name for name, _ in row.parameters]
         actual_names = [name for name, _ in actual]
         if written_names != actual_names:
-            problems.append(f"{row.line}: `{row.endpoint}` parameters are written "
+            problems.append(f"{doc}:{row.line}: `{row.endpoint}` parameters are written "
                             f"{written_names or 'none'}; view_api: {actual_names or 'none'}")
             continue
         for (name, written), (_, default) in zip(row.parameters, actual, strict=True):
             if shown(written) != shown(default):
-                problems.append(f"{row.line}: `{row.endpoint}` `{name}` is written "
+                problems.append(f"{doc}:{row.line}: `{row.endpoint}` `{name}` is written "
                                 f"{shown(written)}; view_api: {shown(default)}")
     for endpoint in named_endpoints:
         if endpoint not in seen:
-            problems.append(f"`{endpoint}` is missing from the table")
+            problems.append(f"{doc}: `{endpoint}` is missing from the table")
     return problems
 
 
@@ -575,7 +619,8 @@ def test_citations_that_exist_pass(tmp_path):
 # A page
 
 See [the other page](other.md), [its heading](other.md#other), [the site](https://example.org),
-[a heading here](#a-page) and [from the root](/models/thing/scoring.py).
+[a heading here](#a-page), [from the root](/models/thing/scoring.py), [a reference][ref] and
+<a href="other.md">an HTML link</a>.
 `models/thing/scoring.py`, `models/thing/`, `docs/screens/tab.png`, `scoring.py` (a file's
 name), `report.json` (a name the code writes), `screens/tab.png` (from the doc's folder),
 `scoring.py:5` (a line of it).
@@ -586,9 +631,14 @@ Modules: `models.thing`, `models.thing.scoring`, `models.thing.scoring.WEIGHTS`,
 `runs/pose` (where a command writes), `ours/lib` (a column), `app.py: error: <line>`.
 Not paths or modules: `/aesthetic`, `models/<task>/`, `train_*`, `--out`, `.keras`,
 `hf://x/y`, `sqlite:///PATH`, `~/.cache/x.json`, `gr.Image`, `app.py` is checked as a file.
+In prose: app.py, models/thing/scoring.py, report.json, https://example.org/x/y.png,
+<img src="screens/tab.png">, ~/.cache/x.json and $HOME/x.py; there is no alembic.ini.
 ```
 models/nowhere.py  (in a code block: not a citation)
+[in a block](nowhere.md)
 ```
+
+[ref]: other.md
 """})
     (root / "app.py").write_text("")
     assert citation_problems(root / "docs/page.md", root) == []
@@ -603,24 +653,33 @@ and [outside](../../etc/passwd).
 `models.thing.CONTENT_PROMPTS` and `models.thing.scoring.Scorer.gone()`
 `models.nothing.x`, `explain.metrics`, `models.thing.rate.nothing`
 Run `python app.py`.
+<a href="gone.html">a page</a>
+
+[gone ref]: gone/ref.md "a link defined below the text"
+As DESIGN.md says, with no alembic.ini and not `setup.py`; see models/thing/old.py.
 """})
+    # In the doc's order; on one line, in alphabetical order.
     assert citation_problems(root / "docs/page.md", root) == [
         "docs/page.md:2: link `gone.md` does not exist",
         "docs/page.md:2: link `models/thing/scoring.py` does not exist",
         "docs/page.md:3: link `../../etc/passwd` is outside the repository",
-        "docs/page.md:4: `models/thing/gone.py` does not exist",
-        "docs/page.md:4: `DESIGN.md` does not exist",
         "docs/page.md:4: `../shared/DESIGN.md` does not exist",
+        "docs/page.md:4: `DESIGN.md` does not exist",
         "docs/page.md:4: `models/gone/` does not exist",
+        "docs/page.md:4: `models/thing/gone.py` does not exist",
         "docs/page.md:5: `models.thing.CONTENT_PROMPTS`: models/thing/__init__.py defines no "
         "`CONTENT_PROMPTS`",
         "docs/page.md:5: `models.thing.scoring.Scorer.gone`: models/thing/scoring.py defines no "
         "`Scorer.gone`",
-        "docs/page.md:6: `models.nothing.x`: models/__init__.py defines no `nothing`",
         "docs/page.md:6: `explain.metrics`: there is no module `explain`",
+        "docs/page.md:6: `models.nothing.x`: models/__init__.py defines no `nothing`",
         "docs/page.md:6: `models.thing.rate.nothing`: `models.thing.scoring.score.nothing`: "
         "models/thing/scoring.py defines no `score.nothing`",
         "docs/page.md:7: `app.py` does not exist",
+        "docs/page.md:8: link `gone.html` does not exist",
+        "docs/page.md:10: link `gone/ref.md` does not exist",
+        "docs/page.md:11: `DESIGN.md` does not exist",
+        "docs/page.md:11: `models/thing/old.py` does not exist",
     ]
 
 
@@ -720,15 +779,15 @@ def test_each_difference_from_view_api_is_named_with_its_line():
                           "| `/rate` | `photo` | `verdict` |\n"
                           "| /typo | `x = [` | `y` |")
     assert api_table_problems(doc, app) == [
-        "19: not a row of `/endpoint` | parameters | returns",
-        "9: `/rate` `photo` is written no default; view_api: = null",
-        '9: `/rate` `methods` is written = ["lime"]; view_api: = ["gradcam"]',
-        "9: `/rate` `seed` is written = 0; view_api: = 0.0",
-        "15: `/models` parameters are written ['artifact', 'strict']; view_api: "
+        "docs/api.md:19: not a row of `/endpoint` | parameters | returns",
+        "docs/api.md:9: `/rate` `photo` is written no default; view_api: = null",
+        'docs/api.md:9: `/rate` `methods` is written = ["lime"]; view_api: = ["gradcam"]',
+        "docs/api.md:9: `/rate` `seed` is written = 0; view_api: = 0.0",
+        "docs/api.md:15: `/models` parameters are written ['artifact', 'strict']; view_api: "
         "['strict', 'artifact']",
-        "17: `/gone` is not an endpoint of the app",
-        "18: `/rate` is listed again (first on line 9)",
-        "`/tags` is missing from the table",
+        "docs/api.md:17: `/gone` is not an endpoint of the app",
+        "docs/api.md:18: `/rate` is listed again (first on line 9)",
+        "docs/api.md: `/tags` is missing from the table",
     ]
 
 
@@ -742,8 +801,7 @@ def test_the_docs_api_table_is_what_view_api_reports():
     with app_client() as client:
         info = client.view_api(print_info=False, return_format="dict")
     assert info["unnamed_endpoints"] == {}
-    problems = [f"docs/api.md:{problem}" if problem[0].isdigit() else f"docs/api.md: {problem}"
-                for problem in api_table_problems(api_doc.read_text(), info["named_endpoints"])]
+    problems = api_table_problems(api_doc.read_text(), info["named_endpoints"])
     assert not problems, "\n" + "\n".join(problems)
 
 
