@@ -194,6 +194,8 @@ def link_problem(doc: Path, root: Path, target: str, what: str) -> str | None:
 
 
 PATH_CHARACTERS = re.compile(r"[A-Za-z0-9_./-]+")
+LINE_NUMBER = re.compile(r":\d+(-\d+)?$")
+"""`file.py:12` or `file.py:12-20` cites lines of file.py."""
 
 
 def looks_like_a_path(token: str, doc: Path, root: Path) -> bool:
@@ -203,6 +205,7 @@ def looks_like_a_path(token: str, doc: Path, root: Path) -> bool:
     or a path that starts with ./ or ../, or one whose first folder is in the repository (at the
     root or beside the doc). So `runs/pose`, where a command writes, and `ours/lib`, a table's
     column, are not paths, while `models/gone/` and `../shared/DESIGN.md` are."""
+    token = LINE_NUMBER.sub("", token)
     if not PATH_CHARACTERS.fullmatch(token) or token.startswith(("/", "-")):
         return False
     if re.fullmatch(r"\.\w+", token):  # an extension on its own, such as `.keras`
@@ -240,7 +243,7 @@ def path_problem(doc: Path, root: Path, token: str) -> str | None:
     root or from the doc's folder. A bare file name may also be any file's name in the
     repository (`brisque.py` in a sentence about models/aesthetic/), or a name the code writes
     or reads, in quotes in the source (`metrics.json`, which a training run writes)."""
-    token = re.sub(r":\d+(-\d+)?$", "", token)  # file.py:12 cites a line of file.py
+    token = LINE_NUMBER.sub("", token)
     for base in (root, doc.parent):
         candidate = base / token
         if inside(candidate, root) and candidate.exists():
@@ -360,8 +363,6 @@ def attribute_problem(module_file: Path, module: str, attributes: list[str], roo
             return None
         if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Store) \
                 and (getattr(node, "id", None) or getattr(node, "attr", None)) == rest[0]:
-            return None
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == rest[0]:
             return None
     return f"{where} defines no `{first}.{rest[0]}`"
 
@@ -649,7 +650,7 @@ def test_each_kind_of_missing_citation_is_named_with_its_line(tmp_path):
 # A page
 [gone](gone.md) and [not from the doc's folder](models/thing/scoring.py)
 and [outside](../../etc/passwd).
-`models/thing/gone.py`, `DESIGN.md`, `../shared/DESIGN.md`, `models/gone/`
+`models/thing/gone.py`, `DESIGN.md`, `../shared/DESIGN.md`, `models/gone/`, `gone.py:3`
 `models.thing.CONTENT_PROMPTS` and `models.thing.scoring.Scorer.gone()`
 `models.nothing.x`, `explain.metrics`, `models.thing.rate.nothing`
 Run `python app.py`.
@@ -665,6 +666,7 @@ As DESIGN.md says, with no alembic.ini and not `setup.py`; see models/thing/old.
         "docs/page.md:3: link `../../etc/passwd` is outside the repository",
         "docs/page.md:4: `../shared/DESIGN.md` does not exist",
         "docs/page.md:4: `DESIGN.md` does not exist",
+        "docs/page.md:4: `gone.py` does not exist",
         "docs/page.md:4: `models/gone/` does not exist",
         "docs/page.md:4: `models/thing/gone.py` does not exist",
         "docs/page.md:5: `models.thing.CONTENT_PROMPTS`: models/thing/__init__.py defines no "
