@@ -32,6 +32,7 @@ because nearly every same-pose pair involves the cameraman. Run
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import sys
@@ -270,12 +271,8 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    # No options: the flags parser is there so that --help describes the run instead of
-    # starting it.
-    argparse.ArgumentParser(prog="python -m benchmarks.pose_calibration",
-                            description=__doc__.split("\n\n")[0]).parse_args(argv)
+    argparse.ArgumentParser(prog="python -m benchmarks.pose_calibration", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     from models.pose import comparison as pose
 
     analyses, pairs, people = build_pairs()

@@ -494,14 +494,13 @@ def provenance(path: Path = MODEL_PATH) -> dict:
 
 
 if __name__ == "__main__":
-    import argparse
+    from models.cli import OneLineArgumentParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m models.aesthetic.brisque",
-        description="Convert the brisque 0.2.0 package's LIVE model into brisque_live.npz "
-                    "(install it first: pip install --no-deps brisque==0.2.0).")
-    parser.add_argument("command", choices=["convert"],
-                        help="convert: read the package's model and write the arrays")
+        description="Convert the brisque package's LIVE model into brisque_live.npz (needs the "
+                    f"brisque package, version {PACKAGE_VERSION}, installed).")
+    parser.add_argument("command", choices=["convert"])
     parser.parse_args()
     try:
         print(json.dumps(convert_package_model(), indent=2))
