@@ -195,6 +195,7 @@ def pytest_addoption(parser):
 
 
 _screens_made_here = None  # the temporary screenshot folder this process made, if any
+_strip_note = None  # with --update-screens, what became of the strip, for the summary
 
 
 def pytest_configure(config):
@@ -227,13 +228,12 @@ def pytest_sessionfinish(session):
         return
     from tests.screens import folder, write_strip
 
+    global _strip_note
     update = session.config.getoption("--update-screens")
     strip = write_strip(folder(update))
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if update and reporter is not None:
-        reporter.ensure_newline()
-        reporter.write_line(f"screenshots: {strip} composed" if strip else
-                            "screenshots: the strip needs all five tabs' pictures")
+    if update:
+        _strip_note = (f"screenshots: {strip} composed" if strip else
+                       "screenshots: no strip; it needs all five tabs' pictures")
     if _screens_made_here is not None:
         import shutil
 
@@ -281,3 +281,10 @@ def browser():
 
     with headless_chromium() as chromium:
         yield chromium
+
+
+def pytest_terminal_summary(terminalreporter):
+    """With --update-screens, say whether the strip was composed (pytest_sessionfinish ran
+    just before)."""
+    if _strip_note:
+        terminalreporter.write_line(_strip_note)

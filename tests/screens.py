@@ -8,7 +8,8 @@ and Profile; the tests' tiny stand-in CLIP for Style and Tags):
 Without `--update-screens` the tests take the same pictures into a temporary folder (or into
 $INSTAVIS_SCREENS_DIR when it is set), so every run exercises this code and none changes the
 working tree. The run that took them also composes the strip of the five tabs
-(`tabs-strip.png`) from their pictures, at the end of the session (tests/conftest.py).
+(`tabs-strip.png`) from their pictures, at the end of the session (tests/conftest.py); run
+every browser test (`-m browser`), so that the strip and the pictures come from one run.
 
 Each picture is the part of a tab that matters (its verdict card, and its explanation maps where
 it has them), laid out as a phone shows the page: the page is narrowed to PHONE_WIDTH CSS
@@ -38,8 +39,8 @@ PHONE_WIDTH = 540
 """The page's width while a picture is taken, in CSS pixels: a large phone's, narrow enough
 that Gradio stacks a tab's columns as it does on a phone."""
 SCALE = 1.5
-"""Device pixels per CSS pixel: a picture about 800 pixels wide, sharp on a phone's screen
-and on a desktop page alike."""
+"""Device pixels per CSS pixel: a tab's picture is about 700 pixels wide, sharp on a phone's
+screen and on a desktop page alike."""
 GAP = 12  # device pixels between the parts of one picture
 
 STRIP_TABS = ("aesthetic", "pose", "style", "tags", "profile")
@@ -73,23 +74,27 @@ def make_temporary_folder() -> Path | None:
     return made
 
 
-# The part is settled: each image in it decoded, no progress shown over it (Gradio's status
-# tracker is hidden, class "hide", when its component is idle), the fonts loaded, and two frames
-# drawn since the page was narrowed. Returns whether a tracker still shows progress, the part's
-# box on the page and the height each picture in it is drawn at, in CSS pixels. A picture's box
-# is where it is drawn: Gradio shows an image centred in its box and scaled to fit it
-# (object-fit "contain" or "scale-down"), and the picture may fill only part of that box.
-_SETTLED = """async parts => {
-    await document.fonts.ready;
+# Ready to be pictured: every picture in the parts loaded (not broken), and no progress shown
+# over them (Gradio's status tracker has the class "hide" while its component is idle).
+_READY = """parts => {
     const pictures = parts.flatMap(part => part.tagName === 'IMG' ? [part]
                                            : [...part.querySelectorAll('img')]);
-    for (const picture of pictures) await picture.decode().catch(() => {});
+    const busy = parts.some(part => [...part.querySelectorAll('[data-testid=status-tracker]')]
+        .some(tracker => !tracker.classList.contains('hide')));
+    return !busy && pictures.every(picture => picture.complete && picture.naturalWidth > 0);
+}"""
+
+# Once the fonts are loaded and two frames drawn (the page was just narrowed and laid out
+# afresh): the parts' common box on the page and the height each picture in them is drawn at,
+# in CSS pixels. A picture's box is where it is drawn: Gradio shows an image centred in its box
+# and scaled to fit it (object-fit "contain" or "scale-down"), which it may fill only in part.
+_DRAWN = """async parts => {
+    await document.fonts.ready;
     await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
     const drawn = element => {
         const box = element.getBoundingClientRect();
         const fit = getComputedStyle(element).objectFit;
-        if (element.tagName !== 'IMG' || !element.naturalWidth
-            || !['contain', 'scale-down'].includes(fit)) return box;
+        if (element.tagName !== 'IMG' || !['contain', 'scale-down'].includes(fit)) return box;
         let scale = Math.min(box.width / element.naturalWidth,
                              box.height / element.naturalHeight);
         if (fit === 'scale-down') scale = Math.min(scale, 1);
@@ -97,14 +102,14 @@ _SETTLED = """async parts => {
         const left = box.left + (box.width - width) / 2, top = box.top + (box.height - height) / 2;
         return {left, top, right: left + width, bottom: top + height, height};
     };
-    const busy = parts.some(part => [...part.querySelectorAll('[data-testid=status-tracker]')]
-        .some(tracker => !tracker.classList.contains('hide')));
+    const pictures = parts.flatMap(part => part.tagName === 'IMG' ? [part]
+                                           : [...part.querySelectorAll('img')]);
     const boxes = parts.map(drawn);
     const left = Math.min(...boxes.map(b => b.left)), top = Math.min(...boxes.map(b => b.top));
     const right = Math.max(...boxes.map(b => b.right));
     const bottom = Math.max(...boxes.map(b => b.bottom));
-    return {busy, box: {x: left + scrollX, y: top + scrollY, width: right - left,
-                        height: bottom - top},
+    return {box: {x: left + scrollX, y: top + scrollY, width: right - left,
+                  height: bottom - top},
             heights: pictures.map(picture => drawn(picture).height)};
 }"""
 
@@ -153,22 +158,19 @@ def take(page, path: Path, parts: Sequence, width: int = PHONE_WIDTH,
 
 
 def _crop(page, session, locators: tuple, scale: float) -> tuple[Image.Image, list[float]]:
+    # In view, so that lazily loaded pictures load (the page is as tall as before, but
+    # narrower, so the part may have moved).
     locators[0].scroll_into_view_if_needed()
     handles = [locator.element_handle() for locator in locators]
-    # Narrowing the page lays it out afresh; wait until that is done and drawn. The test saw
-    # the result before, so a tracker still showing progress is one about to hide.
-    settled = page.evaluate(_SETTLED, handles)
-    if settled["busy"]:
-        page.wait_for_function(
-            """parts => !parts.some(part => [...part.querySelectorAll(
-                '[data-testid=status-tracker]')].some(t => !t.classList.contains('hide')))""",
-            arg=handles, timeout=20_000)
-        settled = page.evaluate(_SETTLED, handles)
+    # The test saw the result before it called `take`: this waits for pictures the narrower
+    # page loads afresh and a tracker about to hide, and fails loudly on a broken picture.
+    page.wait_for_function(_READY, arg=handles, timeout=20_000)
+    drawn = page.evaluate(_DRAWN, handles)
     shot = session.send("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
-        "clip": {**settled["box"], "scale": scale}})
+        "clip": {**drawn["box"], "scale": scale}})
     crop = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
-    return crop, settled["heights"]
+    return crop, drawn["heights"]
 
 
 def stack(crops: Sequence[Image.Image]) -> Image.Image:
