@@ -187,6 +187,7 @@ def build() -> list:
     table = gr.Dataframe(
         value=table_rows(), headers=HEADERS, interactive=False, wrap=True,
         column_widths=["11%", "13%", "14%", "9%", "9%", "17%", "7%", "20%"],
+        max_height=1000,  # every artifact at once, no inner scroll bar on a desktop screen
         elem_id="models-table", label="Artifacts",
     )
     with gr.Row():

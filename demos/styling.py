@@ -57,6 +57,12 @@ APP_CSS = """
 .explain-panel .thumbnail-item .caption-label { position: static; flex: 0 0 auto;
   max-width: none; white-space: normal; overflow: visible; opacity: 1; line-height: 1.3;
   border: none; border-top: 1px solid var(--border-color-primary); border-radius: 0; }
+/* On a phone, a gallery of three or four columns leaves each map about 110 pixels square, and
+   its caption, wrapped to five lines there, takes all of that: the picture shrinks to nothing.
+   Two columns leave each map room beside its caption. */
+@media (max-width: 640px) {
+  .explain-panel .grid-container { --grid-cols: 2 !important; }
+}
 
 /* Photo grids (the Tags gallery). Gradio lowers the column count to the number of photos, so
    one photo would fill the whole width; a grid keeps six columns whatever it holds. */

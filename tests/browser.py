@@ -137,16 +137,6 @@ def page_on_tab(browser, url: str, tab: str | None = None):
         page.close()
 
 
-def screenshot(page, tmp_path_factory, name: str) -> Path:
-    """A full-page screenshot, kept in $INSTAVIS_SCREENSHOT_DIR when it is set (the README's
-    pictures are taken this way)."""
-    out_dir = Path(os.environ.get("INSTAVIS_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shot = out_dir / name
-    page.screenshot(path=str(shot), full_page=True)
-    return shot
-
-
 def show_example(page, examples, label: str, photo: str, file_stem: str) -> None:
     """Click an example and wait until its photo is on screen, and no longer: a run pressed
     then must keep its result even when the example's change reaches the server after it

@@ -187,11 +187,57 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-screens", action="store_true",
+        help="write the docs' screenshots, which the browser tests take, into docs/screens/ "
+             "(without it they go to a temporary folder); tests/screens.py")
+
+
+_screens_made_here = None  # the temporary screenshot folder this process made, if any
+_strip_note = None  # with --update-screens, what became of the strip, for the summary
+
+
+def pytest_configure(config):
+    """The first pytest process makes the temporary screenshot folder; its xdist workers,
+    started after this, inherit it through $INSTAVIS_SCREENS_DIR, so the strip of the five tabs
+    can be composed from the pictures every worker took."""
+    global _screens_made_here
+    if not config.getoption("--update-screens"):
+        from tests.screens import make_temporary_folder
+
+        _screens_made_here = make_temporary_folder()
+
+
+@pytest.fixture(scope="session")
+def screens(pytestconfig):
+    """The folder the browser tests save the docs' screenshots into (tests/screens.py)."""
+    from tests.screens import folder
+
+    return folder(update=pytestconfig.getoption("--update-screens"))
+
+
 def pytest_sessionfinish(session):
-    """Stop the throwaway PostgreSQL this process may have started (tests/store_engines.py)."""
+    """Stop the throwaway PostgreSQL this process may have started (tests/store_engines.py).
+    In the first pytest process (not an xdist worker), once every worker is done: compose the
+    strip of the five tabs from the screenshots, and remove a temporary screenshot folder."""
     store_engines = sys.modules.get("tests.store_engines")
     if store_engines is not None:
         store_engines.stop_throwaway_server()
+    if hasattr(session.config, "workerinput"):
+        return
+    from tests.screens import folder, write_strip
+
+    global _strip_note
+    update = session.config.getoption("--update-screens")
+    strip = write_strip(folder(update))
+    if update:
+        _strip_note = (f"screenshots: {strip} composed" if strip else
+                       "screenshots: no strip; it needs all five tabs' pictures")
+    if _screens_made_here is not None:
+        import shutil
+
+        shutil.rmtree(_screens_made_here, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -235,3 +281,10 @@ def browser():
 
     with headless_chromium() as chromium:
         yield chromium
+
+
+def pytest_terminal_summary(terminalreporter):
+    """With --update-screens, say whether the strip was composed (pytest_sessionfinish ran
+    just before)."""
+    if _strip_note:
+        terminalreporter.write_line(_strip_note)

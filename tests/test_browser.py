@@ -1,8 +1,11 @@
 """End to end: `python app.py --offline` with no CLIP weights, driven by headless Chromium.
 
 The app's data folder holds a similar-profiles index of four generated profiles, for the Profile
-tab. The Style and Tags tabs, which need CLIP, are `tests/test_browser_clip.py`'s. The README's
-screenshots come from here: set INSTAVIS_SCREENSHOT_DIR to keep them.
+tab. The Style and Tags tabs, which need CLIP, are `tests/test_browser_clip.py`'s.
+
+The docs' pictures of the Aesthetic, Pose, Profile and Models tabs are taken here
+(tests/screens.py); `python -m pytest -m browser --update-screens` writes them into
+docs/screens/.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from tests.browser import (
     RunningApp,
     app_process,
     page_on_tab,
-    screenshot,
     show_example,
 )
+from tests.screens import take
 
 pytestmark = pytest.mark.browser
 
@@ -140,7 +143,7 @@ def test_tabs_that_need_clip_say_so_before_any_click(page):
     expect(page.locator("#tags-search-button")).to_be_enabled()
 
 
-def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
+def test_pose_tab_compares_an_example_pair(page, screens):
     """Click the first example pair, press Compare: the verdict, skeletons and chart appear."""
     from playwright.sync_api import expect
 
@@ -152,10 +155,12 @@ def test_pose_tab_compares_an_example_pair(page, tmp_path_factory):
     expect(headline).to_have_text("✓ Same pose, same place", timeout=60_000)
     expect(page.locator("#pose-skeleton-b img")).to_have_count(1, timeout=20_000)
     expect(page.locator("#pose-chart img")).to_have_count(1, timeout=20_000)
-    screenshot(page, tmp_path_factory, "pose-tab.png")
+    take(page, screens / "pose.png", [
+        page.locator("#pose-verdict"),
+        (page.locator("#pose-skeleton-a img"), page.locator("#pose-skeleton-b img"))])
 
 
-def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
+def test_aesthetic_tab_rates_and_explains_an_example(page, screens):
     """Pick the coffee example, press Rate: the score card, attribute table and SHAP chart
     appear; then LIME and SHAP maps of the quality score fill the explanation gallery
     (Grad-CAM, which cannot explain it, is not offered)."""
@@ -194,10 +199,11 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, tmp_path_factory):
         assert layout["whole"] and layout["position"] == "static", layout
         assert "random maps" in layout["text"]
     page.locator("#aesthetic-explain .label-wrap", has_text="Advanced").click()
-    screenshot(page, tmp_path_factory, "aesthetic-tab.png")
+    take(page, screens / "aesthetic.png",
+         [page.locator("#aesthetic-verdict"), gallery])
 
 
-def test_pose_with_no_person_explains_the_background_by_default(page, tmp_path_factory):
+def test_pose_with_no_person_explains_the_background_by_default(page, screens):
     """The "No person in your photo" pair, compared, then explained with the panel's default
     target (pose similarity): the background is explained instead, the status says why, and
     the picker follows; the legend speaks only of the maps Pose offers here (no yellow)."""
@@ -218,7 +224,8 @@ def test_pose_with_no_person_explains_the_background_by_default(page, tmp_path_f
     legend = page.locator("#pose-explain-legend")
     expect(legend).to_contain_text("red raised the score")
     expect(legend).not_to_contain_text("yellow")
-    screenshot(page, tmp_path_factory, "pose-no-person.png")
+    take(page, screens / "pose-no-person.png",
+         [page.locator("#pose-verdict"), page.locator("#pose-explain-gallery")])
 
 
 def test_a_new_example_clears_every_old_result(page, app):
@@ -301,7 +308,7 @@ def test_a_result_pressed_for_at_once_stays(page):
         expect(page.locator("#pose-skeleton-b img")).to_have_count(1)
 
 
-def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
+def test_models_tab_lists_the_manifest_truthfully(page, screens):
     page.get_by_role("tab", name="Models").click()
     from playwright.sync_api import expect
 
@@ -321,7 +328,14 @@ def test_models_tab_lists_the_manifest_truthfully(page, tmp_path_factory):
     expect(table.locator("[data-testid=status-tracker]").first).to_have_class(
         re.compile(r"\bhide\b"), timeout=20_000
     )
-    assert screenshot(page, tmp_path_factory, "models-tab.png").stat().st_size > 10_000
+    # On a laptop's screen every artifact shows at once: no box in the table scrolls.
+    scrolling = table.evaluate("""e => [...e.querySelectorAll('*')].filter(box =>
+        ['auto', 'scroll'].includes(getComputedStyle(box).overflowY)
+        && box.scrollHeight > box.clientHeight + 1).length""")
+    assert scrolling == 0
+    # A table of eight columns reads at a laptop's width, not a phone's.
+    take(page, screens / "models.png", [page.locator("#models-network"), table],
+         width=1200, scale=1)
 
 
 def test_pull_offline_explains_itself(page):
@@ -387,7 +401,7 @@ def check_feed(page) -> None:
                                                                          timeout=180_000)
 
 
-def test_check_the_example_feed_then_explain_a_photo(profile_page, tmp_path_factory):
+def test_check_the_example_feed_then_explain_a_photo(profile_page, screens):
     page = profile_page
     from playwright.sync_api import expect
 
@@ -411,7 +425,8 @@ def test_check_the_example_feed_then_explain_a_photo(profile_page, tmp_path_fact
     expect(page.locator("#profile-explain-status")).to_contain_text("technical quality")
     expect(page.locator("#profile-explain-table")).to_contain_text("LIME")
 
-    screenshot(page, tmp_path_factory, "profile-tab.png")
+    take(page, screens / "profile.png",
+         [verdict, page.locator("#profile-explain-gallery")])
 
 
 def test_a_new_feed_clears_the_old_results_and_names_a_damaged_photo(profile_page, tmp_path):

@@ -6,8 +6,9 @@ Style: classify an example, share it, find it on the leaderboard, delete it; a n
 the old result. Tags: tag an example, explain a tag, post the photo, find it by tag search, see
 it, delete it; a change of photo or tags clears the old result.
 
-Set INSTAVIS_SCREENSHOT_DIR to keep `style-tab.png` and `tags-tab.png` (the README's are taken
-here).
+The docs' pictures of the Style and Tags tabs are taken here, with the tiny stand-in CLIP
+(tests/screens.py); `python -m pytest -m browser --update-screens` writes them into
+docs/screens/.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import re
 
 import pytest
 
-from tests.browser import RunningApp, app_process, page_on_tab, screenshot
+from tests.browser import RunningApp, app_process, page_on_tab
+from tests.screens import take
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +62,7 @@ def pick(page, tab: str, label: str, stem: str) -> None:
 # === Style ===
 
 
-def test_classify_share_see_and_delete(style_page, tmp_path_factory):
+def test_classify_share_see_and_delete(style_page, screens):
     page = style_page
     from playwright.sync_api import expect
 
@@ -77,6 +79,11 @@ def test_classify_share_see_and_delete(style_page, tmp_path_factory):
     # The map explains the top style unless another is picked.
     expect(page.locator("#style-explain-status")).to_contain_text(f"Explained {style} ",
                                                                   ignore_case=True)
+    shot = take(page, screens / "style.png",
+                [page.locator("#style-verdict"), page.locator("#style-explain-gallery")])
+    # At a phone's width the map is drawn large enough to see above its caption (squeezed into
+    # one of four columns, the caption took the whole thumbnail and left it a sliver).
+    assert shot.picture_heights and min(shot.picture_heights) >= 80, shot.picture_heights
 
     page.locator("#style-nickname textarea, #style-nickname input").first.fill("ada")
     page.locator("#style-share").click()
@@ -87,8 +94,6 @@ def test_classify_share_see_and_delete(style_page, tmp_path_factory):
     expect(table).to_contain_text(style)
     entry = re.search(r"entry (\d+)", status.inner_text()).group(1)
     token = status.locator("code").inner_text()
-
-    screenshot(page, tmp_path_factory, "style-tab.png")
 
     page.locator("#style-entry-id input").fill(entry)
     page.locator("#style-token input").fill("not the token")
@@ -136,7 +141,7 @@ def tag_it(page, judged: int = 24) -> None:
     expect(page.locator("#tags-chart img")).to_have_count(1, timeout=20_000)
 
 
-def test_tag_explain_post_find_and_delete(tags_page, tmp_path_factory):
+def test_tag_explain_post_find_and_delete(tags_page, screens):
     page = tags_page
     from playwright.sync_api import expect
 
@@ -148,6 +153,8 @@ def test_tag_explain_post_find_and_delete(tags_page, tmp_path_factory):
     expect(page.locator("#tags-explain-gallery img").first).to_be_visible(timeout=90_000)
     expect(page.locator("#tags-explain-status")).to_contain_text("Explained '")
     expect(page.locator("#tags-explain-table")).to_contain_text("Grad-CAM")
+    take(page, screens / "tags.png",
+         [page.locator("#tags-verdict"), page.locator("#tags-explain-gallery")])
 
     text_box(page, "tags-post-tags").fill(", ".join(filter(None, [suggested, OWN_TAG])))
     page.locator("#tags-post").click()
@@ -166,8 +173,6 @@ def test_tag_explain_post_find_and_delete(tags_page, tmp_path_factory):
     expect(chosen).to_contain_text(f"Photo {photo_id}", timeout=20_000)
     expect(chosen).to_contain_text(OWN_TAG)
     expect(page.locator("#tags-chosen img")).to_have_count(1)
-
-    screenshot(page, tmp_path_factory, "tags-tab.png")
 
     text_box(page, "tags-token").fill("not the token")
     page.locator("#tags-delete").click()
