@@ -34,10 +34,10 @@ INSTAVIS_TRUSTED_PROXIES=1 and each client's X-Forwarded-For names its own addre
 limit or per-client cap refuses them), each with the legal photo that takes the most memory to
 decode: a 4242 x 2828 PNG with transparency, just under the 12-megapixel limit for formats
 other than JPEG (a JPEG may have 50 megapixels but is decoded at a reduced scale), and 30 of
-them in the Profile feeds. Judgements run two at a time across all tabs and explanations one at a
-time, so more requests would only wait in the queue. Its peak is compared with the budget like the
-rest. `--mix-rounds N` sends the mix N times, one after the other: a second round that raises the
-resting RSS again would be a leak.
+them in the Profile feeds. Each tab's action runs one request at a time and explanations of all
+tabs one at a time, so more requests would only wait in the queue. Its peak is compared with the
+budget like the rest. `--mix-rounds N` sends the mix N times, one after the other: a second
+round that raises the resting RSS again would be a leak.
 
 CLIP. The CLIP weights are not on a machine without the Hub. Unless the real ones are here (or
 --no-clip), the benchmark builds a preset the size of CLIP ViT-B/32 (both towers; random
@@ -339,11 +339,10 @@ def largest_legal_photo(folder: Path) -> Path:
 
 def mix_requests(photo: Path, clip: bool, budgets: dict) -> list[tuple[str, str, dict]]:
     """One request to every endpoint that takes photos, each with the largest legal photo:
-    (label, api_name, arguments). Judgements run two at a time across all tabs and
-    explanations one at a time (demos.tab_skeleton.JUDGEMENT_WORKERS,
-    demos.explain_panel.EXPLANATION_WORKERS), so the mix keeps every worker busy with the
-    heaviest photo, and the queue holds the rest with their uploaded files; more requests would
-    only wait longer."""
+    (label, api_name, arguments). Each tab's action runs one request at a time and
+    explanations of all tabs one at a time (demos.explain_panel.EXPLANATION_WORKERS), so the mix
+    keeps every worker busy with the heaviest photo, and the queue holds the rest with their
+    uploaded files; more requests would only wait longer."""
     from gradio_client import handle_file
 
     def upload():

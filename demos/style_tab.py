@@ -27,7 +27,7 @@ from demos.explain_runs import ExplainRequest
 from demos.fields import InvalidField, OneOf, WholeNumber
 from demos.progress import SteadyProgress
 from demos.tab_skeleton import EXAMPLES_DIR as EXAMPLES_DIR  # where EXAMPLES are, for callers
-from demos.tab_skeleton import JUDGEMENT_OPTIONS, Picker, TabSkeleton
+from demos.tab_skeleton import Picker, TabSkeleton
 
 KEY = "style"
 TITLE = "Style"
@@ -330,7 +330,7 @@ def build() -> list:
     style_filter.change(show_leaderboard, inputs=style_filter, outputs=view,
                         api_name=f"{KEY}_leaderboard")
     for event in (share_button.click(share, inputs=[*inputs, nickname], outputs=share_status,
-                                     api_name=f"{KEY}_share", **JUDGEMENT_OPTIONS),
+                                     api_name=f"{KEY}_share"),
                   delete_button.click(delete, inputs=[entry_id, token], outputs=delete_status,
                                       api_name=f"{KEY}_delete")):
         event.success(show_leaderboard, inputs=style_filter, outputs=view,

@@ -46,21 +46,6 @@ from demos.freshness import clear_on_change, fresh_only
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 """The tabs' example photos; `examples/README.md` records each one's source and licence."""
 
-JUDGEMENTS = "judgements"
-"""The concurrency group every action that decodes photos and runs a model joins: each tab's
-action, Style's share and Tags' post (Gradio's `concurrency_id`). Explanations have a group of
-their own (`demos.explain_panel.EXPLANATIONS`)."""
-
-JUDGEMENT_WORKERS = 2
-"""Judgements that run at once, across all tabs. Two keep both cores of the 2-core machines
-InstaVis is sized for busy; more at once finish no sooner. With one per endpoint, a request to
-every photo endpoint at once, each with the largest legal photo, took the server past its
-3 GB budget (`python -m benchmarks.memory --once`, docs "Memory"). Others wait in the queue,
-which shows each visitor their place."""
-
-JUDGEMENT_OPTIONS = {"concurrency_id": JUDGEMENTS, "concurrency_limit": JUDGEMENT_WORKERS}
-"""The options an event that judges photos passes to Gradio (`.click(..., **JUDGEMENT_OPTIONS)`)."""
-
 
 @dataclass(frozen=True)
 class Top:
@@ -249,8 +234,7 @@ class TabSkeleton:
             raise ValueError(f"{self.key}: {run.__name__} is declared for {shape[0]} inputs "
                              f"and {shape[1]} outputs, but wired to {len(inputs)} and "
                              f"{len(outputs)}")
-        event = button.click(run, inputs=inputs, outputs=outputs, api_name=self.key,
-                             **JUDGEMENT_OPTIONS)
+        event = button.click(run, inputs=inputs, outputs=outputs, api_name=self.key)
         panel.wire(panel_inputs, make_request)
         if picker is not None:
             event.success(picker.fill, inputs=picker.state, outputs=picker.target, queue=False,

@@ -26,7 +26,7 @@ from demos.explain_runs import ExplainRequest
 from demos.fields import Flag, InvalidField, NumberBetween, WholeNumber
 from demos.progress import SteadyProgress
 from demos.tab_skeleton import EXAMPLES_DIR as EXAMPLES_DIR  # where EXAMPLES are, for callers
-from demos.tab_skeleton import JUDGEMENT_OPTIONS, Picker, TabSkeleton
+from demos.tab_skeleton import Picker, TabSkeleton
 
 KEY = "tags"
 TITLE = "Tags"
@@ -444,7 +444,7 @@ def build() -> list:
     grid.select(show_selected, inputs=page_ids, outputs=[chosen_image, chosen_text, photo_id],
                 api_visibility="private")
     posting = post_button.click(post, inputs=[photo, post_tags], outputs=post_status,
-                                api_name=f"{KEY}_post", **JUDGEMENT_OPTIONS)
+                                api_name=f"{KEY}_post")
     editing = edit_button.click(edit, inputs=[photo_id, token, new_tags], outputs=edit_status,
                                 api_name=f"{KEY}_edit")
     deleting = delete_button.click(delete, inputs=[photo_id, token], outputs=delete_status,

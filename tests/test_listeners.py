@@ -148,36 +148,6 @@ def test_explanations_of_different_tabs_run_one_at_a_time(served):
     assert most == 1
 
 
-def test_judgements_of_all_tabs_run_at_most_two_at_a_time(served):
-    """Four judgements in three tabs asked at once (demos.tab_skeleton.JUDGEMENT_WORKERS): two
-    run, the others wait their turn, and all four are answered as if asked alone."""
-    from gradio_client import Client, handle_file
-
-    from demos import pose_tab, profile_tab
-
-    url, demo = served
-    def photo(name):
-        return handle_file(str(pose_tab.EXAMPLES_DIR / name))
-
-    feed = [handle_file(str(path)) for path in profile_tab.EXAMPLE_FEED]
-    jobs = {
-        "profile 1": Client(url, verbose=False).submit(photos=feed, api_name="/profile"),
-        "aesthetic": Client(url, verbose=False).submit(photo=photo("coffee.jpg"),
-                                                       api_name="/aesthetic"),
-        "pose": Client(url, verbose=False).submit(
-            post=photo("astronaut.jpg"), photo=photo("astronaut_mirrored.jpg"),
-            allow_mirror=True, api_name="/pose"),
-        "profile 2": Client(url, verbose=False).submit(photos=feed, api_name="/profile"),
-    }
-    most, seen = most_at_work_together(demo, jobs, {"aesthetic", "pose", "profile"})
-    assert seen == {"aesthetic", "pose", "profile"}
-    assert most == 2
-    # Waiting changed no answer: the two feed checks agree, and each verdict is the tab's own.
-    assert jobs["profile 1"].result()[0] == jobs["profile 2"].result()[0]
-    assert "Same pose" in jobs["pose"].result()[0]
-    assert "/ 10" in jobs["aesthetic"].result()[0]
-
-
 def test_an_app_served_without_the_guard_takes_no_request_for_abandoned(short_grace):
     """Without `guard_middleware` no stream is counted, so nothing can be known to be
     abandoned: an explanation that outlasts the grace period runs to its end."""
@@ -195,3 +165,26 @@ def test_an_app_served_without_the_guard_takes_no_request_for_abandoned(short_gr
             methods=["lime"], target="quality", seed=0, lime_budget=20,
             api_name="/aesthetic_explain")
     assert "Explained **technical quality**" in status and maps
+
+
+def test_one_api_client_asking_for_several_photos_at_once_gets_every_answer(served):
+    """gradio_client gives all of one Client's calls one session. Three photos rated at once
+    by one Client each get their own rating, the one each gets when asked alone, not the empty
+    answer of a run the page has moved past (`demos.freshness`): each tab's action runs one
+    request at a time, so one session's runs of one scope never overlap."""
+    from gradio_client import Client, handle_file
+
+    from demos import aesthetic_tab
+
+    url, _ = served
+    names = ("coffee.jpg", "chelsea.jpg", "flower.jpg")
+    client = Client(url, verbose=False)
+    jobs = [client.submit(photo=handle_file(str(aesthetic_tab.EXAMPLES_DIR / name)),
+                          api_name="/aesthetic") for name in names]
+    together = [job.result(timeout=300)[1] for job in jobs]
+    alone = [Client(url, verbose=False).predict(
+        photo=handle_file(str(aesthetic_tab.EXAMPLES_DIR / name)), api_name="/aesthetic")[1]
+        for name in names]
+    assert all(isinstance(rating, dict) and "score" in rating for rating in together)
+    assert [rating["score"] for rating in together] == [rating["score"] for rating in alone]
+    assert len({rating["brisque"] for rating in together}) == 3  # three photos, three answers
