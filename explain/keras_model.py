@@ -80,7 +80,11 @@ class KerasModel(ModelAdapter):
         self._cam_model = None
         self._cam_model_layer = None  # the layer _cam_model reads
         self._lock = threading.Lock()
-        self._forward = tf.function(self._forward_graph, reduce_retracing=True)
+        # Every compiled function takes any batch of any photo size from its first trace:
+        # `reduce_retracing` traced the first size exactly and then a general one, and each
+        # trace of a CLIP-sized model's passes holds tens of MiB for the life of the process.
+        self._photos_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
+        self._forward = tf.function(self._forward_graph, input_signature=[self._photos_spec])
         self._gradient_fns: OrderedDict = OrderedDict()
         self._activations_fn = None
         self._input_pixels: OrderedDict[tuple[int, int], int] = OrderedDict()
@@ -180,7 +184,7 @@ class KerasModel(ModelAdapter):
             model = self.cam_model()
             self._activations_fn = self._tf.function(
                 lambda batch: model(self.preprocess(batch), training=False),
-                reduce_retracing=True,
+                input_signature=[self._photos_spec],
             )
         acts, outs = self._activations_fn(self._tf.constant(images))
         self._count(len(images))
@@ -214,7 +218,8 @@ class KerasModel(ModelAdapter):
                     total = tf.reduce_sum(scores)
                 return acts, tape.gradient(total, acts), outs2d
 
-            fn = tf.function(run, reduce_retracing=True)
+            fn = tf.function(run, input_signature=[self._photos_spec,
+                                                   tf.TensorSpec([], tf.int32)])
             with self._lock:
                 fn = self._gradient_fns.setdefault(key, fn)
                 while len(self._gradient_fns) > GRADIENT_FUNCTIONS:
