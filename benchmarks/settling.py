@@ -35,10 +35,13 @@ def runs(method: str, budget: int, names):
         model = KerasModel(region_model(mask), output_names=["disk"])
         share = lambda heatmap: top_fraction_inside(heatmap, mask, float(mask.mean()))  # noqa: E731
         seen = []
-        full = explain(method, model, image, budget=budget, faithfulness=False,
-                       on_map=lambda exp: seen.append((exp.meta["evaluations"],
-                                                       exp.meta["rank_correlation"],
-                                                       share(exp.heatmap))))
+
+        def watch(exp):
+            if "rank_correlation" in exp.meta:  # not the finished map, handed over last
+                seen.append((exp.meta["evaluations"], exp.meta["rank_correlation"],
+                             share(exp.heatmap)))
+
+        full = explain(method, model, image, budget=budget, faithfulness=False, on_map=watch)
         yield name, seen, share(full.heatmap), full.meta["evaluations"]
 
 

@@ -60,8 +60,9 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
             every `explain.incremental.check_every` evaluations: an Explanation with the
             image's size, no faithfulness, and meta "partial" True, "evaluations" (so far),
             "budget" and "rank_correlation" (its region ranking's Spearman correlation with
-            the previous partial map's; nan for the first). Gradient methods make one map and
-            never call it.
+            the previous partial map's; nan for the first). Last comes the finished map, before
+            its faithfulness pass (meta as the final result's so far, "partial" still True);
+            for a gradient method that is the only call.
         settle_at: LIME and SHAP stop before the budget once their region ranking has
             settled: its Spearman correlation between consecutive partial maps reached this
             on `explain.incremental.SETTLED_CHECKS` checks in a row (`explain.incremental.
@@ -119,6 +120,12 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
     heatmap = result.heatmap
     if heatmap.shape != image.shape[:2]:
         heatmap = place_map(heatmap, image.shape[:2])
+    if on_map is not None:  # the finished map, before its faithfulness pass
+        on_map(Explanation(
+            method=method, target=target_spec.label, target_index=target_spec.index,
+            heatmap=np.clip(heatmap, -1.0 if result.signed else 0.0, 1.0),
+            signed=result.signed, faithfulness=None,
+            meta={**meta, "partial": True, "budget": budget or explainer_class.default_budget}))
 
     scores = None
     if faithfulness:

@@ -9,6 +9,9 @@ They never use more than the budget, and the result's meta says how many evaluat
 
 The ranking is what a map is read for (which parts matter most) and what the faithfulness
 pass perturbs in order, so it is what has to have settled; the weights' scale does not matter.
+The correlation is taken over the regions in the top TOP_SHARE of either map: SHAP refines a
+coarse map a block at a time, so over the whole map the many cells a step leaves alone keep the
+correlation near 1 while the top block is still being split.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import numpy as np
 SETTLE_AT = 0.95
 """Spearman correlation between the region weights of two checks at which the ranking counts
 as settled. Chosen on the ten natural photos of `benchmarks.stand_ins.region_models` with a
-model that reads only one disk (docs/explanations.md, "Stopping early"): at 0.95 the stopped
-maps found the disk as well as the full budget's did, with fewer evaluations."""
+model that reads only one disk (`python -m benchmarks.settling`, docs/explanations.md,
+"Stopping early")."""
+
+TOP_SHARE = 0.2
+"""The correlation compares the regions in the top fifth of either map (see above)."""
 
 SETTLED_CHECKS = 2
 """Checks in a row that must reach SETTLE_AT: one high correlation can be a lucky pair."""
@@ -38,6 +44,18 @@ def check_every(budget: int, batch_size: int) -> int:
     """Evaluations between two checks for a run of `budget` evaluations on a model that takes
     `batch_size` images a call."""
     return max(1, min(max(MIN_CHECK_EVERY, budget // CHECKS_PER_BUDGET), batch_size, budget))
+
+
+def settling_correlation(previous: np.ndarray, current: np.ndarray,
+                         top: float = TOP_SHARE) -> float:
+    """Spearman's correlation of two estimates' region weights, over the regions in the top
+    `top` share of either (all of them when `top` is 1)."""
+    previous, current = np.ravel(previous), np.ravel(current)
+    if top < 1:
+        leading = ((previous >= np.quantile(previous, 1 - top))
+                   | (current >= np.quantile(current, 1 - top)))
+        previous, current = previous[leading], current[leading]
+    return rank_correlation(previous, current)
 
 
 def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
@@ -61,8 +79,8 @@ class PartialMap:
             size of the image the method was given.
         evaluations: model evaluations it rests on.
         budget: the most the method may use.
-        correlation: Spearman correlation of its region weights with the previous check's
-            (nan at the first check).
+        correlation: Spearman correlation of its leading region weights with the previous
+            check's (`settling_correlation`; nan at the first check).
     """
 
     heatmap: np.ndarray
@@ -102,7 +120,7 @@ class Incremental:
         `heatmap()` makes the map from them; it is called only when someone watches."""
         weights = np.asarray(weights, np.float64).ravel()
         correlation = (float("nan") if self._previous is None
-                       else rank_correlation(self._previous, weights))
+                       else settling_correlation(self._previous, weights))
         self._previous = weights
         self.correlations.append(correlation)
         if self.on_map is not None:
