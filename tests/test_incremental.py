@@ -23,7 +23,7 @@ from explain.incremental import (
     settling_correlation,
 )
 
-PHOTOS = ("camera", "coins", "retina")
+PHOTOS = ("coins", "china", "retina")
 BUDGET = 500  # large enough that a settled map has evaluations left to save
 
 
