@@ -91,7 +91,8 @@ def answer_job(job: ExampleJob, *, activity: Activity = ACTIVITY,
     from explain import Cancelled
 
     panel = job.panel
-    settings = panel.checked({})  # the panel's defaults, as a click with nothing changed
+    # The panel's defaults, as a click with nothing changed sends them.
+    settings = panel.checked({"methods": list(panel.default)})
     kwargs = {"target": settings["target"]} if panel.target is not None else {}
     budgets = {name: settings[f"{name}_budget"] for name in panel.budgets}
     added = 0

@@ -567,8 +567,9 @@ def working_status(request: ExplainRequest, done: Sequence[MethodOutcome],
     """The status line while a run goes on: what is explained, how far, and that the verdict
     comes last."""
     parts = []
-    if current is not None:
-        parts.append(f"Explaining **{request.name_of(current)}** with "
+    latest = current or next((o.explanation for o in reversed(done) if o.explanation), None)
+    if latest is not None:
+        parts.append(f"Explaining **{request.name_of(latest)}** with "
                      f"{', '.join(method_name(m) for m in methods)}: the maps improve as you "
                      "watch; each verdict (faithful or not) comes when its map is done.")
     failed = [f"**{method_name(o.method)} failed:** {o.error}" for o in done if o.error]
@@ -633,8 +634,10 @@ def stream_request(request: ExplainRequest, methods: Sequence[str], *, key: str,
             else:
                 done.append(item)
                 current = None
-            if not updates.empty():
-                continue  # a newer state is waiting: draw that one
+                if len(done) == len(methods):
+                    continue  # the finished view comes next, with the figure
+            if last_shown is not None and not updates.empty():
+                continue  # a newer state is waiting: draw that one (never before the first)
             now = time.monotonic()
             if kind == "map" and last_shown is not None and now - last_shown < update_seconds:
                 continue
