@@ -308,6 +308,91 @@ def test_a_result_pressed_for_at_once_stays(page):
         expect(page.locator("#pose-skeleton-b img")).to_have_count(1)
 
 
+def explain_with_lime_only(page, seed: int) -> None:
+    """On the Aesthetic tab: LIME alone, its default budget, and `seed` (not the default 0,
+    so the example's explanation computed ahead does not answer at once)."""
+    methods = page.locator("#aesthetic-explain-methods")
+    for name, wanted in (("LIME", True), ("SHAP", False)):
+        box = methods.locator("label", has_text=name).locator("input")
+        if box.is_checked() != wanted:
+            methods.locator("label", has_text=name).click()
+    advanced = page.locator("#aesthetic-explain .label-wrap", has_text="Advanced")
+    advanced.click()
+    page.locator("#aesthetic-explain-budget-lime input").fill("120")
+    page.locator("#aesthetic-explain-seed input").fill(str(seed))
+    advanced.click()
+
+
+WATCH_MAPS = """() => {
+    // Every change of the panel: is a map on screen while the table has no verdict yet?
+    window.__mapBeforeVerdict = false;
+    const panel = document.querySelector('#aesthetic-explain');
+    const look = () => {
+        const maps = panel.querySelectorAll('#aesthetic-explain-gallery img').length;
+        const table = panel.querySelector('#aesthetic-explain-table').innerText;
+        if (maps > 0 && !/faithful|no better than chance/.test(table)) {
+            window.__mapBeforeVerdict = true;
+        }
+    };
+    new MutationObserver(look).observe(panel, {subtree: true, childList: true,
+                                              characterData: true, attributes: true});
+}"""
+
+
+def test_a_map_shows_before_its_verdict(page):
+    """Explain streams: a map is on the page while its table has no verdict yet; then the
+    verdict comes, with the finished map."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    examples = page.locator("#aesthetic-examples")
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    show_example(page, examples, "A cup of coffee", "#aesthetic-photo", "coffee")
+    explain_with_lime_only(page, seed=11)
+    page.evaluate(WATCH_MAPS)
+    page.locator("#aesthetic-explain-run").click()
+    gallery = page.locator("#aesthetic-explain-gallery")
+    expect(gallery.locator("img").first).to_be_visible(timeout=120_000)
+    table = page.locator("#aesthetic-explain-table")
+    expect(table).to_contain_text("LIME", timeout=180_000)
+    expect(page.locator("#aesthetic-explain-status")).to_contain_text(
+        "Explained technical quality = ")
+    assert page.evaluate("window.__mapBeforeVerdict") is True
+    expect(gallery.locator(".caption-label").first).to_contain_text("random maps")
+
+
+def test_a_new_photo_while_maps_stream_clears_everything(page, app):
+    """A photo picked while the maps are still improving: the maps, table and status go at
+    once, the run stops, and none of its maps comes back."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    examples = page.locator("#aesthetic-examples")
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    show_example(page, examples, "A cup of coffee", "#aesthetic-photo", "coffee")
+    explain_with_lime_only(page, seed=12)
+    page.locator("#aesthetic-explain-run").click()
+    gallery = page.locator("#aesthetic-explain-gallery img")
+    status = page.locator("#aesthetic-explain-status")
+    expect(gallery.first).to_be_visible(timeout=120_000)
+    expect(status).to_contain_text("verdict", timeout=10_000)
+    expect(status).not_to_contain_text("Explained")  # still streaming
+
+    stops = app.log_text().count("aesthetic_explain stopped: the page moved on")
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    expect(gallery).to_have_count(0, timeout=10_000)
+    expect(status).not_to_contain_text("Explaining")
+    deadline = 120
+    while app.log_text().count("aesthetic_explain stopped: the page moved on") <= stops:
+        page.wait_for_timeout(500)
+        deadline -= 0.5
+        assert deadline > 0, "the run never stopped"
+    page.wait_for_timeout(1_000)  # anything the run still sent has arrived by now
+    expect(gallery).to_have_count(0)
+    expect(page.locator("#aesthetic-explain-table")).not_to_contain_text("LIME")
+    expect(status).not_to_contain_text("Explain")
+
+
 def test_models_tab_lists_the_manifest_truthfully(page, screens):
     page.get_by_role("tab", name="Models").click()
     from playwright.sync_api import expect
