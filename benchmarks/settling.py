@@ -21,7 +21,13 @@ THRESHOLDS = (0.8, 0.9, 0.95, 0.98)
 
 
 def runs(method: str, budget: int, names):
-    """Per photo: (partial maps' (evaluations, correlation, share inside), full share)."""
+    """Per photo: (name, partial maps' (evaluations, correlation, share inside), full share,
+    evaluations the full run used)."""
+    for name in names:
+        yield (name, *watched_run(method, budget, name))
+
+
+def watched_run(method: str, budget: int, name: str):
     from benchmarks.stand_ins.region_models import (
         natural_photo,
         region_model,
@@ -29,20 +35,21 @@ def runs(method: str, budget: int, names):
         top_fraction_inside,
     )
 
-    for name in names:
-        image = natural_photo(name)
-        mask = scene_disk(name, image.shape[:2])
-        model = KerasModel(region_model(mask), output_names=["disk"])
-        share = lambda heatmap: top_fraction_inside(heatmap, mask, float(mask.mean()))  # noqa: E731
-        seen = []
+    image = natural_photo(name)
+    mask = scene_disk(name, image.shape[:2])
+    model = KerasModel(region_model(mask), output_names=["disk"])
+    seen = []
 
-        def watch(exp):
-            if "rank_correlation" in exp.meta:  # not the finished map, handed over last
-                seen.append((exp.meta["evaluations"], exp.meta["rank_correlation"],
-                             share(exp.heatmap)))
+    def share(heatmap):
+        return top_fraction_inside(heatmap, mask, float(mask.mean()))
 
-        full = explain(method, model, image, budget=budget, faithfulness=False, on_map=watch)
-        yield name, seen, share(full.heatmap), full.meta["evaluations"]
+    def watch(exp):
+        if "rank_correlation" in exp.meta:  # not the finished map, handed over last
+            seen.append((exp.meta["evaluations"], exp.meta["rank_correlation"],
+                         share(exp.heatmap)))
+
+    full = explain(method, model, image, budget=budget, faithfulness=False, on_map=watch)
+    return seen, share(full.heatmap), full.meta["evaluations"]
 
 
 def stop_point(seen, threshold: float):
@@ -80,9 +87,10 @@ def main(argv=None) -> None:
                 columns[threshold].append((evals, share))
                 cells.append(f"{share:5.2f}({evals:4d})  ")
             print(f"{name:20s} {full:5.2f}  {first[2]:5.2f}({first[0]:4d})  " + "".join(cells))
+        means = [(np.mean([c[1] for c in columns[t]]), np.mean([c[0] for c in columns[t]]))
+                 for t in THRESHOLDS]
         print(f"{'mean':20s} {np.mean(fulls):5.2f}  {np.mean(firsts):5.2f}        " + "".join(
-            f"{np.mean([c[1] for c in columns[t]]):5.2f}({np.mean([c[0] for c in columns[t]]):4.0f})  "
-            for t in THRESHOLDS))
+            f"{share:5.2f}({evals:4.0f})  " for share, evals in means))
         print(f"{'worst':20s} {np.min(fulls):5.2f}  {np.min(firsts):5.2f}        " + "".join(
             f"{np.min([c[1] for c in columns[t]]):5.2f}        " for t in THRESHOLDS))
 

@@ -109,7 +109,7 @@ def answer_job(job: ExampleJob, *, activity: Activity = ACTIVITY,
         if not todo:
             return added
 
-        def keep(outcome):
+        def keep(outcome, request=request):
             nonlocal added
             if outcome.explanation is not None:
                 EXAMPLE_ANSWERS.put(EXAMPLE_ANSWERS.key(

@@ -35,13 +35,13 @@ from demos.common import (
     request_gone,
 )
 from demos.explain_runs import (
+    EXAMPLE_ANSWERS,
     FAITHFULNESS_EVALUATIONS,
+    STREAM_SETTLE_AT,
     TABLE_HEADERS,
     ExplainRequest,
     MethodInfo,
     PanelView,
-    EXAMPLE_ANSWERS,
-    STREAM_SETTLE_AT,
     RunRefused,
     method_info,
     methods_hint,

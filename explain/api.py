@@ -11,8 +11,8 @@ from collections.abc import Callable
 import numpy as np
 
 from explain.explanation import Explanation
-from explain.incremental import Incremental, PartialMap
 from explain.image_ops import WORK_SIDE, check_image, place_map, resize_map, shrink_image
+from explain.incremental import Incremental, PartialMap
 from explain.method import Progress
 from explain.metrics import DEFAULT_STEPS, BaselineCache, faithfulness_against
 from explain.metrics import faithfulness as faithfulness_of

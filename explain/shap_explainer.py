@@ -267,8 +267,8 @@ def _checked_values(cell_values: Callable[[int], np.ndarray], incremental: Incre
         except _OverBudget:  # only if Partition ever asked for masks outside the last run's
             break
         values = found
-        if limit < max_evals and incremental.check(values, lambda: normalise_signed(found),
-                                                   used(), max_evals):
+        if limit < max_evals and incremental.check(
+                values, lambda found=found: normalise_signed(found), used(), max_evals):
             break
     if values is None:
         raise ValueError(f"SHAP could not make a map within {max_evals} evaluations.")
