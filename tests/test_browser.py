@@ -189,9 +189,10 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, screens):
     page.locator("#aesthetic-explain-run").click()
     gallery = page.locator("#aesthetic-explain-gallery")
     expect(gallery.locator("img")).to_have_count(2, timeout=180_000)
-    expect(page.locator("#aesthetic-explain-table")).to_contain_text("SHAP")
+    # The maps stream in first; the status and the table's verdicts come when both are done.
     expect(page.locator("#aesthetic-explain-status")).to_contain_text(
-        "Explained technical quality = ")
+        "Explained technical quality = ", timeout=180_000)
+    expect(page.locator("#aesthetic-explain-table")).to_contain_text("SHAP")
     # Each caption is shown whole, on a line of its own under its map, not cut to "...".
     for caption in gallery.locator(".caption-label").all():
         layout = caption.evaluate("""e => ({whole: e.scrollWidth <= e.clientWidth + 1,
