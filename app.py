@@ -182,6 +182,14 @@ def start_warm_up() -> threading.Thread:
     return thread
 
 
+def start_examples_ahead(after: threading.Thread | None) -> threading.Thread:
+    """Explain the tabs' examples in the background once `after` (the warm-up) is done, while
+    nobody is served (`demos.ahead`), so a first visitor's example answers at once."""
+    from demos import ahead
+
+    return ahead.start(after=after)
+
+
 def start_downloads() -> list[str]:
     """Download the missing serving weights in the background (`weights.prefetch`); nothing
     when offline. Each one that arrives is warmed up like the shipped models, so the next
@@ -262,11 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print_addresses(demo, args.share)
     start_downloads()
-    # The examples' explanations are computed after the warm-up, while nobody is served
-    # (demos.ahead), so a first visitor's example answers at once.
-    from demos import ahead
-
-    ahead.start(after=start_warm_up())
+    start_examples_ahead(after=start_warm_up())
     demo.block_thread()  # until Ctrl+C, which it handles by closing the server
     return 0
 
