@@ -354,10 +354,10 @@ def test_a_map_shows_before_its_verdict(page):
     page.locator("#aesthetic-explain-run").click()
     gallery = page.locator("#aesthetic-explain-gallery")
     expect(gallery.locator("img").first).to_be_visible(timeout=120_000)
-    table = page.locator("#aesthetic-explain-table")
-    expect(table).to_contain_text("LIME", timeout=180_000)
     expect(page.locator("#aesthetic-explain-status")).to_contain_text(
-        "Explained technical quality = ")
+        "Explained technical quality = ", timeout=180_000)
+    expect(page.locator("#aesthetic-explain-table")).to_contain_text(
+        re.compile("faithful|no better than chance"))
     assert page.evaluate("window.__mapBeforeVerdict") is True
     expect(gallery.locator(".caption-label").first).to_contain_text("random maps")
 
