@@ -6,6 +6,10 @@ only one disk, runs LIME and SHAP at their default budget, watching every partia
 weights between consecutive checks, it prints where a run stopped with `SETTLED_CHECKS` checks
 in a row at that threshold would have stopped, and the share of that map's top pixels inside
 the disk, next to the full budget's; and the share the first partial map already had.
+
+`--stream` times the Aesthetic tab's example photos explained as its panel does: seconds to the
+first map and to the whole result, with and without stopping when settled, and again once the
+examples were answered ahead.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import argparse
 import numpy as np
 
 from explain import KerasModel, explain
-from explain.incremental import SETTLED_CHECKS
+from explain.incremental import SETTLE_AT, SETTLED_CHECKS
 
 THRESHOLDS = (0.8, 0.9, 0.95, 0.98)
 
@@ -62,13 +66,72 @@ def stop_point(seen, threshold: float):
     return None
 
 
+def stream_timings(methods) -> None:
+    """The Aesthetic tab's example photos, explained as its panel does (technical quality,
+    default budgets, streamed, settling): seconds to the first map on screen and to the whole
+    result, the evaluations used, without and with the whole budget; then the same request
+    again once the examples were answered ahead."""
+    import time
+
+    from demos import ahead
+    from demos.aesthetic_tab import EXAMPLES, make_request
+    from demos.explain_runs import EXAMPLE_ANSWERS, stream_request
+    from demos.tab_skeleton import EXAMPLES_DIR
+
+    budgets = {"lime": 120, "shap": 120}  # the Aesthetic tab's own
+    print(f"\nAesthetic tab, technical quality, {', '.join(methods)} at {budgets}")
+    print("photo                  settle  first map s  whole s  evaluations")
+    for *values, label in EXAMPLES:
+        path = str(EXAMPLES_DIR / values[0])
+        for settle_at in (None, SETTLE_AT):
+            request = make_request(path, target="quality")
+            start = time.perf_counter()
+            first = None
+            for view in stream_request(request, methods, key="bench", budgets=budgets,
+                                       settle_at=settle_at, answers=None):
+                if first is None and view.gallery:
+                    first = time.perf_counter() - start
+            whole = time.perf_counter() - start
+            used = [e.meta["evaluations"] for e in view.explanations]
+            print(f"{label[:22]:22s} {settle_at!s:6s} {first:11.2f}  {whole:7.2f}  {used}")
+
+    class Panel:  # what demos.ahead reads of a panel: its defaults
+        key, target, default, budgets = "bench", None, list(methods), budgets
+
+        @staticmethod
+        def checked(values):
+            return {"methods": list(methods), "seed": 0,
+                    **{f"{m}_budget": b for m, b in budgets.items()}}
+
+    jobs = [ahead.ExampleJob(Panel, lambda p: make_request(p, target="quality"),
+                             (str(EXAMPLES_DIR / values[0]),)) for *values, _ in EXAMPLES]
+    from demos.common import Activity
+
+    start = time.perf_counter()
+    added = ahead.answer_examples(jobs, activity=Activity(), idle_seconds=0)
+    print(f"answered ahead: {added} maps in {time.perf_counter() - start:.1f} s")
+    for *values, label in EXAMPLES:
+        request = make_request(str(EXAMPLES_DIR / values[0]), target="quality")
+        start = time.perf_counter()
+        views = list(stream_request(request, methods, key="bench", budgets=budgets,
+                                    answers=EXAMPLE_ANSWERS))
+        assert views[-1].figure_path is not None
+        print(f"{label[:22]:22s} again, answered ahead: {time.perf_counter() - start:.2f} s, "
+              f"model evaluations {request.model['lime'].evaluations}")
+
+
 def main(argv=None) -> None:
     from benchmarks.stand_ins.region_models import NATURAL_SCENES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--methods", nargs="+", default=["lime", "shap"])
+    parser.add_argument("--stream", action="store_true",
+                        help="time the Aesthetic tab's examples explained as the panel does")
     args = parser.parse_args(argv)
+    if args.stream:
+        stream_timings(args.methods)
+        return
     for method in args.methods:
         results = list(runs(method, args.budget, NATURAL_SCENES))
         print(f"\n{method}, budget {args.budget}: share of top pixels inside the disk")
