@@ -13,7 +13,10 @@ uses, and the target):
 This module is the layout and the Gradio wiring. What a run does (every chosen method through
 `explain.explain`, with faithfulness; an overlay per method, the faithfulness table, the status
 line and a PNG of the side-by-side figure) is `demos.explain_runs`, plain Python. A method that
-fails shows its one-line reason in the table and the status line; the others still run.
+fails shows its one-line reason in the table and the status line; the others still run. The
+run event streams: the maps go to the page from their first check on and improve in place, and
+the verdicts, table rows and figure come when the maps are done; an API client gets the last
+update, the same outputs as ever.
 Nothing heavy is imported here: `explain` is light until a method runs, and the tab's callback
 loads its models on first use.
 """
