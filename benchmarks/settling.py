@@ -72,6 +72,7 @@ def stream_timings(methods) -> None:
     result, the evaluations used, without and with the whole budget; then the same request
     again once the examples were answered ahead."""
     import time
+    from types import SimpleNamespace
 
     from demos import ahead
     from demos.aesthetic_tab import EXAMPLES, make_request
@@ -95,15 +96,12 @@ def stream_timings(methods) -> None:
             used = [e.meta["evaluations"] for e in view.explanations]
             print(f"{label[:22]:22s} {settle_at!s:6s} {first:11.2f}  {whole:7.2f}  {used}")
 
-    class Panel:  # what demos.ahead reads of a panel: its defaults
-        key, target, default, budgets = "bench", None, list(methods), budgets
-
-        @staticmethod
-        def checked(values):
-            return {"methods": list(methods), "seed": 0,
-                    **{f"{m}_budget": b for m, b in budgets.items()}}
-
-    jobs = [ahead.ExampleJob(Panel, lambda p: make_request(p, target="quality"),
+    # What demos.ahead reads of a panel: its defaults.
+    panel = SimpleNamespace(
+        key="bench", target=None, default=list(methods), budgets=budgets,
+        checked=lambda values: {"methods": list(methods), "seed": 0,
+                                **{f"{m}_budget": b for m, b in budgets.items()}})
+    jobs = [ahead.ExampleJob(panel, lambda p: make_request(p, target="quality"),
                              (str(EXAMPLES_DIR / values[0]),)) for *values, _ in EXAMPLES]
     from demos.common import Activity
 
