@@ -146,3 +146,13 @@ def test_settling_correlation_reads_the_leading_regions():
 def test_settle_at_outside_a_correlation_is_refused():
     with pytest.raises(ValueError, match="settle_at"):
         Incremental(settle_at=1.5)
+
+
+def test_a_gradient_map_is_handed_over_once_before_its_verdict():
+    image, mask, model = disk_scene("coins")
+    seen = []
+    exp = explain("gradcam", model, image, on_map=seen.append)
+    assert len(seen) == 1
+    assert seen[0].faithfulness is None and seen[0].meta["partial"]
+    np.testing.assert_allclose(seen[0].heatmap, exp.heatmap, atol=1e-6)
+    assert exp.faithfulness is not None
