@@ -8,6 +8,9 @@ explanations can be had, and tested, with no UI:
     run = run_request(ExplainRequest(image, model, target="formal"), ["gradcam", "lime"],
                       key="style")
     run.gallery, run.rows, run.status, run.figure_path
+
+`stream_request` gives the same run as it goes (the maps while they improve, then the finished
+view), and `EXAMPLE_ANSWERS` holds the tabs' examples' explanations computed ahead.
 """
 
 from __future__ import annotations
