@@ -131,16 +131,19 @@ def answer_examples(jobs: Sequence[ExampleJob] | None = None, *,
                     activity: Activity = ACTIVITY, idle_seconds: float = IDLE_SECONDS,
                     stop: threading.Event | None = None) -> int:
     """Answer every registered example ahead (one run at a time); the maps added."""
-    added = 0
+    added, failed = 0, set()
     with _RUN_LOCK:
         for job in registered() if jobs is None else jobs:
             if stop is not None and stop.is_set():
                 break
+            if job.panel.key in failed:
+                continue  # its tab cannot explain here (e.g. missing weights): said once
             try:
                 added += answer_job(job, activity=activity, idle_seconds=idle_seconds,
                                     stop=stop)
             except Exception as error:  # noqa: BLE001 - a tab that cannot explain here is skipped
-                log.info("examples ahead: %s example skipped (%s)", job.panel.key,
+                failed.add(job.panel.key)
+                log.info("examples ahead: %s examples skipped (%s)", job.panel.key,
                          " ".join(str(getattr(error, "summary", None) or error).split())[:200])
     return added
 
