@@ -143,8 +143,10 @@ def answer_examples(jobs: Sequence[ExampleJob] | None = None, *,
                                     stop=stop)
             except Exception as error:  # noqa: BLE001 - a tab that cannot explain here is skipped
                 failed.add(job.panel.key)
+                from demos.explain_runs import one_line
+
                 log.info("examples ahead: %s examples skipped (%s)", job.panel.key,
-                         " ".join(str(getattr(error, "summary", None) or error).split())[:200])
+                         one_line(error))
     return added
 
 

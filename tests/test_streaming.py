@@ -233,3 +233,25 @@ def test_the_endpoint_streams_maps_then_answers_as_before(scene, tmp_path):
     assert table["data"][0][7] in ("faithful", "no better than chance")
     assert gallery[0]["caption"].endswith("random maps")
     assert download.endswith("stream-explanations.png")
+
+
+def test_a_tab_that_cannot_explain_its_examples_is_skipped_and_the_rest_answered(
+        examples_panel, caplog):
+    panel, make_request, path, made = examples_panel
+    broken_calls = []
+
+    def broken_request(photo, target=None):
+        broken_calls.append(photo)
+        raise gr.Error("Style needs the CLIP weights.")
+
+    with gr.Blocks():
+        broken = ExplanationPanel.build(methods=("lime",), default=("lime",), key="broken-tab")
+    jobs = [ahead.ExampleJob(broken, broken_request, (str(path),)),
+            ahead.ExampleJob(broken, broken_request, (str(path),)),
+            ahead.ExampleJob(panel, make_request, (str(path),))]
+    with caplog.at_level("INFO", logger="instavis"):
+        added = ahead.answer_examples(jobs, activity=Activity(), idle_seconds=0)
+    assert added == 2 and len(broken_calls) == 1
+    skipped_lines = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped_lines == ["examples ahead: broken-tab examples skipped (Style needs the "
+                             "CLIP weights.)"]
