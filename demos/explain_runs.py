@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -309,7 +310,9 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
             answer_key = None if answers is None else answers.key(request, method, int(seed),
                                                                   budget, settle_at)
             exp = None if answer_key is None else answers.get(answer_key)
-            if exp is None:
+            if exp is not None:  # its seconds are those it took then, not now: say so
+                exp = dataclasses.replace(exp, meta={**exp.meta, "answered_ahead": True})
+            else:
                 watch = None if on_map is None else functools.partial(on_map, method)
                 with stop_when(should_stop):
                     exp = explain(method, request.model_for(method), request.image,
@@ -419,6 +422,11 @@ def status_line(outcomes: Sequence[MethodOutcome], request: ExplainRequest) -> s
         parts.append(f"Faithful maps (they beat {measured[0].faithfulness.random_maps} random "
                       f"maps by more than their spread): {faithful} of {len(measured)}.")
     parts += [f"**{method_name(o.method)} failed:** {o.error}" for o in outcomes if o.error]
+    ahead = [e for e in made if e.meta.get("answered_ahead")]
+    if ahead:
+        parts.append(f"{' and '.join(method_name(e.method) for e in ahead)} "
+                     f"{'was' if len(ahead) == 1 else 'were'} computed ahead for this example "
+                     "(the seconds are what it took then).")
     if request.note:
         parts.append(request.note)
     return " ".join(parts)

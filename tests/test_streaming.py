@@ -129,6 +129,7 @@ def test_an_example_explained_ahead_answers_without_model_evaluations(examples_p
     view = panel.run(request, ["lime", "shap"])
     assert made[-1].evaluations == 0
     assert [row[0] for row in view.rows] == ["LIME", "SHAP"]
+    assert "LIME and SHAP were computed ahead for this example" in view.status
     # Another seed is another question: it is computed.
     request = make_request(str(path))
     panel.run(request, ["lime"], seed=1)
