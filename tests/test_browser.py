@@ -245,6 +245,8 @@ def test_a_new_example_clears_every_old_result(page, app):
     expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10", timeout=90_000)
     page.locator("#aesthetic-explain-run").click()
     expect(gallery.first).to_be_visible(timeout=90_000)
+    expect(page.locator("#aesthetic-explain-status")).to_contain_text("Explained",
+                                                                      timeout=90_000)
 
     examples.get_by_text("A cat", exact=False).click()
     expect(page.locator("#aesthetic-verdict .iv-score")).to_have_count(0, timeout=10_000)
@@ -291,8 +293,11 @@ def test_a_result_pressed_for_at_once_stays(page):
         page.locator("#aesthetic-explain-run").click()
         expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text(
             "/ 10", timeout=90_000)
-        expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(
-            timeout=90_000)
+        # The maps stream in; the run has landed when the status names what they explain
+        # (while a run is pending, the page ignores another click of its button).
+        expect(page.locator("#aesthetic-explain-status")).to_contain_text(
+            "Explained", timeout=90_000)
+        expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible()
         page.wait_for_timeout(2_000)
         expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10")
         expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible()
@@ -508,6 +513,9 @@ def test_check_the_example_feed_then_explain_a_photo(profile_page, screens):
 
     page.locator("#profile-explain-run").click()
     expect(page.locator("#profile-explain-gallery img").first).to_be_visible(timeout=120_000)
+    # The map streams in first; the verdict, with the status naming what it explains, last.
+    expect(page.locator("#profile-explain-status")).to_contain_text("Explained",
+                                                                    timeout=120_000)
     expect(page.locator("#profile-explain-status")).to_contain_text("technical quality")
     expect(page.locator("#profile-explain-table")).to_contain_text("LIME")
 
