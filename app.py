@@ -182,13 +182,32 @@ def start_warm_up() -> threading.Thread:
     return thread
 
 
+def start_examples_ahead(after: threading.Thread | None) -> threading.Thread:
+    """Explain the tabs' examples in the background once `after` (the warm-up) is done, while
+    nobody is served (`demos.ahead`), so a first visitor's example answers at once."""
+    from demos import ahead
+
+    return ahead.start(after=after)
+
+
 def start_downloads() -> list[str]:
     """Download the missing serving weights in the background (`weights.prefetch`); nothing
     when offline. Each one that arrives is warmed up like the shipped models, so the next
     visitor's request does not pay for loading it."""
     from weights import prefetch
 
-    return prefetch.start(SERVING_WEIGHTS, on_arrival=lambda name: warm_up())
+    return prefetch.start(SERVING_WEIGHTS, on_arrival=lambda name: after_arrival())
+
+
+def after_arrival() -> None:
+    """New weights are here: warm them up, and answer the examples again (a tab that could not
+    explain them may now, and a model may have changed)."""
+    from demos import ahead
+    from demos.explain_runs import EXAMPLE_ANSWERS
+
+    warm_up()
+    EXAMPLE_ANSWERS.clear()
+    ahead.start()
 
 
 def print_addresses(demo, share: bool) -> None:
@@ -251,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print_addresses(demo, args.share)
     start_downloads()
-    start_warm_up()
+    start_examples_ahead(after=start_warm_up())
     demo.block_thread()  # until Ctrl+C, which it handles by closing the server
     return 0
 

@@ -3,9 +3,13 @@ refused values and missing weights into one-line UI messages."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -346,6 +350,47 @@ def is_store_refusal(error: BaseException) -> bool:
     return errors is not None and isinstance(error, errors.Refused)
 
 
+class Activity:
+    """How many visitors' requests are being served now, and when the last one ended: work
+    done for nobody in particular (`demos.ahead`) yields to them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._serving = 0
+        self._last_end = float("-inf")
+
+    @contextlib.contextmanager
+    def serving(self):
+        with self._lock:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._serving -= 1
+                self._last_end = time.monotonic()
+
+    def busy(self) -> bool:
+        """Whether a request is being served now."""
+        return self._serving > 0
+
+    def idle_for(self) -> float:
+        """Seconds since the last request ended (0 while one is served; inf if none ever)."""
+        with self._lock:
+            if self._serving:
+                return 0.0
+            return time.monotonic() - self._last_end
+
+
+ACTIVITY = Activity()
+"""The app's own: every handler wrapped by `friendly_errors` counts as serving."""
+
+
+def serving():
+    """`ACTIVITY.serving()`: the block serves a visitor's request."""
+    return ACTIVITY.serving()
+
+
 def friendly_errors(handler):
     """Wrap an event handler so any failure reaches the user as one clear line, never a traceback.
 
@@ -361,13 +406,14 @@ def friendly_errors(handler):
         log.info("%s refused: %s", name, " ".join(message.split()))
         return gr.Error(message, print_exception=False)
 
-    @functools.wraps(handler)
-    def wrapper(*args, **kwargs):
+    @contextlib.contextmanager
+    def one_line_errors():
         try:
             # Before the handler's own lazy imports: a request that comes while the warm-up
             # imports TensorFlow waits for it instead of importing alongside (models.backend).
             load_backend()
-            return handler(*args, **kwargs)
+            with serving():
+                yield
         except gr.Error as error:
             log.info("%s refused: %s", name, " ".join(str(error.message).split()))
             error.print_exception = False  # Gradio would print a traceback for a default gr.Error
@@ -396,5 +442,20 @@ def friendly_errors(handler):
             ) from None
         finally:
             return_freed_memory()
+
+    if inspect.isgeneratorfunction(handler):
+        # A handler that streams its outputs (the explanation panel): the same one line for
+        # a failure at any of its steps.
+        @functools.wraps(handler)
+        def streaming(*args, **kwargs):
+            with one_line_errors():
+                yield from handler(*args, **kwargs)
+
+        return streaming
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        with one_line_errors():
+            return handler(*args, **kwargs)
 
     return wrapper

@@ -13,14 +13,17 @@ uses, and the target):
 This module is the layout and the Gradio wiring. What a run does (every chosen method through
 `explain.explain`, with faithfulness; an overlay per method, the faithfulness table, the status
 line and a PNG of the side-by-side figure) is `demos.explain_runs`, plain Python. A method that
-fails shows its one-line reason in the table and the status line; the others still run.
+fails shows its one-line reason in the table and the status line; the others still run. The
+run event streams: the maps go to the page from their first check on and improve in place, and
+the verdicts, table rows and figure come when the maps are done; an API client gets the last
+update, the same outputs as ever.
 Nothing heavy is imported here: `explain` is light until a method runs, and the tab's callback
 loads its models on first use.
 """
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,7 +38,9 @@ from demos.common import (
     request_gone,
 )
 from demos.explain_runs import (
+    EXAMPLE_ANSWERS,
     FAITHFULNESS_EVALUATIONS,
+    STREAM_SETTLE_AT,
     TABLE_HEADERS,
     ExplainRequest,
     MethodInfo,
@@ -45,6 +50,7 @@ from demos.explain_runs import (
     methods_hint,
     one_line,
     run_request,
+    stream_request,
     target_choices_of,
 )
 from demos.fields import SEED_MAX, DistinctChoices, OneOf, WholeNumber
@@ -404,17 +410,38 @@ class ExplanationPanel:
                 (`fields`), e.g. a budget over MAX_BUDGET.
             gr.Error: every method failed (one line).
         """
+        # A budget left out means this panel's default, which a tab may have lowered.
+        methods, seed, budgets = self._settings(methods, seed, budgets)
+        try:
+            return run_request(request, methods, key=self.key, seed=seed, budgets=budgets,
+                               progress=progress, should_stop=should_stop,
+                               settle_at=STREAM_SETTLE_AT, answers=EXAMPLE_ANSWERS)
+        except RunRefused as refused:
+            raise gr.Error(str(refused), print_exception=False) from None
+
+    def stream(self, request: ExplainRequest, methods: Sequence[str] | None = None, *,
+               seed: int = 0, budgets: Mapping[str, int | None] | None = None,
+               progress: Callable[[float, str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[PanelView]:
+        """`run`, seen while it works (`demos.explain_runs.stream_request`): views of the maps
+        as they improve, then the finished view, which is `run`'s."""
+        methods, seed, budgets = self._settings(methods, seed, budgets)
+        try:
+            yield from stream_request(request, methods, key=self.key, seed=seed,
+                                      budgets=budgets, progress=progress,
+                                      should_stop=should_stop, answers=EXAMPLE_ANSWERS)
+        except RunRefused as refused:
+            raise gr.Error(str(refused), print_exception=False) from None
+
+    def _settings(self, methods, seed, budgets) -> tuple[list, int, dict]:
+        """The methods, seed and budgets a run uses, checked; a missing budget is this panel's
+        default."""
         methods = list(self.methods) if methods is None else self.fields["methods"].check(methods)
         seed = self.fields["seed"].check(seed)
-        # A budget left out means this panel's default, which a tab may have lowered.
         budgets = dict(budgets or {})
         for name in self.budgets:
             budgets[name] = self.fields[f"{name}_budget"].check(budgets.get(name))
-        try:
-            return run_request(request, methods, key=self.key, seed=seed, budgets=budgets,
-                               progress=progress, should_stop=should_stop)
-        except RunRefused as refused:
-            raise gr.Error(str(refused), print_exception=False) from None
+        return methods, seed, budgets
 
     def wire(self, source_inputs, make_request: Callable[..., ExplainRequest], *,
              triggers: Sequence | None = None, **event_options):
@@ -455,6 +482,8 @@ class ExplanationPanel:
         # gr.Progress is injected only into leading positional parameters, so it comes before
         # the variable number of input values.
         def run_panel(progress=gr.Progress(), *values):
+            # A generator: the maps go to the page while they improve, the verdict last. The
+            # API's answer is the last update, the same four (five) outputs as a single one.
             source_values = values[:count]
             raw = dict(zip(self.fields, values[count:], strict=True))
             # What the page shows now, as the change handlers record it; a change to other
@@ -467,28 +496,41 @@ class ExplanationPanel:
                 return not LEDGER.is_current(session, self.scope, shown_values)
 
             def left_behind() -> tuple:
-                # The page moved on: its outputs are already cleared. One line for the
-                # operator, as for a cancelled request.
+                # The page moved on: the change handler cleared the outputs, but a map of this
+                # run may have reached the page after that; clear again, so none stays. One
+                # line for the operator, as for a cancelled request.
                 log.info("%s stopped: the page moved on to other inputs", run_panel.__name__)
-                return skipped(len(self.outputs))
+                return (*self.blank(), *skipped(len(self.outputs) - len(self.shown)))
 
+            updates = explained(source_values, raw, progress, stale)
             try:
-                shown = explained(source_values, raw, progress, stale)
-            except Exception:
-                if stale():
-                    return left_behind()
-                raise
-            if stale():
-                return left_behind()
-            picked = shown[-1] if self.target_choices is not None else None
-            if picked and picked.get("value") is not None and picked["value"] != raw["target"]:
-                # The run explained another target than the picker showed (the top style, or
-                # the background when there is no pose); the picker follows it, and that
-                # change must not clear the maps that explain it.
-                LEDGER.record(session, self.scope, [*source_values, picked["value"]])
-            return shown
+                while True:
+                    try:
+                        shown = next(updates)
+                    except StopIteration:
+                        return
+                    except Exception:
+                        if stale():
+                            yield left_behind()
+                            return
+                        raise
+                    if stale():
+                        yield left_behind()
+                        return
+                    final = len(shown) == len(self.outputs) and shown[3] is not None
+                    if final and self.target_choices is not None:
+                        picked = shown[-1]
+                        if picked and picked.get("value") is not None \
+                                and picked["value"] != raw["target"]:
+                            # The run explained another target than the picker showed (the
+                            # top style, or the background when there is no pose); the
+                            # picker follows it, and that change must not clear the maps.
+                            LEDGER.record(session, self.scope, [*source_values, picked["value"]])
+                    yield shown
+            finally:
+                updates.close()  # stops the run within a batch when the page went away
 
-        def explained(source_values, raw, progress, stale) -> tuple:
+        def explained(source_values, raw, progress, stale):
             # The panel's own settings are checked before make_request loads anything.
             settings = self.checked(raw)
             kwargs = {"target": settings["target"]} if self.target is not None else {}
@@ -500,13 +542,22 @@ class ExplanationPanel:
                     raise TypeError(f"make_request must return an ExplainRequest, not "
                                     f"{type(request).__name__}.")
                 budgets = {name: settings[f"{name}_budget"] for name in self.budgets}
-                view = self.run(request, settings["methods"], seed=settings["seed"],
-                                budgets=budgets, progress=bar.within(PREPARE_SHARE, 1.0),
-                                should_stop=lambda: request_gone() or stale())
-            shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
-            if self.target_choices is not None:
-                shown.append(target_choices_of(request))
-            return tuple(shown)
+                views = self.stream(request, settings["methods"], seed=settings["seed"],
+                                    budgets=budgets, progress=bar.within(PREPARE_SHARE, 1.0),
+                                    should_stop=lambda: request_gone() or stale())
+                try:
+                    for view in views:
+                        if view.figure_path is None:  # still going: maps, no verdict yet
+                            shown = [view.status, view.gallery, view.rows or None, None]
+                            if self.target_choices is not None:
+                                shown.append(gr.skip())
+                        else:
+                            shown = [view.status, view.gallery, view.rows, str(view.figure_path)]
+                            if self.target_choices is not None:
+                                shown.append(target_choices_of(request))
+                        yield tuple(shown)
+                finally:
+                    views.close()
 
         run_panel.__name__ = f"{self.key}_explain"
         run_panel.__doc__ = (

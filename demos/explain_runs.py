@@ -8,18 +8,27 @@ explanations can be had, and tested, with no UI:
     run = run_request(ExplainRequest(image, model, target="formal"), ["gradcam", "lime"],
                       key="style")
     run.gallery, run.rows, run.status, run.figure_path
+
+`stream_request` gives the same run as it goes (the maps while they improve, then the finished
+view), and `EXAMPLE_ANSWERS` holds the tabs' examples' explanations computed ahead.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextvars
+import dataclasses
 import functools
+import hashlib
 import logging
+import queue
 import shutil
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +37,7 @@ import numpy as np
 
 from explain import Cancelled, explain, stop_when
 from explain.explanation import Explanation
+from explain.incremental import SETTLE_AT
 from explain.metrics import (
     BaselineCache,
     baseline_evaluations,
@@ -222,7 +232,11 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
                     budgets: Mapping[str, int | None] | None = None,
                     progress: Callable[[float, str], None] | None = None,
                     should_stop: Callable[[], bool] | None = None,
-                    baselines: BaselineCache | None = RANDOM_MAP_CURVES) -> list[MethodOutcome]:
+                    baselines: BaselineCache | None = RANDOM_MAP_CURVES,
+                    settle_at: float | None = None,
+                    on_map: Callable[[str, Explanation], None] | None = None,
+                    on_outcome: Callable[[MethodOutcome], None] | None = None,
+                    answers: AnswersAhead | None = None) -> list[MethodOutcome]:
     """Run each method on the request, with faithfulness, one after another.
 
     A method's failure is caught and recorded, so one broken method never hides the others'
@@ -241,6 +255,11 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
             stops (the request was cancelled or its page closed).
         baselines: where the random maps' curves are shared (None: every method measures its
             own, as `explain` alone does).
+        settle_at: LIME and SHAP stop once their region ranking has settled (`explain`'s
+            `settle_at`); None spends every budget.
+        on_map: called with (method, map so far) while a method runs (`explain`'s `on_map`).
+        on_outcome: called with each method's outcome as soon as it is known.
+        answers: explanations computed ahead (`AnswersAhead`): a method found there is not run.
 
     Returns:
         One MethodOutcome per method, in order.
@@ -287,12 +306,19 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
             expect(start + share)
         try:
             budget = budgets.get(method)
-            with stop_when(should_stop):
-                exp = explain(method, request.model_for(method), request.image,
-                              request.target_for(method),
-                              seed=int(seed), budget=None if budget is None else int(budget),
-                              progress=report, baselines=baselines,
-                              **dict(request.options.get(method, {})))
+            budget = None if budget is None else int(budget)
+            answer_key = None if answers is None else answers.key(request, method, int(seed),
+                                                                  budget, settle_at)
+            exp = None if answer_key is None else answers.get(answer_key)
+            if exp is not None:  # its seconds are those it took then, not now: say so
+                exp = dataclasses.replace(exp, meta={**exp.meta, "answered_ahead": True})
+            else:
+                watch = None if on_map is None else functools.partial(on_map, method)
+                with stop_when(should_stop):
+                    exp = explain(method, request.model_for(method), request.image,
+                                  request.target_for(method), seed=int(seed), budget=budget,
+                                  progress=report, baselines=baselines, settle_at=settle_at,
+                                  on_map=watch, **dict(request.options.get(method, {})))
             outcomes.append(MethodOutcome(method, explanation=exp))
         except Cancelled:
             raise  # the whole run stops: nobody is waiting for the other methods
@@ -301,6 +327,8 @@ def explain_methods(request: ExplainRequest, methods: Sequence[str], *, seed: in
                     and not isinstance(getattr(error, "message", None), str):
                 log.exception("%s failed", method)  # unexpected: the operator needs the trace
             outcomes.append(MethodOutcome(method, error=one_line(error)))
+        if on_outcome is not None:
+            on_outcome(outcomes[-1])
         done += cost
     return outcomes
 
@@ -394,6 +422,11 @@ def status_line(outcomes: Sequence[MethodOutcome], request: ExplainRequest) -> s
         parts.append(f"Faithful maps (they beat {measured[0].faithfulness.random_maps} random "
                       f"maps by more than their spread): {faithful} of {len(measured)}.")
     parts += [f"**{method_name(o.method)} failed:** {o.error}" for o in outcomes if o.error]
+    ahead = [e for e in made if e.meta.get("answered_ahead")]
+    if ahead:
+        parts.append(f"{' and '.join(method_name(e.method) for e in ahead)} "
+                     f"{'was' if len(ahead) == 1 else 'were'} computed ahead for this example "
+                     "(the seconds are what it took then).")
     if request.note:
         parts.append(request.note)
     return " ".join(parts)
@@ -445,14 +478,15 @@ class PanelView:
             method that made a map (`explain.render.gallery_picture`).
         rows: the table's rows (TABLE_HEADERS), one per method.
         status: the Markdown line above the gallery.
-        figure_path: the side-by-side PNG to download.
+        figure_path: the side-by-side PNG to download; None while the run is still going
+            (`stream_request`'s views before the last).
     """
 
     outcomes: tuple[MethodOutcome, ...]
     gallery: list[tuple[np.ndarray, str]]
     rows: list[list]
     status: str
-    figure_path: Path
+    figure_path: Path | None
 
     @property
     def explanations(self) -> list[Explanation]:
@@ -462,7 +496,11 @@ class PanelView:
 def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, seed: int = 0,
                 budgets: Mapping[str, int | None] | None = None,
                 progress: Callable[[float, str], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> PanelView:
+                should_stop: Callable[[], bool] | None = None,
+                settle_at: float | None = None,
+                on_map: Callable[[str, Explanation], None] | None = None,
+                on_outcome: Callable[[MethodOutcome], None] | None = None,
+                answers: AnswersAhead | None = None) -> PanelView:
     """Explain a request with the chosen methods and render what the panel shows.
 
     Args:
@@ -472,7 +510,7 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
         seed: passed to every method.
         budgets: model evaluations per method (None or missing: the method's default).
         progress: called with (fraction, description).
-        should_stop: see `explain_methods`.
+        should_stop, settle_at, on_map, on_outcome, answers: see `explain_methods`.
 
     Returns:
         The PanelView.
@@ -484,7 +522,8 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
     if not methods:
         raise RunRefused("Pick at least one method to explain with.")
     outcomes = explain_methods(request, methods, seed=seed, budgets=budgets, progress=progress,
-                               should_stop=should_stop)
+                               should_stop=should_stop, settle_at=settle_at, on_map=on_map,
+                               on_outcome=on_outcome, answers=answers)
     made = [o.explanation for o in outcomes if o.explanation is not None]
     if not made:
         raise RunRefused(all_failed_message(outcomes))
@@ -511,3 +550,191 @@ def target_choices_of(request: ExplainRequest) -> dict | None:
     target = request.target
     return {"choices": choices, "value": target if not callable(target) and target in values
             else None}
+
+
+# === Streaming: the maps while they improve, the verdict last ===
+
+UPDATE_SECONDS = 0.5
+"""Least time between two views `stream_request` hands over while maps improve. Each view is
+drawn and sent to the page (a picture per map); a fast model improves its map many times a
+second, and drawing every step would take the cores from the model. The first map of a run and
+the final view are never held back."""
+
+STREAM_SETTLE_AT = SETTLE_AT
+"""Where the panel's LIME and SHAP stop early (`explain.incremental.SETTLE_AT`, measured with
+`python -m benchmarks.settling`)."""
+
+
+def partial_caption(exp: Explanation, name: str | None = None) -> str:
+    """A map still improving: the method, what it explains, and how far it has got."""
+    done, budget = exp.meta.get("evaluations"), exp.meta.get("budget")
+    progress = (f"{done} of {budget} evaluations" if done is not None and budget
+                else "map ready")
+    return f"{method_name(exp.method)} · {name or exp.target} · {progress}, verdict to come"
+
+
+def working_status(request: ExplainRequest, done: Sequence[MethodOutcome],
+                   current: Explanation | None, methods: Sequence[str]) -> str:
+    """The status line while a run goes on: what is explained, how far, and that the verdict
+    comes last."""
+    parts = []
+    latest = current or next((o.explanation for o in reversed(done) if o.explanation), None)
+    if latest is not None:
+        parts.append(f"Explaining **{request.name_of(latest)}** with "
+                     f"{', '.join(method_name(m) for m in methods)}: the maps improve as you "
+                     "watch; each verdict (faithful or not) comes when its map is done.")
+    failed = [f"**{method_name(o.method)} failed:** {o.error}" for o in done if o.error]
+    return " ".join(parts + failed)
+
+
+def stream_request(request: ExplainRequest, methods: Sequence[str], *, key: str,
+                   seed: int = 0, budgets: Mapping[str, int | None] | None = None,
+                   progress: Callable[[float, str], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None,
+                   settle_at: float | None = STREAM_SETTLE_AT,
+                   answers: AnswersAhead | None = None,
+                   update_seconds: float = UPDATE_SECONDS) -> Iterator[PanelView]:
+    """`run_request`, seen while it works: PanelViews of the maps so far (no figure, captions
+    and status saying the verdict is to come, the table's finished rows), then the finished
+    PanelView last, as `run_request` returns it.
+
+    The run goes on in a worker thread (in a copy of this context, so the request it serves,
+    its progress and its cancellation checks go with it). Closing the iterator stops the run
+    within a batch.
+
+    Raises:
+        RunRefused: no method chosen, or every method failed.
+        explain.Cancelled: `should_stop` said stop.
+    """
+    if not methods:
+        raise RunRefused("Pick at least one method to explain with.")
+    updates: queue.Queue = queue.Queue()
+    closed = threading.Event()
+
+    def stop() -> bool:
+        return closed.is_set() or (should_stop is not None and should_stop())
+
+    def work() -> None:
+        try:
+            view = run_request(
+                request, methods, key=key, seed=seed, budgets=budgets, progress=progress,
+                should_stop=stop, settle_at=settle_at, answers=answers,
+                on_map=lambda method, exp: updates.put(("map", exp)),
+                on_outcome=lambda outcome: updates.put(("outcome", outcome)))
+            updates.put(("done", view))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            updates.put(("error", error))
+
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(work,), name="instavis-explain",
+                              daemon=True)
+    worker.start()
+    done: list[MethodOutcome] = []
+    current: Explanation | None = None
+    last_shown = None  # when the last view was handed over (None: none yet)
+    try:
+        while True:
+            kind, item = updates.get()
+            if kind == "error":
+                raise item
+            if kind == "done":
+                yield item
+                return
+            if kind == "map":
+                current = item
+            else:
+                done.append(item)
+                current = None
+                if len(done) == len(methods):
+                    continue  # the finished view comes next, with the figure
+            if last_shown is not None and not updates.empty():
+                continue  # a newer state is waiting: draw that one (never before the first)
+            now = time.monotonic()
+            if kind == "map" and last_shown is not None and now - last_shown < update_seconds:
+                continue
+            last_shown = now
+            yield _snapshot(request, done, current, methods)
+    finally:
+        closed.set()
+
+
+def _snapshot(request: ExplainRequest, done: Sequence[MethodOutcome],
+              current: Explanation | None, methods: Sequence[str]) -> PanelView:
+    """What the panel shows while a run goes on."""
+    made = [o.explanation for o in done if o.explanation is not None]
+    gallery = [(gallery_picture(request.image, exp), caption(exp, request.name_of(exp)))
+               for exp in made]
+    if current is not None:
+        gallery.append((gallery_picture(request.image, current),
+                        partial_caption(current, request.name_of(current))))
+    return PanelView(outcomes=tuple(done), gallery=gallery, rows=table_rows(done, request),
+                     status=working_status(request, done, current, methods), figure_path=None)
+
+
+# === Answers computed ahead, for the tabs' example photos ===
+
+ANSWERS_KEPT = 32
+"""Explanations `AnswersAhead` keeps: every default explanation of every tab's examples, with
+room to spare (each is one map of the photo's size, about a megabyte at 512 pixels)."""
+
+
+class AnswersAhead:
+    """Explanations computed before anyone asked, by what they depend on: the tab, the
+    photo's pixels, the method, what it explains, the seed, the budget, the method's options
+    and the early-stopping threshold. A run finding its method here uses it without a single
+    model evaluation.
+
+    Only what the background pass puts here is kept (`put`); a visitor's own runs are not, so
+    the memory this takes is bounded by the examples. `clear()` forgets everything (when new
+    weights arrive, a model can change).
+    """
+
+    def __init__(self, max_entries: int = ANSWERS_KEPT):
+        self.max_entries = int(max_entries)
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(request: ExplainRequest, method: str, seed: int, budget: int | None,
+            settle_at: float | None):
+        """The key of `method`'s explanation of `request`, or None when it cannot have one
+        (a callable target, whose identity says nothing of what it computes)."""
+        target = request.target_for(method)
+        if callable(target):
+            return None
+        try:
+            model = request.model_for(method)
+        except ValueError:
+            return None
+        if budget is None:
+            budget = method_spec(method).default_budget
+        pixels = hashlib.sha256(np.ascontiguousarray(request.image)).hexdigest()
+        options = repr(sorted(dict(request.options.get(method, {})).items()))
+        return (request.image.shape, pixels, method, repr(target), int(seed), int(budget),
+                options, settle_at, type(model).__name__, model.output_names, model.work_side)
+
+    def get(self, key) -> Explanation | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key, explanation: Explanation) -> None:
+        with self._lock:
+            self._entries[key] = explanation
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+EXAMPLE_ANSWERS = AnswersAhead()
+"""The tabs' example photos' explanations, computed in the background after start-up
+(`demos.ahead`)."""

@@ -192,8 +192,10 @@ class TabSkeleton:
                 return [located(item) for item in value]
             return value
 
+        rows = [[located(value) for value in example[:-1]] for example in examples]
+        _EXAMPLES[self.key] = (list(inputs), rows)  # for `wire`: explained ahead
         return gr.Examples(
-            examples=[[located(value) for value in example[:-1]] for example in examples],
+            examples=rows,
             example_labels=[example[-1] for example in examples], inputs=list(inputs),
             label=self.examples_label, cache_examples=False, api_name=f"{self.key}_example",
             elem_id=f"{self.key}-examples",
@@ -240,6 +242,28 @@ class TabSkeleton:
             event.success(picker.fill, inputs=picker.state, outputs=picker.target, queue=False,
                           show_progress="hidden", api_visibility="private")
         panel.clear_on([component.change for component in panel_inputs])
+        self._explain_examples_ahead(panel, make_request, panel_inputs)
         clear_on_change([component.change for component in inputs], inputs, outputs, cleared,
                         self.scope)
         return event
+
+    def _explain_examples_ahead(self, panel, make_request: Callable, panel_inputs: list) -> None:
+        """Register the examples with `demos.ahead`, one value per panel input: the example's
+        where it fills that input, else the input's value when the page opens (what a click
+        with nothing else changed sends). Examples that fill none of the panel's inputs (a
+        feed, when the panel explains one picked photo) are not explained ahead."""
+        from demos import ahead
+
+        example_inputs, rows = _EXAMPLES.get(self.key, ([], []))
+        filled = [next((i for i, c in enumerate(example_inputs) if c is component), None)
+                  for component in panel_inputs]
+        if not rows or all(index is None for index in filled):
+            return
+        ahead.register(panel, make_request, [
+            [row[index] if index is not None else component.value
+             for index, component in zip(filled, panel_inputs, strict=True)]
+            for row in rows])
+
+
+_EXAMPLES: dict[str, tuple[list, list]] = {}
+"""Each tab's example inputs and rows (`TabSkeleton.examples`), by its key."""

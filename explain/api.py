@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import numbers
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from explain.explanation import Explanation
 from explain.image_ops import WORK_SIDE, check_image, place_map, resize_map, shrink_image
+from explain.incremental import Incremental, PartialMap
 from explain.method import Progress
 from explain.metrics import DEFAULT_STEPS, BaselineCache, faithfulness_against
 from explain.metrics import faithfulness as faithfulness_of
@@ -34,6 +37,7 @@ def default_budget(method: str) -> int:
 
 def explain(method: str, model, image, target=0, seed: int = 0, budget: int | None = None,
             progress=None, faithfulness: bool = True, baselines: BaselineCache | None = None,
+            on_map: Callable[[Explanation], None] | None = None, settle_at: float | None = None,
             **options) -> Explanation:
     """Explain one output of a model on one image.
 
@@ -52,6 +56,18 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
             (`explain.metrics.BaselineCache`): every map of the same model, photo, target and
             seed then measures them once (51 of the 81 evaluations) and adds only its own
             curves (30). None: each call measures them itself. The numbers are the same.
+        on_map: called with the map so far while a perturbation method (LIME, SHAP) runs,
+            every `explain.incremental.check_every` evaluations: an Explanation with the
+            image's size, no faithfulness, and meta "partial" True, "evaluations" (so far),
+            "budget" and "rank_correlation" (its region ranking's Spearman correlation with
+            the previous partial map's; nan for the first). Last comes the finished map, before
+            its faithfulness pass (meta as the final result's so far, "partial" still True);
+            for a gradient method that is the only call.
+        settle_at: LIME and SHAP stop before the budget once their region ranking has
+            settled: its Spearman correlation between consecutive partial maps reached this
+            on `explain.incremental.SETTLED_CHECKS` checks in a row (`explain.incremental.
+            SETTLE_AT` is the measured choice). None spends the whole budget. meta
+            "evaluations" says what the map used, "stopped_early" whether it stopped.
         **options: method options (lime: segmentation, ...; shap: masker, ...).
 
     Returns:
@@ -86,14 +102,30 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
     # Gradient methods see the full image (the model resizes it once); perturbation methods work
     # on the smaller copy, since each of their samples is a model evaluation.
     given = image if explainer_class.needs_gradients else work_image
+    method_options = {}
+    if (on_map is not None or settle_at is not None) \
+            and "incremental" in inspect.signature(explainer.__call__).parameters:
+        method_options["incremental"] = incremental = Incremental(
+            None if on_map is None else _partial_maps(on_map, method, target_spec, image.shape),
+            settle_at=settle_at)
+    else:
+        incremental = None
     with model.counting() as evaluations:  # this run's own, whoever else uses the model
         result = explainer(model, given, target_spec, seed=seed, budget=budget,
-                           progress=map_progress)
+                           progress=map_progress, **method_options)
     meta = {"evaluations": evaluations.value,
             "seconds": time.perf_counter() - start, **result.meta}
+    if incremental is not None:
+        meta["stopped_early"] = incremental.settled
     heatmap = result.heatmap
     if heatmap.shape != image.shape[:2]:
         heatmap = place_map(heatmap, image.shape[:2])
+    if on_map is not None:  # the finished map, before its faithfulness pass
+        on_map(Explanation(
+            method=method, target=target_spec.label, target_index=target_spec.index,
+            heatmap=np.clip(heatmap, -1.0 if result.signed else 0.0, 1.0),
+            signed=result.signed, faithfulness=None,
+            meta={**meta, "partial": True, "budget": budget or explainer_class.default_budget}))
 
     scores = None
     if faithfulness:
@@ -123,6 +155,22 @@ def explain(method: str, model, image, target=0, seed: int = 0, budget: int | No
         heatmap=np.clip(heatmap, -1.0 if result.signed else 0.0, 1.0), signed=result.signed,
         faithfulness=scores, meta=meta,
     )
+
+
+def _partial_maps(on_map: Callable[[Explanation], None], method: str, target_spec,
+                  image_shape: tuple) -> Callable[[PartialMap], None]:
+    """What an Incremental calls: each PartialMap as an Explanation of the whole image."""
+    def hand_over(partial: PartialMap) -> None:
+        heatmap = partial.heatmap
+        if heatmap.shape != image_shape[:2]:
+            heatmap = place_map(heatmap, image_shape[:2])
+        on_map(Explanation(
+            method=method, target=target_spec.label, target_index=target_spec.index,
+            heatmap=np.clip(heatmap, -1.0, 1.0), signed=True, faithfulness=None,
+            meta={"partial": True, "evaluations": partial.evaluations, "budget": partial.budget,
+                  "rank_correlation": partial.correlation}))
+
+    return hand_over
 
 
 def warm_up() -> None:

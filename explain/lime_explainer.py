@@ -7,6 +7,7 @@ import numpy as np
 from lime.lime_image import LimeImageExplainer
 
 from explain.image_ops import check_fill_image, fill_to_size, normalise_signed
+from explain.incremental import Incremental, check_every
 from explain.method import MethodResult, Progress
 from explain.specs import SPECS
 from explain.targets import Target
@@ -133,6 +134,10 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
     """When set (an image of the explained image's size), a hidden segment shows its pixels
     instead of the hide colour."""
 
+    after_batch = None
+    """When set, called as after_batch(data, labels) with the samples evaluated so far after
+    each batch; True stops sampling there, and LIME fits those samples only."""
+
     def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples,
                     batch_size=10):
         if self.fill_image is not None:
@@ -155,7 +160,24 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
                 batch[..., channel] = np.where(keep, flat_image[:, channel],
                                                flat_fudged[:, channel])
             labels.append(classifier_fn(batch.reshape((len(keep),) + image.shape)))
+            done = start + len(keep)
+            if self.after_batch is not None and done < num_samples \
+                    and self.after_batch(data[:done], np.concatenate(labels)):
+                return data[:done], np.concatenate(labels)
         return data, np.concatenate(labels)
+
+    def fit_weights(self, data: np.ndarray, labels: np.ndarray, n_features: int) -> np.ndarray:
+        """Each segment's coefficient fitted to these samples, as explain_instance fits them
+        (its distance to the unperturbed sample 0, its kernel, its ridge)."""
+        from sklearn.metrics import pairwise_distances
+
+        distances = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
+        _, local_exp, _, _ = self.base.explain_instance_with_data(
+            data, labels, distances, 0, n_features, feature_selection="none")
+        weights = np.zeros(n_features, np.float32)
+        for feature, weight in local_exp:
+            weights[feature] = weight
+        return weights
 
 
 class LIMEExplainer:
@@ -210,7 +232,8 @@ class LIMEExplainer:
         self.segmentation_options = segmentation_options
 
     def __call__(self, model, image: np.ndarray, target: Target, *, seed: int = 0,
-                 budget: int | None = None, progress: Progress | None = None) -> MethodResult:
+                 budget: int | None = None, progress: Progress | None = None,
+                 incremental: Incremental | None = None) -> MethodResult:
         """Explain `target` on `image` with at most `budget` model evaluations.
 
         Args:
@@ -220,6 +243,10 @@ class LIMEExplainer:
             seed: seeds the segmentation, the samples and hence the map.
             budget: samples to draw (each is one evaluation; sample 0 is the image itself).
             progress: told the fraction of samples evaluated.
+            incremental: told the map fitted to the samples so far every
+                `explain.incremental.check_every` samples, and may stop the sampling there
+                (the samples are the same ones a full run draws, so a run that does not stop
+                gives the same map as without it).
 
         Returns:
             A signed map: each pixel carries its segment's coefficient, scaled into [-1, 1].
@@ -251,9 +278,19 @@ class LIMEExplainer:
         explainer = _BatchedLimeImageExplainer(feature_selection="none", random_state=seed)
         if self.fill_image is not None:
             explainer.fill_image = fill_to_size(self.fill_image, height, width)
+        batch_size = model.batch_size
+        if incremental is not None:
+            batch_size = check_every(num_samples, model.batch_size)
+
+            def after_batch(data, labels):
+                weights = explainer.fit_weights(data, labels, n_segments)
+                return incremental.check(weights, lambda: normalise_signed(weights[segments]),
+                                         len(data), num_samples)
+
+            explainer.after_batch = after_batch
         explanation = explainer.explain_instance(
             image, classifier_fn, labels=(0,), top_labels=None, hide_color=self.hide_color,
-            num_features=n_segments, num_samples=num_samples, batch_size=model.batch_size,
+            num_features=n_segments, num_samples=num_samples, batch_size=batch_size,
             segmentation_fn=lambda _: segments, random_seed=seed,
         )
         weights = np.zeros(n_segments, np.float32)
@@ -262,7 +299,7 @@ class LIMEExplainer:
         heatmap = normalise_signed(weights[segments])
         progress(1.0)
         return MethodResult(heatmap, signed=True, meta={
-            "segments": n_segments, "segmentation": segmentation, "samples": num_samples,
+            "segments": n_segments, "segmentation": segmentation, "samples": done,
             "hidden_as": "given image" if self.fill_image is not None else self.hide_color,
             "fit_r2": float(explanation.score),
         })

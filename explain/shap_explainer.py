@@ -17,6 +17,7 @@ with warnings.catch_warnings():
     import shap
 
 from explain.image_ops import check_fill_image, fill_to_size, normalise_signed
+from explain.incremental import Incremental, check_every
 from explain.method import MethodResult, Progress
 from explain.specs import SPECS
 from explain.targets import Target
@@ -149,7 +150,8 @@ class SHAPExplainer:
         return (lambda image, shown: np.where(shown, image, blurred)), f"blur({size},{size})"
 
     def __call__(self, model, image: np.ndarray, target: Target, *, seed: int = 0,
-                 budget: int | None = None, progress: Progress | None = None) -> MethodResult:
+                 budget: int | None = None, progress: Progress | None = None,
+                 incremental: Incremental | None = None) -> MethodResult:
         """Explain `target` on `image` with at most `budget` model evaluations.
 
         Args:
@@ -159,6 +161,11 @@ class SHAPExplainer:
             seed: seeds the Partition explainer's tie-breaking.
             budget: the most model evaluations to use.
             progress: told the fraction of the budget evaluated.
+            incremental: told the map every `explain.incremental.check_every` evaluations,
+                and may stop there. Partition spends a budget greedily, so a run with a
+                smaller budget evaluates a subset of a larger one's masks: each check runs
+                Partition with the budget so far and evaluates only the masks no earlier check
+                did (remembered), so the evaluations add up to those of one run.
 
         Returns:
             A signed map: each pixel's SHAP value summed over its channels, scaled into [-1, 1].
@@ -183,8 +190,24 @@ class SHAPExplainer:
         done = 0
 
         def score(masks: np.ndarray) -> np.ndarray:
-            nonlocal done
             cells = np.asarray(masks).reshape(-1, *grid, 3) > 0
+            if remembered is None:
+                return evaluate(cells)
+            keys = [np.packbits(cell).tobytes() for cell in cells]
+            new, seen = [], set()
+            for i, key in enumerate(keys):
+                if key not in remembered and key not in seen:
+                    new.append(i)
+                    seen.add(key)
+            if done + len(new) > max_evals:  # never past the budget, whatever shap asks
+                raise _OverBudget
+            if new:
+                for i, value in zip(new, evaluate(cells[new]).ravel(), strict=True):
+                    remembered[keys[i]] = value
+            return np.array([remembered[key] for key in keys]).reshape(-1, 1)
+
+        def evaluate(cells: np.ndarray) -> np.ndarray:
+            nonlocal done
             # Each cell's mask spread over its pixels, the whole batch in one step: with a
             # fast model (BRISQUE) composing the photos is SHAP's own main cost.
             shown = cells.take(rows, axis=1).take(cols, axis=2)
@@ -197,21 +220,56 @@ class SHAPExplainer:
             progress(done / max_evals)
             return scores.reshape(-1, 1)
 
-        # Partition directly, not shap.Explainer (which picks an algorithm and then changes its
-        # own class to it).
-        explainer = shap.explainers.Partition(score, _GridMasker(grid))
+        def cell_values(limit: int) -> np.ndarray:
+            """Partition's values per grid cell (rows x columns) with `limit` evaluations."""
+            # Partition directly, not shap.Explainer (which picks an algorithm and then
+            # changes its own class to it).
+            explainer = shap.explainers.Partition(score, _GridMasker(grid))
+            np.random.seed(seed)
+            values = explainer(np.ones((1, *grid, 3), np.uint8), max_evals=limit,
+                               batch_size=batch_size, silent=True).values
+            # values: 1 x rows x columns x 3 x 1 (one grid, one output); a cell's value is
+            # its channels' sum.
+            return np.asarray(values, np.float64)[0, ..., 0].sum(axis=-1)
+
+        remembered = None if incremental is None else {}
         with _GLOBAL_RNG_LOCK:
             state = np.random.get_state()
-            np.random.seed(seed)
             try:
-                values = explainer(np.ones((1, *grid, 3), np.uint8), max_evals=max_evals,
-                                   batch_size=batch_size, silent=True).values
+                if incremental is None:
+                    values = cell_values(max_evals)
+                else:
+                    values = _checked_values(cell_values, incremental, max_evals,
+                                             check_every(max_evals, batch_size), lambda: done)
             finally:
                 np.random.set_state(state)
-        # values: 1 x rows x columns x 3 x 1 (one grid, one output); a cell's value is its
-        # channels' sum. explain() resizes the grid's map to the photo.
-        heatmap = normalise_signed(np.asarray(values, np.float64)[0, ..., 0].sum(axis=-1))
+        # explain() resizes the grid's map to the photo.
+        heatmap = normalise_signed(values)
         progress(1.0)
         return MethodResult(heatmap, signed=True, meta={
             "max_evals": max_evals, "masker": masker_name, "grid": grid,
         })
+
+
+class _OverBudget(Exception):
+    """A check's Partition run would evaluate past the budget."""
+
+
+def _checked_values(cell_values: Callable[[int], np.ndarray], incremental: Incremental,
+                    max_evals: int, every: int, used: Callable[[], int]) -> np.ndarray:
+    """Partition's cell values at growing budgets (`every` more evaluations each, even), each
+    handed to `incremental`, until it says stop or the budget is spent."""
+    values, limit = None, 0
+    while limit < max_evals:
+        limit = min(max_evals, limit + every + (limit + every) % 2)
+        try:
+            found = cell_values(limit)
+        except _OverBudget:  # only if Partition ever asked for masks outside the last run's
+            break
+        values = found
+        if limit < max_evals and incremental.check(
+                values, lambda found=found: normalise_signed(found), used(), max_evals):
+            break
+    if values is None:
+        raise ValueError(f"SHAP could not make a map within {max_evals} evaluations.")
+    return values

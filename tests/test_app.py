@@ -165,10 +165,12 @@ def test_main_starts_downloads_and_warm_up_after_the_server_answers(monkeypatch,
     monkeypatch.setattr(gr.Blocks, "launch", launch)
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: calls.append("serve"))
     monkeypatch.setattr(app, "start_downloads", lambda: calls.append("downloads"))
-    monkeypatch.setattr(app, "start_warm_up", lambda: calls.append("warm up"))
+    monkeypatch.setattr(app, "start_warm_up", lambda: calls.append("warm up") or "warm-up")
+    monkeypatch.setattr(app, "start_examples_ahead",
+                        lambda after: calls.append(f"examples ahead after {after}"))
     assert app.main(["--offline", "--port", "7999"]) == 0
     assert [c if isinstance(c, str) else c[0] for c in calls] == \
-        ["launch", "downloads", "warm up", "serve"]
+        ["launch", "downloads", "warm up", "examples ahead after warm-up", "serve"]
     # launch must return once the server answers, or the warm-up would wait for the exit.
     assert calls[0][1]["prevent_thread_lock"] is True
     # Gradio's own hint ("set `share=True` in `launch()`") is for programmers; ours names the flag.

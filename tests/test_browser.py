@@ -189,9 +189,10 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, screens):
     page.locator("#aesthetic-explain-run").click()
     gallery = page.locator("#aesthetic-explain-gallery")
     expect(gallery.locator("img")).to_have_count(2, timeout=180_000)
-    expect(page.locator("#aesthetic-explain-table")).to_contain_text("SHAP")
+    # The maps stream in first; the status and the table's verdicts come when both are done.
     expect(page.locator("#aesthetic-explain-status")).to_contain_text(
-        "Explained technical quality = ")
+        "Explained technical quality = ", timeout=180_000)
+    expect(page.locator("#aesthetic-explain-table")).to_contain_text("SHAP")
     # Each caption is shown whole, on a line of its own under its map, not cut to "...".
     for caption in gallery.locator(".caption-label").all():
         layout = caption.evaluate("""e => ({whole: e.scrollWidth <= e.clientWidth + 1,
@@ -244,6 +245,8 @@ def test_a_new_example_clears_every_old_result(page, app):
     expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10", timeout=90_000)
     page.locator("#aesthetic-explain-run").click()
     expect(gallery.first).to_be_visible(timeout=90_000)
+    expect(page.locator("#aesthetic-explain-status")).to_contain_text("Explained",
+                                                                      timeout=90_000)
 
     examples.get_by_text("A cat", exact=False).click()
     expect(page.locator("#aesthetic-verdict .iv-score")).to_have_count(0, timeout=10_000)
@@ -290,8 +293,11 @@ def test_a_result_pressed_for_at_once_stays(page):
         page.locator("#aesthetic-explain-run").click()
         expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text(
             "/ 10", timeout=90_000)
-        expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible(
-            timeout=90_000)
+        # The maps stream in; the run has landed when the status names what they explain
+        # (while a run is pending, the page ignores another click of its button).
+        expect(page.locator("#aesthetic-explain-status")).to_contain_text(
+            "Explained", timeout=90_000)
+        expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible()
         page.wait_for_timeout(2_000)
         expect(page.locator("#aesthetic-verdict .iv-score")).to_contain_text("/ 10")
         expect(page.locator("#aesthetic-explain-gallery img").first).to_be_visible()
@@ -306,6 +312,91 @@ def test_a_result_pressed_for_at_once_stays(page):
         page.wait_for_timeout(2_000)
         expect(page.locator("#pose-verdict .iv-headline")).to_have_count(1)
         expect(page.locator("#pose-skeleton-b img")).to_have_count(1)
+
+
+def explain_with_lime_only(page, seed: int) -> None:
+    """On the Aesthetic tab: LIME alone, its default budget, and `seed` (not the default 0,
+    so the example's explanation computed ahead does not answer at once)."""
+    methods = page.locator("#aesthetic-explain-methods")
+    for name, wanted in (("LIME", True), ("SHAP", False)):
+        box = methods.locator("label", has_text=name).locator("input")
+        if box.is_checked() != wanted:
+            methods.locator("label", has_text=name).click()
+    advanced = page.locator("#aesthetic-explain .label-wrap", has_text="Advanced")
+    advanced.click()
+    page.locator("#aesthetic-explain-budget-lime input").fill("120")
+    page.locator("#aesthetic-explain-seed input").fill(str(seed))
+    advanced.click()
+
+
+WATCH_MAPS = """() => {
+    // Every change of the panel: is a map on screen while the table has no verdict yet?
+    window.__mapBeforeVerdict = false;
+    const panel = document.querySelector('#aesthetic-explain');
+    const look = () => {
+        const maps = panel.querySelectorAll('#aesthetic-explain-gallery img').length;
+        const table = panel.querySelector('#aesthetic-explain-table').innerText;
+        if (maps > 0 && !/faithful|no better than chance/.test(table)) {
+            window.__mapBeforeVerdict = true;
+        }
+    };
+    new MutationObserver(look).observe(panel, {subtree: true, childList: true,
+                                              characterData: true, attributes: true});
+}"""
+
+
+def test_a_map_shows_before_its_verdict(page):
+    """Explain streams: a map is on the page while its table has no verdict yet; then the
+    verdict comes, with the finished map."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    examples = page.locator("#aesthetic-examples")
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    show_example(page, examples, "A cup of coffee", "#aesthetic-photo", "coffee")
+    explain_with_lime_only(page, seed=11)
+    page.evaluate(WATCH_MAPS)
+    page.locator("#aesthetic-explain-run").click()
+    gallery = page.locator("#aesthetic-explain-gallery")
+    expect(gallery.locator("img").first).to_be_visible(timeout=120_000)
+    expect(page.locator("#aesthetic-explain-status")).to_contain_text(
+        "Explained technical quality = ", timeout=180_000)
+    expect(page.locator("#aesthetic-explain-table")).to_contain_text(
+        re.compile("faithful|no better than chance"))
+    assert page.evaluate("window.__mapBeforeVerdict") is True
+    expect(gallery.locator(".caption-label").first).to_contain_text("random maps")
+
+
+def test_a_new_photo_while_maps_stream_clears_everything(page, app):
+    """A photo picked while the maps are still improving: the maps, table and status go at
+    once, the run stops, and none of its maps comes back."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Aesthetic").click()
+    examples = page.locator("#aesthetic-examples")
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    show_example(page, examples, "A cup of coffee", "#aesthetic-photo", "coffee")
+    explain_with_lime_only(page, seed=12)
+    page.locator("#aesthetic-explain-run").click()
+    gallery = page.locator("#aesthetic-explain-gallery img")
+    status = page.locator("#aesthetic-explain-status")
+    expect(gallery.first).to_be_visible(timeout=120_000)
+    expect(status).to_contain_text("verdict", timeout=10_000)
+    expect(status).not_to_contain_text("Explained")  # still streaming
+
+    stops = app.log_text().count("aesthetic_explain stopped: the page moved on")
+    show_example(page, examples, "A flower", "#aesthetic-photo", "flower")
+    expect(gallery).to_have_count(0, timeout=10_000)
+    expect(status).not_to_contain_text("Explaining")
+    deadline = 120
+    while app.log_text().count("aesthetic_explain stopped: the page moved on") <= stops:
+        page.wait_for_timeout(500)
+        deadline -= 0.5
+        assert deadline > 0, "the run never stopped"
+    page.wait_for_timeout(1_000)  # anything the run still sent has arrived by now
+    expect(gallery).to_have_count(0)
+    expect(page.locator("#aesthetic-explain-table")).not_to_contain_text("LIME")
+    expect(status).not_to_contain_text("Explain")
 
 
 def test_models_tab_lists_the_manifest_truthfully(page, screens):
@@ -422,6 +513,9 @@ def test_check_the_example_feed_then_explain_a_photo(profile_page, screens):
 
     page.locator("#profile-explain-run").click()
     expect(page.locator("#profile-explain-gallery img").first).to_be_visible(timeout=120_000)
+    # The map streams in first; the verdict, with the status naming what it explains, last.
+    expect(page.locator("#profile-explain-status")).to_contain_text("Explained",
+                                                                    timeout=120_000)
     expect(page.locator("#profile-explain-status")).to_contain_text("technical quality")
     expect(page.locator("#profile-explain-table")).to_contain_text("LIME")
 

@@ -77,8 +77,10 @@ def test_classify_share_see_and_delete(style_page, screens):
     page.locator("#style-explain-run").click()
     expect(page.locator("#style-explain-gallery img").first).to_be_visible(timeout=90_000)
     # The map explains the top style unless another is picked.
+    # The map shows first; the status names what it explains once its verdict is in.
     expect(page.locator("#style-explain-status")).to_contain_text(f"Explained {style} ",
-                                                                  ignore_case=True)
+                                                                  ignore_case=True,
+                                                                  timeout=90_000)
     shot = take(page, screens / "style.png",
                 [page.locator("#style-verdict"), page.locator("#style-explain-gallery")])
     # At a phone's width the map is drawn large enough to see above its caption (squeezed into
@@ -151,7 +153,8 @@ def test_tag_explain_post_find_and_delete(tags_page, screens):
 
     page.locator("#tags-explain-run").click()
     expect(page.locator("#tags-explain-gallery img").first).to_be_visible(timeout=90_000)
-    expect(page.locator("#tags-explain-status")).to_contain_text("Explained '")
+    expect(page.locator("#tags-explain-status")).to_contain_text("Explained '",
+                                                                 timeout=90_000)
     expect(page.locator("#tags-explain-table")).to_contain_text("Grad-CAM")
     take(page, screens / "tags.png",
          [page.locator("#tags-verdict"), page.locator("#tags-explain-gallery")])
