@@ -296,6 +296,18 @@ class CLIPModel:
         )
         self._keras = keras
         self._tf = tf
+        # The token-drop path (embed_kept_patches): the photo's tokens once, then any batch of
+        # kept-patch index rows of one length; the length is left unknown so one trace serves
+        # every count of kept patches.
+        self._tokens_fn = tf.function(
+            self._photo_tokens,
+            input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32)],
+        )
+        self._kept_fn = tf.function(
+            self._kept_embeddings,
+            input_signature=[tf.TensorSpec([1 + self.patch_grid**2, self.hidden_dim], tf.float32),
+                             tf.TensorSpec([None, None], tf.int32)],
+        )
 
     # === Loading ===
 
@@ -447,6 +459,76 @@ class CLIPModel:
         if not outputs:
             return np.zeros((0, self.embedding_dim), np.float32)
         return _l2_normalise(np.concatenate(outputs, axis=0))
+
+    # === Patches left out of the token sequence ===
+
+    @property
+    def patch_count(self) -> int:
+        """Patches the vision tower sees, e.g. 49 (7 x 7) for ViT-B/32 at 224 pixels."""
+        return self.patch_grid**2
+
+    def embed_kept_patches(self, image: np.ndarray, keep: Any) -> np.ndarray:
+        """Unit embeddings of one picture seen with only some of its patches.
+
+        Each row of ``keep`` says which patches stay in the vision tower's token sequence;
+        the others are dropped from it, as if the picture had never had them (not painted
+        over). The class token always stays, and each kept patch keeps its own position
+        embedding, so a row that keeps every patch gives exactly :meth:`embed_images`' vector.
+        The picture is preprocessed and embedded into tokens once per call. Patch ``r * grid
+        + c`` is the cell in row ``r`` and column ``c`` of :meth:`crop_box`'s region cut into
+        ``patch_grid`` x ``patch_grid`` equal cells.
+
+        Rows with the same number of kept patches go through the tower together, one call per
+        distinct count: sequences of one length need no padding, so no attention mask is
+        needed and no work is spent on padded tokens.
+
+        Args:
+            image: One ``(H, W, 3)`` uint8 picture.
+            keep: ``(N, patch_count)`` booleans (or 0/1), True where the patch stays.
+
+        Returns:
+            float32 ``(N, D)`` with unit-length rows (a picture with no patch left is
+            embedded from its class token alone).
+
+        Raises:
+            ValueError: A bad picture or a ``keep`` of the wrong shape.
+        """
+        image = _check_image(image, "image")
+        keep = np.asarray(keep)
+        if keep.ndim != 2 or keep.shape[1] != self.patch_count:
+            raise ValueError(f"keep must have shape (N, {self.patch_count}), got {keep.shape}.")
+        keep = keep.astype(bool)
+        if len(keep) == 0:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        tokens = self._tokens_fn(self.preprocess_images(image))
+        counts = keep.sum(axis=1)
+        out = np.empty((len(keep), self.embedding_dim), np.float32)
+        for count in np.unique(counts):
+            rows = np.flatnonzero(counts == count)
+            # np.nonzero walks row by row, so each row's kept indices come out in order.
+            indices = np.nonzero(keep[rows])[1].reshape(len(rows), int(count)).astype(np.int32)
+            out[rows] = np.asarray(self._kept_fn(tokens, self._tf.constant(indices)))
+        with self._stats_lock:
+            self.image_forward_calls += 1
+        return _l2_normalise(out)
+
+    def _photo_tokens(self, pixels: Any) -> Any:
+        """``(1 + patches, hidden)``: the class token and every patch token of one preprocessed
+        picture, each with its position embedding added (the encoder's own embedding layer)."""
+        return self.backbone.vision_encoder.embedding(pixels)[0]
+
+    def _kept_embeddings(self, tokens: Any, indices: Any) -> Any:
+        """Projected (not normalised) embeddings of rows of kept patch indices, all of one
+        length: the vision encoder's own layers, in its own order, on the shorter sequence."""
+        tf = self._tf
+        vision = self.backbone.vision_encoder
+        kept = tf.gather(tokens[1:], indices)
+        class_token = tf.tile(tokens[None, :1], [tf.shape(indices)[0], 1, 1])
+        sequence = vision.pre_layer_norm(tf.concat([class_token, kept], axis=1))
+        for block in vision.encoder_layers:
+            sequence = block(sequence)
+        sequence = vision.layer_norm(sequence)
+        return self.backbone.vision_projection(self.backbone.vision_pooler(sequence))
 
     def embed_texts(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised text embeddings, cached per distinct text.
