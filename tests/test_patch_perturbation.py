@@ -14,7 +14,6 @@ import pytest
 from skimage import data
 
 from benchmarks.stand_ins.region_models import (
-    NATURAL_SCENES,
     cells_mask,
     natural_photo,
     patch_region_model,
@@ -235,3 +234,46 @@ def test_pixels_can_still_be_asked_for_and_patches_need_a_patch_model():
         with pytest.raises(ValueError, match="Unknown perturb"):
             explain(method, plain, image, budget=20, perturb="tokens")
 
+
+
+# === The CLIP tabs hand LIME and SHAP their patches ===
+
+
+def _assert_patch_model_scores_the_photo(model, photo_copy, shown):
+    assert isinstance(model, PatchModel) and model.grid == (4, 4)  # the tiny CLIP's grid
+    every_patch = np.ones((1, model.n_patches), bool)
+    np.testing.assert_allclose(model.predict_kept(photo_copy, every_patch)[0], shown,
+                               rtol=1e-3, atol=2e-4)
+
+
+def test_aesthetic_content_maps_hide_clip_patches(tiny_clip):
+    from models import aesthetic
+
+    image = data.coffee()
+    rating = aesthetic.rate(image)
+    setup = aesthetic.explanation_setup(image, "content")
+    assert setup.models["lime"] is setup.models["shap"]
+    _assert_patch_model_scores_the_photo(setup.models["lime"], setup.photo, [rating.content])
+    quality = aesthetic.explanation_setup(image, "quality").models["lime"]
+    assert not isinstance(quality, PatchModel)  # BRISQUE keeps its superpixels
+
+
+def test_style_zero_shot_maps_hide_clip_patches(tiny_clip):
+    from models.style.classify import classify
+    from models.style.explanations import explanation_setup
+
+    result = classify(data.astronaut())
+    setup = explanation_setup(result)
+    _assert_patch_model_scores_the_photo(setup.models["shap"], setup.photo,
+                                         list(result.probabilities.values()))
+
+
+def test_tags_zero_shot_maps_hide_clip_patches(tiny_clip):
+    from models.tags import tag
+    from models.tags.explanations import explanation_setup
+
+    result = tag(data.astronaut(), extra="launch pad")
+    setup = explanation_setup(result, "launch pad")
+    model = setup.models["lime"]
+    shown = [result.probabilities[name] for name in model.output_names]
+    _assert_patch_model_scores_the_photo(model, setup.photo, shown)
