@@ -98,12 +98,13 @@ def lime_over_patches(model, image: np.ndarray, target: Target, *, seed: int,
 
 
 def shap_over_patches(model, image: np.ndarray, target: Target, *, seed: int, max_evals: int,
-                      batch_size: int, progress: Progress) -> MethodResult:
+                      batch_size: int, progress: Progress, rng_lock,
+                      partition_tree) -> MethodResult:
     """Partition SHAP with the PatchModel's patches as players (see the module doc): shap's
-    hierarchy of halves over the patch grid, a hidden half left out of the model's input."""
+    hierarchy of halves over the patch grid, a hidden half left out of the model's input.
+    `rng_lock` and `partition_tree` are explain.shap_explainer's (the lock around shap's use
+    of NumPy's global generator, and the cached tree of a shape)."""
     import shap
-
-    from explain.shap_explainer import _GLOBAL_RNG_LOCK, _partition_tree
 
     rows, cols = model.grid
     done = 0
@@ -123,10 +124,10 @@ def shap_over_patches(model, image: np.ndarray, target: Target, *, seed: int, ma
             super().__init__(np.zeros((rows, cols, 1), np.uint8))
 
         def build_partition_tree(self):
-            self.clustering = _partition_tree((rows, cols, 1))
+            self.clustering = partition_tree((rows, cols, 1))
 
     explainer = shap.explainers.Partition(score, PatchMasker())
-    with _GLOBAL_RNG_LOCK:
+    with rng_lock:
         state = np.random.get_state()
         np.random.seed(seed)
         try:

@@ -186,7 +186,9 @@ class SHAPExplainer:
 
         if uses_patches(model, self.perturb):
             result = shap_over_patches(model, image, target, seed=seed, max_evals=max_evals,
-                                       batch_size=batch_size, progress=progress)
+                                       batch_size=batch_size, progress=progress,
+                                       rng_lock=_GLOBAL_RNG_LOCK,
+                                       partition_tree=_partition_tree)
             progress(1.0)
             return result
         height, width = image.shape[:2]
