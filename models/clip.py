@@ -43,6 +43,9 @@ __all__ = [
     "zero_shot",
 ]
 
+KEPT_PRECISIONS = ("float32", "bfloat16")
+"""Precisions :meth:`CLIPModel.embed_kept_patches` can run the vision tower in."""
+
 MAX_LOGIT_SCALE = 100.0
 """Upper bound of the softmax temperature; OpenAI clamps the learned scale here."""
 
@@ -296,18 +299,11 @@ class CLIPModel:
         )
         self._keras = keras
         self._tf = tf
-        # The token-drop path (embed_kept_patches): the photo's tokens once, then any batch of
-        # kept-patch index rows of one length; the length is left unknown so one trace serves
-        # every count of kept patches.
-        self._tokens_fn = tf.function(
-            self._photo_tokens,
-            input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32)],
-        )
-        self._kept_fn = tf.function(
-            self._kept_embeddings,
-            input_signature=[tf.TensorSpec([1 + self.patch_grid**2, self.hidden_dim], tf.float32),
-                             tf.TensorSpec([None, None], tf.int32)],
-        )
+        # The token-drop path (embed_kept_patches): per precision, a vision tower and two
+        # compiled functions (the photo's tokens once, then any batch of kept-patch index rows
+        # of one length; the length is left unknown so one trace serves every count).
+        self._kept_paths: dict[str, tuple[Any, Any, Any]] = {}
+        self._kept_lock = threading.Lock()
 
     # === Loading ===
 
@@ -467,7 +463,8 @@ class CLIPModel:
         """Patches the vision tower sees, e.g. 49 (7 x 7) for ViT-B/32 at 224 pixels."""
         return self.patch_grid**2
 
-    def embed_kept_patches(self, image: np.ndarray, keep: Any) -> np.ndarray:
+    def embed_kept_patches(self, image: np.ndarray, keep: Any,
+                           precision: str = "float32") -> np.ndarray:
         """Unit embeddings of one picture seen with only some of its patches.
 
         Each row of ``keep`` says which patches stay in the vision tower's token sequence;
@@ -485,50 +482,79 @@ class CLIPModel:
         Args:
             image: One ``(H, W, 3)`` uint8 picture.
             keep: ``(N, patch_count)`` booleans (or 0/1), True where the patch stays.
+            precision: ``"float32"`` (the tower as loaded) or ``"bfloat16"``: a bfloat16 copy
+                of the vision tower (built on first use; about half the tower's float32 size),
+                whose embeddings differ from float32 in the third decimal
+                (docs/benchmarks.md measures it).
 
         Returns:
             float32 ``(N, D)`` with unit-length rows (a picture with no patch left is
             embedded from its class token alone).
 
         Raises:
-            ValueError: A bad picture or a ``keep`` of the wrong shape.
+            ValueError: A bad picture, a ``keep`` of the wrong shape or an unknown precision.
         """
         image = _check_image(image, "image")
         keep = np.asarray(keep)
         if keep.ndim != 2 or keep.shape[1] != self.patch_count:
             raise ValueError(f"keep must have shape (N, {self.patch_count}), got {keep.shape}.")
+        if precision not in KEPT_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(KEPT_PRECISIONS)}, "
+                             f"got {precision!r}.")
         keep = keep.astype(bool)
         if len(keep) == 0:
             return np.zeros((0, self.embedding_dim), np.float32)
-        tokens = self._tokens_fn(self.preprocess_images(image))
+        _, tokens_fn, kept_fn = self._kept_path(precision)
+        tokens = tokens_fn(self.preprocess_images(image))
         counts = keep.sum(axis=1)
         out = np.empty((len(keep), self.embedding_dim), np.float32)
         for count in np.unique(counts):
             rows = np.flatnonzero(counts == count)
             # np.nonzero walks row by row, so each row's kept indices come out in order.
             indices = np.nonzero(keep[rows])[1].reshape(len(rows), int(count)).astype(np.int32)
-            out[rows] = np.asarray(self._kept_fn(tokens, self._tf.constant(indices)))
+            out[rows] = np.asarray(kept_fn(tokens, self._tf.constant(indices)))
         with self._stats_lock:
             self.image_forward_calls += 1
         return _l2_normalise(out)
 
-    def _photo_tokens(self, pixels: Any) -> Any:
-        """``(1 + patches, hidden)``: the class token and every patch token of one preprocessed
-        picture, each with its position embedding added (the encoder's own embedding layer)."""
-        return self.backbone.vision_encoder.embedding(pixels)[0]
+    def _kept_path(self, precision: str) -> tuple[Any, Any, Any]:
+        """(vision tower, tokens function, kept-embeddings function) for a precision."""
+        with self._kept_lock:
+            path = self._kept_paths.get(precision)
+            if path is not None:
+                return path
+            tf = self._tf
+            vision = self.backbone.vision_encoder
+            if precision != "float32":
+                config = {**vision.get_config(), "dtype": precision}
+                copy = type(vision).from_config(config)
+                copy.set_weights(vision.get_weights())
+                vision = copy
+            height, width = self.image_size
+            tokens_fn = tf.function(
+                lambda pixels: vision.embedding(tf.cast(pixels, vision.compute_dtype))[0],
+                input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32)],
+            )
+            kept_fn = tf.function(
+                lambda tokens, indices: self._kept_embeddings(vision, tokens, indices),
+                input_signature=[
+                    tf.TensorSpec([1 + self.patch_count, self.hidden_dim], vision.compute_dtype),
+                    tf.TensorSpec([None, None], tf.int32)],
+            )
+            path = self._kept_paths[precision] = (vision, tokens_fn, kept_fn)
+            return path
 
-    def _kept_embeddings(self, tokens: Any, indices: Any) -> Any:
+    def _kept_embeddings(self, vision: Any, tokens: Any, indices: Any) -> Any:
         """Projected (not normalised) embeddings of rows of kept patch indices, all of one
         length: the vision encoder's own layers, in its own order, on the shorter sequence."""
         tf = self._tf
-        vision = self.backbone.vision_encoder
         kept = tf.gather(tokens[1:], indices)
         class_token = tf.tile(tokens[None, :1], [tf.shape(indices)[0], 1, 1])
         sequence = vision.pre_layer_norm(tf.concat([class_token, kept], axis=1))
         for block in vision.encoder_layers:
             sequence = block(sequence)
-        sequence = vision.layer_norm(sequence)
-        return self.backbone.vision_projection(self.backbone.vision_pooler(sequence))
+        pooled = tf.cast(self.backbone.vision_pooler(vision.layer_norm(sequence)), tf.float32)
+        return self.backbone.vision_projection(pooled)
 
     def embed_texts(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised text embeddings, cached per distinct text.

@@ -131,9 +131,23 @@ def test_a_dropped_patch_pixels_do_not_matter_and_a_kept_patch_pixels_do(clip_wi
     assert np.abs(after[1] - before[1]).max() > 1e-3
 
 
-def test_keep_rows_of_the_wrong_width_are_refused(tiny_clip_model):
+def test_keep_rows_of_the_wrong_width_or_an_unknown_precision_are_refused(tiny_clip_model):
     with pytest.raises(ValueError, match="keep must have shape"):
         tiny_clip_model.embed_kept_patches(photo(), np.ones((2, 5), bool))
+    with pytest.raises(ValueError, match="precision"):
+        tiny_clip_model.embed_kept_patches(photo(), np.ones((2, 16), bool), precision="fp8")
+
+
+def test_the_bfloat16_tower_points_the_same_way(clip_with_positions):
+    clip = clip_with_positions
+    rng = np.random.default_rng(5)
+    keep = rng.random((8, clip.patch_count)) < 0.5
+    full = clip.embed_kept_patches(photo(), keep)
+    half = clip.embed_kept_patches(photo(), keep, precision="bfloat16")
+    assert half.dtype == np.float32
+    cosines = (full * half).sum(axis=1)  # both unit length
+    # bfloat16 keeps 8 significant bits (about 0.4% per number): close, never the same.
+    assert cosines.min() > 0.999 and np.abs(full - half).max() > 0
 
 
 # === Patches on the photo ===
