@@ -376,7 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", type=int, default=256,
                         help="--quality: photos' longest side (256: the work size)")
     parser.add_argument("--seed", type=int, default=0, help="--quality: explainers' seed")
+    parser.add_argument("--budgets", action="store_true",
+                        help="only the evaluations LIME and SHAP need over 49 patches and over "
+                             "superpixels or the pixel grid, on a model reading known patches")
     args = parser.parse_args(argv)
+    if args.budgets:
+        budget_sweep()
+        return 0
     if args.quality:
         quality(args.side, args.seed)
         return 0
@@ -419,6 +425,111 @@ def main(argv: list[str] | None = None) -> int:
           "chance = no better than chance; largest difference = of any AUC, spread or curve "
           "point from today's, in the model's units.")
     return 0
+
+
+
+# === Patches dropped from a ViT's tokens, against today's superpixels and pixel grid ===
+
+PATH_SCENES = ["rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field", "coins",
+               "camera", "retina"]
+"""The scikit-image photos of NATURAL_SCENES (each with its disk), for the quality columns."""
+
+SWEEP_BUDGETS = {"pixels": (50, 100, 200), "patches": (16, 32, 64, 100, 200)}
+
+
+def patch_quality(method: str, perturb: str, budget: int, side: int = 256,
+                  seed: int = 0) -> dict:
+    """On PATH_SCENES with a patch model reading the patches under each photo's disk
+    (`patch_region_model`): the share of the map's top pixels inside those patches (as many
+    top pixels as the patches have), and the deletion/insertion test against random maps."""
+    from benchmarks.stand_ins.region_models import (
+        cells_mask,
+        natural_photo,
+        patch_region_model,
+        region_cells,
+        scene_disk,
+        top_fraction_inside,
+    )
+    from explain import explain
+
+    shares, faithful, deletion, insertion = [], 0, [], []
+    for name in PATH_SCENES:
+        image = natural_photo(name, side)
+        cells = region_cells(scene_disk(name, image.shape[:2]), 7)
+        known = cells_mask(cells, image.shape[:2])
+        exp = explain(method, patch_region_model(cells), image, seed=seed, budget=budget,
+                      perturb=perturb)
+        shares.append(top_fraction_inside(exp.heatmap, known, float(known.mean())))
+        scores = exp.faithfulness
+        faithful += scores.beats_random
+        deletion.append((scores.random_deletion_auc - scores.compared_deletion_auc)
+                        / scores.random_deletion_spread)
+        insertion.append((scores.compared_insertion_auc - scores.random_insertion_auc)
+                         / scores.random_insertion_spread)
+    return {"inside": float(np.mean(shares)), "inside_min": float(min(shares)),
+            "faithful": faithful, "photos": len(PATH_SCENES),
+            "deletion": float(np.mean(deletion)), "insertion": float(np.mean(insertion))}
+
+
+def disk_quality(method: str, budget: int | None = None, side: int = 256, seed: int = 0) -> dict:
+    """The same columns for today's superpixels and pixel grid on PATH_SCENES with the conv
+    net that reads each photo's disk (`region_model`): the CNN path, which keeps them."""
+    from benchmarks.stand_ins.region_models import (
+        natural_photo,
+        region_model,
+        scene_disk,
+        top_fraction_inside,
+    )
+    from explain import KerasModel, explain
+
+    shares, faithful, deletion, insertion = [], 0, [], []
+    for name in PATH_SCENES:
+        image = natural_photo(name, side)
+        mask = scene_disk(name, image.shape[:2])
+        exp = explain(method, KerasModel(region_model(mask), output_names=["disk"]), image,
+                      seed=seed, budget=budget)
+        shares.append(top_fraction_inside(exp.heatmap, mask, float(mask.mean())))
+        scores = exp.faithfulness
+        faithful += scores.beats_random
+        deletion.append((scores.random_deletion_auc - scores.compared_deletion_auc)
+                        / scores.random_deletion_spread)
+        insertion.append((scores.compared_insertion_auc - scores.random_insertion_auc)
+                         / scores.random_insertion_spread)
+    return {"inside": float(np.mean(shares)), "inside_min": float(min(shares)),
+            "faithful": faithful, "photos": len(PATH_SCENES),
+            "deletion": float(np.mean(deletion)), "insertion": float(np.mean(insertion))}
+
+
+def quality_text(quality: dict) -> str:
+    return (f"{quality['inside']:>7.2f}{quality['inside_min']:>6.2f}"
+            f"{quality['faithful']:>5}/{quality['photos']:<3}"
+            f"{quality['deletion']:>+7.1f}{quality['insertion']:>+7.1f}")
+
+
+QUALITY_HEADER = f"{'inside':>7}{'min':>6}{'faith':>9}{'del':>7}{'ins':>7}"
+QUALITY_NOTE = ("inside = mean share of the map's top pixels inside the known region (min: the "
+                "worst photo); faith = photos whose map beats the random maps on deletion and "
+                "insertion; del/ins = mean margin over the random maps' mean, in their spreads "
+                "(positive: better than random).")
+
+
+def budget_sweep() -> None:
+    """Evaluations needed: LIME and SHAP over 49 patches and over superpixels / the pixel grid,
+    at several budgets, on the known-patch model."""
+    print(f"Evaluations needed: the known-patch model on {len(PATH_SCENES)} scikit-image "
+          f"photos at 256 pixels, seed 0")
+    print(f"{'method':<7}{'features':<22}{'budget':>7}" + QUALITY_HEADER)
+    for method in ("lime", "shap"):
+        for perturb, budgets in SWEEP_BUDGETS.items():
+            features = ("49 patches, dropped" if perturb == "patches" else
+                        "~150 SLIC segments" if method == "lime" else "pixel grid, blurred")
+            for budget in budgets:
+                if method == "shap" and budget < 16:
+                    continue
+                quality = patch_quality(method, perturb, budget)
+                print(f"{method:<7}{features:<22}{budget:>7}" + quality_text(quality),
+                      flush=True)
+    print(QUALITY_NOTE)
 
 
 if __name__ == "__main__":
