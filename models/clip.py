@@ -475,9 +475,11 @@ class CLIPModel:
         + c`` is the cell in row ``r`` and column ``c`` of :meth:`crop_box`'s region cut into
         ``patch_grid`` x ``patch_grid`` equal cells.
 
-        Rows with the same number of kept patches go through the tower together, one call per
-        distinct count: sequences of one length need no padding, so no attention mask is
-        needed and no work is spent on padded tokens.
+        The rows go through the tower in one call, each padded to the longest row's length
+        with an attention mask that hides the padding from every token, so a row's tokens see
+        only each other. (Grouping rows by their count instead wastes no work on padding, but
+        LIME's rows of 16 fall into about ten counts, and ten small calls took longer than one
+        padded call: docs/benchmarks.md.)
 
         Args:
             image: One ``(H, W, 3)`` uint8 picture.
@@ -507,12 +509,15 @@ class CLIPModel:
         _, tokens_fn, kept_fn = self._kept_path(precision)
         tokens = tokens_fn(self.preprocess_images(image))
         counts = keep.sum(axis=1)
-        out = np.empty((len(keep), self.embedding_dim), np.float32)
-        for count in np.unique(counts):
-            rows = np.flatnonzero(counts == count)
-            # np.nonzero walks row by row, so each row's kept indices come out in order.
-            indices = np.nonzero(keep[rows])[1].reshape(len(rows), int(count)).astype(np.int32)
-            out[rows] = np.asarray(kept_fn(tokens, self._tf.constant(indices)))
+        # At least one column: TensorFlow's attention einsum fails on an empty sequence axis,
+        # and a masked padding token changes nothing.
+        longest = max(1, int(counts.max()))
+        # Row i's kept patch numbers first, then padding (patch 0, masked out).
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :longest].astype(np.int32)
+        valid = np.arange(longest)[None, :] < counts[:, None]
+        indices = np.where(valid, order, 0).astype(np.int32)
+        out = np.asarray(kept_fn(tokens, self._tf.constant(indices), self._tf.constant(valid)),
+                         np.float32)
         with self._stats_lock:
             self.image_forward_calls += 1
         return _l2_normalise(out)
@@ -536,23 +541,36 @@ class CLIPModel:
                 input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32)],
             )
             kept_fn = tf.function(
-                lambda tokens, indices: self._kept_embeddings(vision, tokens, indices),
+                lambda tokens, indices, valid: self._kept_embeddings(vision, tokens, indices,
+                                                                     valid),
                 input_signature=[
                     tf.TensorSpec([1 + self.patch_count, self.hidden_dim], vision.compute_dtype),
-                    tf.TensorSpec([None, None], tf.int32)],
+                    tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.bool)],
             )
             path = self._kept_paths[precision] = (vision, tokens_fn, kept_fn)
             return path
 
-    def _kept_embeddings(self, vision: Any, tokens: Any, indices: Any) -> Any:
-        """Projected (not normalised) embeddings of rows of kept patch indices, all of one
-        length: the vision encoder's own layers, in its own order, on the shorter sequence."""
+    def _kept_embeddings(self, vision: Any, tokens: Any, indices: Any, valid: Any) -> Any:
+        """Projected (not normalised) embeddings of rows of kept patch indices, padded to one
+        length (`valid` False at padding): the vision encoder's own layers, in its own order.
+
+        keras-hub's encoder block takes no attention mask, so its call is spelled out here with
+        the block's own sublayers (pre-norm attention, then the pre-norm MLP, each added to
+        the residual stream), passing the mask to its attention. With nothing padded this is
+        the block's own computation; tests/test_patch_perturbation.py checks it against
+        `embed_images` and against a NumPy transformer handed only the kept tokens."""
         tf = self._tf
         kept = tf.gather(tokens[1:], indices)
         class_token = tf.tile(tokens[None, :1], [tf.shape(indices)[0], 1, 1])
         sequence = vision.pre_layer_norm(tf.concat([class_token, kept], axis=1))
+        present = tf.concat([tf.ones_like(valid[:, :1]), valid], axis=1)  # the class token too
+        # Every query may look only at present keys; padded queries compute noise nobody reads.
+        mask = present[:, None, :] & tf.ones_like(present)[:, :, None]
         for block in vision.encoder_layers:
-            sequence = block(sequence)
+            normed = block.layer_norm_1(sequence)
+            sequence = sequence + block.attention(normed, normed, normed, attention_mask=mask)
+            sequence = sequence + block.dense_2(
+                block.activation(block.dense_1(block.layer_norm_2(sequence))))
         pooled = tf.cast(self.backbone.vision_pooler(vision.layer_norm(sequence)), tf.float32)
         return self.backbone.vision_projection(pooled)
 

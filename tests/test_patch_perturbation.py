@@ -114,6 +114,9 @@ def test_a_batch_of_mixed_counts_matches_a_vit_given_only_the_kept_tokens(clip_w
     got = clip.embed_kept_patches(image, keep)
     expected = np.stack([reference_embedding(clip, image, row) for row in keep])
     np.testing.assert_allclose(got, expected, atol=2e-4)
+    # A batch where no row keeps a patch: each is the class token alone.
+    alone = clip.embed_kept_patches(image, np.zeros((2, clip.patch_count), bool))
+    np.testing.assert_allclose(alone, expected[[0, 0]], atol=2e-4)
 
 
 def test_a_dropped_patch_pixels_do_not_matter_and_a_kept_patch_pixels_do(clip_with_positions):
