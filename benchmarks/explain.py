@@ -496,7 +496,7 @@ def patch_quality(method: str, perturb: str, budget: int, side: int = 256,
                          / scores.random_insertion_spread)
     return {"inside": float(np.mean(shares)), "inside_min": float(min(shares)),
             "faithful": faithful, "photos": len(PATH_SCENES),
-            "deletion": float(np.mean(deletion)), "insertion": float(np.mean(insertion))}
+            "deletion": float(np.median(deletion)), "insertion": float(np.median(insertion))}
 
 
 def disk_quality(method: str, budget: int | None = None, side: int = 256, seed: int = 0) -> dict:
@@ -525,7 +525,7 @@ def disk_quality(method: str, budget: int | None = None, side: int = 256, seed: 
                          / scores.random_insertion_spread)
     return {"inside": float(np.mean(shares)), "inside_min": float(min(shares)),
             "faithful": faithful, "photos": len(PATH_SCENES),
-            "deletion": float(np.mean(deletion)), "insertion": float(np.mean(insertion))}
+            "deletion": float(np.median(deletion)), "insertion": float(np.median(insertion))}
 
 
 def quality_text(quality: dict) -> str:
@@ -537,8 +537,9 @@ def quality_text(quality: dict) -> str:
 QUALITY_HEADER = f"{'inside':>7}{'min':>6}{'faith':>9}{'del':>7}{'ins':>7}"
 QUALITY_NOTE = ("inside = mean share of the map's top pixels inside the known region (min: the "
                 "worst photo); faith = photos whose map beats the random maps on deletion and "
-                "insertion; del/ins = mean margin over the random maps' mean, in their spreads "
-                "(positive: better than random).")
+                "insertion; del/ins = the photos' median margin over the random maps' mean, in "
+                "their spreads (positive: better than random; the median, as a photo whose "
+                "random maps barely differ has a spread near 0).")
 
 
 def budget_sweep() -> None:
@@ -635,22 +636,36 @@ def per_evaluation_costs(clip, image: np.ndarray, repeats: int) -> None:
     every = np.ones_like(lime_rows)
     _, tokens_fn, kept_fn = clip._kept_path("float32")
 
-    def grouped():
+    def called(groups, rows):
         tokens = tokens_fn(clip.preprocess_images(image))
-        for count in np.unique(counts):
-            rows = lime_rows[counts == count]
-            indices = np.nonzero(rows)[1].reshape(len(rows), int(count)).astype(np.int32)
-            kept_fn(tokens, tf.constant(indices), tf.ones(indices.shape, tf.bool))
+        row_counts = rows.sum(axis=1)
+        for members in groups:
+            longest = max(1, int(row_counts[members].max()))
+            order = np.argsort(~rows[members], axis=1, kind="stable")[:, :longest]
+            valid = np.arange(longest)[None, :] < row_counts[members][:, None]
+            kept_fn(tokens, tf.constant(np.where(valid, order, 0).astype(np.int32)),
+                    tf.constant(valid))
 
+    by_count = [np.flatnonzero(counts == count) for count in np.unique(counts)]
+    one_call = [np.arange(len(counts))]
+    shap_rows = np.ones_like(lime_rows)  # SHAP's mix: halves, quarters and nearly whole photos
+    for row, hidden in enumerate(rng.integers(0, clip.patch_count + 1, FIRST_BATCH)):
+        shap_rows[row, rng.permutation(clip.patch_count)[:hidden]] = False
+    shap_counts = shap_rows.sum(axis=1)
     cases = [
         ("whole photo (today's path)", lambda: clip.embed_images(batch, batch_size=FIRST_BATCH)),
         ("every patch kept", lambda: clip.embed_kept_patches(image, every)),
-        (f"LIME rows (mean {counts.mean():.1f} kept, longest {counts.max()}), padded",
+        (f"LIME rows (mean {counts.mean():.1f} kept), as embed_kept_patches runs them",
          lambda: clip.embed_kept_patches(image, lime_rows)),
-        (f"the same rows grouped by count ({len(set(counts))} calls)", grouped),
+        ("  the same, one call padded to the longest", lambda: called(one_call, lime_rows)),
+        (f"  the same, one call per count ({len(by_count)} calls)",
+         lambda: called(by_count, lime_rows)),
         (f"{mean_count} kept in every row (no padding, one call)",
          lambda: clip.embed_kept_patches(image, one_count)),
-        ("LIME rows, padded, bfloat16",
+        (f"rows keeping 0-49 (mean {shap_counts.mean():.1f}), as embed_kept_patches runs them",
+         lambda: clip.embed_kept_patches(image, shap_rows)),
+        ("  the same, one call padded to the longest", lambda: called(one_call, shap_rows)),
+        ("LIME rows, bfloat16",
          lambda: clip.embed_kept_patches(image, lime_rows, precision="bfloat16")),
         ("every patch kept, bfloat16",
          lambda: clip.embed_kept_patches(image, every, precision="bfloat16")),

@@ -214,6 +214,37 @@ def _check_prompts(prompts: Any) -> list[tuple[str, list[str]]]:
     return table
 
 
+CALL_COST_TOKENS = 96
+"""What one more call of the vision tower costs, in padded tokens (rows x sequence length):
+`_length_groups` splits a batch only where the padding saved is worth more. One call for LIME's
+rows of 16, whose counts spread over about ten values, was faster than a call per count; SHAP's
+rows mix nearly empty and nearly full ones, and one call padded them all to the fullest."""
+
+
+def _length_groups(counts: np.ndarray) -> list[np.ndarray]:
+    """Rows (indices into `counts`) to run together: contiguous runs of the rows sorted by
+    count, chosen to minimise the padded tokens (each run padded to its longest row, plus the
+    class token) plus CALL_COST_TOKENS per call. Exact, by dynamic programming over the sorted
+    counts (a batch is at most a few dozen rows)."""
+    order = np.argsort(counts, kind="stable")
+    ordered = counts[order].astype(np.int64)
+    n = len(ordered)
+    best = np.zeros(n + 1)
+    start_of = np.zeros(n + 1, np.int64)
+    for end in range(1, n + 1):
+        # A run of rows start..end-1 costs (end - start) rows x (its longest + class token).
+        costs = [best[start] + (end - start) * (ordered[end - 1] + 1) + CALL_COST_TOKENS
+                 for start in range(end)]
+        start_of[end] = int(np.argmin(costs))
+        best[end] = costs[start_of[end]]
+    groups = []
+    end = n
+    while end > 0:
+        groups.append(order[start_of[end]:end])
+        end = start_of[end]
+    return groups[::-1]
+
+
 class CLIPModel:
     """One loaded CLIP checkpoint with batched, compiled inference.
 
@@ -475,11 +506,9 @@ class CLIPModel:
         + c`` is the cell in row ``r`` and column ``c`` of :meth:`crop_box`'s region cut into
         ``patch_grid`` x ``patch_grid`` equal cells.
 
-        The rows go through the tower in one call, each padded to the longest row's length
-        with an attention mask that hides the padding from every token, so a row's tokens see
-        only each other. (Grouping rows by their count instead wastes no work on padding, but
-        LIME's rows of 16 fall into about ten counts, and ten small calls took longer than one
-        padded call: docs/benchmarks.md.)
+        Rows go through the tower in a few calls (`_length_groups`: rows of similar counts
+        together), each row padded to its call's longest with an attention mask that hides
+        the padding from every token, so a row's tokens see only each other.
 
         Args:
             image: One ``(H, W, 3)`` uint8 picture.
@@ -509,15 +538,17 @@ class CLIPModel:
         _, tokens_fn, kept_fn = self._kept_path(precision)
         tokens = tokens_fn(self.preprocess_images(image))
         counts = keep.sum(axis=1)
-        # At least one column: TensorFlow's attention einsum fails on an empty sequence axis,
-        # and a masked padding token changes nothing.
-        longest = max(1, int(counts.max()))
-        # Row i's kept patch numbers first, then padding (patch 0, masked out).
-        order = np.argsort(~keep, axis=1, kind="stable")[:, :longest].astype(np.int32)
-        valid = np.arange(longest)[None, :] < counts[:, None]
-        indices = np.where(valid, order, 0).astype(np.int32)
-        out = np.asarray(kept_fn(tokens, self._tf.constant(indices), self._tf.constant(valid)),
-                         np.float32)
+        out = np.empty((len(keep), self.embedding_dim), np.float32)
+        for rows in _length_groups(counts):
+            # At least one column: TensorFlow's attention einsum fails on an empty sequence
+            # axis, and a masked padding token changes nothing.
+            longest = max(1, int(counts[rows].max()))
+            # Each row's kept patch numbers first, then padding (patch 0, masked out).
+            order = np.argsort(~keep[rows], axis=1, kind="stable")[:, :longest]
+            valid = np.arange(longest)[None, :] < counts[rows][:, None]
+            indices = np.where(valid, order, 0).astype(np.int32)
+            out[rows] = np.asarray(kept_fn(tokens, self._tf.constant(indices),
+                                           self._tf.constant(valid)))
         with self._stats_lock:
             self.image_forward_calls += 1
         return _l2_normalise(out)

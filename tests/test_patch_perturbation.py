@@ -294,3 +294,27 @@ def test_tags_zero_shot_maps_hide_clip_patches(tiny_clip):
     model = setup.models["lime"]
     shown = [result.probabilities[name] for name in model.output_names]
     _assert_patch_model_scores_the_photo(model, setup.photo, shown)
+
+
+def test_rows_are_grouped_into_the_cheapest_runs_of_similar_counts():
+    from itertools import product
+
+    from models.clip import CALL_COST_TOKENS, _length_groups
+
+    def cost(groups, counts):
+        return sum(len(g) * (counts[g].max() + 1) + CALL_COST_TOKENS for g in groups)
+
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        counts = rng.integers(0, 50, rng.integers(1, 9))
+        groups = _length_groups(counts)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(len(counts)))
+        # Every split of the sorted rows into runs, by brute force.
+        ordered = np.argsort(counts, kind="stable")
+        cheapest = min(
+            cost(np.split(ordered, [i + 1 for i, cut in enumerate(cuts) if cut]), counts)
+            for cuts in product([False, True], repeat=len(counts) - 1))
+        assert cost(groups, counts) == cheapest
+    # Near-empty and near-full rows are not padded to one length.
+    mixed = np.array([0, 1, 2, 3, 47, 48, 49, 49])
+    assert len(_length_groups(mixed)) == 2
