@@ -709,7 +709,7 @@ def bf16_agreement(clip, side: int = 224) -> dict:
     return rows
 
 
-SIDE_BY_SIDE_HEADER = (f"{'model':<21}{'method':<6}{'path':<34}{'first map s':>12}"
+SIDE_BY_SIDE_HEADER = (f"{'model':<21}{'method':<7}{'path':<33}{'first map s':>12}"
                        f"{'whole s':>9}{'evals':>7}{'first/today':>12}{'whole/today':>12}  "
                        + QUALITY_HEADER)
 
@@ -743,23 +743,28 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
         for method in ("lime", "shap"):
             for model_adapter in {id(p[1]): p[1] for p in paths}.values():  # warm-up
                 timed_explanation(method, model_adapter, image, 10, faithfulness=False)
+            budgets = {"today": None,
+                       "new": NEW_BUDGETS[method] if key == "clip" else None}
+            firsts = {"today": [], "new": []}
+            wholes = {"today": [], "new": []}
+            for _ in range(repeats):  # interleaved, so a busy spell hits both paths
+                for path, adapter in paths:
+                    patches = key == "clip" and path == "new"
+                    if path == "new":
+                        # The first streamed map: the estimate from the first batch of samples.
+                        firsts[path].append(timed_explanation(
+                            method, adapter, image, FIRST_BATCH if patches else 32,
+                            faithfulness=False)["map_seconds"])
+                    run = timed_explanation(method, adapter, image, budgets[path])
+                    if path == "today":  # nothing is shown before the whole map
+                        firsts[path].append(run["map_seconds"])
+                    wholes[path].append(run)
             today_row = None
-            for path, adapter in paths:
+            for path, _ in paths:
                 patches = key == "clip" and path == "new"
-                if path == "today":
-                    budget = None
-                    runs = [timed_explanation(method, adapter, image, None)
-                            for _ in range(repeats)]
-                    first = statistics.median(r["map_seconds"] for r in runs)
-                else:
-                    budget = NEW_BUDGETS[method] if patches else None
-                    # The first streamed map: the estimate from the first batch of samples.
-                    first = statistics.median(
-                        timed_explanation(method, adapter, image, FIRST_BATCH if patches else 32,
-                                          faithfulness=False)["map_seconds"]
-                        for _ in range(repeats))
-                    runs = [timed_explanation(method, adapter, image, budget)
-                            for _ in range(repeats)]
+                budget = budgets[path]
+                runs = wholes[path]
+                first = statistics.median(firsts[path])
                 whole = statistics.median(r["seconds"] for r in runs)
                 evaluations = runs[0]["evaluations"]
                 quality_key = (key, method, patches)
@@ -769,7 +774,7 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
                                       budget or 200)
                         if key == "clip" else disk_quality(method))
                 label = ("superpixels" if method == "lime" else "pixel grid") + ", " + (
-                    "all at once" if not patches and path == "today" else "first batch shown")
+                    "all at once" if path == "today" else "first batch shown")
                 if patches:
                     label = f"49 patches dropped, {precision}, {budget} evals"
                 row = {"model": name, "method": method, "path": path, "label": label,
@@ -777,7 +782,7 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
                        "quality": quality[quality_key]}
                 today_row = today_row or row
                 rows.append(row)
-                print(f"{name:<21}{method:<6}{label:<34}{first:>12.2f}{whole:>9.2f}"
+                print(f"{name:<21}{method:<7}{label:<33}{first:>12.2f}{whole:>9.2f}"
                       f"{evaluations:>7}{first / today_row['first']:>12.2f}"
                       f"{whole / today_row['whole']:>12.2f}  " + quality_text(row["quality"]),
                       flush=True)
