@@ -724,8 +724,8 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
     image = np.clip(resize(astronaut(), (224, 224), preserve_range=True), 0, 255).astype(
         np.uint8)
     print(f"Today's path and the new one, one photo (astronaut, 224 pixels), seed 0, seconds "
-          f"the median of {repeats}; quality on {len(PATH_SCENES)} scikit-image photos with "
-          f"known regions")
+          f"the median of {repeats} (the paths' runs interleaved); new CLIP path in "
+          f"{precision}; quality on {len(PATH_SCENES)} scikit-image photos with known regions")
     print(SIDE_BY_SIDE_HEADER)
     quality = {}
     rows = []
@@ -776,7 +776,8 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
                 label = ("superpixels" if method == "lime" else "pixel grid") + ", " + (
                     "all at once" if path == "today" else "first batch shown")
                 if patches:
-                    label = f"49 patches dropped, {precision}, {budget} evals"
+                    label = f"49 patches dropped, {budget} evals" + (
+                        "" if precision == "float32" else f", {precision}")
                 row = {"model": name, "method": method, "path": path, "label": label,
                        "first": first, "whole": whole, "evaluations": evaluations,
                        "quality": quality[quality_key]}
