@@ -810,7 +810,8 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
           "own 8 random maps). evals: both. cpu s: this process's CPU seconds for the whole "
           "result, which other jobs on the machine move far less than the wall-clock "
           "seconds. Quality: the CLIP rows use the model reading known patches (today's "
-          "path perturbs its pixels, the new one drops its patches), the ResNet50 rows the conv net reading a disk. " + QUALITY_NOTE)
+          "path perturbs its pixels, the new one drops its patches), the ResNet50 rows the "
+          "conv net reading a disk. " + QUALITY_NOTE)
     return rows
 
 
