@@ -376,7 +376,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", type=int, default=256,
                         help="--quality: photos' longest side (256: the work size)")
     parser.add_argument("--seed", type=int, default=0, help="--quality: explainers' seed")
+    parser.add_argument("--budgets", action="store_true",
+                        help="only the evaluations LIME and SHAP need over 49 patches and over "
+                             "superpixels or the pixel grid, on a model reading known patches")
+    parser.add_argument("--paths-only", action="store_true",
+                        help="only today's path and the new one side by side")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="the new CLIP path's precision for its kept patches")
+    parser.add_argument("--bf16", action="store_true",
+                        help="only the per-evaluation costs and bfloat16's agreement with "
+                             "float32 on the ViT-B/32-sized tower")
     args = parser.parse_args(argv)
+    if args.budgets:
+        budget_sweep()
+        return 0
+    if args.bf16:
+        from skimage.data import astronaut
+        from skimage.transform import resize
+
+        clip = clip_sized_clip()
+        image = np.clip(resize(astronaut(), (224, 224), preserve_range=True), 0,
+                        255).astype(np.uint8)
+        per_evaluation_costs(clip, image, args.repeats)
+        print("bfloat16 against float32, LIME over patches at "
+              f"{NEW_BUDGETS['lime']} samples, {len(PATH_SCENES)} photos:")
+        for row in bf16_agreement(clip):
+            print(f"  {row['photo']:<22} largest score difference "
+                  f"{row['score_difference']:.3f} of the samples' range; maps' rank "
+                  f"correlation {row['rank_correlation']:.3f}; top fifth shared "
+                  f"{row['top_overlap']:.2f}", flush=True)
+        return 0
+    if args.paths_only:
+        side_by_side(args.models, args.repeats, args.precision)
+        return 0
     if args.quality:
         quality(args.side, args.seed)
         return 0
@@ -389,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
                 "resnet50": ("ResNet50-sized", resnet50_sized_model)}
     built = {}
     if not args.request_only:
+        side_by_side(args.models, args.repeats, args.precision)
+        print()
         print(HEADER)
         for key in args.models:
             name, build = builders[key]
@@ -419,6 +453,366 @@ def main(argv: list[str] | None = None) -> int:
           "chance = no better than chance; largest difference = of any AUC, spread or curve "
           "point from today's, in the model's units.")
     return 0
+
+
+
+# === Patches dropped from a ViT's tokens, against today's superpixels and pixel grid ===
+
+PATH_SCENES = ["rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field", "coins",
+               "camera", "retina"]
+"""The scikit-image photos of NATURAL_SCENES (each with its disk), for the quality columns."""
+
+SWEEP_BUDGETS = {"pixels": (50, 100, 200), "patches": (16, 32, 64, 100, 200)}
+
+
+def patch_quality(method: str, perturb: str, budget: int, side: int = 256,
+                  seed: int = 0) -> dict:
+    """On PATH_SCENES with a patch model reading the patches under each photo's disk
+    (`patch_region_model`): the share of the map's top pixels inside those patches (as many
+    top pixels as the patches have), and the deletion/insertion test against random maps."""
+    from benchmarks.stand_ins.region_models import (
+        cells_mask,
+        natural_photo,
+        patch_region_model,
+        region_cells,
+        scene_disk,
+        top_fraction_inside,
+    )
+    from explain import explain
+
+    shares, faithful, deletion, insertion = [], 0, [], []
+    for name in PATH_SCENES:
+        image = natural_photo(name, side)
+        cells = region_cells(scene_disk(name, image.shape[:2]), 7)
+        known = cells_mask(cells, image.shape[:2])
+        exp = explain(method, patch_region_model(cells), image, seed=seed, budget=budget,
+                      perturb=perturb)
+        shares.append(top_fraction_inside(exp.heatmap, known, float(known.mean())))
+        scores = exp.faithfulness
+        faithful += scores.beats_random
+        deletion.append((scores.random_deletion_auc - scores.compared_deletion_auc)
+                        / scores.random_deletion_spread)
+        insertion.append((scores.compared_insertion_auc - scores.random_insertion_auc)
+                         / scores.random_insertion_spread)
+    return {"inside": float(np.mean(shares)), "inside_min": float(min(shares)),
+            "faithful": faithful, "photos": len(PATH_SCENES),
+            "deletion": float(np.median(deletion)), "insertion": float(np.median(insertion))}
+
+
+def disk_quality(method: str, budget: int | None = None, side: int = 256, seed: int = 0) -> dict:
+    """The same columns for today's superpixels and pixel grid on PATH_SCENES with the conv
+    net that reads each photo's disk (`region_model`): the CNN path, which keeps them."""
+    from benchmarks.stand_ins.region_models import (
+        natural_photo,
+        region_model,
+        scene_disk,
+        top_fraction_inside,
+    )
+    from explain import KerasModel, explain
+
+    shares, faithful, deletion, insertion = [], 0, [], []
+    for name in PATH_SCENES:
+        image = natural_photo(name, side)
+        mask = scene_disk(name, image.shape[:2])
+        exp = explain(method, KerasModel(region_model(mask), output_names=["disk"]), image,
+                      seed=seed, budget=budget)
+        shares.append(top_fraction_inside(exp.heatmap, mask, float(mask.mean())))
+        scores = exp.faithfulness
+        faithful += scores.beats_random
+        deletion.append((scores.random_deletion_auc - scores.compared_deletion_auc)
+                        / scores.random_deletion_spread)
+        insertion.append((scores.compared_insertion_auc - scores.random_insertion_auc)
+                         / scores.random_insertion_spread)
+    return {"inside": float(np.mean(shares)), "inside_min": float(min(shares)),
+            "faithful": faithful, "photos": len(PATH_SCENES),
+            "deletion": float(np.median(deletion)), "insertion": float(np.median(insertion))}
+
+
+def quality_text(quality: dict) -> str:
+    return (f"{quality['inside']:>7.2f}{quality['inside_min']:>6.2f}"
+            f"{quality['faithful']:>5}/{quality['photos']:<3}"
+            f"{quality['deletion']:>+7.1f}{quality['insertion']:>+7.1f}")
+
+
+QUALITY_HEADER = f"{'inside':>7}{'min':>6}{'faith':>9}{'del':>7}{'ins':>7}"
+QUALITY_NOTE = ("inside = mean share of the map's top pixels inside the known region (min: the "
+                "worst photo); faith = photos whose map beats the random maps on deletion and "
+                "insertion; del/ins = the photos' median margin over the random maps' mean, in "
+                "their spreads (positive: better than random; the median, as a photo whose "
+                "random maps barely differ has a spread near 0).")
+
+
+def budget_sweep() -> None:
+    """Evaluations needed: LIME and SHAP over 49 patches and over superpixels / the pixel grid,
+    at several budgets, on the known-patch model."""
+    print(f"Evaluations needed: the known-patch model on {len(PATH_SCENES)} scikit-image "
+          f"photos at 256 pixels, seed 0")
+    print(f"{'method':<7}{'features':<22}{'budget':>7}" + QUALITY_HEADER)
+    for method in ("lime", "shap"):
+        for perturb, budgets in SWEEP_BUDGETS.items():
+            features = ("49 patches, dropped" if perturb == "patches" else
+                        "~150 SLIC segments" if method == "lime" else "pixel grid, blurred")
+            for budget in budgets:
+                if method == "shap" and budget < 16:
+                    continue
+                quality = patch_quality(method, perturb, budget)
+                print(f"{method:<7}{features:<22}{budget:>7}" + quality_text(quality),
+                      flush=True)
+    print(QUALITY_NOTE)
+
+
+
+NEW_BUDGETS = {"lime": 64, "shap": 200}
+"""The new path's budgets over 49 patches (`--budgets`): LIME's map stops improving at 64 (every
+photo's top pixels all inside the known patches, against 0.73 for 200 samples over superpixels);
+SHAP's Partition needs its 200 to beat the pixel grid's 200."""
+
+FIRST_BATCH = 16
+"""The samples of a first streamed map: CLIP's black boxes run 16 photos a call."""
+
+
+def clip_sized_clip(precision: str = "float32"):
+    """A models.clip.CLIPModel with ViT-B/32's vision tower (random weights; token i at
+    position i, as a converted checkpoint has it) and the two adapters of one 10-output
+    number on it: today's FunctionModel and the new PatchModel (`precision` for its kept
+    patches)."""
+    from benchmarks.stand_ins.tiny_clip import build_tiny_clip
+    from models.clip import CLIPModel
+
+    clip = CLIPModel(*build_tiny_clip(224, 32, 768, 12, 12, 3072))
+    embedding = clip.backbone.vision_encoder.embedding
+    embedding.position_ids.assign(np.arange(embedding.num_positions)[None])
+    return clip
+
+
+def clip_adapters(clip, precision: str = "float32", batch_size: int = FIRST_BATCH):
+    """(today's FunctionModel, the new PatchModel) of ten cosines with fixed random directions,
+    the shape of a zero-shot number, batched as the tabs batch CLIP."""
+    from explain import FunctionModel, PatchModel
+
+    directions = np.random.default_rng(0).normal(size=(10, clip.embedding_dim))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    names = [f"direction {i}" for i in range(10)]
+
+    def whole(images):
+        return clip.embed_images(list(images), batch_size=batch_size) @ directions.T
+
+    today = FunctionModel(whole, names, batch_size=batch_size)
+    new = PatchModel(whole, lambda image, keep: clip.embed_kept_patches(image, keep, precision)
+                     @ directions.T, (clip.patch_grid, clip.patch_grid), names,
+                     input_box=clip.crop_box, batch_size=batch_size)
+    return today, new
+
+
+def timed_explanation(method: str, model, image: np.ndarray, budget: int | None,
+                      faithfulness: bool = True, **options) -> dict:
+    """Seconds and evaluations of one explanation: the map's, and with `faithfulness` its
+    verdict's (own random maps, as one method alone measures them)."""
+    from explain import explain
+
+    cpu = time.process_time()
+    exp = explain(method, model, image, 0, seed=0, budget=budget, faithfulness=faithfulness,
+                  **options)
+    cpu = time.process_time() - cpu
+    meta = exp.meta
+    return {"map_seconds": meta["seconds"], "map_evaluations": meta["evaluations"],
+            "cpu_seconds": cpu,
+            "seconds": meta["seconds"] + meta.get("faithfulness_seconds", 0.0),
+            "evaluations": meta["evaluations"] + meta.get("faithfulness_evaluations", 0),
+            "heatmap": exp.heatmap}
+
+
+def per_evaluation_costs(clip, image: np.ndarray, repeats: int) -> None:
+    """Seconds per evaluation of the ViT-B/32-sized tower, batches of FIRST_BATCH: the whole
+    photo; LIME's rows of kept patches (half on average) padded to the longest row (what
+    `embed_kept_patches` does), against the same rows grouped by count (one call per count)
+    and rows that all keep the mean count (no padding, one call); and bfloat16."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    batch = np.repeat(image[None], FIRST_BATCH, axis=0)
+    lime_rows = rng.random((FIRST_BATCH, clip.patch_count)) < 0.5
+    counts = lime_rows.sum(axis=1)
+    mean_count = int(round(counts.mean()))
+    one_count = np.zeros_like(lime_rows)
+    one_count[:, :mean_count] = True
+    every = np.ones_like(lime_rows)
+    _, tokens_fn, kept_fn = clip._kept_path("float32")
+
+    def called(groups, rows):
+        tokens = tokens_fn(clip.preprocess_images(image))
+        row_counts = rows.sum(axis=1)
+        for members in groups:
+            longest = max(1, int(row_counts[members].max()))
+            order = np.argsort(~rows[members], axis=1, kind="stable")[:, :longest]
+            valid = np.arange(longest)[None, :] < row_counts[members][:, None]
+            kept_fn(tokens, tf.constant(np.where(valid, order, 0).astype(np.int32)),
+                    tf.constant(valid))
+
+    by_count = [np.flatnonzero(counts == count) for count in np.unique(counts)]
+    one_call = [np.arange(len(counts))]
+    shap_rows = np.ones_like(lime_rows)  # SHAP's mix: halves, quarters and nearly whole photos
+    for row, hidden in enumerate(rng.integers(0, clip.patch_count + 1, FIRST_BATCH)):
+        shap_rows[row, rng.permutation(clip.patch_count)[:hidden]] = False
+    shap_counts = shap_rows.sum(axis=1)
+    cases = [
+        ("whole photo (today's path)", lambda: clip.embed_images(batch, batch_size=FIRST_BATCH)),
+        ("every patch kept", lambda: clip.embed_kept_patches(image, every)),
+        (f"LIME rows (mean {counts.mean():.1f} kept), as embed_kept_patches runs them",
+         lambda: clip.embed_kept_patches(image, lime_rows)),
+        ("  the same, one call padded to the longest", lambda: called(one_call, lime_rows)),
+        (f"  the same, one call per count ({len(by_count)} calls)",
+         lambda: called(by_count, lime_rows)),
+        (f"{mean_count} kept in every row (no padding, one call)",
+         lambda: clip.embed_kept_patches(image, one_count)),
+        (f"rows keeping 0-49 (mean {shap_counts.mean():.1f}), as embed_kept_patches runs them",
+         lambda: clip.embed_kept_patches(image, shap_rows)),
+        ("  the same, one call padded to the longest", lambda: called(one_call, shap_rows)),
+        ("LIME rows, bfloat16",
+         lambda: clip.embed_kept_patches(image, lime_rows, precision="bfloat16")),
+        ("every patch kept, bfloat16",
+         lambda: clip.embed_kept_patches(image, every, precision="bfloat16")),
+    ]
+    print(f"Per evaluation, CLIP ViT-B/32-sized, batches of {FIRST_BATCH} (median of "
+          f"{repeats}); wall-clock and this process's CPU time, each with its ratio to the "
+          f"whole photo's:")
+    print(f"  {'':<62}{'wall':>9}{'':>8}{'cpu':>9}")
+    whole = None
+    for label, run in cases:
+        run()  # warm-up
+        walls, cpus = [], []
+        for _ in range(repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        seconds = (statistics.median(walls) / FIRST_BATCH,
+                   statistics.median(cpus) / FIRST_BATCH)
+        whole = whole or seconds
+        print(f"  {label:<62}{1000 * seconds[0]:>6.1f} ms{seconds[0] / whole[0]:>6.2f} x"
+              f"{1000 * seconds[1]:>6.1f} ms{seconds[1] / whole[1]:>6.2f} x", flush=True)
+
+
+def bf16_agreement(clip, side: int = 224) -> dict:
+    """LIME over patches on PATH_SCENES with the bfloat16 tower against the float32 one: the
+    largest score difference (as a share of the samples' score range) and the maps' rank
+    correlation and top-fifth overlap."""
+    from benchmarks.stand_ins.region_models import natural_photo
+    from explain import explain
+    from explain.agreement import agreement
+
+    rows = []
+    _, full = clip_adapters(clip, "float32")
+    _, half = clip_adapters(clip, "bfloat16")
+    rng = np.random.default_rng(1)
+    for name in PATH_SCENES:
+        image = natural_photo(name, side)
+        keep = rng.random((FIRST_BATCH * 2, clip.patch_count)) < 0.5
+        a = full.predict_kept(image, keep)[:, 0]
+        b = half.predict_kept(image, keep)[:, 0]
+        spread = float(np.ptp(a)) or 1.0
+        maps = {precision: explain("lime", model, image, seed=0, budget=NEW_BUDGETS["lime"],
+                                   faithfulness=False).heatmap
+                for precision, model in (("float32", full), ("bfloat16", half))}
+        found = agreement(maps)
+        both = found.agreed.sum()
+        top = max(1, int((maps["float32"] >= np.quantile(maps["float32"], 0.8)).sum()))
+        rows.append({"photo": name, "score_difference": float(np.abs(a - b).max()) / spread,
+                     "rank_correlation": found.correlations[("float32", "bfloat16")],
+                     "top_overlap": both / top})
+    return rows
+
+
+SIDE_BY_SIDE_HEADER = (f"{'model':<21}{'method':<7}{'path':<33}{'first map s':>12}"
+                       f"{'whole s':>9}{'evals':>7}{'first/today':>12}{'whole/today':>12}"
+                       f"{'cpu s':>8}{'cpu/today':>10}  "
+                       + QUALITY_HEADER)
+
+
+def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
+    """Today's path and the new one, per model and method (see docs/benchmarks.md)."""
+    from skimage.data import astronaut
+    from skimage.transform import resize
+
+    from explain import KerasModel
+
+    image = np.clip(resize(astronaut(), (224, 224), preserve_range=True), 0, 255).astype(
+        np.uint8)
+    print(f"Today's path and the new one, one photo (astronaut, 224 pixels), seed 0, seconds "
+          f"the median of {repeats} (the paths' runs interleaved); new CLIP path in "
+          f"{precision}; quality on {len(PATH_SCENES)} scikit-image photos with known regions")
+    print(SIDE_BY_SIDE_HEADER)
+    quality = {}
+    rows = []
+    for key in models:
+        if key == "clip":
+            name = "CLIP ViT-B/32-sized"
+            clip = clip_sized_clip()
+            today, new = clip_adapters(clip, precision)
+            paths = [("today", today), ("new", new)]
+        else:
+            name = "ResNet50-sized"
+            model, cam_layer = resnet50_sized_model()
+            today = KerasModel(model, cam_layer=cam_layer, batch_size=32)
+            paths = [("today", today), ("new", today)]
+        for method in ("lime", "shap"):
+            for model_adapter in {id(p[1]): p[1] for p in paths}.values():  # warm-up
+                timed_explanation(method, model_adapter, image, 10, faithfulness=False)
+            budgets = {"today": None,
+                       "new": NEW_BUDGETS[method] if key == "clip" else None}
+            firsts = {"today": [], "new": []}
+            wholes = {"today": [], "new": []}
+            for _ in range(repeats):  # interleaved, so a busy spell hits both paths
+                for path, adapter in paths:
+                    patches = key == "clip" and path == "new"
+                    if path == "new":
+                        # The first streamed map: the estimate from the first batch of samples.
+                        firsts[path].append(timed_explanation(
+                            method, adapter, image, FIRST_BATCH if patches else 32,
+                            faithfulness=False)["map_seconds"])
+                    run = timed_explanation(method, adapter, image, budgets[path])
+                    if path == "today":  # nothing is shown before the whole map
+                        firsts[path].append(run["map_seconds"])
+                    wholes[path].append(run)
+            today_row = None
+            for path, _ in paths:
+                patches = key == "clip" and path == "new"
+                budget = budgets[path]
+                runs = wholes[path]
+                first = statistics.median(firsts[path])
+                whole = statistics.median(r["seconds"] for r in runs)
+                cpu = statistics.median(r["cpu_seconds"] for r in runs)
+                evaluations = runs[0]["evaluations"]
+                quality_key = (key, method, patches)
+                if quality_key not in quality:
+                    quality[quality_key] = (
+                        patch_quality(method, "patches" if patches else "pixels",
+                                      budget or 200)
+                        if key == "clip" else disk_quality(method))
+                label = ("superpixels" if method == "lime" else "pixel grid") + ", " + (
+                    "all at once" if path == "today" else "first batch shown")
+                if patches:
+                    label = f"49 patches dropped, {budget} evals" + (
+                        "" if precision == "float32" else f", {precision}")
+                row = {"model": name, "method": method, "path": path, "label": label,
+                       "first": first, "whole": whole, "cpu": cpu, "evaluations": evaluations,
+                       "quality": quality[quality_key]}
+                today_row = today_row or row
+                rows.append(row)
+                print(f"{name:<21}{method:<7}{label:<33}{first:>12.2f}{whole:>9.2f}"
+                      f"{evaluations:>7}{first / today_row['first']:>12.2f}"
+                      f"{whole / today_row['whole']:>12.2f}{cpu:>8.1f}"
+                      f"{cpu / today_row['cpu']:>10.2f}  " + quality_text(row["quality"]),
+                      flush=True)
+    print("first map s: today, the whole map (nothing is shown before it); new, the map "
+          f"estimated from the first batch ({FIRST_BATCH} samples for CLIP, 32 for ResNet50), "
+          "as streaming shows it. whole s: the map at the path's budget and its verdict (its "
+          "own 8 random maps). evals: both. cpu s: this process's CPU seconds for the whole "
+          "result, which other jobs on the machine move far less than the wall-clock "
+          "seconds. Quality: the CLIP rows use the model reading known patches (today's "
+          "path perturbs its pixels, the new one drops its patches), the ResNet50 rows the "
+          "conv net reading a disk. " + QUALITY_NOTE)
+    return rows
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ from explain.api import METHODS, default_budget, explain, warm_up
 from explain.explanation import Explanation, Faithfulness
 from explain.function_model import FunctionModel
 from explain.keras_model import KerasModel
+from explain.patch_model import PatchModel
 from explain.sanity import SanityCheck, sanity_check
 from explain.stopping import Cancelled, stop_when
 
 __all__ = [
     "METHODS", "Cancelled", "Explanation", "Faithfulness", "FunctionModel", "KerasModel",
+    "PatchModel",
     "SanityCheck", "default_budget", "explain", "sanity_check", "stop_when", "warm_up",
 ]

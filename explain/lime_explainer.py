@@ -200,6 +200,9 @@ class LIMEExplainer:
         fill_image: an image (uint8 H x W x 3) whose pixels a hidden segment shows instead,
             e.g. the photo with a person inpainted away, so hiding a part removes it rather
             than leaving its silhouette; resized to the image the method is given.
+        perturb: "patches" to hide the model's own input patches (a PatchModel's: for a ViT,
+            left out of its token sequence; `explain.patch_perturbation`), "pixels" for
+            superpixels, None (default) for patches whenever the model can leave them out.
         **segmentation_options: scikit-image parameters replacing the defaults of
             `default_segmentation_options` (which are scaled to the image size; these are not).
 
@@ -218,8 +221,13 @@ class LIMEExplainer:
     min_budget = SPECS["lime"].min_budget
 
     def __init__(self, segmentation: str = DEFAULT_SEGMENTATION, segments=None,
-                 hide_color=DEFAULT_HIDE_COLOR, fill_image=None, **segmentation_options):
+                 hide_color=DEFAULT_HIDE_COLOR, fill_image=None, perturb=None,
+                 **segmentation_options):
+        from explain.patch_perturbation import uses_patches
+
         check_segmentation_options(segmentation, segmentation_options)
+        uses_patches(None, perturb if perturb != "patches" else None)  # an unknown mode fails
+        self.perturb = perturb
         if hide_color is not None:
             color = np.asarray(hide_color)
             if color.shape not in ((), (3,)) or not np.all((color >= 0) & (color <= 255)):
@@ -254,6 +262,13 @@ class LIMEExplainer:
         progress = progress or Progress(None)
         progress(0.0)
         num_samples = budget or self.default_budget
+        from explain.patch_perturbation import lime_over_patches, uses_patches
+
+        if uses_patches(model, self.perturb):
+            result = lime_over_patches(model, image, target, seed=seed,
+                                       num_samples=num_samples, progress=progress)
+            progress(1.0)
+            return result
         height, width = image.shape[:2]
         if self.segments is not None:
             segments, segmentation = given_segments(self.segments, height, width), "given"

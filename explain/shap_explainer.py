@@ -101,6 +101,9 @@ class SHAPExplainer:
         fill_image: an image (uint8 H x W x 3) whose pixels a hidden block shows instead of
             the masker's, e.g. the photo with a person inpainted away; resized to the image
             the method is given.
+        perturb: "patches" to hide the model's own input patches (a PatchModel's: for a ViT,
+            left out of its token sequence; `explain.patch_perturbation`), "pixels" for the
+            pixel grid, None (default) for patches whenever the model can leave them out.
 
     Raises:
         ValueError: an unknown masker, a bad blur size or a bad fill_image.
@@ -117,7 +120,12 @@ class SHAPExplainer:
     # least that gets below halves to a coarse map.
     min_budget = SPECS["shap"].min_budget
 
-    def __init__(self, masker: str = "blur", blur_size: int | None = None, fill_image=None):
+    def __init__(self, masker: str = "blur", blur_size: int | None = None, fill_image=None,
+                 perturb=None):
+        from explain.patch_perturbation import uses_patches
+
+        uses_patches(None, perturb if perturb != "patches" else None)  # an unknown mode fails
+        self.perturb = perturb
         if masker not in MASKERS:
             raise ValueError(f"Unknown masker {masker!r}; choose one of: {', '.join(MASKERS)}.")
         if blur_size is not None and (not isinstance(blur_size, (int, np.integer))
@@ -181,6 +189,15 @@ class SHAPExplainer:
         # Whole splits per batch for the same reason; an even batch of at most the model's own
         # batch size then reaches the model as one call.
         batch_size = max(2, model.batch_size - model.batch_size % 2)
+        from explain.patch_perturbation import shap_over_patches, uses_patches
+
+        if uses_patches(model, self.perturb):
+            result = shap_over_patches(model, image, target, seed=seed, max_evals=max_evals,
+                                       batch_size=batch_size, progress=progress,
+                                       rng_lock=_GLOBAL_RNG_LOCK,
+                                       partition_tree=_partition_tree)
+            progress(1.0)
+            return result
         height, width = image.shape[:2]
         grid = mask_grid(height, width)
         # Each photo row and column reads the grid cell it falls in (nearest neighbour).

@@ -43,6 +43,9 @@ __all__ = [
     "zero_shot",
 ]
 
+KEPT_PRECISIONS = ("float32", "bfloat16")
+"""Precisions :meth:`CLIPModel.embed_kept_patches` can run the vision tower in."""
+
 MAX_LOGIT_SCALE = 100.0
 """Upper bound of the softmax temperature; OpenAI clamps the learned scale here."""
 
@@ -211,6 +214,37 @@ def _check_prompts(prompts: Any) -> list[tuple[str, list[str]]]:
     return table
 
 
+CALL_COST_TOKENS = 96
+"""What one more call of the vision tower costs, in padded tokens (rows x sequence length):
+`_length_groups` splits a batch only where the padding saved is worth more. One call for LIME's
+rows of 16, whose counts spread over about ten values, was faster than a call per count; SHAP's
+rows mix nearly empty and nearly full ones, and one call padded them all to the fullest."""
+
+
+def _length_groups(counts: np.ndarray) -> list[np.ndarray]:
+    """Rows (indices into `counts`) to run together: contiguous runs of the rows sorted by
+    count, chosen to minimise the padded tokens (each run padded to its longest row, plus the
+    class token) plus CALL_COST_TOKENS per call. Exact, by dynamic programming over the sorted
+    counts (a batch is at most a few dozen rows)."""
+    order = np.argsort(counts, kind="stable")
+    ordered = counts[order].astype(np.int64)
+    n = len(ordered)
+    best = np.zeros(n + 1)
+    start_of = np.zeros(n + 1, np.int64)
+    for end in range(1, n + 1):
+        # A run of rows start..end-1 costs (end - start) rows x (its longest + class token).
+        costs = [best[start] + (end - start) * (ordered[end - 1] + 1) + CALL_COST_TOKENS
+                 for start in range(end)]
+        start_of[end] = int(np.argmin(costs))
+        best[end] = costs[start_of[end]]
+    groups = []
+    end = n
+    while end > 0:
+        groups.append(order[start_of[end]:end])
+        end = start_of[end]
+    return groups[::-1]
+
+
 class CLIPModel:
     """One loaded CLIP checkpoint with batched, compiled inference.
 
@@ -296,6 +330,11 @@ class CLIPModel:
         )
         self._keras = keras
         self._tf = tf
+        # The token-drop path (embed_kept_patches): per precision, a vision tower and two
+        # compiled functions (the photo's tokens once, then any batch of kept-patch index rows
+        # of one length; the length is left unknown so one trace serves every count).
+        self._kept_paths: dict[str, tuple[Any, Any, Any]] = {}
+        self._kept_lock = threading.Lock()
 
     # === Loading ===
 
@@ -447,6 +486,124 @@ class CLIPModel:
         if not outputs:
             return np.zeros((0, self.embedding_dim), np.float32)
         return _l2_normalise(np.concatenate(outputs, axis=0))
+
+    # === Patches left out of the token sequence ===
+
+    @property
+    def patch_count(self) -> int:
+        """Patches the vision tower sees, e.g. 49 (7 x 7) for ViT-B/32 at 224 pixels."""
+        return self.patch_grid**2
+
+    def embed_kept_patches(self, image: np.ndarray, keep: Any,
+                           precision: str = "float32") -> np.ndarray:
+        """Unit embeddings of one picture seen with only some of its patches.
+
+        Each row of ``keep`` says which patches stay in the vision tower's token sequence;
+        the others are dropped from it, as if the picture had never had them (not painted
+        over). The class token always stays, and each kept patch keeps its own position
+        embedding, so a row that keeps every patch gives exactly :meth:`embed_images`' vector.
+        The picture is preprocessed and embedded into tokens once per call. Patch ``r * grid
+        + c`` is the cell in row ``r`` and column ``c`` of :meth:`crop_box`'s region cut into
+        ``patch_grid`` x ``patch_grid`` equal cells.
+
+        Rows go through the tower in a few calls (`_length_groups`: rows of similar counts
+        together), each row padded to its call's longest with an attention mask that hides
+        the padding from every token, so a row's tokens see only each other.
+
+        Args:
+            image: One ``(H, W, 3)`` uint8 picture.
+            keep: ``(N, patch_count)`` booleans (or 0/1), True where the patch stays.
+            precision: ``"float32"`` (the tower as loaded) or ``"bfloat16"``: a bfloat16 copy
+                of the vision tower (built on first use; about half the tower's float32 size),
+                whose embeddings differ from float32 in the third decimal
+                (docs/benchmarks.md measures it).
+
+        Returns:
+            float32 ``(N, D)`` with unit-length rows (a picture with no patch left is
+            embedded from its class token alone).
+
+        Raises:
+            ValueError: A bad picture, a ``keep`` of the wrong shape or an unknown precision.
+        """
+        image = _check_image(image, "image")
+        keep = np.asarray(keep)
+        if keep.ndim != 2 or keep.shape[1] != self.patch_count:
+            raise ValueError(f"keep must have shape (N, {self.patch_count}), got {keep.shape}.")
+        if precision not in KEPT_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(KEPT_PRECISIONS)}, "
+                             f"got {precision!r}.")
+        keep = keep.astype(bool)
+        if len(keep) == 0:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        _, tokens_fn, kept_fn = self._kept_path(precision)
+        tokens = tokens_fn(self.preprocess_images(image))
+        counts = keep.sum(axis=1)
+        out = np.empty((len(keep), self.embedding_dim), np.float32)
+        for rows in _length_groups(counts):
+            # At least one column: TensorFlow's attention einsum fails on an empty sequence
+            # axis, and a masked padding token changes nothing.
+            longest = max(1, int(counts[rows].max()))
+            # Each row's kept patch numbers first, then padding (patch 0, masked out).
+            order = np.argsort(~keep[rows], axis=1, kind="stable")[:, :longest]
+            valid = np.arange(longest)[None, :] < counts[rows][:, None]
+            indices = np.where(valid, order, 0).astype(np.int32)
+            out[rows] = np.asarray(kept_fn(tokens, self._tf.constant(indices),
+                                           self._tf.constant(valid)))
+        with self._stats_lock:
+            self.image_forward_calls += 1
+        return _l2_normalise(out)
+
+    def _kept_path(self, precision: str) -> tuple[Any, Any, Any]:
+        """(vision tower, tokens function, kept-embeddings function) for a precision."""
+        with self._kept_lock:
+            path = self._kept_paths.get(precision)
+            if path is not None:
+                return path
+            tf = self._tf
+            vision = self.backbone.vision_encoder
+            if precision != "float32":
+                config = {**vision.get_config(), "dtype": precision}
+                copy = type(vision).from_config(config)
+                copy.set_weights(vision.get_weights())
+                vision = copy
+            height, width = self.image_size
+            tokens_fn = tf.function(
+                lambda pixels: vision.embedding(tf.cast(pixels, vision.compute_dtype))[0],
+                input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32)],
+            )
+            kept_fn = tf.function(
+                lambda tokens, indices, valid: self._kept_embeddings(vision, tokens, indices,
+                                                                     valid),
+                input_signature=[
+                    tf.TensorSpec([1 + self.patch_count, self.hidden_dim], vision.compute_dtype),
+                    tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.bool)],
+            )
+            path = self._kept_paths[precision] = (vision, tokens_fn, kept_fn)
+            return path
+
+    def _kept_embeddings(self, vision: Any, tokens: Any, indices: Any, valid: Any) -> Any:
+        """Projected (not normalised) embeddings of rows of kept patch indices, padded to one
+        length (`valid` False at padding): the vision encoder's own layers, in its own order.
+
+        keras-hub's encoder block takes no attention mask, so its call is spelled out here with
+        the block's own sublayers (pre-norm attention, then the pre-norm MLP, each added to
+        the residual stream), passing the mask to its attention. With nothing padded this is
+        the block's own computation; tests/test_patch_perturbation.py checks it against
+        `embed_images` and against a NumPy transformer handed only the kept tokens."""
+        tf = self._tf
+        kept = tf.gather(tokens[1:], indices)
+        class_token = tf.tile(tokens[None, :1], [tf.shape(indices)[0], 1, 1])
+        sequence = vision.pre_layer_norm(tf.concat([class_token, kept], axis=1))
+        present = tf.concat([tf.ones_like(valid[:, :1]), valid], axis=1)  # the class token too
+        # Every query may look only at present keys; padded queries compute noise nobody reads.
+        mask = present[:, None, :] & tf.ones_like(present)[:, :, None]
+        for block in vision.encoder_layers:
+            normed = block.layer_norm_1(sequence)
+            sequence = sequence + block.attention(normed, normed, normed, attention_mask=mask)
+            sequence = sequence + block.dense_2(
+                block.activation(block.dense_1(block.layer_norm_2(sequence))))
+        pooled = tf.cast(self.backbone.vision_pooler(vision.layer_norm(sequence)), tf.float32)
+        return self.backbone.vision_projection(pooled)
 
     def embed_texts(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised text embeddings, cached per distinct text.

@@ -29,3 +29,29 @@ class ExplanationSetup:
     models: Mapping[str, Any]
     method_targets: Mapping[str, Any] = field(default_factory=dict)
     note: str | None = None
+
+
+def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int = 16,
+                     work_side: int | None = None):
+    """The black box LIME and SHAP explain a CLIP-based number through, in CLIP's own units:
+    an `explain.PatchModel` that scores whole photos with `fn` and, for a photo with some of
+    its patches hidden, drops those patches from the vision tower's token sequence
+    (`CLIPModel.embed_kept_patches`) and scores the embeddings with `scores_of_embeddings`.
+
+    Args:
+        fn: uint8 N x H x W x 3 -> N x K, the displayed numbers of whole photos.
+        scores_of_embeddings: unit CLIP embeddings (N x D) -> N x K, so that
+            `scores_of_embeddings(clip.embed_images(images))` is `fn(images)`.
+        output_names: one per column.
+        batch_size: photos or keep rows per call.
+        work_side: the adapter's work side (the judged copy's).
+    """
+    from explain import PatchModel
+    from models import clip as clip_module
+
+    clip = clip_module.get_clip()
+    grid = (clip.patch_grid, clip.patch_grid)
+    return PatchModel(
+        fn, lambda image, keep: scores_of_embeddings(clip.embed_kept_patches(image, keep)),
+        grid, output_names, input_box=clip.crop_box, batch_size=batch_size,
+        work_side=work_side)

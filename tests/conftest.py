@@ -156,6 +156,7 @@ FILE_SECONDS = {
     "test_tags_head.py": 35,
     "test_tags.py": 34,
     "test_clip.py": 32,
+    "test_patch_perturbation.py": 30,
     "test_siamese.py": 28,
     "test_tags_pipeline.py": 26,
     "test_pose_tab.py": 24,

@@ -158,3 +158,79 @@ def top_fraction_inside(heatmap: np.ndarray, mask: np.ndarray, fraction: float =
     count = max(1, int(round(heatmap.size * fraction)))
     top = np.argsort(-heatmap.ravel(), kind="stable")[:count]
     return float(mask.ravel()[top].mean())
+
+
+PATCH_PIXELS = 16
+"""Side of one patch of `patch_region_model`, in the pixels it reads (the photo's patch cells
+are resized to this)."""
+
+
+def region_cells(mask: np.ndarray, grid: int) -> np.ndarray:
+    """The cells of a `grid` x `grid` cut of `mask`'s image (cell i spanning floor(i * side /
+    grid) to floor((i + 1) * side / grid), as `explain.PatchModel.patch_labels` cuts it) whose
+    centre pixel lies inside `mask`; the cell under the mask's centre of mass when none does.
+    Returns bool grid x grid."""
+    height, width = mask.shape
+    centres_r = ((np.arange(grid) * height // grid + (np.arange(grid) + 1) * height // grid)
+                 // 2)
+    centres_c = ((np.arange(grid) * width // grid + (np.arange(grid) + 1) * width // grid)
+                 // 2)
+    cells = mask[np.ix_(centres_r, centres_c)] > 0
+    if not cells.any():
+        rows, cols = np.nonzero(mask)
+        cells[int(rows.mean()) * grid // height, int(cols.mean()) * grid // width] = True
+    return cells
+
+
+def cells_mask(cells: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 0/1 mask of `size` covering `cells` (bool grid x grid), cut as `region_cells`."""
+    grid = cells.shape[0]
+    rows = np.arange(size[0]) * grid // size[0]
+    cols = np.arange(size[1]) * grid // size[1]
+    return cells[np.ix_(rows, cols)].astype(np.float32)
+
+
+def patch_region_model(cells: np.ndarray, seed: int = 0):
+    """A ViT-shaped black box whose score depends only on the patches marked in `cells` (bool
+    g x g), as an `explain.PatchModel` over the whole photo.
+
+    Each patch (the photo cut into g x g cells, each resized to PATCH_PIXELS) becomes a token
+    of features: its mean brightness and its edge energy (mean absolute difference between
+    neighbouring pixels, per channel). The score is a fixed positive weighting of those
+    features summed over the marked patches that are present. A patch left out of the input
+    adds nothing, as a black patch adds nothing through the pixels; blurring a marked patch
+    lowers its edges. So the true answer is known: exactly the marked cells matter.
+    """
+    from PIL import Image
+
+    from explain import PatchModel
+
+    cells = np.asarray(cells, bool)
+    grid = cells.shape[0]
+    rng = np.random.default_rng(seed)
+    weights = rng.uniform(0.5, 1.5, 6) * np.array([1, 1, 1, 4, 4, 4])
+    region = cells.ravel()
+    side = grid * PATCH_PIXELS
+
+    def tokens(image: np.ndarray) -> np.ndarray:
+        """g*g x 6 features of one photo."""
+        small = np.asarray(Image.fromarray(image).resize((side, side),
+                                                         Image.Resampling.BILINEAR),
+                           np.float32) / 255
+        patches = small.reshape(grid, PATCH_PIXELS, grid, PATCH_PIXELS, 3).swapaxes(1, 2)
+        patches = patches.reshape(grid * grid, PATCH_PIXELS, PATCH_PIXELS, 3)
+        brightness = patches.mean(axis=(1, 2))
+        edges = (np.abs(np.diff(patches, axis=1)).mean(axis=(1, 2))
+                 + np.abs(np.diff(patches, axis=2)).mean(axis=(1, 2)))
+        return np.concatenate([brightness, edges], axis=1)
+
+    def token_scores(image: np.ndarray) -> np.ndarray:
+        return (tokens(image) @ weights) * region
+
+    def whole(images: np.ndarray) -> np.ndarray:
+        return np.array([[token_scores(image).sum()] for image in images], np.float32)
+
+    def kept(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        return (np.asarray(keep, np.float32) @ token_scores(image))[:, None]
+
+    return PatchModel(whole, kept, (grid, grid), ["region"], batch_size=32)

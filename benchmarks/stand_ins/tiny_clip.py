@@ -130,11 +130,23 @@ def build_tiny_clip_preset(directory: Path, image_size: int = IMAGE_SIZE,
         ``directory``, now holding ``config.json``, ``model.weights.h5``,
         ``preprocessor.json`` and the tokenizer assets.
     """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    backbone, preprocessor = build_tiny_clip(image_size, patch_size, vision_width,
+                                             vision_layers, vision_heads, vision_intermediate)
+    backbone.save_to_preset(str(directory))
+    preprocessor.save_to_preset(str(directory))
+    return directory
+
+
+def build_tiny_clip(image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
+                    vision_width: int = HIDDEN_DIM, vision_layers: int = 2,
+                    vision_heads: int = 2, vision_intermediate: int = 32):
+    """The ``(CLIPBackbone, CLIPPreprocessor)`` pair ``build_tiny_clip_preset`` saves, in
+    memory (``models.clip.CLIPModel(backbone, preprocessor)`` wraps it without a disk trip)."""
     import keras
     import keras_hub
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(SEED)
 
     vision_encoder = keras_hub.models.CLIPVisionEncoder(
@@ -176,6 +188,4 @@ def build_tiny_clip_preset(directory: Path, image_size: int = IMAGE_SIZE,
         image_converter=image_converter,
         sequence_length=SEQUENCE_LENGTH,
     )
-    backbone.save_to_preset(str(directory))
-    preprocessor.save_to_preset(str(directory))
-    return directory
+    return backbone, preprocessor

@@ -13,7 +13,7 @@ import numpy as np
 
 from models.aesthetic.technical import QUALITY_SOURCE
 from models.artifacts import BoundedCache
-from models.explaining import ExplanationSetup
+from models.explaining import ExplanationSetup, clip_patch_model
 from models.images import JUDGED_SIDE, judged_copy, prepare_photo
 
 __all__ = ["OUTPUTS", "QUALITY_GRADCAM_REASON", "QUALITY_NOTE", "TILES_NOTE",
@@ -94,7 +94,12 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
         one-sentence reason.
     """
     from explain import FunctionModel
-    from models.aesthetic.content import clip_missing_note, content_available, content_scores
+    from models.aesthetic.content import (
+        clip_missing_note,
+        content_available,
+        content_scores,
+        content_scores_of_embeddings,
+    )
     from models.aesthetic.technical import NativeQuality
 
     if target not in OUTPUTS:
@@ -105,14 +110,19 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
         return ExplanationSetup(photo, {method: clip_missing_note()
                                         for method in ("gradcam", "lime", "shap")})
     score = NativeQuality(native) if target == "quality" else content_scores
-    # BRISQUE reads one photo at a time (~20-50 ms); CLIP embeds in batches of 16.
-    black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None], [target],
-                              batch_size=32 if target == "quality" else 16,
-                              work_side=JUDGED_SIDE)
     if target == "quality":
+        # BRISQUE reads one photo at a time (~20-50 ms) and has no patches: superpixels.
+        black_box = FunctionModel(lambda images: np.asarray(score(list(images)))[:, None],
+                                  [target], batch_size=32, work_side=JUDGED_SIDE)
         models = {"gradcam": QUALITY_GRADCAM_REASON, "lime": black_box, "shap": black_box}
         tiled = len(score.boxes) > 1
         return ExplanationSetup(photo, models,
                                 note=f"{QUALITY_NOTE} {TILES_NOTE}" if tiled else QUALITY_NOTE)
+    # LIME and SHAP hide CLIP's own patches, left out of its token sequence
+    # (models.explaining.clip_patch_model); CLIP embeds in batches of 16.
+    black_box = clip_patch_model(lambda images: np.asarray(score(list(images)))[:, None],
+                                 lambda vectors: np.asarray(
+                                     content_scores_of_embeddings(vectors))[:, None],
+                                 [target], batch_size=16, work_side=JUDGED_SIDE)
     return ExplanationSetup(photo, {"gradcam": content_gradcam_adapter(), "lime": black_box,
                                     "shap": black_box})

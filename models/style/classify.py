@@ -181,8 +181,16 @@ def zero_shot_probabilities(crops, label_set: LabelSet) -> np.ndarray:
     cosines at `zero_shot_temperature`."""
     from models import clip as clip_module
 
+    return zero_shot_probabilities_of_embeddings(clip_module.get_clip().embed_images(list(crops)),
+                                                 label_set)
+
+
+def zero_shot_probabilities_of_embeddings(embeddings, label_set: LabelSet) -> np.ndarray:
+    """`zero_shot_probabilities` of crops whose unit CLIP embeddings (N x D) are given."""
+    from models import clip as clip_module
+
     clip = clip_module.get_clip()
-    cosines = clip.embed_images(list(crops)) @ clip.label_embeddings(label_set.prompts).T
+    cosines = np.asarray(embeddings) @ clip.label_embeddings(label_set.prompts).T
     logits = zero_shot_temperature(label_set) * cosines.astype(np.float64)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

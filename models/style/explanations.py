@@ -65,16 +65,23 @@ def explanation_setup(result: StyleResult):
         sentence saying why a method cannot explain this result.
     """
     from explain import FunctionModel
-    from models.explaining import ExplanationSetup
-    from models.style.classify import zero_shot_probabilities, zero_shot_temperature
+    from models.explaining import ExplanationSetup, clip_patch_model
+    from models.style.classify import (
+        zero_shot_probabilities,
+        zero_shot_probabilities_of_embeddings,
+        zero_shot_temperature,
+    )
 
     crop = np.ascontiguousarray(result.crop_image)
     labels = result.labels
     if result.source == ZERO_SHOT:
         chosen = (resolve_label_set(result.label_set) if result.label_set != "custom"
                   else resolve_label_set(labels=list(labels)))
-        black_box = FunctionModel(lambda images: zero_shot_probabilities(list(images), chosen),
-                                  list(labels), batch_size=16, work_side=JUDGED_SIDE)
+        # LIME and SHAP hide CLIP's own patches, left out of its token sequence.
+        black_box = clip_patch_model(
+            lambda images: zero_shot_probabilities(list(images), chosen),
+            lambda vectors: zero_shot_probabilities_of_embeddings(vectors, chosen),
+            list(labels), batch_size=16, work_side=JUDGED_SIDE)
         return ExplanationSetup(crop, {
             "gradcam": zero_shot_gradcam_adapter(labels, chosen.prompts,
                                                  zero_shot_temperature(chosen)),

@@ -26,6 +26,7 @@ from models.tags.tagging import (
     head_probabilities,
     trained_head,
     zero_shot_probabilities,
+    zero_shot_probabilities_of_embeddings,
     zero_shot_scale,
 )
 from models.tags.vocabulary import Tag
@@ -95,15 +96,18 @@ def explanation_setup(result: TagResult, target: str):
         ValueError: the trained head that answered is no longer on this machine.
     """
     from explain import FunctionModel
-    from models.explaining import ExplanationSetup
+    from models.explaining import ExplanationSetup, clip_patch_model
 
     source = result.decision(target).source
     photo = np.ascontiguousarray(result.photo)
     if source == ZERO_SHOT:
         tags = _tags_of(result, ZERO_SHOT)
         names = [t.name for t in tags]
-        black_box = FunctionModel(lambda images: zero_shot_probabilities(list(images), tags),
-                                  names, batch_size=16, work_side=JUDGED_SIDE)
+        # LIME and SHAP hide CLIP's own patches, left out of its token sequence.
+        black_box = clip_patch_model(
+            lambda images: zero_shot_probabilities(list(images), tags),
+            lambda vectors: zero_shot_probabilities_of_embeddings(vectors, tags),
+            names, batch_size=16, work_side=JUDGED_SIDE)
         return ExplanationSetup(photo, {"gradcam": zero_shot_gradcam_adapter(tags), "cam": NO_CAM,
                                         "lime": black_box, "shap": black_box})
     head = trained_head()

@@ -134,10 +134,18 @@ def zero_shot_margins(images, tags: tuple[Tag, ...]) -> np.ndarray:
     counter-prompts (each side the re-normalised mean of its prompts' embeddings)."""
     from models import clip as clip_module
 
+    return zero_shot_margins_of_embeddings(clip_module.get_clip().embed_images(list(images)),
+                                           tags)
+
+
+def zero_shot_margins_of_embeddings(vectors, tags: tuple[Tag, ...]) -> np.ndarray:
+    """`zero_shot_margins` of images whose unit CLIP embeddings (N x D) are given."""
+    from models import clip as clip_module
+
     clip = clip_module.get_clip()
     prompts = clip.label_embeddings({tag.name: tag.prompts for tag in tags})
     counters = clip.label_embeddings({tag.name: tag.counter_prompts for tag in tags})
-    vectors = clip.embed_images(list(images))
+    vectors = np.asarray(vectors)
     return (vectors @ prompts.T - vectors @ counters.T).astype(np.float64)
 
 
@@ -156,6 +164,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def zero_shot_probabilities(images, tags: tuple[Tag, ...]) -> np.ndarray:
     """(N, T) zero-shot probabilities: sigmoid(logit scale x margin), per tag."""
     return sigmoid(zero_shot_scale() * zero_shot_margins(images, tags))
+
+
+def zero_shot_probabilities_of_embeddings(vectors, tags: tuple[Tag, ...]) -> np.ndarray:
+    """`zero_shot_probabilities` of images whose unit CLIP embeddings (N x D) are given."""
+    return sigmoid(zero_shot_scale() * zero_shot_margins_of_embeddings(vectors, tags))
 
 
 def _zero_shot_rule(tag: Tag, probability: float, margin: float, scale: float,
