@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explain.image_ops import normalise_signed
+
 SETTLE_AT = 0.95
 """Spearman correlation between the region weights of two checks at which the ranking counts
 as settled. Chosen on the ten natural photos of `benchmarks.stand_ins.region_models` with a
@@ -131,3 +133,34 @@ class Incremental:
         self._in_a_row += 1
         self.settled = self._in_a_row >= self.checks
         return self.settled
+
+
+class OverBudget(Exception):
+    """A check's Partition run would evaluate past the budget."""
+
+
+def values_at_growing_budgets(cell_values: Callable[[int], np.ndarray],
+                              incremental: Incremental, max_evals: int, every: int,
+                              used: Callable[[], int],
+                              view: Callable[[np.ndarray], np.ndarray] | None = None
+                              ) -> np.ndarray:
+    """Partition's cell values at growing budgets (`every` more evaluations each, even), each
+    handed to `incremental` (`view` makes the map it shows from them; default: the values
+    scaled into [-1, 1]), until it says stop or the budget is spent. SHAP's Partition is
+    deterministic for a seed, and a larger budget asks for a superset of a smaller one's
+    masks, so a `cell_values` that remembers what it scored spends the budget once."""
+    view = view or normalise_signed
+    values, limit = None, 0
+    while limit < max_evals:
+        limit = min(max_evals, limit + every + (limit + every) % 2)
+        try:
+            found = cell_values(limit)
+        except OverBudget:  # only if Partition ever asked for masks outside the last run's
+            break
+        values = found
+        if limit < max_evals and incremental.check(
+                values, lambda found=found: view(found), used(), max_evals):
+            break
+    if values is None:
+        raise ValueError(f"SHAP could not make a map within {max_evals} evaluations.")
+    return values

@@ -4,10 +4,10 @@ Classifier")."""
 from __future__ import annotations
 
 import numpy as np
-from lime.lime_image import LimeImageExplainer
 
 from explain.image_ops import check_fill_image, fill_to_size, normalise_signed
 from explain.incremental import Incremental, check_every
+from explain.lime_base import StoppableLime
 from explain.method import MethodResult, Progress
 from explain.specs import SPECS
 from explain.targets import Target
@@ -120,7 +120,7 @@ def given_segments(segments, height: int, width: int) -> np.ndarray:
     return relabel(segments)
 
 
-class _BatchedLimeImageExplainer(LimeImageExplainer):
+class _BatchedLimeImageExplainer(StoppableLime):
     """lime's image explainer with a vectorised sampling step.
 
     `LimeImageExplainer.data_labels` builds every perturbed image in a Python loop (one
@@ -133,10 +133,6 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
     fill_image = None
     """When set (an image of the explained image's size), a hidden segment shows its pixels
     instead of the hide colour."""
-
-    after_batch = None
-    """When set, called as after_batch(data, labels) with the samples evaluated so far after
-    each batch; True stops sampling there, and LIME fits those samples only."""
 
     def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples,
                     batch_size=10):
@@ -165,19 +161,6 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
                     and self.after_batch(data[:done], np.concatenate(labels)):
                 return data[:done], np.concatenate(labels)
         return data, np.concatenate(labels)
-
-    def fit_weights(self, data: np.ndarray, labels: np.ndarray, n_features: int) -> np.ndarray:
-        """Each segment's coefficient fitted to these samples, as explain_instance fits them
-        (its distance to the unperturbed sample 0, its kernel, its ridge)."""
-        from sklearn.metrics import pairwise_distances
-
-        distances = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
-        _, local_exp, _, _ = self.base.explain_instance_with_data(
-            data, labels, distances, 0, n_features, feature_selection="none")
-        weights = np.zeros(n_features, np.float32)
-        for feature, weight in local_exp:
-            weights[feature] = weight
-        return weights
 
 
 class LIMEExplainer:
@@ -266,7 +249,8 @@ class LIMEExplainer:
 
         if uses_patches(model, self.perturb):
             result = lime_over_patches(model, image, target, seed=seed,
-                                       num_samples=num_samples, progress=progress)
+                                       num_samples=num_samples, progress=progress,
+                                       incremental=incremental)
             progress(1.0)
             return result
         height, width = image.shape[:2]

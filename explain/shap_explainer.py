@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     import shap
 
 from explain.image_ops import check_fill_image, fill_to_size, normalise_signed
-from explain.incremental import Incremental, check_every
+from explain.incremental import Incremental, OverBudget, check_every, values_at_growing_budgets
 from explain.method import MethodResult, Progress
 from explain.specs import SPECS
 from explain.targets import Target
@@ -195,7 +195,7 @@ class SHAPExplainer:
             result = shap_over_patches(model, image, target, seed=seed, max_evals=max_evals,
                                        batch_size=batch_size, progress=progress,
                                        rng_lock=_GLOBAL_RNG_LOCK,
-                                       partition_tree=_partition_tree)
+                                       partition_tree=_partition_tree, incremental=incremental)
             progress(1.0)
             return result
         height, width = image.shape[:2]
@@ -217,7 +217,7 @@ class SHAPExplainer:
                     new.append(i)
                     seen.add(key)
             if done + len(new) > max_evals:  # never past the budget, whatever shap asks
-                raise _OverBudget
+                raise OverBudget
             if new:
                 for i, value in zip(new, evaluate(cells[new]).ravel(), strict=True):
                     remembered[keys[i]] = value
@@ -256,7 +256,7 @@ class SHAPExplainer:
                 if incremental is None:
                     values = cell_values(max_evals)
                 else:
-                    values = _checked_values(cell_values, incremental, max_evals,
+                    values = values_at_growing_budgets(cell_values, incremental, max_evals,
                                              check_every(max_evals, batch_size), lambda: done)
             finally:
                 np.random.set_state(state)
@@ -266,27 +266,3 @@ class SHAPExplainer:
         return MethodResult(heatmap, signed=True, meta={
             "max_evals": max_evals, "masker": masker_name, "grid": grid,
         })
-
-
-class _OverBudget(Exception):
-    """A check's Partition run would evaluate past the budget."""
-
-
-def _checked_values(cell_values: Callable[[int], np.ndarray], incremental: Incremental,
-                    max_evals: int, every: int, used: Callable[[], int]) -> np.ndarray:
-    """Partition's cell values at growing budgets (`every` more evaluations each, even), each
-    handed to `incremental`, until it says stop or the budget is spent."""
-    values, limit = None, 0
-    while limit < max_evals:
-        limit = min(max_evals, limit + every + (limit + every) % 2)
-        try:
-            found = cell_values(limit)
-        except _OverBudget:  # only if Partition ever asked for masks outside the last run's
-            break
-        values = found
-        if limit < max_evals and incremental.check(
-                values, lambda found=found: normalise_signed(found), used(), max_evals):
-            break
-    if values is None:
-        raise ValueError(f"SHAP could not make a map within {max_evals} evaluations.")
-    return values

@@ -198,6 +198,35 @@ def test_patch_maps_find_the_patches_the_model_reads(method):
         assert np.mean(shares) >= 0.6 and min(shares) >= 0.4, shares
 
 
+@pytest.mark.parametrize("method", ["lime", "shap"])
+def test_patch_maps_stream_and_stop_once_settled_and_still_find_the_patches(method):
+    """As over superpixels: partial maps come before the finished one, a settled map stops
+    before its budget of 400, and it still puts its top on the patches the model reads. Watching
+    without stopping changes nothing: the same map, the same evaluations."""
+    budget = 400
+    early = []
+    for name in SCENES:
+        image, cells, known = known_region(name)
+        model = patch_region_model(cells)
+        seen = []
+        stopped = explain(method, model, image, seed=0, budget=budget, faithfulness=False,
+                          on_map=seen.append, settle_at=0.95)
+        assert len(seen) >= 3  # partial maps, then the finished one
+        np.testing.assert_allclose(seen[-1].heatmap, stopped.heatmap, atol=1e-6)
+        assert all(0 < partial.heatmap.std() for partial in seen[:-1])
+        assert stopped.meta["evaluations"] <= budget
+        early.append(stopped.meta["evaluations"] < budget)
+        share = top_fraction_inside(stopped.heatmap, known, float(known.mean()))
+        assert share >= (0.9 if method == "lime" else 0.4), (name, share)
+        if name == SCENES[0]:
+            whole = explain(method, model, image, seed=0, budget=budget, faithfulness=False)
+            watched = explain(method, model, image, seed=0, budget=budget, faithfulness=False,
+                              on_map=lambda _: None)
+            np.testing.assert_allclose(watched.heatmap, whole.heatmap, atol=1e-6)
+            assert watched.meta["evaluations"] == whole.meta["evaluations"]
+    assert sum(early) >= 3, early
+
+
 def test_patch_maps_are_faithful_by_the_pixel_deletion_test():
     faithful = 0
     for name in SCENES:
