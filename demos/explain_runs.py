@@ -10,7 +10,10 @@ explanations can be had, and tested, with no UI:
     run.gallery, run.rows, run.status, run.figure_path
 
 `stream_request` gives the same run as it goes (the maps while they improve, then the finished
-view), and `EXAMPLE_ANSWERS` holds the tabs' examples' explanations computed ahead.
+view), and `EXAMPLE_ANSWERS` holds the tabs' examples' explanations computed ahead. When two or
+more maps explain the same number, the finished view also says where they agree
+(`maps_agreements`: each pair's rank correlation in the status, and the region every map ranks
+high as the gallery's last picture).
 """
 
 from __future__ import annotations
