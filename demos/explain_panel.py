@@ -15,8 +15,9 @@ This module is the layout and the Gradio wiring. What a run does (every chosen m
 line and a PNG of the side-by-side figure) is `demos.explain_runs`, plain Python. A method that
 fails shows its one-line reason in the table and the status line; the others still run. The
 run event streams: the maps go to the page from their first check on and improve in place, and
-the verdicts, table rows and figure come when the maps are done; an API client gets the last
-update, the same outputs as ever.
+the verdicts, table rows and figure come when the maps are done, with where two or more maps of
+one number agree (a sentence in the status, a picture after the maps); an API client gets the
+last update, the same outputs as ever.
 Nothing heavy is imported here: `explain` is light until a method runs, and the tab's callback
 loads its models on first use.
 """
@@ -454,7 +455,9 @@ class ExplanationPanel:
                 *source_values, methods, [target,] seed, *budgets, api_name=f"/{key}_explain")
 
         with one budget per entry of `self.budgets`, in order; `gallery` is a list of
-        {"image": path, "caption": text} and `table` is {"headers": [...], "data": [...]}.
+        {"image": path, "caption": text}, one per map, then, when two or more maps explain
+        the same number, one more whose caption starts "Where the methods agree"; `table` is
+        {"headers": [...], "data": [...]}.
         When the request brings `target_choices`, a private follow-up step refreshes the
         target picker.
 

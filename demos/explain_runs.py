@@ -10,7 +10,10 @@ explanations can be had, and tested, with no UI:
     run.gallery, run.rows, run.status, run.figure_path
 
 `stream_request` gives the same run as it goes (the maps while they improve, then the finished
-view), and `EXAMPLE_ANSWERS` holds the tabs' examples' explanations computed ahead.
+view), and `EXAMPLE_ANSWERS` holds the tabs' examples' explanations computed ahead. When two or
+more maps explain the same number, the finished view also says where they agree
+(`maps_agreements`: each pair's rank correlation in the status, and the region every map ranks
+high as the gallery's last picture).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from demos.figures.agreement import agreed_region_view, agreement_caption
 from explain import Cancelled, explain, stop_when
+from explain.agreement import Agreement, agreement
 from explain.explanation import Explanation
 from explain.incremental import SETTLE_AT
 from explain.metrics import (
@@ -480,6 +485,9 @@ class PanelView:
         status: the Markdown line above the gallery.
         figure_path: the side-by-side PNG to download; None while the run is still going
             (`stream_request`'s views before the last).
+        agreements: (what it explains, as the status names it; how alike its maps are) for
+            each number that two or more finished maps explain (`maps_agreements`); each one's
+            picture follows the maps in the gallery. Empty while the run is still going.
     """
 
     outcomes: tuple[MethodOutcome, ...]
@@ -487,6 +495,7 @@ class PanelView:
     rows: list[list]
     status: str
     figure_path: Path | None
+    agreements: tuple[tuple[str, Agreement], ...] = ()
 
     @property
     def explanations(self) -> list[Explanation]:
@@ -532,13 +541,66 @@ def run_request(request: ExplainRequest, methods: Sequence[str], *, key: str, se
     label = request.name_of(made[0])
     figure = comparison_figure(request.image, made, title=request.title or f"Explaining {label}")
     path = save_png(figure, _figure_file(key))
-    return PanelView(
-        outcomes=tuple(outcomes),
-        gallery=[(gallery_picture(request.image, exp), caption(exp, request.name_of(exp)))
-                 for exp in made],
-        rows=table_rows(outcomes, request), status=status_line(outcomes, request),
-        figure_path=path,
-    )
+    agreements = maps_agreements(made, request)
+    gallery = [(gallery_picture(request.image, exp), caption(exp, request.name_of(exp)))
+               for exp in made]
+    gallery += [(agreed_region_view(request.image, found), agreement_picture_caption(found, name))
+                for name, found in agreements]
+    status = status_line(outcomes, request)
+    if agreements:
+        status += "\n\n" + " ".join(agreement_sentence(found, name) for name, found in agreements)
+    return PanelView(outcomes=tuple(outcomes), gallery=gallery,
+                     rows=table_rows(outcomes, request), status=status, figure_path=path,
+                     agreements=tuple(agreements))
+
+
+# === Where the methods agree ===
+
+AGREEMENT_TITLE = "Where the methods agree"
+"""How the caption of the picture after the maps starts: the region every map ranks high."""
+
+
+def maps_agreements(made: Sequence[Explanation],
+                    request: ExplainRequest) -> list[tuple[str, Agreement]]:
+    """How alike the finished maps of each number are: for every target that two or more maps
+    explain, (its name, `explain.agreement.agreement` of those maps), in the order the targets
+    first appear. Maps of different numbers are never compared: the Pose tab's Grad-CAM may
+    explain another number than LIME and SHAP do, and rankings of different numbers answer
+    different questions. A map not at the photo's size is left out, as its region could not be
+    drawn on the photo."""
+    groups: list[list[Explanation]] = []
+    for exp in made:
+        if np.shape(exp.heatmap) != request.image.shape[:2]:
+            continue
+        group = next((g for g in groups if g[0].target == exp.target), None)
+        if group is None:
+            groups.append([exp])
+        else:
+            group.append(exp)
+    return [(request.name_of(group[0]), agreement({e.method: e.heatmap for e in group}))
+            for group in groups if len(group) >= 2]
+
+
+def agreement_sentence(found: Agreement, name: str) -> str:
+    """The status line's sentence on how alike the maps of `name` rank the photo, pair by pair,
+    and where the region they all rank high is shown."""
+    pairs = ", ".join(f"{method_name(a)}–{method_name(b)} ρ {r:.2f}"
+                      for (a, b), r in found.correlations.items())
+    top = f"{found.top_fraction:.0%}"
+    if found.agreed.any():
+        where = (f"the region every map ranks in its top {top} ({found.agreed_share:.0%} of the "
+                 "photo) is drawn after the maps")
+    else:
+        where = f"no part of the photo is in the top {top} of every map (drawn after the maps)"
+    return (f"**Where the maps of {name} agree** (rank correlation ρ: 1 the same ranking, "
+            f"0 unrelated, -1 reversed): {pairs}; {where}.")
+
+
+def agreement_picture_caption(found: Agreement, name: str) -> str:
+    """The agreement picture's caption: what it shows, of which number, and the pairs' rank
+    correlations (`demos.figures.agreement.agreement_caption`)."""
+    titles = {method: method_name(method) for method in found.methods}
+    return f"{AGREEMENT_TITLE} · {name} · {agreement_caption(found, titles)}"
 
 
 def target_choices_of(request: ExplainRequest) -> dict | None:

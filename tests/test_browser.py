@@ -188,17 +188,22 @@ def test_aesthetic_tab_rates_and_explains_an_example(page, screens):
         page.locator(f"#aesthetic-explain-budget-{name} input").fill("40")
     page.locator("#aesthetic-explain-run").click()
     gallery = page.locator("#aesthetic-explain-gallery")
-    expect(gallery.locator("img")).to_have_count(2, timeout=180_000)
-    # The maps stream in first; the status and the table's verdicts come when both are done.
+    # The maps stream in first; the status and the table's verdicts come when both are done,
+    # with where the two maps agree: a sentence, and a third picture after the maps.
     expect(page.locator("#aesthetic-explain-status")).to_contain_text(
         "Explained technical quality = ", timeout=180_000)
+    expect(page.locator("#aesthetic-explain-status")).to_contain_text("LIME–SHAP ρ ")
+    expect(gallery.locator("img")).to_have_count(3, timeout=30_000)
     expect(page.locator("#aesthetic-explain-table")).to_contain_text("SHAP")
     # Each caption is shown whole, on a line of its own under its map, not cut to "...".
-    for caption in gallery.locator(".caption-label").all():
+    captions = gallery.locator(".caption-label").all()
+    assert len(captions) == 3
+    for number, caption in enumerate(captions):
         layout = caption.evaluate("""e => ({whole: e.scrollWidth <= e.clientWidth + 1,
             position: getComputedStyle(e).position, text: e.innerText})""")
         assert layout["whole"] and layout["position"] == "static", layout
-        assert "random maps" in layout["text"]
+        wanted = "Where the methods agree" if number == 2 else "random maps"
+        assert wanted in layout["text"], layout
     page.locator("#aesthetic-explain .label-wrap", has_text="Advanced").click()
     take(page, screens / "aesthetic.png",
          [page.locator("#aesthetic-verdict"), gallery])

@@ -146,8 +146,13 @@ def test_one_map_row_and_a_png_per_method(served, photo_path, methods):
     titles = [{"gradcam": "Grad-CAM", "cam": "CAM", "lime": "LIME", "shap": "SHAP"}[m]
               for m in methods]
 
-    assert len(gallery) == len(methods)
-    for item, title in zip(gallery, titles, strict=True):
+    # One picture per map, then where they agree (every map here explains "vivid").
+    assert len(gallery) == len(methods) + 1
+    *maps, agreed = gallery
+    assert agreed["caption"].startswith("Where the methods agree · vivid · Rank correlation: ")
+    with Image.open(agreed["image"]) as drawn:
+        assert drawn.size == (80, 64)  # the photo itself, no colour scale
+    for item, title in zip(maps, titles, strict=True):
         assert item["caption"].startswith(f"{title} · ")
         assert "vivid = " in item["caption"]  # the explained number, with its value
         assert item["caption"].endswith("random maps")
@@ -173,6 +178,8 @@ def test_one_map_row_and_a_png_per_method(served, photo_path, methods):
         assert figure.read(8) == b"\x89PNG\r\n\x1a\n"
     assert download.endswith("tiny-explanations.png")
     assert status.startswith("Explained **vivid** = ") and " with " in status
+    assert "**Where the maps of vivid agree**" in status
+    assert f"{titles[0]}–{titles[1]} ρ " in status
 
 
 def test_the_target_picker_chooses_the_explained_output(served, photo_path):

@@ -143,7 +143,9 @@ def test_the_pose_maps_of_the_showcase_pair_beat_random_maps(client):
     )
     assert status.startswith("Explained **pose similarity** = ")
     assert "hides parts of your body" in status  # the note on how the maps perturb
-    assert len(gallery) == 2
+    assert len(gallery) == 3  # the two maps, then where they agree
+    assert gallery[-1]["caption"].startswith("Where the methods agree · pose similarity · ")
+    assert "LIME–SHAP ρ " in status
     rows = {row[0]: row for row in table["data"]}
     assert set(rows) == {"LIME", "SHAP"}
     for method, row in rows.items():
