@@ -182,9 +182,31 @@ def start_warm_up() -> threading.Thread:
     return thread
 
 
-def start_examples_ahead(after: threading.Thread | None) -> threading.Thread:
+EXPLAIN_AHEAD = "INSTAVIS_EXPLAIN_AHEAD"
+"""`0` keeps the examples' explanations from being computed ahead (for a server whose idle CPU
+time belongs to something else); `1`, the default, computes them."""
+
+
+def explain_ahead() -> bool:
+    """Whether the examples are explained ahead ($INSTAVIS_EXPLAIN_AHEAD: 1, the default, or 0).
+
+    Raises:
+        ValueError: any other value, in one line naming the setting.
+    """
+    value = os.environ.get(EXPLAIN_AHEAD, "1").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"{EXPLAIN_AHEAD} must be 1 (explain the examples ahead) or 0 (do "
+                         f"not), got {value!r}.")
+    return value == "1"
+
+
+def start_examples_ahead(after: threading.Thread | None = None) -> threading.Thread | None:
     """Explain the tabs' examples in the background once `after` (the warm-up) is done, while
-    nobody is served (`demos.ahead`), so a first visitor's example answers at once."""
+    nobody is served (`demos.ahead`), so a first visitor's example answers at once; nothing
+    when $INSTAVIS_EXPLAIN_AHEAD is 0."""
+    if not explain_ahead():
+        log.info("examples ahead: off (%s=0)", EXPLAIN_AHEAD)
+        return None
     from demos import ahead
 
     return ahead.start(after=after)
@@ -202,12 +224,11 @@ def start_downloads() -> list[str]:
 def after_arrival() -> None:
     """New weights are here: warm them up, and answer the examples again (a tab that could not
     explain them may now, and a model may have changed)."""
-    from demos import ahead
     from demos.explain_runs import EXAMPLE_ANSWERS
 
     warm_up()
     EXAMPLE_ANSWERS.clear()
-    ahead.start()
+    start_examples_ahead()
 
 
 def print_addresses(demo, share: bool) -> None:
@@ -232,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         trusted_proxies()
-    except BadTrustedProxies as error:
+        explain_ahead()
+    except (BadTrustedProxies, ValueError) as error:
         print(f"app.py: error: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

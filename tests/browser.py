@@ -83,8 +83,12 @@ def app_process(env: dict, stem: str, tmp_path_factory, data_dir: Path | None = 
     from tests.served import free_port
 
     port = free_port()
+    # INSTAVIS_EXPLAIN_AHEAD=0: the examples' explanations ahead would take these servers'
+    # idle moments, which here are the other test worker's CPU time (a whole suite ran about
+    # 110 s longer with them); tests/test_streaming.py checks answering ahead in-process.
     env = {**env, "HF_HOME": str(tmp_path_factory.mktemp(f"{stem}_hf_home")),
-           "INSTAVIS_DATA_DIR": str(data_dir or tmp_path_factory.mktemp(f"{stem}_data"))}
+           "INSTAVIS_DATA_DIR": str(data_dir or tmp_path_factory.mktemp(f"{stem}_data")),
+           "INSTAVIS_EXPLAIN_AHEAD": "0"}
     # The app's output goes to a file: a pipe nobody reads fills up (TensorFlow and the
     # request log write plenty) and then blocks the app mid-request.
     log = tmp_path_factory.mktemp(f"{stem}_log") / "app.log"

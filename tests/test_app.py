@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +22,17 @@ def run_app(*args, timeout=120):
         [sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=timeout,
     )
+
+
+@pytest.mark.parametrize("value", ["yes", "2", ""])
+def test_a_wrong_explain_ahead_setting_stops_the_start_in_one_line(value):
+    result = subprocess.run([sys.executable, "app.py", "--offline", "--port", "1"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "INSTAVIS_EXPLAIN_AHEAD": value})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"app.py: error: INSTAVIS_EXPLAIN_AHEAD must be 1 (explain the examples ahead) or 0 "
+        f"(do not), got {value!r}."]
 
 
 def test_help_lists_every_flag():
