@@ -35,6 +35,9 @@ def app(tmp_path_factory) -> RunningApp:
     build_tiny_clip_preset(weights_dir / "clip")
     env = {**os.environ, "INSTAVIS_WEIGHTS_DIR": str(weights_dir)}
     with app_process(env, "clip", tmp_path_factory) as running:
+        # The tabs' first answers wait for the models the warm-up is loading; on a loaded
+        # machine that outlasts a click's 30 s, so the clicks start once it is done.
+        running.wait_for_log("warm-up: done", seconds=300)
         yield running
 
 
