@@ -42,6 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from models.clip import IMAGE_BATCH  # noqa: E402
+
 GRADIENT_BUDGET = 3.0  # x one forward pass
 OVERHEAD_BUDGET = 1.2  # x the model's own time for the same evaluations
 SECONDS_BUDGET = 10.0  # for one map at the default budget
@@ -567,8 +569,9 @@ NEW_BUDGETS = {"lime": 64, "shap": 200}
 photo's top pixels all inside the known patches, against 0.73 for 200 samples over superpixels);
 SHAP's Partition needs its 200 to beat the pixel grid's 200."""
 
-FIRST_BATCH = 16
-"""The samples of a first streamed map: CLIP's black boxes run 16 photos a call."""
+FIRST_BATCH = IMAGE_BATCH
+"""The samples of a first streamed map: CLIP's black boxes run models.clip.IMAGE_BATCH photos a
+call, as the tabs batch them."""
 
 
 def clip_sized_clip(precision: str = "float32"):

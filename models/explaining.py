@@ -31,7 +31,7 @@ class ExplanationSetup:
     note: str | None = None
 
 
-def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int = 16,
+def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int | None = None,
                      work_side: int | None = None):
     """The black box LIME and SHAP explain a CLIP-based number through, in CLIP's own units:
     an `explain.PatchModel` that scores whole photos with `fn` and, for a photo with some of
@@ -43,7 +43,7 @@ def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int 
         scores_of_embeddings: unit CLIP embeddings (N x D) -> N x K, so that
             `scores_of_embeddings(clip.embed_images(images))` is `fn(images)`.
         output_names: one per column.
-        batch_size: photos or keep rows per call.
+        batch_size: photos or keep rows per call (models.clip.IMAGE_BATCH unless given).
         work_side: the adapter's work side (the judged copy's).
     """
     from explain import PatchModel
@@ -53,5 +53,6 @@ def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int 
     grid = (clip.patch_grid, clip.patch_grid)
     return PatchModel(
         fn, lambda image, keep: scores_of_embeddings(clip.embed_kept_patches(image, keep)),
-        grid, output_names, input_box=clip.crop_box, batch_size=batch_size,
+        grid, output_names, input_box=clip.crop_box,
+        batch_size=clip_module.IMAGE_BATCH if batch_size is None else batch_size,
         work_side=work_side)

@@ -154,15 +154,22 @@ def _load(source: ImageSource | None, max_aspect_ratio: float | None = None) -> 
 LARGE_DECODE_PIXELS = 12_000_000
 """Photos over this many pixels (a 12-megapixel phone photo is the common size) are decoded one
 at a time across the whole process (`_LARGE_DECODES`)."""
+
+LARGE_FULL_DECODE_PIXELS = 6_000_000
+"""A photo decoded whole (any format but JPEG: no reduced-scale decode) over this many pixels
+also takes the one-at-a-time turn: at four bytes a pixel it holds 23 MiB and more while it is
+decoded, up to about 105 MiB at MAX_MEGAPIXELS_NOT_JPEG. Two such decodes at once were a third
+of what the worst legal mix of requests added over rest (`python -m benchmarks.memory`)."""
 _LARGE_DECODES = threading.BoundedSemaphore(1)
 
 DECODE_SLOTS = 2
 """Photos decoded at once across the whole process, whatever their size. A decode holds the
 photo's decoded pixels, and every tab and explanation can bring one at the same moment, so this
 number, not the number of requests, bounds the memory that decoding takes: at most one large
-photo and one up to LARGE_DECODE_PIXELS, each at most about 100 MiB (a 12-megapixel PNG with
-transparency; a 50-megapixel JPEG, decoded at a reduced scale, about 55 MiB). Two is also all
-this app's two-core target machine decodes at full speed."""
+photo (up to about 105 MiB: a 12-megapixel PNG with transparency; a 50-megapixel JPEG, decoded
+at a reduced scale, about 55 MiB) and one that is not large (a JPEG up to LARGE_DECODE_PIXELS or
+another format up to LARGE_FULL_DECODE_PIXELS, at most about 55 MiB). Two is also all this
+app's two-core target machine decodes at full speed."""
 _DECODE_SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 JUDGED_SIDE = 512
@@ -310,9 +317,18 @@ def _open_and_decode(stream: IO[bytes], max_aspect_ratio: float | None) -> _Deco
             _check_full_size_decode(image)
             # Only the header has been read. A large photo waits for the large-photo turn
             # before it takes a decoding slot, so it never holds a slot a small one could use.
-            large = image.width * image.height > LARGE_DECODE_PIXELS
+            large = _decodes_large(image)
             with _LARGE_DECODES if large else contextlib.nullcontext(), _DECODE_SLOTS:
                 return _decode(image, may_mutate=True, max_aspect_ratio=max_aspect_ratio)
+
+
+def _decodes_large(image: Image.Image) -> bool:
+    """Whether decoding this opened (header-only) photo takes the one-at-a-time turn: over
+    LARGE_DECODE_PIXELS, or decoded whole and over LARGE_FULL_DECODE_PIXELS."""
+    pixels = image.width * image.height
+    if image.format not in _SCALED_DECODE_FORMATS and pixels > LARGE_FULL_DECODE_PIXELS:
+        return True
+    return pixels > LARGE_DECODE_PIXELS
 
 
 def _openable_formats() -> list[str]:

@@ -608,9 +608,10 @@ def test_unsupported_python_type_is_a_programming_error() -> None:
 
 def test_photos_are_decoded_two_at_a_time_and_large_ones_one_at_a_time(tmp_path, monkeypatch):
     """Eight threads load photos at the same moment. However many requests bring one, at most
-    DECODE_SLOTS (2) photos are being decoded at once, and of those at most one is over
-    LARGE_DECODE_PIXELS (each holds its full pixels while it is decoded). The decoding is
-    watched where it happens, in PIL's Image.load."""
+    DECODE_SLOTS (2) photos are being decoded at once, and of those at most one is large: over
+    LARGE_DECODE_PIXELS, or decoded whole (not a JPEG) and over LARGE_FULL_DECODE_PIXELS (each
+    holds its full pixels while it is decoded). The decoding is watched where it happens, in
+    PIL's Image.load."""
     import threading
     import time
 
@@ -618,16 +619,23 @@ def test_photos_are_decoded_two_at_a_time_and_large_ones_one_at_a_time(tmp_path,
 
     assert images.DECODE_SLOTS == 2
     monkeypatch.setattr(images, "LARGE_DECODE_PIXELS", 200 * 200)
+    monkeypatch.setattr(images, "LARGE_FULL_DECODE_PIXELS", 120 * 100)
     large, small = tmp_path / "large.png", tmp_path / "small.png"
+    middle_png, middle_jpeg = tmp_path / "middle.png", tmp_path / "middle.jpg"
     Image.new("RGB", (400, 300), (10, 120, 200)).save(large)
     Image.new("RGB", (100, 80), (200, 20, 20)).save(small)
+    # Under LARGE_DECODE_PIXELS, over LARGE_FULL_DECODE_PIXELS: large as a PNG, which is
+    # decoded whole; not as a JPEG. (Each size is of one kind, for watched_load.)
+    Image.new("RGB", (150, 100), (20, 200, 20)).save(middle_png)
+    Image.new("RGB", (160, 100), (20, 200, 20)).save(middle_jpeg, quality=90)
+    large_sizes = {(400, 300), (150, 100)}
 
     decoding, most = {"large": 0, "small": 0}, {"large": 0, "small": 0, "both": 0}
     lock = threading.Lock()
     original_load = Image.Image.load
 
     def watched_load(image):
-        kind = "large" if image.width * image.height > 200 * 200 else "small"
+        kind = "large" if image.size in large_sizes else "small"
         with lock:
             decoding[kind] += 1
             most[kind] = max(most[kind], decoding[kind])
@@ -663,6 +671,14 @@ def test_photos_are_decoded_two_at_a_time_and_large_ones_one_at_a_time(tmp_path,
     # Large and small at once: one large at a time, two in all.
     assert load_at_once([large] * 4 + [small] * 4) == [(80, 100, 3)] * 4 + [(300, 400, 3)] * 4
     assert most["large"] == 1 and most["both"] == 2
+    # A PNG under the pixel limit but over the whole-decode one waits its turn too; the JPEG of
+    # the same size does not.
+    for kind in most:
+        most[kind] = 0
+    assert load_at_once([middle_png] * 4) == [(100, 150, 3)] * 4
+    assert most == {"large": 1, "small": 0, "both": 1}
+    assert load_at_once([middle_jpeg] * 4) == [(100, 160, 3)] * 4
+    assert most == {"large": 1, "small": 2, "both": 2}
 
 
 # === Large photos: converted and resized strip by strip ===

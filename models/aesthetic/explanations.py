@@ -14,6 +14,7 @@ import numpy as np
 from models.aesthetic.technical import QUALITY_SOURCE
 from models.artifacts import BoundedCache
 from models.explaining import ExplanationSetup, clip_patch_model
+from models.clip import IMAGE_BATCH
 from models.images import JUDGED_SIDE, judged_copy, prepare_photo
 
 __all__ = ["OUTPUTS", "QUALITY_GRADCAM_REASON", "QUALITY_NOTE", "TILES_NOTE",
@@ -119,10 +120,10 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
         return ExplanationSetup(photo, models,
                                 note=f"{QUALITY_NOTE} {TILES_NOTE}" if tiled else QUALITY_NOTE)
     # LIME and SHAP hide CLIP's own patches, left out of its token sequence
-    # (models.explaining.clip_patch_model); CLIP embeds in batches of 16.
+    # (models.explaining.clip_patch_model); CLIP embeds in batches of IMAGE_BATCH.
     black_box = clip_patch_model(lambda images: np.asarray(score(list(images)))[:, None],
                                  lambda vectors: np.asarray(
                                      content_scores_of_embeddings(vectors))[:, None],
-                                 [target], batch_size=16, work_side=JUDGED_SIDE)
+                                 [target], batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
     return ExplanationSetup(photo, {"gradcam": content_gradcam_adapter(), "lime": black_box,
                                     "shap": black_box})

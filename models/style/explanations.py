@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.artifacts import BoundedCache, SameObject
+from models.clip import IMAGE_BATCH
 from models.images import JUDGED_SIDE
 from models.style.classify import ZERO_SHOT, StyleResult, describe, trained_model
 from models.style.labels import resolve_label_set
@@ -81,7 +82,7 @@ def explanation_setup(result: StyleResult):
         black_box = clip_patch_model(
             lambda images: zero_shot_probabilities(list(images), chosen),
             lambda vectors: zero_shot_probabilities_of_embeddings(vectors, chosen),
-            list(labels), batch_size=16, work_side=JUDGED_SIDE)
+            list(labels), batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
         return ExplanationSetup(crop, {
             "gradcam": zero_shot_gradcam_adapter(labels, chosen.prompts,
                                                  zero_shot_temperature(chosen)),
@@ -91,7 +92,7 @@ def explanation_setup(result: StyleResult):
         raise ValueError("The classifier that made this result is no longer on this machine; "
                          "classify the photo again.")
     black_box = FunctionModel(lambda images: trained.probabilities(list(images)), list(labels),
-                              batch_size=16, work_side=JUDGED_SIDE)
+                              batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
     gradient = trained.explain_adapter()
     return ExplanationSetup(crop, {
         "gradcam": gradient, "cam": gradient if trained.backbone == "vgg16" else CAM_NOT_FOR_HEAD,

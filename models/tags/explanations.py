@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.artifacts import BoundedCache, SameObject, identity_key
+from models.clip import IMAGE_BATCH
 from models.images import JUDGED_SIDE
 from models.tags.tagging import (
     ZERO_SHOT,
@@ -107,7 +108,7 @@ def explanation_setup(result: TagResult, target: str):
         black_box = clip_patch_model(
             lambda images: zero_shot_probabilities(list(images), tags),
             lambda vectors: zero_shot_probabilities_of_embeddings(vectors, tags),
-            names, batch_size=16, work_side=JUDGED_SIDE)
+            names, batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
         return ExplanationSetup(photo, {"gradcam": zero_shot_gradcam_adapter(tags), "cam": NO_CAM,
                                         "lime": black_box, "shap": black_box})
     head = trained_head()
@@ -117,7 +118,7 @@ def explanation_setup(result: TagResult, target: str):
                          "the photo again.")
     names = list(head.concepts)
     black_box = FunctionModel(lambda images: head_probabilities(list(images), head, embedder),
-                              names, batch_size=16, work_side=JUDGED_SIDE)
+                              names, batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
     return ExplanationSetup(photo, {"gradcam": head_gradcam_adapter(head, embedder),
                                     "cam": NO_CAM, "lime": black_box, "shap": black_box})
 
