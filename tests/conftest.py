@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -130,42 +132,42 @@ def tiny_clip_model(tiny_clip):
     return clip.get_clip()
 
 
-# Roughly how long the slower test files take, in seconds: `python -m pytest -n 0 FILE` on an
-# idle 2-core machine (the browser files: guessed from their share of a busy whole run, as the
-# rules keep them out of single-file timing). pytest-xdist hands each worker whole files in
-# collection order (`--no-loadscope-reorder`, pyproject.toml), and pytest_collection_modifyitems
-# puts these first, longest first, so the long files start early and the many short ones fill
-# in around them at the end. Left to itself xdist starts the files with the most tests first,
-# which put the few-test, slow files (RAN-56 training, the browser tests) last, one worker
-# finishing them while the other idled. Only the order matters: when a file becomes one of
-# the slow ones, add it with its time (`.ci/run` prints the slowest tests).
+# Roughly how long the slower test files take, in seconds of worker time: each file's tests'
+# setup, call and teardown times summed from one whole run (`python -m pytest --durations=0`)
+# on an idle 2-core machine. pytest-xdist hands each worker whole files in collection order
+# (`--no-loadscope-reorder`, pyproject.toml), and pytest_collection_modifyitems puts these
+# first, longest first, so the long files start early and the many short ones fill in around
+# them at the end. Left to itself xdist starts the files with the most tests first, which put
+# the few-test, slow files (RAN-56 training, the browser tests) last, one worker finishing them
+# while the other idled. Only the order matters: when a file becomes one of the slow ones, add
+# it with its time (`.ci/run` prints the slowest tests).
 FILE_SECONDS = {
-    "test_ran56.py": 97,
-    "test_browser.py": 110,
-    "test_lime_shap.py": 51,
-    "test_browser_clip.py": 55,
-    "test_app.py": 49,
-    "test_explained_is_displayed.py": 47,
-    "test_aesthetic.py": 45,
-    "test_warmup.py": 42,
-    "test_api.py": 41,
-    "test_listeners.py": 30,
-    "test_tags_cache.py": 40,
-    "test_explain_panel.py": 38,
-    "test_style_training.py": 36,
-    "test_tags_head.py": 35,
-    "test_tags.py": 34,
-    "test_clip.py": 32,
-    "test_patch_perturbation.py": 30,
-    "test_siamese.py": 28,
-    "test_tags_pipeline.py": 26,
-    "test_pose_tab.py": 24,
-    "test_gallery_store.py": 24,
-    "test_multigap.py": 23,
-    "test_quality.py": 22,
-    "test_explain_common.py": 20,
-    "test_store.py": 16,
-    "test_style.py": 16,
+    "test_browser.py": 133,
+    "test_ran56.py": 82,
+    "test_browser_clip.py": 70,
+    "test_lime_shap.py": 50,
+    "test_tags_cache.py": 36,
+    "test_explained_is_displayed.py": 35,
+    "test_warmup.py": 30,
+    "test_pose_tab.py": 30,
+    "test_style_tab.py": 30,
+    "test_listeners.py": 29,
+    "test_profile_misfits.py": 26,
+    "test_aesthetic.py": 24,
+    "test_siamese.py": 23,
+    "test_artifacts.py": 22,
+    "test_api.py": 21,
+    "test_tags_head.py": 20,
+    "test_multigap.py": 19,
+    "test_clip.py": 18,
+    "test_style_training.py": 17,
+    "test_gallery_store.py": 17,
+    "test_patch_perturbation.py": 16,
+    "test_tags.py": 15,
+    "test_store.py": 14,
+    "test_explain_panel.py": 13,
+    "test_tags_pipeline.py": 13,
+    "test_live_weights.py": 12,
 }
 
 
@@ -218,13 +220,38 @@ def screens(pytestconfig):
     return folder(update=pytestconfig.getoption("--update-screens"))
 
 
+_SESSION_STARTED = time.time()
+
+
+def remove_clients_empty_download_folders(since: float) -> int:
+    """Remove the empty folders gradio_client left in the system's temp folder since `since`;
+    how many. Each file a Client downloads first goes to a new folder there named by 40 random
+    hex digits, and only the file is moved out (gradio_client 2.x), so every test that fetched a
+    result from a server left one behind, thousands a run."""
+    import re
+    import tempfile
+
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).iterdir():
+        try:
+            if (re.fullmatch(r"[0-9a-f]{40}", folder.name) and folder.is_dir()
+                    and folder.stat().st_mtime >= since):
+                folder.rmdir()  # refuses a folder that is not empty: only leftovers go
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def pytest_sessionfinish(session):
-    """Stop the throwaway PostgreSQL this process may have started (tests/store_engines.py).
+    """Stop the throwaway PostgreSQL this process may have started (tests/store_engines.py),
+    and remove the empty folders gradio_client left.
     In the first pytest process (not an xdist worker), once every worker is done: compose the
     strip of the five tabs from the screenshots, and remove a temporary screenshot folder."""
     store_engines = sys.modules.get("tests.store_engines")
     if store_engines is not None:
         store_engines.stop_throwaway_server()
+    remove_clients_empty_download_folders(_SESSION_STARTED)
     if hasattr(session.config, "workerinput"):
         return
     from tests.screens import folder, write_strip

@@ -291,6 +291,8 @@ def test_a_result_pressed_for_at_once_stays(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Aesthetic").click()
+    # What is checked is where the results land, not the maps: one small LIME is enough.
+    explain_with_lime_only(page, seed=0, budget=40)
     examples = page.locator("#aesthetic-examples")
     for label, stem in (("A flower", "flower"), ("A cup of coffee", "coffee")):
         show_example(page, examples, label, "#aesthetic-photo", stem)
@@ -319,8 +321,8 @@ def test_a_result_pressed_for_at_once_stays(page):
         expect(page.locator("#pose-skeleton-b img")).to_have_count(1)
 
 
-def explain_with_lime_only(page, seed: int) -> None:
-    """On the Aesthetic tab: LIME alone, its default budget, and `seed` (not the default 0,
+def explain_with_lime_only(page, seed: int, budget: int = 120) -> None:
+    """On the Aesthetic tab: LIME alone, `budget` samples, and `seed` (not the default 0,
     so the example's explanation computed ahead does not answer at once)."""
     methods = page.locator("#aesthetic-explain-methods")
     for name, wanted in (("LIME", True), ("SHAP", False)):
@@ -329,7 +331,7 @@ def explain_with_lime_only(page, seed: int) -> None:
             methods.locator("label", has_text=name).click()
     advanced = page.locator("#aesthetic-explain .label-wrap", has_text="Advanced")
     advanced.click()
-    page.locator("#aesthetic-explain-budget-lime input").fill("120")
+    page.locator("#aesthetic-explain-budget-lime input").fill(str(budget))
     page.locator("#aesthetic-explain-seed input").fill(str(seed))
     advanced.click()
 
