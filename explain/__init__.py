@@ -12,9 +12,10 @@ from explain.keras_model import KerasModel
 from explain.patch_model import PatchModel
 from explain.sanity import SanityCheck, sanity_check
 from explain.stopping import Cancelled, stop_when
+from explain.tower_model import EmbeddingTower, TowerHeadModel
 
 __all__ = [
-    "METHODS", "Cancelled", "Explanation", "Faithfulness", "FunctionModel", "KerasModel",
-    "PatchModel",
+    "METHODS", "Cancelled", "EmbeddingTower", "Explanation", "Faithfulness", "FunctionModel",
+    "KerasModel", "PatchModel", "TowerHeadModel",
     "SanityCheck", "default_budget", "explain", "sanity_check", "stop_when", "warm_up",
 ]

@@ -63,7 +63,7 @@ class BaseCAM:
         grads = as_grid(gradients)[0] if gradients is not None else None
         weights = self.channel_weights(model, acts, grads, target)
         cam = np.tensordot(acts, weights, axes=([-1], [0]))
-        return cam.astype(np.float32), {"layer": model.cam_layer.name, "grid": cam.shape}
+        return cam.astype(np.float32), {"layer": model.cam_layer_name, "grid": cam.shape}
 
     def __call__(self, model, image: np.ndarray, target: Target, *, seed: int = 0,
                  budget: int | None = None, progress: Progress | None = None) -> MethodResult:

@@ -160,6 +160,11 @@ class KerasModel(ModelAdapter):
                 raise ValueError(f"The model has no layer named {spec!r}.") from None
         return spec
 
+    @property
+    def cam_layer_name(self) -> str:
+        """The name Grad-CAM and CAM report for the layer they read."""
+        return self.cam_layer.name
+
     def cam_model(self):
         """keras.Model(inputs, [cam layer output, model output]), built once."""
         import keras

@@ -319,6 +319,7 @@ class CLIPModel:
         self._text_lock = threading.Lock()
         self._gradcam_model = None
         self._gradcam_lock = threading.Lock()
+        self._tower = None
 
         # One trace each: the batch axis (and the image size before resizing)
         # is left unknown in the signatures, so no batch size or picture size
@@ -775,6 +776,56 @@ class CLIPModel:
                     self._gradcam_model = self._build_gradcam_model()
         return self._gradcam_model
 
+    def embedding_tower(self) -> Any:
+        """The vision tower as an `explain.EmbeddingTower`: photos -> (the tokens Grad-CAM reads,
+        the unit-length embedding), with CLIP's preprocessing and centre crop. Built once per
+        model: every Grad-CAM adapter over CLIP (a style's labels, a photo's tags, the content
+        score, a reference photo) is a small head on it (`similarity_head`), so the tower's
+        passes are compiled once for all of them (`explain.tower_model`)."""
+        if self._tower is None:
+            with self._gradcam_lock:
+                if self._tower is None:
+                    from explain import EmbeddingTower
+
+                    keras = self._keras
+                    tapped = self._gradcam_model or self._build_gradcam_model()
+                    self._gradcam_model = tapped
+                    activations, embedding = tapped.outputs
+                    unit = keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(
+                        embedding)
+                    self._tower = EmbeddingTower(
+                        keras.Model(tapped.inputs, [activations, unit], name="clip_tower"),
+                        self.preprocess_graph, self.gradcam_layer_name, self.crop_box)
+        return self._tower
+
+    def similarity_head(self, reference_embeddings: Any) -> Any:
+        """A Keras model from unit-length embeddings (N x D) to their cosines with reference
+        embeddings (N x R): `similarity_model`'s head alone, for `embedding_tower`.
+
+        Raises:
+            ValueError: The embeddings are not ``D``-dimensional, or one is all zeros.
+        """
+        keras = self._keras
+        references = self._unit_references(reference_embeddings)
+        unit = keras.Input(shape=(self.embedding_dim,), name="unit_embedding")
+        head = keras.layers.Dense(len(references), use_bias=False, trainable=False,
+                                  name="cosine_to_reference")
+        cosines = head(unit)
+        head.set_weights([references.T])
+        return keras.Model(unit, cosines, name="clip_similarity_head")
+
+    def _unit_references(self, reference_embeddings: Any) -> np.ndarray:
+        references = np.asarray(reference_embeddings, np.float32)
+        references = np.atleast_2d(references)
+        if references.ndim != 2 or references.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"reference_embeddings must have shape ({self.embedding_dim},) or "
+                f"(R, {self.embedding_dim}), got {np.shape(reference_embeddings)}."
+            )
+        if not np.all(np.linalg.norm(references, axis=1) > 0):
+            raise ValueError("A reference embedding is all zeros; it has no direction.")
+        return _l2_normalise(references)
+
     def similarity_model(self, reference_embeddings: Any) -> Any:
         """A flat Keras model scoring pictures by cosine similarity to reference embeddings.
 
@@ -805,16 +856,7 @@ class CLIPModel:
             ValueError: The embeddings are not ``D``-dimensional, or one is all zeros.
         """
         keras = self._keras
-        references = np.asarray(reference_embeddings, np.float32)
-        references = np.atleast_2d(references)
-        if references.ndim != 2 or references.shape[1] != self.embedding_dim:
-            raise ValueError(
-                f"reference_embeddings must have shape ({self.embedding_dim},) or "
-                f"(R, {self.embedding_dim}), got {np.shape(reference_embeddings)}."
-            )
-        if not np.all(np.linalg.norm(references, axis=1) > 0):
-            raise ValueError("A reference embedding is all zeros; it has no direction.")
-        references = _l2_normalise(references)
+        references = self._unit_references(reference_embeddings)
 
         vision = self.backbone.vision_encoder
         sequence = vision.output

@@ -13,8 +13,8 @@ import numpy as np
 
 from models.aesthetic.technical import QUALITY_SOURCE
 from models.artifacts import BoundedCache
-from models.explaining import ExplanationSetup, clip_patch_model
 from models.clip import IMAGE_BATCH
+from models.explaining import ExplanationSetup, clip_patch_model
 from models.images import JUDGED_SIDE, judged_copy, prepare_photo
 
 __all__ = ["OUTPUTS", "QUALITY_GRADCAM_REASON", "QUALITY_NOTE", "TILES_NOTE",
@@ -39,37 +39,36 @@ _adapters: BoundedCache = BoundedCache(2)
 
 
 def _build_content_gradcam_adapter(content: tuple):
-    """A KerasModel from CLIP's preprocessed pixels to the displayed content score, for the
-    content scorer `content` identifies (a head, or the calibrated zero-shot ensemble)."""
+    """A model from photos to the displayed content score, for the content scorer `content`
+    identifies (a head, or the calibrated zero-shot ensemble): a small head on CLIP's shared
+    tower (`models.clip.CLIPModel.embedding_tower`)."""
     import keras
 
-    from explain import KerasModel
+    from explain import TowerHeadModel
     from models import clip as clip_module
     from models.aesthetic.head import content_head
     from models.aesthetic.zero_shot import CONTENT_PROMPTS, zero_shot_offset
 
     clip = clip_module.get_clip()
-    cosines = clip.similarity_model(clip.label_embeddings(CONTENT_PROMPTS))
     head = content_head() if content[0] == "head" else None
-    if head is not None:
-        # The trained head reads the same unit-length embedding the cosines use.
-        score = head(cosines.get_layer("unit_embedding").output)
-    else:
+    if head is None:
         # Exactly the displayed content: sigmoid(logit scale x (cos aesthetic - cos not
         # aesthetic) - the calibration set's median margin), as the zero-shot score computes.
+        cosines = clip.similarity_head(clip.label_embeddings(CONTENT_PROMPTS))
         calibrated = keras.layers.Dense(1, activation="sigmoid", trainable=False,
                                         name="content")
         score = calibrated(cosines.output)
         scale = clip.logit_scale
         calibrated.set_weights([np.array([[scale], [-scale]], np.float32),
                                 np.array([-zero_shot_offset()], np.float32)])
-    return KerasModel(keras.Model(cosines.input, score), preprocess=clip.preprocess_graph,
-                      cam_layer=clip.gradcam_layer_name, output_names=["content"],
-                      input_box=clip.crop_box, work_side=JUDGED_SIDE)
+        head = keras.Model(cosines.input, score)
+    # A trained head reads the same unit-length embedding as it is.
+    return TowerHeadModel(clip.embedding_tower(), head, output_names=["content"],
+                          batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
 
 
 def content_gradcam_adapter():
-    """The KerasModel Grad-CAM explains content through, built once per content scorer
+    """The model Grad-CAM explains content through, built once per content scorer
     (`content_identity()`: the head's copy and CLIP's, or CLIP's alone for zero-shot).
 
     Raises:
@@ -90,7 +89,7 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
         An ExplanationSetup whose photo is the copy the rating judged, with one FunctionModel
         for LIME and SHAP that scores it exactly as `rate` does (quality through
         `NativeQuality`, on the native pixels behind the perturbed copy). Content also has a
-        Grad-CAM KerasModel; quality's Grad-CAM maps to the sentence saying why BRISQUE has none
+        Grad-CAM model; quality's Grad-CAM maps to the sentence saying why BRISQUE has none
         (QUALITY_GRADCAM_REASON). For "content" without CLIP weights, each method maps to the
         one-sentence reason.
     """

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.clip import IMAGE_BATCH
 from models.explaining import ExplanationSetup
 from models.images import JUDGED_SIDE
 from models.pose.comparison import SIMILARITY_OUTPUTS, PersonAnalysis, similarity_function
@@ -82,7 +83,7 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
         clip: a `models.clip.CLIPModel`; default the shared one (`get_clip`).
 
     Returns:
-        A KerasModel with one output, `GRADCAM_OUTPUT`.
+        A model with one output, `GRADCAM_OUTPUT`, on CLIP's shared tower.
 
     Raises:
         weights.WeightsUnavailable: no CLIP weights (when `clip` is not given).
@@ -90,13 +91,13 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
     import keras
     import tensorflow as tf
 
-    from explain import KerasModel
+    from explain import TowerHeadModel
     from models import clip as clip_module
     from models.pose.background import fill_region
 
     clip = clip or clip_module.get_clip()
     reference_embedding = clip.embed_images([reference.background_only()])[0]
-    model = clip.similarity_model(reference_embedding)
+    cosine = clip.similarity_head(reference_embedding)
     region = tf.constant(fill_region(photo.person_mask).astype(np.float32)[None, ..., None])
     fill = tf.constant(photo.background_only().astype(np.float32)[None])
 
@@ -104,23 +105,22 @@ def background_gradcam_adapter(reference: PersonAnalysis, photo: PersonAnalysis,
     # 2 x cosine - 1 is the same below 1 (a cosine never exceeds 1), with the same gradients.
     mapped = keras.layers.Dense(1, activation="relu", trainable=False,
                                 name="clip_background")
-    score = mapped(model.output)
+    score = mapped(cosine.output)
     mapped.set_weights([np.array([[2.0]], np.float32), np.array([-1.0], np.float32)])
 
-    def preprocess(images):
+    def fill_people(images):
         # At the batch's own size: the region cut at 0.5 after a bilinear resize, and the fill
-        # resized bilinearly (the identity at the photo's own size).
+        # resized bilinearly (the identity at the photo's own size). Run before CLIP's shared
+        # tower (models.clip.CLIPModel.embedding_tower), which this photo's adapter reuses.
         size = tf.shape(images)[1:3]
         person = tf.image.resize(region, size, method="bilinear") >= 0.5
         filled = tf.cast(tf.image.resize(fill, size, method="bilinear"), images.dtype)
         person = tf.broadcast_to(person, tf.shape(images))
-        return clip.preprocess_graph(tf.where(person, tf.broadcast_to(filled,
-                                                                       tf.shape(images)),
-                                               images))
+        return tf.where(person, tf.broadcast_to(filled, tf.shape(images)), images)
 
-    return KerasModel(keras.Model(model.input, score), preprocess=preprocess,
-                      cam_layer=clip.gradcam_layer_name, output_names=[GRADCAM_OUTPUT],
-                      input_box=clip.crop_box, work_side=JUDGED_SIDE)
+    return TowerHeadModel(clip.embedding_tower(), keras.Model(cosine.input, score),
+                          output_names=[GRADCAM_OUTPUT], batch_size=IMAGE_BATCH,
+                          work_side=JUDGED_SIDE, prepare=fill_people)
 
 
 GRADCAM_SCOPE = ("Grad-CAM explains the background only: the pose comes from MediaPipe, which "

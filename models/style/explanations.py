@@ -32,12 +32,13 @@ _zero_shot_adapters = BoundedCache(_ADAPTERS_KEPT)
 
 def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[str, ...]],
                               temperature: float):
-    """A KerasModel computing exactly the zero-shot probabilities: CLIP's vision tower -> unit
+    """A model computing exactly the zero-shot probabilities: CLIP's vision tower -> unit
     embedding -> cosines with the label vectors -> softmax at `temperature`. Built once per
-    label list and temperature (a few are kept)."""
+    label list and temperature (a few are kept: each is a head of a few numbers on the shared
+    tower)."""
     import keras
 
-    from explain import KerasModel
+    from explain import TowerHeadModel
     from models import clip as clip_module
 
     clip = clip_module.get_clip()
@@ -46,13 +47,13 @@ def zero_shot_gradcam_adapter(labels: tuple[str, ...], prompts: dict[str, tuple[
     key = (SameObject(clip), labels, tuple(prompts[label] for label in labels), temperature)
 
     def build():
-        cosines = clip.similarity_model(clip.label_embeddings(prompts))
+        # A small head on CLIP's shared tower (models.clip.CLIPModel.embedding_tower).
+        cosines = clip.similarity_head(clip.label_embeddings(prompts))
         scaled = keras.layers.Rescaling(temperature, name="temperature")(cosines.output)
         probabilities = keras.layers.Softmax(name="style_probabilities")(scaled)
-        return KerasModel(keras.Model(cosines.input, probabilities),
-                          preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
-                          output_names=list(labels), input_box=clip.crop_box,
-                          work_side=JUDGED_SIDE)
+        return TowerHeadModel(clip.embedding_tower(), keras.Model(cosines.input, probabilities),
+                              output_names=list(labels), batch_size=IMAGE_BATCH,
+                              work_side=JUDGED_SIDE)
 
     return _zero_shot_adapters.get(key, build)
 

@@ -143,20 +143,15 @@ class TrainedStyleModel:
                           work_side=JUDGED_SIDE)
 
     def _clip_adapter(self, clip):
-        import keras
-
-        from explain import KerasModel
+        from explain import TowerHeadModel
+        from models.clip import IMAGE_BATCH
         from models.images import JUDGED_SIDE
 
-        # similarity_model puts the vision encoder's layers at the top level (Grad-CAM reads its
-        # token layer by name) and ends in the unit-length embedding this head was trained on;
-        # the reference it scores against is not used.
-        tower = clip.similarity_model(np.eye(1, clip.embedding_dim, dtype=np.float32))
-        probabilities = self.keras_model(tower.get_layer("unit_embedding").output)
-        return KerasModel(keras.Model(tower.input, probabilities),
-                          preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
-                          output_names=list(self.labels), input_box=clip.crop_box,
-                          work_side=JUDGED_SIDE)
+        # The head reads the unit-length embedding of CLIP's shared tower, the one it was
+        # trained on; the tower's passes are compiled once for every head on it.
+        return TowerHeadModel(clip.embedding_tower(), self.keras_model,
+                              output_names=list(self.labels), batch_size=IMAGE_BATCH,
+                              work_side=JUDGED_SIDE)
 
 
 _BATCH = 32  # photos per model call

@@ -48,10 +48,10 @@ def _kept(key: tuple, build):
 
 
 def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
-    """A KerasModel whose outputs are the zero-shot probabilities of `tags`, for Grad-CAM."""
+    """A model whose outputs are the zero-shot probabilities of `tags`, for Grad-CAM."""
     import keras
 
-    from explain import KerasModel
+    from explain import TowerHeadModel
     from models import clip as clip_module
 
     clip = clip_module.get_clip()
@@ -62,7 +62,7 @@ def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
     def build():
         prompts = clip.label_embeddings({t.name: t.prompts for t in tags})
         counters = clip.label_embeddings({t.name: t.counter_prompts for t in tags})
-        cosines = clip.similarity_model(np.concatenate([prompts, counters]))
+        cosines = clip.similarity_head(np.concatenate([prompts, counters]))
         # margin_t = cos(prompts_t) - cos(counters_t), times the logit scale: one fixed Dense.
         count = len(tags)
         weights = np.concatenate([np.eye(count), -np.eye(count)]).astype(np.float32) * scale
@@ -71,10 +71,11 @@ def zero_shot_gradcam_adapter(tags: tuple[Tag, ...]):
         probabilities = keras.layers.Activation("sigmoid", name="tag_probabilities")(
             margin(cosines.output))
         margin.set_weights([weights])
-        return KerasModel(keras.Model(cosines.input, probabilities),
-                          preprocess=clip.preprocess_graph, cam_layer=clip.gradcam_layer_name,
-                          output_names=[t.name for t in tags], input_box=clip.crop_box,
-                          work_side=JUDGED_SIDE)
+        # A small head on CLIP's shared tower (models.clip.CLIPModel.embedding_tower): a new
+        # set of tags compiles nothing.
+        return TowerHeadModel(clip.embedding_tower(), keras.Model(cosines.input, probabilities),
+                              output_names=[t.name for t in tags], batch_size=IMAGE_BATCH,
+                              work_side=JUDGED_SIDE)
 
     return _kept(key, build)
 
