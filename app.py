@@ -135,8 +135,8 @@ def _one_line(error: Exception) -> str:
 def warm_up() -> None:
     """Do the first requests' one-off work now: each task's `warm_up` (the Aesthetic reference
     set and quality model, MediaPipe's graphs, CLIP when its weights are here), the first
-    chart (matplotlib's import and fonts) and the explainers' (`explain.warm_up`: SHAP's numba
-    compilation).
+    chart (matplotlib's import and fonts), the explainers' (`explain.warm_up`: SHAP's numba
+    compilation) and, with CLIP, the Grad-CAM tower every tab's CLIP maps share.
 
     Works offline (nothing here downloads) and never raises: a part that fails, e.g. for
     missing weights, is logged in one line and skipped, and the tab that needs it reports the
@@ -151,7 +151,8 @@ def warm_up() -> None:
     # since a user rates before asking why.
     steps = (("aesthetic rating", aesthetic_warmup.warm_up),
              ("aesthetic chart", aesthetic_figures.warm_up),
-             ("pose comparison", comparison.warm_up), ("explainers", explain.warm_up))
+             ("pose comparison", comparison.warm_up), ("explainers", explain.warm_up),
+             ("Grad-CAM over CLIP", aesthetic_warmup.warm_up_gradcam))
     started = time.perf_counter()
     # TensorFlow first, under the lock the request handlers take too (models.backend): two
     # threads importing it at once leave it half-initialised for the rest of the process.

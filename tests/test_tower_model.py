@@ -60,7 +60,6 @@ def test_a_head_on_the_tower_gives_the_whole_models_numbers_gradients_and_map(he
 def test_a_prepare_step_changes_the_photos_before_the_tower(tiny_clip_model):
     """Pose's adapter fills the people of a photo before CLIP sees it: the outputs are those of
     the whole model on the changed photo."""
-    import keras
     import tensorflow as tf
 
     clip = tiny_clip_model

@@ -180,6 +180,33 @@ def test_with_clip_weights_the_warm_up_scores_the_reference_set_with_content(
     assert counted_builds == built_by("MainThread") and clip.load_count == loads + 1
 
 
+def test_with_clip_weights_the_warm_up_compiles_the_grad_cam_tower_every_tab_uses(
+        tiny_clip, coffee):
+    from explain import explain
+    from models import clip
+    from models.style import explanations as style_explanations
+
+    assert warmup.warm_up_gradcam()
+    tower = clip.get_clip().embedding_tower()
+    assert tower.tracing_count() == 2
+    # A tab's first Grad-CAM afterwards traces nothing more.
+    adapter = style_explanations.zero_shot_gradcam_adapter(
+        ("warm", "cold"), {"warm": ("a warm photo",), "cold": ("a cold photo",)}, 50.0)
+    explain("gradcam", adapter, coffee, target=0, faithfulness=False)
+    assert tower.tracing_count() == 2
+
+
+def test_without_clip_weights_the_grad_cam_warm_up_does_nothing(tmp_path, monkeypatch):
+    from models import clip
+
+    monkeypatch.setenv("INSTAVIS_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clip.reset_default()
+    loads = clip.load_count
+    assert not warmup.warm_up_gradcam()
+    assert clip.load_count == loads
+
+
 def test_the_explainers_warm_up_compiles_shaps_numba_code():
     # A fresh interpreter: numba compiles a function per argument types on its first call, and
     # another test in this process may have run SHAP already.

@@ -28,3 +28,21 @@ def warm_up() -> None:
     _, photos = calibration_set()
     rating = rate(photos[0])
     attribute_contributions(photos[0], rating.attributes)
+
+
+def warm_up_gradcam() -> bool:
+    """Compile CLIP's shared Grad-CAM tower now (`models.clip.CLIPModel.embedding_tower`), by
+    explaining the content score of one calibration photo, so that the first Grad-CAM of any tab
+    answers in a fraction of a second instead of waiting seconds for the trace. Only when the
+    CLIP weights are here (never a download); whether it ran.
+    """
+    from explain import explain
+    from models.aesthetic.calibration import calibration_set
+    from models.aesthetic.content import content_available
+    from models.aesthetic.explanations import content_gradcam_adapter
+
+    if not content_available():
+        return False
+    _, photos = calibration_set()
+    explain("gradcam", content_gradcam_adapter(), photos[0], target=0, faithfulness=False)
+    return True

@@ -114,13 +114,14 @@ class TrainedStyleModel:
         return np.concatenate(outputs)
 
     def explain_adapter(self):
-        """An `explain.KerasModel` over exactly the displayed probabilities, built once per
-        model identity (and, for the clip head, per loaded CLIP); a few are kept.
+        """An adapter over exactly the displayed probabilities, built once per model identity
+        (and, for the clip head, per loaded CLIP); a few are kept.
 
-        vgg16: the whole network with `cam_layer="style_features"` (the last convolution), so
-        CAM (the research's map) and Grad-CAM both work. clip: CLIP's vision tower -> unit
-        embedding -> this head, with `cam_layer` CLIP's patch-token layer (Grad-CAM; CAM needs
-        a GAP -> Dense head). Output names are the labels either way.
+        vgg16: an `explain.KerasModel` of the whole network with `cam_layer="style_features"`
+        (the last convolution), so CAM (the research's map) and Grad-CAM both work. clip: an
+        `explain.TowerHeadModel`, this head on CLIP's shared tower (its unit embedding, with
+        CLIP's patch-token layer for Grad-CAM; CAM needs a GAP -> Dense head). Output names are
+        the labels either way.
         """
         if self.backbone == VGG16_BACKBONE:
             return _adapters.get(("vgg16", identity_key(self)), self._vgg16_adapter)
