@@ -738,6 +738,7 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
     from skimage.transform import resize
 
     from explain import KerasModel
+    from explain.api import method_class
 
     image = np.clip(resize(astronaut(), (224, 224), preserve_range=True), 0, 255).astype(
         np.uint8)
@@ -769,9 +770,12 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
                 for path, adapter in paths:
                     patches = key == "clip" and path == "new"
                     if path == "new":
-                        # The first streamed map: the estimate from the first batch of samples.
+                        # The first streamed map: the estimate from the first batch of samples
+                        # (no fewer than the method accepts as a budget).
+                        first_budget = max(FIRST_BATCH if patches else 32,
+                                           method_class(method).min_budget)
                         firsts[path].append(timed_explanation(
-                            method, adapter, image, FIRST_BATCH if patches else 32,
+                            method, adapter, image, first_budget,
                             faithfulness=False)["map_seconds"])
                     run = timed_explanation(method, adapter, image, budgets[path])
                     if path == "today":  # nothing is shown before the whole map
@@ -808,7 +812,8 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
                       f"{cpu / today_row['cpu']:>10.2f}  " + quality_text(row["quality"]),
                       flush=True)
     print("first map s: today, the whole map (nothing is shown before it); new, the map "
-          f"estimated from the first batch ({FIRST_BATCH} samples for CLIP, 32 for ResNet50), "
+          f"estimated from the first batch ({FIRST_BATCH} samples for CLIP, or the method's "
+          "smallest budget if larger; 32 for ResNet50), "
           "as streaming shows it. whole s: the map at the path's budget and its verdict (its "
           "own 8 random maps). evals: both. cpu s: this process's CPU seconds for the whole "
           "result, which other jobs on the machine move far less than the wall-clock "
