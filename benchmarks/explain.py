@@ -569,9 +569,10 @@ NEW_BUDGETS = {"lime": 64, "shap": 200}
 photo's top pixels all inside the known patches, against 0.73 for 200 samples over superpixels);
 SHAP's Partition needs its 200 to beat the pixel grid's 200."""
 
-FIRST_BATCH = IMAGE_BATCH
-"""The samples of a first streamed map: CLIP's black boxes run models.clip.IMAGE_BATCH photos a
-call, as the tabs batch them."""
+FIRST_BATCH = 2 * IMAGE_BATCH
+"""The samples of a first streamed map: the tabs' patch models (models.explaining.
+clip_patch_model) take 2 x models.clip.IMAGE_BATCH rows a call, and whole photos go through
+the tower IMAGE_BATCH at a time."""
 
 
 def clip_sized_clip(precision: str = "float32"):
@@ -588,9 +589,10 @@ def clip_sized_clip(precision: str = "float32"):
     return clip
 
 
-def clip_adapters(clip, precision: str = "float32", batch_size: int = FIRST_BATCH):
+def clip_adapters(clip, precision: str = "float32", batch_size: int = IMAGE_BATCH):
     """(today's FunctionModel, the new PatchModel) of ten cosines with fixed random directions,
-    the shape of a zero-shot number, batched as the tabs batch CLIP."""
+    the shape of a zero-shot number, batched as the tabs batch CLIP: whole photos `batch_size`
+    a pass, keep rows twice that a call (models.explaining.clip_patch_model)."""
     from explain import FunctionModel, PatchModel
 
     directions = np.random.default_rng(0).normal(size=(10, clip.embedding_dim))
@@ -603,7 +605,7 @@ def clip_adapters(clip, precision: str = "float32", batch_size: int = FIRST_BATC
     today = FunctionModel(whole, names, batch_size=batch_size)
     new = PatchModel(whole, lambda image, keep: clip.embed_kept_patches(image, keep, precision)
                      @ directions.T, (clip.patch_grid, clip.patch_grid), names,
-                     input_box=clip.crop_box, batch_size=batch_size)
+                     input_box=clip.crop_box, batch_size=2 * batch_size)
     return today, new
 
 
@@ -812,8 +814,7 @@ def side_by_side(models: list[str], repeats: int, precision: str) -> list[dict]:
                       f"{cpu / today_row['cpu']:>10.2f}  " + quality_text(row["quality"]),
                       flush=True)
     print("first map s: today, the whole map (nothing is shown before it); new, the map "
-          f"estimated from the first batch ({FIRST_BATCH} samples for CLIP, or the method's "
-          "smallest budget if larger; 32 for ResNet50), "
+          f"estimated from the first batch ({FIRST_BATCH} samples for CLIP, 32 for ResNet50), "
           "as streaming shows it. whole s: the map at the path's budget and its verdict (its "
           "own 8 random maps). evals: both. cpu s: this process's CPU seconds for the whole "
           "result, which other jobs on the machine move far less than the wall-clock "

@@ -228,11 +228,12 @@ rows of 16, whose counts spread over about ten values, was faster than a call pe
 rows mix nearly empty and nearly full ones, and one call padded them all to the fullest."""
 
 
-def _length_groups(counts: np.ndarray) -> list[np.ndarray]:
+def _length_groups(counts: np.ndarray, max_tokens: int | None = None) -> list[np.ndarray]:
     """Rows (indices into `counts`) to run together: contiguous runs of the rows sorted by
     count, chosen to minimise the padded tokens (each run padded to its longest row, plus the
-    class token) plus CALL_COST_TOKENS per call. Exact, by dynamic programming over the sorted
-    counts (a batch is at most a few dozen rows)."""
+    class token) plus CALL_COST_TOKENS per call. With `max_tokens`, no run holds more padded
+    tokens than that (a single row always runs), which bounds a call's memory. Exact, by
+    dynamic programming over the sorted counts (a batch is at most a few dozen rows)."""
     order = np.argsort(counts, kind="stable")
     ordered = counts[order].astype(np.int64)
     n = len(ordered)
@@ -241,6 +242,8 @@ def _length_groups(counts: np.ndarray) -> list[np.ndarray]:
     for end in range(1, n + 1):
         # A run of rows start..end-1 costs (end - start) rows x (its longest + class token).
         costs = [best[start] + (end - start) * (ordered[end - 1] + 1) + CALL_COST_TOKENS
+                 if (max_tokens is None or end - start == 1
+                     or (end - start) * (ordered[end - 1] + 1) <= max_tokens) else np.inf
                  for start in range(end)]
         start_of[end] = int(np.argmin(costs))
         best[end] = costs[start_of[end]]
@@ -547,7 +550,10 @@ class CLIPModel:
         tokens = tokens_fn(self.preprocess_images(image))
         counts = keep.sum(axis=1)
         out = np.empty((len(keep), self.embedding_dim), np.float32)
-        for rows in _length_groups(counts):
+        # A call holds at most the tokens of IMAGE_BATCH whole photos: the memory of a batch
+        # of photos, however many rows the caller sends at once (rows keeping fewer patches
+        # share a call).
+        for rows in _length_groups(counts, IMAGE_BATCH * (self.patch_count + 1)):
             # At least one column: TensorFlow's attention einsum fails on an empty sequence
             # axis, and a masked padding token changes nothing.
             longest = max(1, int(counts[rows].max()))

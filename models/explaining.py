@@ -43,7 +43,11 @@ def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int 
         scores_of_embeddings: unit CLIP embeddings (N x D) -> N x K, so that
             `scores_of_embeddings(clip.embed_images(images))` is `fn(images)`.
         output_names: one per column.
-        batch_size: photos or keep rows per call (models.clip.IMAGE_BATCH unless given).
+        batch_size: photos or keep rows per call (default twice models.clip.IMAGE_BATCH:
+            `fn` and `embed_images` take photos IMAGE_BATCH a pass, and `embed_kept_patches`
+            puts no more tokens in one pass than IMAGE_BATCH whole photos hold, so rows that
+            keep fewer patches share a pass, as many as before the batch was halved for
+            memory; SHAP's Partition also batches its evaluations by it).
         work_side: the adapter's work side (the judged copy's).
     """
     from explain import PatchModel
@@ -54,5 +58,5 @@ def clip_patch_model(fn, scores_of_embeddings, output_names, *, batch_size: int 
     return PatchModel(
         fn, lambda image, keep: scores_of_embeddings(clip.embed_kept_patches(image, keep)),
         grid, output_names, input_box=clip.crop_box,
-        batch_size=clip_module.IMAGE_BATCH if batch_size is None else batch_size,
+        batch_size=2 * clip_module.IMAGE_BATCH if batch_size is None else batch_size,
         work_side=work_side)

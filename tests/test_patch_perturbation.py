@@ -347,3 +347,33 @@ def test_rows_are_grouped_into_the_cheapest_runs_of_similar_counts():
     # Near-empty and near-full rows are not padded to one length.
     mixed = np.array([0, 1, 2, 3, 47, 48, 49, 49])
     assert len(_length_groups(mixed)) == 2
+
+
+def test_a_token_cap_keeps_every_run_within_it_and_still_the_cheapest():
+    """embed_kept_patches caps a call at the tokens of IMAGE_BATCH whole photos: the runs are
+    the cheapest of the splits whose every run (of more than one row) holds no more."""
+    from itertools import product
+
+    from models.clip import CALL_COST_TOKENS, _length_groups
+
+    def tokens(group, counts):
+        return len(group) * (counts[group].max() + 1)
+
+    def cost(groups, counts):
+        return sum(tokens(g, counts) + CALL_COST_TOKENS for g in groups)
+
+    rng = np.random.default_rng(3)
+    cap = 4 * 50
+    for _ in range(20):
+        counts = rng.integers(0, 50, rng.integers(1, 10))
+        groups = _length_groups(counts, cap)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(len(counts)))
+        assert all(len(g) == 1 or tokens(g, counts) <= cap for g in groups)
+        ordered = np.argsort(counts, kind="stable")
+        splits = (np.split(ordered, [i + 1 for i, cut in enumerate(cuts) if cut])
+                  for cuts in product([False, True], repeat=len(counts) - 1))
+        cheapest = min(cost(split, counts) for split in splits
+                       if all(len(g) == 1 or tokens(g, counts) <= cap for g in split))
+        assert cost(groups, counts) == cheapest
+    # Sixteen full rows go in four calls of four, never one of sixteen.
+    assert [len(g) for g in _length_groups(np.full(16, 49), cap)] == [4, 4, 4, 4]

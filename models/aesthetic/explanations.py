@@ -123,6 +123,6 @@ def explanation_setup(image, target: str) -> ExplanationSetup:
     black_box = clip_patch_model(lambda images: np.asarray(score(list(images)))[:, None],
                                  lambda vectors: np.asarray(
                                      content_scores_of_embeddings(vectors))[:, None],
-                                 [target], batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
+                                 [target], work_side=JUDGED_SIDE)
     return ExplanationSetup(photo, {"gradcam": content_gradcam_adapter(), "lime": black_box,
                                     "shap": black_box})

@@ -83,7 +83,7 @@ def explanation_setup(result: StyleResult):
         black_box = clip_patch_model(
             lambda images: zero_shot_probabilities(list(images), chosen),
             lambda vectors: zero_shot_probabilities_of_embeddings(vectors, chosen),
-            list(labels), batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
+            list(labels), work_side=JUDGED_SIDE)
         return ExplanationSetup(crop, {
             "gradcam": zero_shot_gradcam_adapter(labels, chosen.prompts,
                                                  zero_shot_temperature(chosen)),

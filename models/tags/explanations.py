@@ -109,7 +109,7 @@ def explanation_setup(result: TagResult, target: str):
         black_box = clip_patch_model(
             lambda images: zero_shot_probabilities(list(images), tags),
             lambda vectors: zero_shot_probabilities_of_embeddings(vectors, tags),
-            names, batch_size=IMAGE_BATCH, work_side=JUDGED_SIDE)
+            names, work_side=JUDGED_SIDE)
         return ExplanationSetup(photo, {"gradcam": zero_shot_gradcam_adapter(tags), "cam": NO_CAM,
                                         "lime": black_box, "shap": black_box})
     head = trained_head()
