@@ -814,11 +814,16 @@ class CLIPModel:
         keras = self._keras
         references = self._unit_references(reference_embeddings)
         unit = keras.Input(shape=(self.embedding_dim,), name="unit_embedding")
-        head = keras.layers.Dense(len(references), use_bias=False, trainable=False,
-                                  name="cosine_to_reference")
+        return keras.Model(unit, self._cosines(unit, references), name="clip_similarity_head")
+
+    def _cosines(self, unit: Any, references: np.ndarray) -> Any:
+        """The cosines of unit embeddings (a Keras tensor) with unit `references` (R x D): a
+        Dense(R) layer with the references as its fixed weights."""
+        head = self._keras.layers.Dense(len(references), use_bias=False, trainable=False,
+                                        name="cosine_to_reference")
         cosines = head(unit)
         head.set_weights([references.T])
-        return keras.Model(unit, cosines, name="clip_similarity_head")
+        return cosines
 
     def _unit_references(self, reference_embeddings: Any) -> np.ndarray:
         references = np.asarray(reference_embeddings, np.float32)
@@ -870,11 +875,7 @@ class CLIPModel:
             sequence = sequence["sequence_output"]
         embedding = self.backbone.vision_projection(self.backbone.vision_pooler(sequence))
         unit = keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(embedding)
-        head = keras.layers.Dense(len(references), use_bias=False, trainable=False,
-                                  name="cosine_to_reference")
-        score = head(unit)
-        head.set_weights([references.T])
-        return keras.Model(vision.input, score, name="clip_similarity")
+        return keras.Model(vision.input, self._cosines(unit, references), name="clip_similarity")
 
     def _build_gradcam_model(self) -> Any:
         """Assemble the Grad-CAM model from the existing functional graphs."""
