@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.aesthetic.technical import QUALITY_SOURCE
-from models.artifacts import BoundedCache
+from models.artifacts import BoundedCache, SameObject
 from models.clip import IMAGE_BATCH
 from models.explaining import ExplanationSetup, clip_patch_model
 from models.images import JUDGED_SIDE, judged_copy, prepare_photo
@@ -69,17 +69,20 @@ def _build_content_gradcam_adapter(content: tuple):
 
 def content_gradcam_adapter():
     """The model Grad-CAM explains content through, built once per content scorer
-    (`content_identity()`: the head's copy and CLIP's, or CLIP's alone for zero-shot).
+    (`content_identity()`: the head's copy and CLIP's, or CLIP's alone for zero-shot) and per
+    loaded CLIP (the adapter is a head on that very model's tower).
 
     Raises:
         ValueError: there is no content score here (no CLIP weights).
     """
+    from models import clip as clip_module
     from models.aesthetic.content import content_identity
 
     content = content_identity()
     if content is None:
         raise ValueError("There is no content score to explain without the CLIP weights.")
-    return _adapters.get(content, lambda: _build_content_gradcam_adapter(content))
+    key = (*content, SameObject(clip_module.get_clip()))
+    return _adapters.get(key, lambda: _build_content_gradcam_adapter(content))
 
 
 def explanation_setup(image, target: str) -> ExplanationSetup:
